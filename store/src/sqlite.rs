@@ -1,0 +1,285 @@
+//! The embedded backend. SQLite serialises writers, so with positions given inside a
+//! `BEGIN IMMEDIATE` transaction commit order equals position order and any reader that continues
+//! after the last position it saw never skips an event.
+
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use futures::stream::BoxStream;
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous,
+};
+use sqlx::{Connection, Row, SqliteConnection, SqlitePool};
+use tokio::sync::{mpsc, watch};
+use uuid::Uuid;
+
+use crate::batch::{self, AppendRequest, Committer, StreamFacts};
+use crate::{
+    AppendOutcome, EventStore, ExpectedVersion, Filter, NewEvent, Position, RecordedEvent,
+    StoreError,
+};
+
+/// Appends from other processes on the same file are not announced in-process; this is how
+/// late a subscription may see them.
+const CROSS_PROCESS_POLL: Duration = Duration::from_millis(250);
+/// Rows per INSERT statement: 10 parameters each stays far below SQLite's parameter limit.
+const ROWS_PER_INSERT: usize = 100;
+
+#[derive(Clone)]
+pub struct SqliteStore {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    pool: SqlitePool,
+    writer: mpsc::Sender<AppendRequest>,
+    head: watch::Receiver<i64>,
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database at `url` (`sqlite://path`), runs the migrations and
+    /// starts the writer task.
+    pub async fn open(url: &str) -> Result<Self, StoreError> {
+        let options = connect_options(url)?;
+        let pool = SqlitePoolOptions::new()
+            .max_connections(8)
+            .connect_with(options.clone())
+            .await?;
+        crate::migrate::sqlite(&pool).await?;
+        let writer_conn = SqliteConnection::connect_with(&options).await?;
+        let head_now: i64 = sqlx::query_scalar("SELECT coalesce(max(position), 0) FROM events")
+            .fetch_one(&pool)
+            .await?;
+        let (head_tx, head_rx) = watch::channel(head_now);
+        let (tx, rx) = mpsc::channel(8192);
+        tokio::spawn(batch::run_writer(
+            SqliteCommitter { conn: writer_conn },
+            rx,
+            head_tx,
+        ));
+        Ok(SqliteStore {
+            inner: Arc::new(Inner {
+                pool,
+                writer: tx,
+                head: head_rx,
+            }),
+        })
+    }
+
+    pub fn pool(&self) -> &SqlitePool {
+        &self.inner.pool
+    }
+}
+
+pub(crate) fn connect_options(url: &str) -> Result<SqliteConnectOptions, StoreError> {
+    Ok(SqliteConnectOptions::from_str(url)?
+        .create_if_missing(true)
+        .journal_mode(SqliteJournalMode::Wal)
+        // With WAL, NORMAL loses no committed transaction when the process dies; only a power
+        // loss can take the last commits (design section 9).
+        .synchronous(SqliteSynchronous::Normal)
+        .busy_timeout(Duration::from_secs(10))
+        .foreign_keys(true))
+}
+
+struct SqliteCommitter {
+    conn: SqliteConnection,
+}
+
+impl Committer for SqliteCommitter {
+    async fn commit(
+        &mut self,
+        batch: &[AppendRequest],
+    ) -> Result<(Vec<Result<AppendOutcome, StoreError>>, i64), StoreError> {
+        let mut tx = self.conn.begin_with("BEGIN IMMEDIATE").await?;
+        let (streams, ids) = batch::lookup_keys(batch);
+        let mut facts = StreamFacts {
+            head: sqlx::query_scalar("SELECT coalesce(max(position), 0) FROM events")
+                .fetch_one(&mut *tx)
+                .await?,
+            ..StreamFacts::default()
+        };
+        let streams_json = serde_json::to_string(&streams).expect("strings serialise");
+        let rows = sqlx::query(
+            "SELECT stream, max(version) FROM events \
+             WHERE stream IN (SELECT value FROM json_each($1)) GROUP BY stream",
+        )
+        .bind(streams_json)
+        .fetch_all(&mut *tx)
+        .await?;
+        for row in rows {
+            facts
+                .versions
+                .insert(row.try_get(0)?, row.try_get::<i64, _>(1)? as u64);
+        }
+        let ids_json = serde_json::to_string(
+            &ids.iter()
+                .map(|(s, id)| (s.as_str(), id.to_string()))
+                .collect::<Vec<_>>(),
+        )
+        .expect("ids serialise");
+        let rows = sqlx::query(
+            "SELECT e.stream, e.event_id, e.version, e.position \
+             FROM json_each($1) AS k \
+             JOIN events AS e ON e.stream = json_extract(k.value, '$[0]') \
+                              AND e.event_id = json_extract(k.value, '$[1]')",
+        )
+        .bind(ids_json)
+        .fetch_all(&mut *tx)
+        .await?;
+        for row in rows {
+            let id: String = row.try_get(1)?;
+            let id = Uuid::parse_str(&id).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+            facts.existing.insert(
+                (row.try_get(0)?, id),
+                (row.try_get::<i64, _>(2)? as u64, row.try_get(3)?),
+            );
+        }
+
+        let plan = batch::plan(batch, facts, Utc::now());
+        for chunk in plan.rows.chunks(ROWS_PER_INSERT) {
+            let sql = insert_sql(chunk.len());
+            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+            for row in chunk {
+                query = query
+                    .bind(row.position)
+                    .bind(row.stream.clone())
+                    .bind(row.category.clone())
+                    .bind(row.version)
+                    .bind(row.event_id.to_string())
+                    .bind(row.event_type.clone())
+                    .bind(row.schema_version)
+                    .bind(row.payload.clone())
+                    .bind(row.metadata.clone())
+                    .bind(row.recorded_at.to_rfc3339_opts(SecondsFormat::Micros, true));
+            }
+            query.execute(&mut *tx).await?;
+        }
+        tx.commit().await?;
+        Ok((plan.results, plan.new_head))
+    }
+}
+
+/// The multi-row INSERT for `n` rows. Built from fixed text only; the values are bound.
+fn insert_sql(n: usize) -> String {
+    let mut sql = String::from(
+        "INSERT INTO events (position, stream, category, version, event_id, event_type, \
+         schema_version, payload, metadata, recorded_at) VALUES ",
+    );
+    for i in 0..n {
+        if i > 0 {
+            sql.push(',');
+        }
+        sql.push_str("(?,?,?,?,?,?,?,?,?,?)");
+    }
+    sql
+}
+
+const COLUMNS: &str = "position, stream, version, event_id, event_type, schema_version, payload, metadata, recorded_at";
+
+fn decode(row: &SqliteRow) -> Result<RecordedEvent, StoreError> {
+    let corrupt = |e: &dyn std::fmt::Display| StoreError::Corrupt(e.to_string());
+    let event_id: String = row.try_get("event_id")?;
+    let payload: String = row.try_get("payload")?;
+    let metadata: String = row.try_get("metadata")?;
+    let recorded_at: String = row.try_get("recorded_at")?;
+    let mut metadata: crate::Metadata = serde_json::from_str(&metadata).map_err(|e| corrupt(&e))?;
+    metadata.recorded_at = Some(
+        DateTime::parse_from_rfc3339(&recorded_at)
+            .map_err(|e| corrupt(&e))?
+            .with_timezone(&Utc),
+    );
+    Ok(RecordedEvent {
+        event_id: Uuid::parse_str(&event_id).map_err(|e| corrupt(&e))?,
+        stream: row.try_get("stream")?,
+        version: row.try_get::<i64, _>("version")? as u64,
+        position: Position::from_sql(row.try_get("position")?),
+        event_type: row.try_get("event_type")?,
+        schema_version: row.try_get::<i64, _>("schema_version")? as u32,
+        payload: serde_json::from_str(&payload).map_err(|e| corrupt(&e))?,
+        metadata,
+    })
+}
+
+#[async_trait::async_trait]
+impl EventStore for SqliteStore {
+    async fn append(
+        &self,
+        stream: &str,
+        expected: ExpectedVersion,
+        events: Vec<NewEvent>,
+    ) -> Result<AppendOutcome, StoreError> {
+        batch::submit(&self.inner.writer, stream, expected, events).await
+    }
+
+    async fn read_stream(
+        &self,
+        stream: &str,
+        from_version: u64,
+    ) -> Result<Vec<RecordedEvent>, StoreError> {
+        let sql = format!(
+            "SELECT {COLUMNS} FROM events WHERE stream = $1 AND version >= $2 ORDER BY version"
+        );
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(stream)
+            .bind(from_version.min(i64::MAX as u64) as i64)
+            .fetch_all(&self.inner.pool)
+            .await?;
+        rows.iter().map(decode).collect()
+    }
+
+    async fn read_all(
+        &self,
+        after: Option<&Position>,
+        filter: &Filter,
+        limit: usize,
+    ) -> Result<Vec<RecordedEvent>, StoreError> {
+        let (categories, types) = filter.sql_params();
+        // Three fixed shapes so each can use its own index.
+        let condition = if categories.is_some() {
+            "category IN (SELECT value FROM json_each($2)) AND position > $1 \
+             AND ($3 IS NULL OR event_type IN (SELECT value FROM json_each($3)))"
+        } else if types.is_some() {
+            "event_type IN (SELECT value FROM json_each($3)) AND position > $1 AND $2 IS NULL"
+        } else {
+            "position > $1 AND $2 IS NULL AND $3 IS NULL"
+        };
+        let sql =
+            format!("SELECT {COLUMNS} FROM events WHERE {condition} ORDER BY position LIMIT $4");
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(after.map_or(0, Position::sql))
+            .bind(categories)
+            .bind(types)
+            .bind(limit.min(i64::MAX as usize) as i64)
+            .fetch_all(&self.inner.pool)
+            .await?;
+        rows.iter().map(decode).collect()
+    }
+
+    async fn head(&self) -> Result<Option<Position>, StoreError> {
+        let head: Option<i64> = sqlx::query_scalar("SELECT max(position) FROM events")
+            .fetch_one(&self.inner.pool)
+            .await?;
+        Ok(head.map(Position::from_sql))
+    }
+
+    fn subscribe(
+        &self,
+        after: Option<Position>,
+        filter: Filter,
+    ) -> BoxStream<'static, Result<RecordedEvent, StoreError>> {
+        crate::subscription::tail(
+            self.clone(),
+            after,
+            filter,
+            self.inner.head.clone(),
+            CROSS_PROCESS_POLL,
+        )
+    }
+
+    fn backend_name(&self) -> &'static str {
+        "sqlite"
+    }
+}
