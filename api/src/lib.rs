@@ -1,1 +1,13 @@
+//! The HTTP API (poem + poem-openapi) and the `bufdir-reporting` binary's commands. Handlers are
+//! thin: parse, authorise, run a command or query a read model, map errors to problem+json.
 
+pub mod app;
+pub mod auth;
+pub mod body_limit;
+pub mod cli;
+pub mod config;
+pub mod idempotency;
+pub mod problem;
+pub mod routes;
+pub mod spec;
+pub mod state;

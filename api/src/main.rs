@@ -1,1 +1,19 @@
-fn main() {}
+use clap::Parser;
+
+use api::cli;
+use api::config::{Cli, Command};
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args = Cli::parse();
+    cli::init_logging(args.common.log_format);
+    let common = &args.common;
+    match &args.command {
+        Command::Serve(serve) => cli::serve(common, serve).await,
+        Command::Worker => cli::worker(common).await,
+        Command::Projections { command } => cli::projections(common, command).await,
+        Command::Openapi { output } => cli::openapi(output),
+        Command::Token(token) => cli::token(common, token),
+        Command::Migrate => cli::migrate(common).await,
+    }
+}

@@ -23,9 +23,3 @@ CREATE TABLE event_log_head (
     position BIGINT NOT NULL
 );
 INSERT INTO event_log_head (id, position) VALUES (1, 0);
-
-CREATE TABLE projection_checkpoints (
-    name       TEXT PRIMARY KEY,
-    position   TEXT,
-    updated_at TEXT NOT NULL
-);

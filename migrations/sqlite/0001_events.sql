@@ -17,10 +17,3 @@ CREATE TABLE events (
 );
 CREATE INDEX events_category_position ON events (category, position);
 CREATE INDEX events_type_position ON events (event_type, position);
-
--- Checkpoints of the projections, written in the same transaction as their rows.
-CREATE TABLE projection_checkpoints (
-    name       TEXT PRIMARY KEY,
-    position   TEXT,
-    updated_at TEXT NOT NULL
-);

@@ -1,1 +1,35 @@
+//! Read models: SQL tables that are projections of the log.
+//!
+//! Each projection applies events in batches, and writes its checkpoint in the same transaction
+//! as its rows, so a crash never applies an event twice or loses one. Replaying from the start
+//! (`rebuild`) yields the same rows, because rows are made from events alone, never from the clock.
 
+mod checkpoint;
+pub mod organizations;
+mod runner;
+
+pub use runner::{Lag, ProjectionError, Projections};
+
+use store::{Filter, RecordedEvent};
+
+/// One read model.
+#[async_trait::async_trait]
+pub trait Projection: Send + Sync + 'static {
+    /// Its name: the checkpoint key and the argument of `projections rebuild NAME`.
+    fn name(&self) -> &'static str;
+    /// The events it reads.
+    fn filter(&self) -> Filter;
+    /// The tables it owns, emptied by a rebuild.
+    fn tables(&self) -> &'static [&'static str];
+    /// Applies one event inside the batch's transaction. Must be idempotent per event.
+    async fn apply(
+        &self,
+        tx: &mut sqlx::AnyConnection,
+        event: &RecordedEvent,
+    ) -> Result<(), ProjectionError>;
+}
+
+/// Every projection of the service, in the order they are started.
+pub fn all() -> Vec<std::sync::Arc<dyn Projection>> {
+    vec![std::sync::Arc::new(organizations::OrganizationsProjection)]
+}

@@ -1,1 +1,103 @@
+//! Long-running work driven by events. Each worker exposes one step, [`Worker::run_once`], so
+//! tests drain it deterministically; [`run_until_stopped`] drives a set of them in a process.
 
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio_util::sync::CancellationToken;
+
+/// What one step did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// It did a unit of work; there may be more.
+    Worked,
+    /// Nothing to do now.
+    Idle,
+}
+
+#[async_trait::async_trait]
+pub trait Worker: Send + Sync + 'static {
+    fn name(&self) -> &'static str;
+    async fn run_once(&self) -> anyhow::Result<Outcome>;
+}
+
+/// The service's workers. The report-domain issues add theirs here.
+pub fn all() -> Vec<Arc<dyn Worker>> {
+    Vec::new()
+}
+
+/// How long an idle worker waits before looking again.
+const IDLE_WAIT: Duration = Duration::from_millis(500);
+
+/// Runs each worker until `shutdown`; a step that has started is finished first.
+pub fn run_until_stopped(
+    workers: Vec<Arc<dyn Worker>>,
+    shutdown: CancellationToken,
+) -> Vec<tokio::task::JoinHandle<()>> {
+    workers
+        .into_iter()
+        .map(|worker| {
+            let shutdown = shutdown.clone();
+            tokio::spawn(async move {
+                let mut backoff = Duration::from_millis(100);
+                while !shutdown.is_cancelled() {
+                    let wait = match worker.run_once().await {
+                        Ok(Outcome::Worked) => {
+                            backoff = Duration::from_millis(100);
+                            continue;
+                        }
+                        Ok(Outcome::Idle) => IDLE_WAIT,
+                        Err(e) => {
+                            tracing::error!(worker = worker.name(), error.cause_chain = ?e, "worker step failed");
+                            backoff = (backoff * 2).min(Duration::from_secs(30));
+                            backoff
+                        }
+                    };
+                    tokio::select! {
+                        _ = shutdown.cancelled() => {}
+                        _ = tokio::time::sleep(wait) => {}
+                    }
+                }
+            })
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use super::*;
+
+    struct Countdown(AtomicUsize);
+
+    #[async_trait::async_trait]
+    impl Worker for Countdown {
+        fn name(&self) -> &'static str {
+            "countdown"
+        }
+        async fn run_once(&self) -> anyhow::Result<Outcome> {
+            let left = self.0.load(Ordering::SeqCst);
+            if left == 0 {
+                return Ok(Outcome::Idle);
+            }
+            self.0.store(left - 1, Ordering::SeqCst);
+            Ok(Outcome::Worked)
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_worker_is_driven_until_idle_and_stops_on_shutdown() {
+        let worker = Arc::new(Countdown(AtomicUsize::new(5)));
+        let shutdown = CancellationToken::new();
+        let handles = run_until_stopped(vec![worker.clone()], shutdown.clone());
+        while worker.0.load(Ordering::SeqCst) > 0 {
+            tokio::task::yield_now().await;
+        }
+        shutdown.cancel();
+        for h in handles {
+            h.await.unwrap();
+        }
+        assert_eq!(worker.0.load(Ordering::SeqCst), 0);
+    }
+}

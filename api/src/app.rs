@@ -1,0 +1,96 @@
+//! A testable startup: [`Application::build`] binds the listener (port 0 works) and opens the
+//! database; [`Application::run_until_stopped`] serves until the shutdown token fires, then lets
+//! in-flight requests and the current projection batches finish.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use poem::listener::{Acceptor, Listener, TcpAcceptor, TcpListener};
+use poem::middleware::Tracing;
+use poem::{EndpointExt, Route, Server};
+use projections::Projections;
+use store::Database;
+use tokio_util::sync::CancellationToken;
+
+use crate::auth::Keys;
+use crate::body_limit::BodyLimit;
+use crate::problem::catch_all;
+use crate::state::AppState;
+use crate::{idempotency, spec};
+
+/// Largest request body accepted (413 beyond).
+pub const MAX_BODY_BYTES: usize = 16 * 1024 * 1024;
+
+pub struct Application {
+    acceptor: TcpAcceptor,
+    state: AppState,
+    keys: Keys,
+}
+
+impl Application {
+    pub async fn build(db: Database, keys: Keys, bind: SocketAddr) -> anyhow::Result<Self> {
+        let projections = Projections::new(db.clone(), projections::all());
+        let acceptor = TcpListener::bind(bind).into_acceptor().await?;
+        Ok(Application {
+            acceptor,
+            state: AppState { db, projections },
+            keys,
+        })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.acceptor
+            .local_addr()
+            .first()
+            .and_then(|a| a.as_socket_addr().copied())
+            .expect("a TCP listener has a socket address")
+    }
+
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    /// Serves the API with projections and workers in this process until `shutdown`.
+    pub async fn run_until_stopped(self, shutdown: CancellationToken) -> anyhow::Result<()> {
+        let background = shutdown.child_token();
+        let mut tasks = self.state.projections.spawn(background.clone());
+        tasks.extend(workers::run_until_stopped(
+            workers::all(),
+            background.clone(),
+        ));
+        let app = endpoint(self.state.clone(), self.keys.clone());
+        let stop = shutdown.clone();
+        let served = Server::new_with_acceptor(self.acceptor)
+            .run_with_graceful_shutdown(
+                app,
+                async move { stop.cancelled().await },
+                Some(Duration::from_secs(30)),
+            )
+            .await;
+        background.cancel();
+        for task in tasks {
+            let _ = task.await;
+        }
+        served.map_err(Into::into)
+    }
+}
+
+/// The whole HTTP surface: the API, its docs and spec, and the middleware every route shares.
+pub fn endpoint(state: AppState, keys: Keys) -> impl poem::Endpoint {
+    let api = spec::service();
+    let ui = api.swagger_ui();
+    let json = api.spec_endpoint();
+    let yaml = api.spec_endpoint_yaml();
+    Route::new()
+        .at("/openapi.json", json)
+        .at("/openapi.yaml", yaml)
+        .nest("/docs", ui)
+        .nest("/", api)
+        .around(idempotency::around)
+        .with(BodyLimit(MAX_BODY_BYTES))
+        .data(state.db.read.clone())
+        .data(state)
+        .data(keys)
+        .with(Tracing)
+        .catch_all_error(catch_all)
+}

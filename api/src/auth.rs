@@ -1,0 +1,157 @@
+//! Bearer JWTs (HS256): who the caller is, which organisations they belong to, what they may do.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use poem::Request;
+use poem_openapi::SecurityScheme;
+use poem_openapi::auth::Bearer;
+use serde::{Deserialize, Serialize};
+
+use crate::problem::ApiError;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    Viewer,
+    Reporter,
+    Admin,
+    Service,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Claims {
+    pub sub: String,
+    #[serde(default)]
+    pub orgs: Vec<String>,
+    #[serde(default)]
+    pub roles: Vec<Role>,
+    pub exp: i64,
+    pub iat: i64,
+}
+
+/// The verified caller of a request.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    pub claims: Claims,
+}
+
+impl Caller {
+    pub fn is_admin(&self) -> bool {
+        self.claims.roles.contains(&Role::Admin)
+    }
+
+    pub fn actor(&self) -> String {
+        self.claims.sub.clone()
+    }
+
+    /// Whether the caller may see `org_id`'s resources. Admins reach every organisation.
+    pub fn may_see(&self, org_id: &str) -> bool {
+        self.is_admin() || self.claims.orgs.iter().any(|o| o == org_id)
+    }
+
+    /// The org scoping rule for org-owned resources: another organisation's resource is
+    /// indistinguishable from a missing one.
+    pub fn scope<T>(&self, org_id: &str, found: Option<T>, what: &str) -> Result<T, ApiError> {
+        match found {
+            Some(t) if self.may_see(org_id) => Ok(t),
+            _ => Err(ApiError::NotFound(format!("{what} not found"))),
+        }
+    }
+
+    pub fn require_any(&self, roles: &[Role]) -> Result<(), ApiError> {
+        if self.claims.roles.iter().any(|r| roles.contains(r)) {
+            Ok(())
+        } else {
+            Err(ApiError::Forbidden(format!(
+                "this needs one of the roles {}",
+                roles
+                    .iter()
+                    .map(|r| format!("{r:?}").to_lowercase())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )))
+        }
+    }
+}
+
+/// Signing and verification keys.
+#[derive(Clone)]
+pub struct Keys {
+    encoding: Arc<EncodingKey>,
+    decoding: Arc<DecodingKey>,
+}
+
+impl Keys {
+    pub fn from_secret(secret: &[u8]) -> Self {
+        Keys {
+            encoding: Arc::new(EncodingKey::from_secret(secret)),
+            decoding: Arc::new(DecodingKey::from_secret(secret)),
+        }
+    }
+
+    /// The configured secret, or the one persisted in the data directory, created on first use so
+    /// that tokens survive restarts and `bufdir-reporting token` mints tokens the server accepts.
+    pub fn load(secret: Option<&str>, data_dir: &Path) -> anyhow::Result<Self> {
+        if let Some(secret) = secret {
+            anyhow::ensure!(secret.len() >= 32, "JWT_SECRET must be at least 32 bytes");
+            return Ok(Keys::from_secret(secret.as_bytes()));
+        }
+        let path = data_dir.join("jwt-secret");
+        let secret = match std::fs::read_to_string(&path) {
+            Ok(s) => s.trim().to_string(),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                std::fs::create_dir_all(data_dir)?;
+                let secret = hex::encode(rand::random::<[u8; 32]>());
+                write_private(&path, &secret)?;
+                secret
+            }
+            Err(e) => return Err(e.into()),
+        };
+        Ok(Keys::from_secret(secret.as_bytes()))
+    }
+
+    pub fn mint(&self, sub: &str, orgs: Vec<String>, roles: Vec<Role>, ttl_seconds: i64) -> String {
+        let now = chrono::Utc::now().timestamp();
+        let claims = Claims {
+            sub: sub.into(),
+            orgs,
+            roles,
+            iat: now,
+            exp: now + ttl_seconds,
+        };
+        jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
+            .expect("HS256 signs")
+    }
+
+    pub fn verify(&self, token: &str) -> Result<Caller, ApiError> {
+        let mut validation = Validation::new(Algorithm::HS256);
+        validation.leeway = 30;
+        validation.set_required_spec_claims(&["exp", "sub"]);
+        jsonwebtoken::decode::<Claims>(token, &self.decoding, &validation)
+            .map(|data| Caller {
+                claims: data.claims,
+            })
+            .map_err(|e| ApiError::Unauthorized(format!("invalid bearer token: {e}")))
+    }
+}
+
+fn write_private(path: &Path, content: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    options.open(path)?.write_all(content.as_bytes())
+}
+
+/// `Authorization: Bearer <JWT>` with claims `sub`, `orgs` and `roles`.
+#[derive(SecurityScheme)]
+#[oai(ty = "bearer", bearer_format = "JWT", checker = "check_bearer")]
+pub struct BearerAuth(pub Caller);
+
+async fn check_bearer(req: &Request, bearer: Bearer) -> poem::Result<Caller> {
+    let keys = req.data::<Keys>().expect("Keys are in the app data");
+    keys.verify(&bearer.token).map_err(Into::into)
+}

@@ -1,0 +1,49 @@
+//! Refuses request bodies over the limit with 413, whether or not they announce their length.
+//! (poem's own SizeLimit also refuses every request without a Content-Length, GETs included.)
+
+use poem::{Endpoint, IntoResponse, Middleware, Request, Response};
+
+use crate::problem::ApiError;
+
+pub struct BodyLimit(pub usize);
+
+impl<E: Endpoint> Middleware<E> for BodyLimit {
+    type Output = BodyLimitEndpoint<E>;
+
+    fn transform(&self, inner: E) -> Self::Output {
+        BodyLimitEndpoint { inner, max: self.0 }
+    }
+}
+
+pub struct BodyLimitEndpoint<E> {
+    inner: E,
+    max: usize,
+}
+
+impl<E: Endpoint> Endpoint for BodyLimitEndpoint<E> {
+    type Output = Response;
+
+    async fn call(&self, mut req: Request) -> poem::Result<Response> {
+        let max = self.max;
+        let too_large =
+            || ApiError::PayloadTooLarge(format!("the request body is larger than {max} bytes"));
+        let announced = req
+            .headers()
+            .get("content-length")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok());
+        match announced {
+            Some(n) if n > max as u64 => return Err(too_large().into()),
+            Some(_) => {}
+            None => {
+                let body = req
+                    .take_body()
+                    .into_bytes_limit(max)
+                    .await
+                    .map_err(|_| too_large())?;
+                req.set_body(body);
+            }
+        }
+        self.inner.call(req).await.map(IntoResponse::into_response)
+    }
+}

@@ -1,0 +1,168 @@
+//! What each subcommand does. `main.rs` only parses and dispatches here.
+
+use std::sync::Arc;
+
+use chrono::Utc;
+use domain::organization::{OrgName, Organization, OrganizationCommand};
+use domain::{OrgId, OrgNumber};
+use projections::Projections;
+use tokio_util::sync::CancellationToken;
+
+use crate::app::Application;
+use crate::auth::{Keys, Role};
+use crate::config::{Common, LogFormat, ProjectionsCommand, ServeArgs, TokenArgs};
+
+pub fn init_logging(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Pretty => builder.init(),
+        LogFormat::Json => builder.json().init(),
+    }
+}
+
+/// Cancels the token on SIGINT or SIGTERM.
+pub fn shutdown_on_signal() -> CancellationToken {
+    let token = CancellationToken::new();
+    let t = token.clone();
+    tokio::spawn(async move {
+        let ctrl_c = tokio::signal::ctrl_c();
+        #[cfg(unix)]
+        {
+            let mut term =
+                tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+                    .expect("SIGTERM handler");
+            tokio::select! {
+                _ = ctrl_c => {}
+                _ = term.recv() => {}
+            }
+        }
+        #[cfg(not(unix))]
+        let _ = ctrl_c.await;
+        tracing::info!("shutting down: finishing in-flight requests and projection batches");
+        t.cancel();
+    });
+    token
+}
+
+async fn open(common: &Common) -> anyhow::Result<store::Database> {
+    if common.embedded() {
+        std::fs::create_dir_all(&common.data_dir)?;
+    }
+    Ok(store::connect(&common.database_url()).await?)
+}
+
+pub async fn serve(common: &Common, args: &ServeArgs) -> anyhow::Result<()> {
+    let db = open(common).await?;
+    let keys = Keys::load(common.jwt_secret.as_deref(), &common.data_dir)?;
+    let app = Application::build(db.clone(), keys.clone(), args.bind).await?;
+    let addr = app.local_addr();
+    if common.embedded() {
+        tracing::info!(store = "sqlite", path = %common.data_dir.join("bufdir.db").display(), "using the embedded event store");
+    } else {
+        tracing::info!(
+            store = db.events.backend_name(),
+            "using the configured event store"
+        );
+    }
+    if args.demo(common.embedded()) {
+        seed_demo(&db).await?;
+    }
+    tracing::info!("listening on http://{addr}; API docs at http://{addr}/docs");
+    if common.embedded() {
+        let token = keys.mint("local-admin", vec![], vec![Role::Admin], 24 * 3600);
+        tracing::info!("admin token for local use (24 h): {token}");
+    }
+    app.run_until_stopped(shutdown_on_signal()).await
+}
+
+/// A demo organisation, so a fresh server has something to show. Registering it again is a
+/// no-op, so restarts keep one.
+async fn seed_demo(db: &store::Database) -> anyhow::Result<()> {
+    let org_id = OrgId::parse("org-demo").expect("valid id");
+    let metadata = store::Metadata {
+        actor: Some("demo-seed".into()),
+        ..Default::default()
+    };
+    let result = commands::execute::<Organization>(
+        db.events.as_ref(),
+        &Organization::stream(&org_id),
+        &metadata,
+        || OrganizationCommand::Register {
+            org_id: org_id.clone(),
+            name: OrgName::parse("Demo barnevern og fritid").expect("valid name"),
+            organisasjonsnummer: OrgNumber::parse("986128433").expect("valid number"),
+            now: Utc::now(),
+        },
+    )
+    .await;
+    match result {
+        Ok(_) => tracing::info!("demo organisation org-demo registered"),
+        Err(commands::CommandError::Rejected(_)) => {}
+        Err(e) => return Err(e.into()),
+    }
+    Ok(())
+}
+
+pub async fn worker(common: &Common) -> anyhow::Result<()> {
+    let db = open(common).await?;
+    let projections = Projections::new(db, projections::all());
+    let shutdown = shutdown_on_signal();
+    let mut tasks = projections.spawn(shutdown.clone());
+    tasks.extend(workers::run_until_stopped(workers::all(), shutdown.clone()));
+    tracing::info!("worker running projections {:?}", projections.names());
+    for task in tasks {
+        task.await?;
+    }
+    Ok(())
+}
+
+pub async fn projections(common: &Common, command: &ProjectionsCommand) -> anyhow::Result<()> {
+    let db = open(common).await?;
+    let projections: Arc<Projections> = Projections::new(db, projections::all());
+    match command {
+        ProjectionsCommand::Rebuild { name } => {
+            let names = match name {
+                Some(n) => vec![n.clone()],
+                None => projections.names().into_iter().map(String::from).collect(),
+            };
+            for name in names {
+                let applied = projections.rebuild(&name).await?;
+                println!("rebuilt {name}: {applied} events applied");
+            }
+        }
+    }
+    Ok(())
+}
+
+pub fn openapi(output: &std::path::Path) -> anyhow::Result<()> {
+    if let Some(dir) = output.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    std::fs::write(output, crate::spec::yaml())?;
+    println!("wrote {}", output.display());
+    Ok(())
+}
+
+pub fn token(common: &Common, args: &TokenArgs) -> anyhow::Result<()> {
+    anyhow::ensure!(args.ttl > 0, "--ttl must be positive");
+    anyhow::ensure!(
+        !args.orgs.is_empty() || args.roles.contains(&Role::Admin),
+        "give --org ORG (only admin tokens reach every organisation)"
+    );
+    let keys = Keys::load(common.jwt_secret.as_deref(), &common.data_dir)?;
+    println!(
+        "{}",
+        keys.mint(&args.sub, args.orgs.clone(), args.roles.clone(), args.ttl)
+    );
+    Ok(())
+}
+
+pub async fn migrate(common: &Common) -> anyhow::Result<()> {
+    open(common).await?;
+    println!("database is up to date");
+    Ok(())
+}

@@ -1,0 +1,208 @@
+//! `Idempotency-Key` on POST: a retry with the same key and body gets the first answer, stored
+//! durably; the same key with another body is a 422. Keys are scoped to the caller (token
+//! subject), so two callers cannot collide. A key whose first request is still running answers
+//! 409; one whose first request died without an answer is taken over after a while.
+
+use std::sync::Arc;
+
+use chrono::{Duration, SecondsFormat, Utc};
+use poem::http::{HeaderValue, Method, StatusCode};
+use poem::{Body, Endpoint, IntoResponse, Request, Response};
+use sha2::{Digest, Sha256};
+use sqlx::{AnyPool, Row};
+
+use crate::auth::Keys;
+use crate::problem::{ApiError, catch_all};
+
+pub const HEADER: &str = "Idempotency-Key";
+/// After this long without an answer, a pending key is considered abandoned (its request died).
+const ABANDONED_AFTER: Duration = Duration::minutes(2);
+
+pub async fn around<E: Endpoint>(ep: Arc<E>, mut req: Request) -> poem::Result<Response> {
+    let key = match req.headers().get(HEADER) {
+        Some(key) if req.method() == Method::POST => key.clone(),
+        _ => return call(&ep, req).await,
+    };
+    let key = match key.to_str() {
+        Ok(k) if (1..=255).contains(&k.len()) => k.to_string(),
+        _ => {
+            return Err(ApiError::BadRequest(format!(
+                "{HEADER} must be 1 to 255 visible ASCII characters"
+            ))
+            .into());
+        }
+    };
+    let keys = req
+        .data::<Keys>()
+        .expect("Keys are in the app data")
+        .clone();
+    let pool = req
+        .data::<AnyPool>()
+        .expect("the read pool is in the app data")
+        .clone();
+    // Without a valid token there is no scope; the handler answers 401 and nothing is stored.
+    let Some(scope) = bearer(&req)
+        .and_then(|t| keys.verify(t).ok())
+        .map(|c| c.claims.sub)
+    else {
+        return call(&ep, req).await;
+    };
+    let body = req.take_body().into_bytes().await?;
+    let hash = request_hash(&req, &body);
+    req.set_body(body);
+
+    for _ in 0..2 {
+        let now = Utc::now();
+        let claimed = sqlx::query(
+            "INSERT INTO idempotency_keys (scope, idem_key, request_hash, created_at) \
+             VALUES ($1, $2, $3, $4) ON CONFLICT (scope, idem_key) DO NOTHING",
+        )
+        .bind(&scope)
+        .bind(&key)
+        .bind(&hash)
+        .bind(now.to_rfc3339_opts(SecondsFormat::Micros, true))
+        .execute(&pool)
+        .await
+        .map_err(ApiError::internal)?;
+        if claimed.rows_affected() == 1 {
+            return answer_and_store(&ep, req, &pool, &scope, &key).await;
+        }
+        let row = sqlx::query(
+            "SELECT request_hash, status, content_type, location, body, created_at \
+             FROM idempotency_keys WHERE scope = $1 AND idem_key = $2",
+        )
+        .bind(&scope)
+        .bind(&key)
+        .fetch_optional(&pool)
+        .await
+        .map_err(ApiError::internal)?;
+        let Some(row) = row else { continue };
+        let stored_hash: String = row.try_get("request_hash").map_err(ApiError::internal)?;
+        if stored_hash != hash {
+            return Err(ApiError::Unprocessable {
+                detail: format!("{HEADER} {key:?} was already used for a different request"),
+                errors: vec![crate::problem::FieldError::new(
+                    HEADER,
+                    "idempotency_key_reused",
+                    "this key belongs to another request body",
+                )],
+            }
+            .into());
+        }
+        let status: Option<i64> = row.try_get("status").map_err(ApiError::internal)?;
+        let Some(status) = status else {
+            let created: String = row.try_get("created_at").map_err(ApiError::internal)?;
+            let abandoned = chrono::DateTime::parse_from_rfc3339(&created)
+                .map(|t| now - t.with_timezone(&Utc) > ABANDONED_AFTER)
+                .unwrap_or(true);
+            if abandoned {
+                sqlx::query("DELETE FROM idempotency_keys WHERE scope = $1 AND idem_key = $2 AND status IS NULL")
+                    .bind(&scope)
+                    .bind(&key)
+                    .execute(&pool)
+                    .await
+                    .map_err(ApiError::internal)?;
+                continue;
+            }
+            return Err(ApiError::Conflict(format!(
+                "a request with {HEADER} {key:?} is still being handled; retry shortly"
+            ))
+            .into());
+        };
+        let mut response = Response::builder()
+            .status(StatusCode::from_u16(status as u16).unwrap_or(StatusCode::OK))
+            .header("Idempotent-Replayed", "true");
+        if let Some(ct) = row
+            .try_get::<Option<String>, _>("content_type")
+            .map_err(ApiError::internal)?
+        {
+            response = response.content_type(ct);
+        }
+        if let Some(location) = row
+            .try_get::<Option<String>, _>("location")
+            .map_err(ApiError::internal)?
+        {
+            response = response.header("Location", location);
+        }
+        let body: Option<String> = row.try_get("body").map_err(ApiError::internal)?;
+        return Ok(response.body(body.unwrap_or_default()));
+    }
+    Err(ApiError::Conflict(format!("{HEADER} {key:?} is contended; retry")).into())
+}
+
+async fn call<E: Endpoint>(ep: &Arc<E>, req: Request) -> poem::Result<Response> {
+    ep.call(req).await.map(IntoResponse::into_response)
+}
+
+/// Runs the request and keeps its answer, unless the answer says nothing about the request itself
+/// (server errors, auth failures, rate limits): then the key is released so a retry runs anew.
+async fn answer_and_store<E: Endpoint>(
+    ep: &Arc<E>,
+    req: Request,
+    pool: &AnyPool,
+    scope: &str,
+    key: &str,
+) -> poem::Result<Response> {
+    let response = match ep.call(req).await {
+        Ok(r) => r.into_response(),
+        Err(e) => catch_all(e).await,
+    };
+    let status = response.status();
+    let keep = !(status.is_server_error()
+        || matches!(
+            status,
+            StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN | StatusCode::TOO_MANY_REQUESTS
+        ));
+    let (parts, body) = response.into_parts();
+    let bytes = body.into_bytes().await?;
+    let header = |name: &str| {
+        parts
+            .headers
+            .get(name)
+            .and_then(|v: &HeaderValue| v.to_str().ok())
+            .map(str::to_string)
+    };
+    let stored = if keep {
+        sqlx::query(
+            "UPDATE idempotency_keys SET status = $1, content_type = $2, location = $3, body = $4 \
+             WHERE scope = $5 AND idem_key = $6",
+        )
+        .bind(status.as_u16() as i64)
+        .bind(header("content-type"))
+        .bind(header("location"))
+        .bind(String::from_utf8_lossy(&bytes).into_owned())
+        .bind(scope)
+        .bind(key)
+        .execute(pool)
+        .await
+    } else {
+        sqlx::query("DELETE FROM idempotency_keys WHERE scope = $1 AND idem_key = $2")
+            .bind(scope)
+            .bind(key)
+            .execute(pool)
+            .await
+    };
+    if let Err(e) = stored {
+        // The request itself succeeded; losing its stored answer only weakens a later retry.
+        tracing::error!(error = %e, "could not store the answer for an idempotency key");
+    }
+    Ok(Response::from_parts(parts, Body::from(bytes)))
+}
+
+fn bearer(req: &Request) -> Option<&str> {
+    req.headers()
+        .get("authorization")?
+        .to_str()
+        .ok()?
+        .strip_prefix("Bearer ")
+}
+
+fn request_hash(req: &Request, body: &[u8]) -> String {
+    let mut hasher = Sha256::new();
+    hasher.update(req.method().as_str());
+    hasher.update(b"\n");
+    hasher.update(req.uri().path_and_query().map_or("", |p| p.as_str()));
+    hasher.update(b"\n");
+    hasher.update(body);
+    hex::encode(hasher.finalize())
+}

@@ -1,0 +1,214 @@
+//! One error type for the HTTP layer and its one mapping to RFC 9457 problem+json.
+//! 5xx causes are logged with their chain and never sent to the client.
+
+use poem::Response;
+use poem::http::StatusCode;
+use poem_openapi::payload::Json;
+use poem_openapi::{ApiResponse, Object};
+
+/// An RFC 9457 problem document.
+#[derive(Debug, Clone, Object)]
+pub struct Problem {
+    /// A URI naming the kind of problem; stable, so clients can branch on it.
+    #[oai(rename = "type")]
+    pub kind: String,
+    pub title: String,
+    pub status: u16,
+    pub detail: String,
+    /// For validation problems: each field that was wrong.
+    #[oai(skip_serializing_if_is_none)]
+    pub errors: Option<Vec<FieldError>>,
+}
+
+#[derive(Debug, Clone, PartialEq, Object)]
+pub struct FieldError {
+    /// The field, as a JSON pointer-like path (`organisasjonsnummer`, `records/3/value`).
+    pub field: String,
+    /// A stable machine-readable code.
+    pub code: String,
+    pub message: String,
+}
+
+impl FieldError {
+    pub fn new(field: &str, code: &str, message: impl Into<String>) -> Self {
+        FieldError {
+            field: field.into(),
+            code: code.into(),
+            message: message.into(),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("{0}")]
+    Unauthorized(String),
+    #[error("{0}")]
+    Forbidden(String),
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{0}")]
+    Conflict(String),
+    #[error("{0}")]
+    PayloadTooLarge(String),
+    #[error("{detail}")]
+    Unprocessable {
+        detail: String,
+        errors: Vec<FieldError>,
+    },
+    #[error("{0}")]
+    Unavailable(String),
+    #[error("internal error")]
+    Internal(#[from] anyhow::Error),
+}
+
+impl ApiError {
+    pub fn invalid(errors: Vec<FieldError>) -> Self {
+        ApiError::Unprocessable {
+            detail: "The request is well-formed but not valid.".into(),
+            errors,
+        }
+    }
+
+    pub fn internal(e: impl Into<anyhow::Error>) -> Self {
+        ApiError::Internal(e.into())
+    }
+
+    pub fn status(&self) -> StatusCode {
+        match self {
+            ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
+            ApiError::NotFound(_) => StatusCode::NOT_FOUND,
+            ApiError::Conflict(_) => StatusCode::CONFLICT,
+            ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::Unprocessable { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+            ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    pub fn problem(&self) -> Problem {
+        let status = self.status();
+        let detail = match self {
+            ApiError::Internal(e) => {
+                tracing::error!(error.cause_chain = ?e, "request failed");
+                "The server failed to handle this request; it has been logged.".to_string()
+            }
+            other => other.to_string(),
+        };
+        let errors = match self {
+            ApiError::Unprocessable { errors, .. } => Some(errors.clone()),
+            _ => None,
+        };
+        problem(status, detail, errors)
+    }
+}
+
+pub fn problem(status: StatusCode, detail: String, errors: Option<Vec<FieldError>>) -> Problem {
+    let title = status.canonical_reason().unwrap_or("Error").to_string();
+    let slug = title.to_lowercase().replace(' ', "-");
+    Problem {
+        kind: format!("https://bufdir-reporting.no/problems/{slug}"),
+        title,
+        status: status.as_u16(),
+        detail,
+        errors,
+    }
+}
+
+/// The error responses every operation declares, so generated clients know their shape.
+#[derive(ApiResponse, Debug)]
+pub enum ProblemResponse {
+    /// Malformed request (unparseable JSON, wrong types, bad query parameters).
+    #[oai(status = 400, content_type = "application/problem+json")]
+    BadRequest(Json<Problem>),
+    /// Missing, expired or invalid bearer token.
+    #[oai(status = 401, content_type = "application/problem+json")]
+    Unauthorized(Json<Problem>),
+    /// The token's roles do not allow this.
+    #[oai(status = 403, content_type = "application/problem+json")]
+    Forbidden(Json<Problem>),
+    /// Unknown, or belonging to an organisation the caller is not in.
+    #[oai(status = 404, content_type = "application/problem+json")]
+    NotFound(Json<Problem>),
+    /// The resource's state does not allow this.
+    #[oai(status = 409, content_type = "application/problem+json")]
+    Conflict(Json<Problem>),
+    /// The request body is too large.
+    #[oai(status = 413, content_type = "application/problem+json")]
+    PayloadTooLarge(Json<Problem>),
+    /// Well-formed but invalid; `errors` names each field.
+    #[oai(status = 422, content_type = "application/problem+json")]
+    Unprocessable(Json<Problem>),
+    /// The server failed.
+    #[oai(status = 500, content_type = "application/problem+json")]
+    Internal(Json<Problem>),
+    /// Temporarily unable; retry later.
+    #[oai(status = 503, content_type = "application/problem+json")]
+    Unavailable(Json<Problem>),
+}
+
+impl From<ApiError> for ProblemResponse {
+    fn from(e: ApiError) -> Self {
+        let p = Json(e.problem());
+        match e {
+            ApiError::BadRequest(_) => ProblemResponse::BadRequest(p),
+            ApiError::Unauthorized(_) => ProblemResponse::Unauthorized(p),
+            ApiError::Forbidden(_) => ProblemResponse::Forbidden(p),
+            ApiError::NotFound(_) => ProblemResponse::NotFound(p),
+            ApiError::Conflict(_) => ProblemResponse::Conflict(p),
+            ApiError::PayloadTooLarge(_) => ProblemResponse::PayloadTooLarge(p),
+            ApiError::Unprocessable { .. } => ProblemResponse::Unprocessable(p),
+            ApiError::Unavailable(_) => ProblemResponse::Unavailable(p),
+            ApiError::Internal(_) => ProblemResponse::Internal(p),
+        }
+    }
+}
+
+impl poem::error::ResponseError for ApiError {
+    fn status(&self) -> StatusCode {
+        ApiError::status(self)
+    }
+
+    fn as_response(&self) -> Response {
+        problem_response(&self.problem())
+    }
+}
+
+pub fn problem_response(p: &Problem) -> Response {
+    let mut body = serde_json::json!({
+        "type": p.kind, "title": p.title, "status": p.status, "detail": p.detail,
+    });
+    if let Some(errors) = &p.errors {
+        body["errors"] = errors
+            .iter()
+            .map(|e| serde_json::json!({"field": e.field, "code": e.code, "message": e.message}))
+            .collect();
+    }
+    Response::builder()
+        .status(StatusCode::from_u16(p.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR))
+        .content_type("application/problem+json")
+        .body(body.to_string())
+}
+
+/// Route-wide: errors that never reached a handler (unknown route, unparseable body or
+/// parameter, missing token, body too large) come out as problem+json too.
+pub async fn catch_all(err: poem::Error) -> Response {
+    if let Some(api) = err.downcast_ref::<ApiError>() {
+        return poem::error::ResponseError::as_response(api);
+    }
+    if err.is_from_response() {
+        return err.into_response();
+    }
+    let status = err.status();
+    let detail = if status.is_server_error() {
+        tracing::error!(error = %err, "request failed outside a handler");
+        "The server failed to handle this request; it has been logged.".to_string()
+    } else {
+        err.to_string()
+    };
+    problem_response(&problem(status, detail, None))
+}

@@ -1,0 +1,93 @@
+use poem::web::Data;
+use poem_openapi::payload::Json;
+use poem_openapi::{ApiResponse, Object, OpenApi};
+
+use crate::routes::ApiTags;
+use crate::state::AppState;
+
+pub struct HealthApi;
+
+/// A projection is "ready" while it is fewer than this many events behind the log.
+const READY_LAG: usize = 1000;
+
+#[derive(Debug, Object)]
+pub struct Alive {
+    pub status: String,
+}
+
+#[derive(Debug, Object)]
+pub struct Readiness {
+    /// `ready` or `not_ready`.
+    pub status: String,
+    pub store: StoreStatus,
+    pub projections: Vec<ProjectionStatus>,
+}
+
+#[derive(Debug, Object)]
+pub struct StoreStatus {
+    pub backend: String,
+    pub reachable: bool,
+    /// The newest position in the log, as an opaque string.
+    pub head: Option<String>,
+}
+
+#[derive(Debug, Object)]
+pub struct ProjectionStatus {
+    pub name: String,
+    pub checkpoint: Option<String>,
+    /// Events still to apply (counted up to 1000).
+    pub lag: u64,
+}
+
+#[derive(ApiResponse)]
+pub enum ReadyResponse {
+    /// The store is reachable and every projection is within the lag bound.
+    #[oai(status = 200)]
+    Ready(Json<Readiness>),
+    /// Not ready: the body says what is wrong.
+    #[oai(status = 503)]
+    NotReady(Json<Readiness>),
+}
+
+#[OpenApi(tag = "ApiTags::Health")]
+impl HealthApi {
+    /// Liveness: the process answers.
+    #[oai(path = "/healthz", method = "get", operation_id = "healthz")]
+    async fn healthz(&self) -> Json<Alive> {
+        Json(Alive {
+            status: "ok".into(),
+        })
+    }
+
+    /// Readiness: the store answers and the projections are current.
+    #[oai(path = "/readyz", method = "get", operation_id = "readyz")]
+    async fn readyz(&self, state: Data<&AppState>) -> ReadyResponse {
+        let head = state.db.events.head().await;
+        let lags = state.projections.lag().await;
+        let reachable = head.is_ok() && lags.is_ok();
+        let projections: Vec<ProjectionStatus> = lags
+            .unwrap_or_default()
+            .into_iter()
+            .map(|l| ProjectionStatus {
+                name: l.name.to_string(),
+                checkpoint: l.checkpoint.map(|p| p.to_string()),
+                lag: l.behind as u64,
+            })
+            .collect();
+        let ready = reachable && projections.iter().all(|p| (p.lag as usize) < READY_LAG);
+        let body = Readiness {
+            status: if ready { "ready" } else { "not_ready" }.into(),
+            store: StoreStatus {
+                backend: state.db.events.backend_name().into(),
+                reachable,
+                head: head.ok().flatten().map(|p| p.to_string()),
+            },
+            projections,
+        };
+        if ready {
+            ReadyResponse::Ready(Json(body))
+        } else {
+            ReadyResponse::NotReady(Json(body))
+        }
+    }
+}

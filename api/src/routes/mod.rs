@@ -1,0 +1,29 @@
+//! The HTTP operations, one file per resource.
+
+pub mod health;
+pub mod organizations;
+mod pagination;
+
+pub use pagination::{PageParams, Pagination};
+
+use poem_openapi::Tags;
+
+#[derive(Tags)]
+pub enum ApiTags {
+    /// The organisations that report to Bufdir.
+    Organizations,
+    /// Liveness and readiness.
+    Health,
+}
+
+/// Request metadata that goes into every event a request causes.
+pub fn metadata(caller: &crate::auth::Caller, req: &poem::Request) -> store::Metadata {
+    let request_id = req.header("x-request-id").map(str::to_string);
+    store::Metadata {
+        correlation_id: Some(uuid::Uuid::now_v7()),
+        causation_id: None,
+        actor: Some(caller.actor()),
+        request_id,
+        recorded_at: None,
+    }
+}

@@ -1,0 +1,40 @@
+use poem_openapi::Object;
+
+/// `?page=&limit=` as the contracts use them.
+#[derive(Debug, Clone, Copy)]
+pub struct PageParams {
+    pub page: u32,
+    pub limit: u32,
+}
+
+impl PageParams {
+    pub const DEFAULT_LIMIT: u32 = 20;
+    pub const MAX_LIMIT: u32 = 100;
+
+    pub fn new(page: Option<u32>, limit: Option<u32>) -> Self {
+        PageParams {
+            page: page.unwrap_or(1),
+            limit: limit.unwrap_or(Self::DEFAULT_LIMIT),
+        }
+    }
+
+    pub fn offset(&self) -> u64 {
+        u64::from(self.page.saturating_sub(1)) * u64::from(self.limit)
+    }
+
+    pub fn pagination(&self, total: u64) -> Pagination {
+        Pagination {
+            page: self.page,
+            limit: self.limit,
+            total,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Object)]
+pub struct Pagination {
+    pub page: u32,
+    pub limit: u32,
+    /// Items across all pages.
+    pub total: u64,
+}

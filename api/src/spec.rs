@@ -1,0 +1,28 @@
+//! The OpenAPI service: one place that lists every API, so the served spec, `/docs` and the
+//! committed `openapi/openapi.yaml` cannot drift apart.
+
+use poem_openapi::OpenApiService;
+
+use crate::routes::health::HealthApi;
+use crate::routes::organizations::OrganizationsApi;
+
+pub type Apis = (OrganizationsApi, HealthApi);
+
+pub fn service() -> OpenApiService<Apis, ()> {
+    OpenApiService::new(
+        (OrganizationsApi, HealthApi),
+        "Bufdir reporting API",
+        env!("CARGO_PKG_VERSION"),
+    )
+    .description(
+        "Reporting to Bufdir (Barne-, ungdoms- og familiedirektoratet): source data, aggregated \
+             report snapshots, exports, submission and report history. Errors are \
+             application/problem+json (RFC 9457). Authenticate with `Authorization: Bearer <JWT>`.",
+    )
+    .server("/")
+}
+
+/// The spec as committed in `openapi/openapi.yaml`.
+pub fn yaml() -> String {
+    service().spec_yaml()
+}

@@ -1,0 +1,32 @@
+use std::sync::Arc;
+use std::time::Duration;
+
+use projections::Projections;
+use store::{Database, Position};
+
+use crate::problem::ApiError;
+
+/// What every handler can reach.
+#[derive(Clone)]
+pub struct AppState {
+    pub db: Database,
+    pub projections: Arc<Projections>,
+}
+
+/// How long a write waits for the read models its answer needs (read-your-writes). After that the
+/// write still stands; the client may briefly read the older state.
+const READ_YOUR_WRITES: Duration = Duration::from_secs(2);
+
+impl AppState {
+    pub async fn wait_for(&self, projection: &str, position: &Position) -> Result<(), ApiError> {
+        let reached = self
+            .projections
+            .wait_for(projection, position, READ_YOUR_WRITES)
+            .await
+            .map_err(ApiError::internal)?;
+        if !reached {
+            tracing::warn!(projection, %position, "read model did not catch up within the bound");
+        }
+        Ok(())
+    }
+}

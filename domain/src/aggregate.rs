@@ -1,0 +1,52 @@
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+/// An event-sourced aggregate: `decide` answers a command with events or a domain error,
+/// `evolve` folds an event into the state. Both are pure.
+pub trait Aggregate {
+    type State: Default;
+    type Command;
+    /// Serialised adjacently tagged (`event_type`, `payload`), so the tag is the stored type.
+    type Event: Serialize + DeserializeOwned;
+    type Error: std::error::Error;
+
+    /// The stream category, the part of the stream name before the first `-`.
+    const CATEGORY: &'static str;
+
+    fn decide(state: &Self::State, command: Self::Command)
+    -> Result<Vec<Self::Event>, Self::Error>;
+    fn evolve(state: Self::State, event: &Self::Event) -> Self::State;
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("cannot read event {event_type}: {reason}")]
+pub struct DecodeError {
+    pub event_type: String,
+    pub reason: String,
+}
+
+/// Splits an event into the type name and payload the store keeps.
+pub fn encode_event<E: Serialize>(event: &E) -> (String, serde_json::Value) {
+    let mut value = serde_json::to_value(event).expect("domain events serialise");
+    let tag = value["event_type"]
+        .as_str()
+        .expect("events are tagged with event_type")
+        .to_string();
+    let payload = value
+        .get_mut("payload")
+        .map(serde_json::Value::take)
+        .unwrap_or_default();
+    (tag, payload)
+}
+
+/// The inverse of [`encode_event`].
+pub fn decode_event<E: DeserializeOwned>(
+    event_type: &str,
+    payload: &serde_json::Value,
+) -> Result<E, DecodeError> {
+    serde_json::from_value(serde_json::json!({ "event_type": event_type, "payload": payload }))
+        .map_err(|e| DecodeError {
+            event_type: event_type.to_string(),
+            reason: e.to_string(),
+        })
+}

@@ -1,0 +1,68 @@
+use chrono::{SecondsFormat, Utc};
+use sqlx::AnyConnection;
+use store::Position;
+
+use crate::ProjectionError;
+
+pub(crate) fn encode(position: Option<&Position>) -> String {
+    position.map(Position::to_string).unwrap_or_default()
+}
+
+pub(crate) fn decode(text: &str) -> Result<Option<Position>, ProjectionError> {
+    if text.is_empty() {
+        return Ok(None);
+    }
+    text.parse()
+        .map(Some)
+        .map_err(|_| ProjectionError::Corrupt(format!("checkpoint {text:?}")))
+}
+
+pub(crate) fn now() -> String {
+    Utc::now().to_rfc3339_opts(SecondsFormat::Micros, true)
+}
+
+pub(crate) async fn ensure(conn: &mut AnyConnection, name: &str) -> Result<(), ProjectionError> {
+    sqlx::query(
+        "INSERT INTO projection_checkpoints (name, position, updated_at) VALUES ($1, '', $2) \
+         ON CONFLICT (name) DO NOTHING",
+    )
+    .bind(name)
+    .bind(now())
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+pub(crate) async fn load(
+    conn: &mut AnyConnection,
+    name: &str,
+) -> Result<Option<Position>, ProjectionError> {
+    let text: Option<String> =
+        sqlx::query_scalar("SELECT position FROM projection_checkpoints WHERE name = $1")
+            .bind(name)
+            .fetch_optional(conn)
+            .await?;
+    decode(text.as_deref().unwrap_or(""))
+}
+
+/// Moves the checkpoint from `from` to `to`, only if it still is at `from`. Taking this row first
+/// in the batch's transaction also serialises two runners of one projection: the one that finds
+/// the checkpoint moved rolls back and resumes from where the other left it.
+pub(crate) async fn advance(
+    conn: &mut AnyConnection,
+    name: &str,
+    from: Option<&Position>,
+    to: Option<&Position>,
+) -> Result<bool, ProjectionError> {
+    let done = sqlx::query(
+        "UPDATE projection_checkpoints SET position = $1, updated_at = $2 \
+         WHERE name = $3 AND position = $4",
+    )
+    .bind(encode(to))
+    .bind(now())
+    .bind(name)
+    .bind(encode(from))
+    .execute(conn)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}

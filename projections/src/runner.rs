@@ -1,0 +1,297 @@
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::StreamExt;
+use sqlx::Connection;
+use store::{Database, Position, RecordedEvent, StoreError};
+use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
+
+use crate::{Projection, checkpoint};
+
+/// Events per transaction when catching up.
+const BATCH: usize = 500;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ProjectionError {
+    #[error("unknown projection {0:?}")]
+    Unknown(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("read model database: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("cannot apply event: {0}")]
+    Corrupt(String),
+    /// Another runner (or a rebuild) moved the checkpoint; resume from where it is now.
+    #[error("the checkpoint moved under this runner")]
+    CheckpointMoved,
+}
+
+/// How far behind the log a projection is.
+#[derive(Debug, Clone)]
+pub struct Lag {
+    pub name: &'static str,
+    pub checkpoint: Option<Position>,
+    /// Events it has still to apply, counted up to `LAG_COUNT_CAP`.
+    pub behind: usize,
+}
+
+const LAG_COUNT_CAP: usize = 1000;
+
+/// The projections of one process, with the runners that keep them current.
+pub struct Projections {
+    db: Database,
+    projections: Vec<Arc<dyn Projection>>,
+    /// The checkpoint each projection has committed in this process; wakes read-your-writes waits.
+    progress: HashMap<&'static str, watch::Sender<Option<Position>>>,
+}
+
+impl Projections {
+    pub fn new(db: Database, projections: Vec<Arc<dyn Projection>>) -> Arc<Self> {
+        let progress = projections
+            .iter()
+            .map(|p| (p.name(), watch::channel(None).0))
+            .collect();
+        Arc::new(Projections {
+            db,
+            projections,
+            progress,
+        })
+    }
+
+    pub fn names(&self) -> Vec<&'static str> {
+        self.projections.iter().map(|p| p.name()).collect()
+    }
+
+    fn get(&self, name: &str) -> Result<&Arc<dyn Projection>, ProjectionError> {
+        self.projections
+            .iter()
+            .find(|p| p.name() == name)
+            .ok_or_else(|| ProjectionError::Unknown(name.to_string()))
+    }
+
+    /// Starts a live runner per projection. They stop after their current batch once `shutdown`
+    /// is cancelled; await the handles to know they have.
+    pub fn spawn(
+        self: &Arc<Self>,
+        shutdown: CancellationToken,
+    ) -> Vec<tokio::task::JoinHandle<()>> {
+        self.projections
+            .iter()
+            .map(|p| {
+                let this = self.clone();
+                let p = p.clone();
+                let shutdown = shutdown.clone();
+                tokio::spawn(async move { this.run_live(p, shutdown).await })
+            })
+            .collect()
+    }
+
+    async fn run_live(&self, p: Arc<dyn Projection>, shutdown: CancellationToken) {
+        let mut backoff = Duration::from_millis(100);
+        while !shutdown.is_cancelled() {
+            match self.follow(&p, &shutdown).await {
+                Ok(()) => return,
+                Err(ProjectionError::CheckpointMoved) => continue,
+                Err(e) => {
+                    tracing::error!(projection = p.name(), error = %e, "projection stopped; retrying");
+                    tokio::select! {
+                        _ = shutdown.cancelled() => return,
+                        _ = tokio::time::sleep(backoff) => {}
+                    }
+                    backoff = (backoff * 2).min(Duration::from_secs(10));
+                }
+            }
+        }
+    }
+
+    /// Follows the log from the checkpoint until shutdown (Ok) or an error.
+    async fn follow(
+        &self,
+        p: &Arc<dyn Projection>,
+        shutdown: &CancellationToken,
+    ) -> Result<(), ProjectionError> {
+        let mut conn = self.db.read.acquire().await?;
+        checkpoint::ensure(&mut conn, p.name()).await?;
+        let mut cursor = checkpoint::load(&mut conn, p.name()).await?;
+        drop(conn);
+        self.publish(p.name(), cursor);
+        let mut events = self
+            .db
+            .events
+            .subscribe(cursor, p.filter())
+            .ready_chunks(BATCH);
+        loop {
+            let chunk = tokio::select! {
+                _ = shutdown.cancelled() => return Ok(()),
+                chunk = events.next() => chunk,
+            };
+            let Some(chunk) = chunk else {
+                return Err(StoreError::Closed.into());
+            };
+            let batch = chunk.into_iter().collect::<Result<Vec<_>, _>>()?;
+            // Not raced against shutdown: a batch that has started is finished.
+            cursor = self.apply_batch(p, cursor, &batch).await?;
+        }
+    }
+
+    async fn apply_batch(
+        &self,
+        p: &Arc<dyn Projection>,
+        from: Option<Position>,
+        batch: &[RecordedEvent],
+    ) -> Result<Option<Position>, ProjectionError> {
+        let Some(last) = batch.last() else {
+            return Ok(from);
+        };
+        let to = Some(last.position);
+        let mut conn = self.db.read.acquire().await?;
+        let mut tx = conn.begin().await?;
+        if !checkpoint::advance(&mut tx, p.name(), from.as_ref(), to.as_ref()).await? {
+            return Err(ProjectionError::CheckpointMoved);
+        }
+        for event in batch {
+            p.apply(&mut tx, event).await?;
+        }
+        tx.commit().await?;
+        self.publish(p.name(), to);
+        Ok(to)
+    }
+
+    fn publish(&self, name: &str, position: Option<Position>) {
+        if let Some(progress) = self.progress.get(name) {
+            progress.send_replace(position);
+        }
+    }
+
+    /// The step function: applies at most one batch. Returns how many events it applied
+    /// (0 when the projection is current). Tests and `rebuild` drive projections with it.
+    pub async fn run_once(&self, name: &str) -> Result<usize, ProjectionError> {
+        let p = self.get(name)?;
+        let mut conn = self.db.read.acquire().await?;
+        checkpoint::ensure(&mut conn, p.name()).await?;
+        let from = checkpoint::load(&mut conn, p.name()).await?;
+        drop(conn);
+        let batch = self
+            .db
+            .events
+            .read_all(from.as_ref(), &p.filter(), BATCH)
+            .await?;
+        self.apply_batch(p, from, &batch).await?;
+        Ok(batch.len())
+    }
+
+    /// Applies everything there is now, for every projection.
+    pub async fn catch_up(&self) -> Result<usize, ProjectionError> {
+        let mut total = 0;
+        for name in self.names() {
+            loop {
+                match self.run_once(name).await {
+                    Ok(0) => break,
+                    Ok(n) => total += n,
+                    Err(ProjectionError::CheckpointMoved) => continue,
+                    Err(e) => return Err(e),
+                }
+            }
+        }
+        Ok(total)
+    }
+
+    /// Empties a projection's tables and checkpoint in one transaction, then replays the log.
+    /// A live runner elsewhere notices its checkpoint moved and follows from the start too.
+    pub async fn rebuild(&self, name: &str) -> Result<usize, ProjectionError> {
+        let p = self.get(name)?.clone();
+        let mut conn = self.db.read.acquire().await?;
+        checkpoint::ensure(&mut conn, p.name()).await?;
+        let mut tx = conn.begin().await?;
+        for table in p.tables() {
+            sqlx::query(sqlx::AssertSqlSafe(format!("DELETE FROM {table}")))
+                .execute(&mut *tx)
+                .await?;
+        }
+        sqlx::query(
+            "UPDATE projection_checkpoints SET position = '', updated_at = $1 WHERE name = $2",
+        )
+        .bind(checkpoint::now())
+        .bind(p.name())
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        drop(conn);
+        self.publish(p.name(), None);
+        let mut total = 0;
+        loop {
+            match self.run_once(name).await {
+                Ok(0) => return Ok(total),
+                Ok(n) => total += n,
+                Err(ProjectionError::CheckpointMoved) => continue,
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// Whether `name` has applied everything up to `target`: its checkpoint is there, or no event
+    /// it reads lies between its checkpoint and `target`.
+    async fn has_reached(
+        &self,
+        p: &Arc<dyn Projection>,
+        target: &Position,
+    ) -> Result<bool, ProjectionError> {
+        let mut conn = self.db.read.acquire().await?;
+        let at = checkpoint::load(&mut conn, p.name()).await?;
+        drop(conn);
+        if at.as_ref().is_some_and(|at| at >= target) {
+            return Ok(true);
+        }
+        let next = self.db.events.read_all(at.as_ref(), &p.filter(), 1).await?;
+        Ok(next.first().is_none_or(|e| e.position > *target))
+    }
+
+    /// Read-your-writes: waits (at most `timeout`) until projection `name` has reached `target`.
+    /// Returns whether it did. Runners in other processes are seen through the stored checkpoint.
+    pub async fn wait_for(
+        &self,
+        name: &str,
+        target: &Position,
+        timeout: Duration,
+    ) -> Result<bool, ProjectionError> {
+        let p = self.get(name)?.clone();
+        let mut progress = self.progress[p.name()].subscribe();
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            progress.borrow_and_update();
+            if self.has_reached(&p, target).await? {
+                return Ok(true);
+            }
+            tokio::select! {
+                _ = tokio::time::sleep_until(deadline) => return Ok(false),
+                _ = progress.changed() => {}
+                // Another process's runner does not wake us; look again shortly.
+                _ = tokio::time::sleep(Duration::from_millis(20)) => {}
+            }
+        }
+    }
+
+    /// Each projection's checkpoint and how far behind the log it is.
+    pub async fn lag(&self) -> Result<Vec<Lag>, ProjectionError> {
+        let mut out = Vec::new();
+        for p in &self.projections {
+            let mut conn = self.db.read.acquire().await?;
+            let checkpoint = checkpoint::load(&mut conn, p.name()).await?;
+            drop(conn);
+            let behind = self
+                .db
+                .events
+                .read_all(checkpoint.as_ref(), &p.filter(), LAG_COUNT_CAP)
+                .await?
+                .len();
+            out.push(Lag {
+                name: p.name(),
+                checkpoint,
+                behind,
+            });
+        }
+        Ok(out)
+    }
+}
