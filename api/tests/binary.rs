@@ -1,0 +1,310 @@
+//! The real `bufdir-reporting` binary: start it, use it over HTTP, kill it, restart it.
+
+#[path = "../../tests/tests/support/mod.rs"]
+mod support;
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+const BIN: &str = env!("CARGO_BIN_EXE_bufdir-reporting");
+
+struct Server {
+    child: Child,
+    base: String,
+}
+
+/// Starts `serve` on a free port and waits for its "listening on" log line.
+fn start(data_dir: &Path, database_url: Option<&str>) -> Server {
+    let mut cmd = Command::new(BIN);
+    cmd.args(["serve", "--bind", "127.0.0.1:0", "--no-demo", "--data-dir"])
+        .arg(data_dir)
+        .env_remove("DATABASE_URL")
+        .env("LOG_FORMAT", "json")
+        .env("RUST_LOG", "info")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    if let Some(url) = database_url {
+        cmd.env("DATABASE_URL", url);
+    }
+    let mut child = cmd.spawn().expect("start the binary");
+    let stderr = child.stderr.take().unwrap();
+    let mut lines = BufReader::new(stderr).lines();
+    let base = loop {
+        let line = lines
+            .next()
+            .expect("the server exited before listening")
+            .unwrap();
+        if let Some(rest) = line.split("listening on http://").nth(1) {
+            break format!("http://{}", rest.split(';').next().unwrap());
+        }
+    };
+    // Keep draining the log so the server never blocks on a full pipe.
+    std::thread::spawn(move || for _ in lines {});
+    Server { child, base }
+}
+
+fn cli(data_dir: &Path, args: &[&str]) -> String {
+    let out = Command::new(BIN)
+        .args(args)
+        .arg("--data-dir")
+        .arg(data_dir)
+        .env_remove("DATABASE_URL")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap().trim().to_string()
+}
+
+fn admin_token(data_dir: &Path) -> String {
+    cli(data_dir, &["token", "--role", "admin"])
+}
+
+/// The valid organisation numbers used below; any will do for any org.
+const NUMBERS: [&str; 3] = ["986128433", "991825827", "123456785"];
+
+/// Waits until the read models have caught up with the log, as a client would: by asking.
+async fn wait_ready(client: &reqwest::Client, base: &str) -> Value {
+    for _ in 0..200 {
+        if let Ok(r) = client.get(format!("{base}/readyz")).send().await {
+            let body: Value = r.json().await.unwrap();
+            if body["status"] == "ready"
+                && body["projections"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .all(|p| p["lag"] == 0)
+            {
+                return body;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("the server did not become ready");
+}
+
+async fn kill_during_writes_loses_no_acknowledged_write(database_url: Option<&str>) {
+    let dir = support::TempSqlite::new();
+    let token = admin_token(&dir.dir);
+    let server = start(&dir.dir, database_url);
+    let client = reqwest::Client::new();
+    let mut server = server;
+    // Writers keep registering organisations; the server is killed while they are mid-flight.
+    let (tx, mut acknowledged) = tokio::sync::mpsc::unbounded_channel::<String>();
+    let mut writers = Vec::new();
+    for w in 0..8 {
+        let (client, base, token, tx) = (
+            client.clone(),
+            server.base.clone(),
+            token.clone(),
+            tx.clone(),
+        );
+        writers.push(tokio::spawn(async move {
+            for i in 0.. {
+                let org_id = format!("org-{w}-{i}");
+                let body = json!({"org_id": org_id, "name": "Kill test", "organisasjonsnummer": NUMBERS[i % 3]});
+                match client.post(format!("{base}/api/v1/organizations")).bearer_auth(&token).json(&body).send().await {
+                    Ok(r) if r.status() == 201 => tx.send(org_id).unwrap(),
+                    Ok(r) => panic!("unexpected {}", r.status()),
+                    Err(_) => return, // the server is gone
+                }
+            }
+        }));
+    }
+    drop(tx);
+    let mut acked = Vec::new();
+    while acked.len() < 200 {
+        acked.push(acknowledged.recv().await.unwrap());
+    }
+    server.child.kill().unwrap(); // SIGKILL
+    server.child.wait().unwrap();
+    for w in writers {
+        w.await.unwrap();
+    }
+    while let Ok(id) = acknowledged.try_recv() {
+        acked.push(id);
+    }
+
+    let server = start(&dir.dir, database_url);
+    wait_ready(&client, &server.base).await;
+    for org_id in &acked {
+        let r = client
+            .get(format!("{}/api/v1/organizations/{org_id}", server.base))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200, "acknowledged {org_id} was lost");
+    }
+    // Anything committed but not acknowledged (killed before the answer) is there too, once.
+    let list: Value = client
+        .get(format!("{}/api/v1/organizations?limit=1", server.base))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let total = list["pagination"]["total"].as_u64().unwrap();
+    let ready = wait_ready(&client, &server.base).await;
+    let head: u64 = ready["store"]["head"].as_str().unwrap().parse().unwrap();
+    assert!(total >= acked.len() as u64);
+    assert_eq!(
+        total, head,
+        "one organisation per event in the log: none lost, none doubled"
+    );
+    stop(server);
+}
+
+fn stop(mut server: Server) {
+    // SIGTERM: a graceful stop exits 0.
+    let pid = server.child.id().to_string();
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let status = server.child.wait().unwrap();
+    assert!(status.success(), "exit status {status}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigkill_during_writes_on_sqlite_loses_no_committed_event() {
+    kill_during_writes_loses_no_acknowledged_write(None).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigkill_during_writes_on_postgres_loses_no_committed_event() {
+    let Some(url) = support::fresh_postgres().await else {
+        return;
+    };
+    kill_during_writes_loses_no_acknowledged_write(Some(&url)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_readme_flow_works_with_a_minted_token_and_sigterm_exits_cleanly() {
+    let dir = support::TempSqlite::new();
+    let server = start(&dir.dir, None);
+    let client = reqwest::Client::new();
+    let token = admin_token(&dir.dir);
+    let created = client
+        .post(format!("{}/api/v1/organizations", server.base))
+        .bearer_auth(&token)
+        .json(&json!({"org_id": "org-bufdir-042", "name": "Redd Barna", "organisasjonsnummer": "991825827"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status(), 201);
+    let list: Value = client
+        .get(format!("{}/api/v1/organizations", server.base))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(list["data"][0]["org_id"], "org-bufdir-042");
+    assert_eq!(
+        client
+            .get(format!("{}/docs", server.base))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    // A viewer token for one organisation sees only it.
+    let viewer = cli(
+        &dir.dir,
+        &["token", "--org", "org-other", "--role", "viewer"],
+    );
+    let r = client
+        .get(format!(
+            "{}/api/v1/organizations/org-bufdir-042",
+            server.base
+        ))
+        .bearer_auth(&viewer)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
+    stop(server);
+    // Offline tools work on the same data directory.
+    assert_eq!(
+        cli(&dir.dir, &["projections", "rebuild"]),
+        "rebuilt organizations: 1 events applied"
+    );
+    assert_eq!(cli(&dir.dir, &["migrate"]), "database is up to date");
+}
+
+#[test]
+fn the_embedded_default_seeds_a_demo_organisation_and_logs_a_token() {
+    let dir = support::TempSqlite::new();
+    let mut child = Command::new(BIN)
+        .args(["serve", "--bind", "127.0.0.1:0", "--data-dir"])
+        .arg(&dir.dir)
+        .env_remove("DATABASE_URL")
+        .env("LOG_FORMAT", "pretty")
+        .env("NO_COLOR", "1")
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let mut seen = Vec::new();
+    while let Some(Ok(line)) = lines.next() {
+        let done = line.contains("admin token");
+        seen.push(line);
+        if done {
+            break;
+        }
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let log = seen.join("\n");
+    assert!(log.contains("embedded event store"), "{log}");
+    assert!(
+        log.contains("demo organisation org-demo registered"),
+        "{log}"
+    );
+    assert!(log.contains("/docs"), "{log}");
+    assert!(log.contains("admin token for local use"), "{log}");
+}
+
+#[test]
+fn a_token_without_an_org_is_refused_unless_admin() {
+    let dir = support::TempSqlite::new();
+    let out = Command::new(BIN)
+        .args(["token", "--role", "viewer", "--data-dir"])
+        .arg(&dir.dir)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+}
+
+#[test]
+fn the_openapi_command_writes_the_committed_spec() {
+    let dir = support::TempSqlite::new();
+    let out = dir.dir.join("spec.yaml");
+    let status = Command::new(BIN)
+        .args(["openapi", "--output"])
+        .arg(&out)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let committed = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../openapi/openapi.yaml"),
+    )
+    .unwrap();
+    assert_eq!(std::fs::read_to_string(out).unwrap(), committed);
+}

@@ -1,0 +1,141 @@
+//! `spawn_app`: the real application on a random port with a fresh database.
+
+use std::net::SocketAddr;
+
+use api::app::Application;
+use api::auth::{Keys, Role};
+use api::state::AppState;
+use serde_json::Value;
+use tokio_util::sync::CancellationToken;
+
+#[path = "../support/mod.rs"]
+mod support;
+
+pub use support::{TempSqlite, fresh_postgres};
+
+pub struct TestApp {
+    pub addr: SocketAddr,
+    pub client: reqwest::Client,
+    pub keys: Keys,
+    pub state: AppState,
+    pub admin: String,
+    shutdown: CancellationToken,
+    server: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
+    _sqlite: Option<TempSqlite>,
+}
+
+/// An app on SQLite.
+pub async fn spawn_app() -> TestApp {
+    let db = TempSqlite::new();
+    let url = db.url.clone();
+    spawn_on(&url, Some(db)).await
+}
+
+/// An app on a fresh PostgreSQL database, or `None` where PostgreSQL tests are skipped.
+pub async fn spawn_app_on_postgres() -> Option<TestApp> {
+    let url = fresh_postgres().await?;
+    Some(spawn_on(&url, None).await)
+}
+
+async fn spawn_on(url: &str, sqlite: Option<TempSqlite>) -> TestApp {
+    let db = store::connect(url).await.expect("database");
+    let keys = Keys::from_secret(b"test-secret-test-secret-test-secret!");
+    let app = Application::build(db, keys.clone(), "127.0.0.1:0".parse().unwrap())
+        .await
+        .expect("app");
+    let addr = app.local_addr();
+    let state = app.state().clone();
+    let shutdown = CancellationToken::new();
+    let server = tokio::spawn(app.run_until_stopped(shutdown.clone()));
+    let admin = keys.mint("test-admin", vec![], vec![Role::Admin], 3600);
+    TestApp {
+        addr,
+        client: reqwest::Client::new(),
+        keys,
+        state,
+        admin,
+        shutdown,
+        server: Some(server),
+        _sqlite: sqlite,
+    }
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{}", self.addr, path)
+    }
+
+    pub fn token(&self, orgs: &[&str], roles: &[Role]) -> String {
+        self.keys.mint(
+            "test-user",
+            orgs.iter().map(|s| s.to_string()).collect(),
+            roles.to_vec(),
+            3600,
+        )
+    }
+
+    pub async fn get(&self, path: &str, token: &str) -> (u16, Value) {
+        let r = self
+            .client
+            .get(self.url(path))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap();
+        read(r).await
+    }
+
+    pub async fn post(&self, path: &str, token: &str, body: &Value) -> (u16, Value) {
+        let r = self
+            .client
+            .post(self.url(path))
+            .bearer_auth(token)
+            .json(body)
+            .send()
+            .await
+            .unwrap();
+        read(r).await
+    }
+
+    pub async fn create_org(&self, org_id: &str, number: &str) -> (u16, Value) {
+        let body = serde_json::json!({"org_id": org_id, "name": format!("Org {org_id}"), "organisasjonsnummer": number});
+        self.post("/api/v1/organizations", &self.admin, &body).await
+    }
+
+    /// Stops the server the way SIGTERM does and waits for it to finish.
+    pub async fn stop(mut self) {
+        self.shutdown.cancel();
+        if let Some(server) = self.server.take() {
+            server.await.unwrap().unwrap();
+        }
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        self.shutdown.cancel();
+    }
+}
+
+/// Status and JSON body; error bodies must be problem+json.
+pub async fn read(r: reqwest::Response) -> (u16, Value) {
+    let status = r.status().as_u16();
+    let content_type = r
+        .headers()
+        .get("content-type")
+        .map(|v| v.to_str().unwrap().to_string())
+        .unwrap_or_default();
+    let text = r.text().await.unwrap();
+    if status >= 400 {
+        assert_eq!(
+            content_type, "application/problem+json",
+            "error {status} without problem+json: {text}"
+        );
+    }
+    let body = if text.is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_str(&text).unwrap_or(Value::String(text))
+    };
+    (status, body)
+}

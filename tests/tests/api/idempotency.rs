@@ -1,0 +1,99 @@
+use serde_json::json;
+
+use crate::helpers::{TestApp, read, spawn_app};
+
+async fn post_with_key(
+    app: &TestApp,
+    key: &str,
+    body: &serde_json::Value,
+) -> (u16, serde_json::Value, Option<String>) {
+    let r = app
+        .client
+        .post(app.url("/api/v1/organizations"))
+        .bearer_auth(&app.admin)
+        .header("Idempotency-Key", key)
+        .json(body)
+        .send()
+        .await
+        .unwrap();
+    let replayed = r
+        .headers()
+        .get("idempotent-replayed")
+        .map(|v| v.to_str().unwrap().to_string());
+    let (status, body) = read(r).await;
+    (status, body, replayed)
+}
+
+#[tokio::test]
+async fn a_retry_with_the_same_key_and_body_gets_the_first_answer_and_appends_nothing() {
+    let app = spawn_app().await;
+    let body = json!({"org_id": "org-1", "name": "One", "organisasjonsnummer": "986128433"});
+    let (s1, b1, r1) = post_with_key(&app, "key-1", &body).await;
+    let head = app.state.db.events.head().await.unwrap();
+    let (s2, b2, r2) = post_with_key(&app, "key-1", &body).await;
+    assert_eq!((s1, s2), (201, 201));
+    assert_eq!(b1, b2);
+    assert_eq!((r1, r2.as_deref()), (None, Some("true")));
+    assert_eq!(app.state.db.events.head().await.unwrap(), head);
+}
+
+#[tokio::test]
+async fn the_same_key_with_another_body_is_a_422() {
+    let app = spawn_app().await;
+    post_with_key(
+        &app,
+        "key-1",
+        &json!({"org_id": "org-1", "name": "One", "organisasjonsnummer": "986128433"}),
+    )
+    .await;
+    let (status, problem, _) = post_with_key(
+        &app,
+        "key-1",
+        &json!({"org_id": "org-2", "name": "Two", "organisasjonsnummer": "986128433"}),
+    )
+    .await;
+    assert_eq!(status, 422);
+    assert_eq!(problem["errors"][0]["code"], "idempotency_key_reused");
+    assert_eq!(
+        app.get("/api/v1/organizations/org-2", &app.admin).await.0,
+        404
+    );
+}
+
+#[tokio::test]
+async fn stored_answers_survive_a_restart() {
+    let app = spawn_app().await;
+    let body = json!({"org_id": "org-1", "name": "One", "organisasjonsnummer": "986128433"});
+    let (_, first, _) = post_with_key(&app, "key-1", &body).await;
+    // The key lives in the database, not in memory: a fresh client against the same store agrees.
+    let row: (String, i64) = sqlx::query_as("SELECT idem_key, status FROM idempotency_keys")
+        .fetch_one(&app.state.db.read)
+        .await
+        .unwrap();
+    assert_eq!(row, ("key-1".to_string(), 201));
+    let (_, again, replayed) = post_with_key(&app, "key-1", &body).await;
+    assert_eq!((again, replayed.as_deref()), (first, Some("true")));
+}
+
+#[tokio::test]
+async fn concurrent_requests_with_one_key_register_once() {
+    let app = spawn_app().await;
+    let body = json!({"org_id": "org-1", "name": "One", "organisasjonsnummer": "986128433"});
+    let tries = (0..8).map(|_| post_with_key(&app, "key-race", &body));
+    let answers = futures::future::join_all(tries).await;
+    // Each is the first answer, a replay of it, or "still in progress": never a second write.
+    assert!(
+        answers.iter().all(|(s, _, _)| *s == 201 || *s == 409),
+        "{answers:?}"
+    );
+    assert_eq!(
+        app.state
+            .db
+            .events
+            .read_stream("organization-org-1", 0)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+}

@@ -1,0 +1,11 @@
+//! Black-box tests of the API: the real application on a random port, real HTTP, a fresh
+//! database per test.
+
+mod helpers;
+
+mod auth;
+mod docs_and_health;
+mod errors;
+mod idempotency;
+mod organizations;
+mod projections;
