@@ -86,7 +86,7 @@ mod tests {
         }
     }
 
-    #[tokio::test(start_paused = true)]
+    #[tokio::test]
     async fn a_worker_is_driven_until_idle_and_stops_on_shutdown() {
         let worker = Arc::new(Countdown(AtomicUsize::new(5)));
         let shutdown = CancellationToken::new();
