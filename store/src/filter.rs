@@ -29,8 +29,7 @@ impl Filter {
 
     pub fn matches(&self, event: &RecordedEvent) -> bool {
         (self.categories.is_empty() || self.categories.iter().any(|c| c == event.category()))
-            && (self.event_types.is_empty()
-                || self.event_types.contains(&event.event_type))
+            && (self.event_types.is_empty() || self.event_types.contains(&event.event_type))
     }
 
     /// The lists as JSON arrays (or NULL when empty), which both SQL backends can expand in a
