@@ -102,12 +102,14 @@ impl TestApp {
         self.post("/api/v1/organizations", &self.admin, &body).await
     }
 
-    /// Stops the server the way SIGTERM does and waits for it to finish.
-    pub async fn stop(mut self) {
+    /// Stops the server the way SIGTERM does and waits for it to finish. The database stays until
+    /// the returned guard is dropped.
+    pub async fn stop(mut self) -> Option<TempSqlite> {
         self.shutdown.cancel();
         if let Some(server) = self.server.take() {
             server.await.unwrap().unwrap();
         }
+        self._sqlite.take()
     }
 }
 

@@ -41,7 +41,7 @@ async fn a_projection_resumes_from_its_checkpoint_and_never_applies_an_event_twi
     app.create_org("org-a", "986128433").await;
     app.create_org("org-b", "991825827").await;
     let db = app.state.db.clone();
-    app.stop().await;
+    let _kept = app.stop().await;
     // Written while no runner is running.
     let (event_type, payload) = domain::encode_event(
         &domain::organization::OrganizationEvent::OrganizationRegistered {
