@@ -16,26 +16,46 @@ use crate::auth::Keys;
 use crate::body_limit::BodyLimit;
 use crate::problem::catch_all;
 use crate::state::AppState;
+use crate::watch::WatchHub;
 use crate::{idempotency, spec};
 
 /// Largest request body accepted (413 beyond).
 pub const MAX_BODY_BYTES: usize = 16 * 1024 * 1024;
 
 pub struct Application {
+    /// Ends the SSE streams and the watch hub when the server shuts down, so that graceful
+    /// shutdown does not wait for clients that never hang up.
+    streams_stop: CancellationToken,
     acceptor: TcpAcceptor,
     state: AppState,
     keys: Keys,
+    run_workers: bool,
 }
 
 impl Application {
     pub async fn build(db: Database, keys: Keys, bind: SocketAddr) -> anyhow::Result<Self> {
         let projections = Projections::new(db.clone(), projections::all());
         let acceptor = TcpListener::bind(bind).into_acceptor().await?;
+        let streams_stop = CancellationToken::new();
+        let watch = WatchHub::start(db.clone(), streams_stop.clone()).await?;
+        let state = AppState {
+            db,
+            projections,
+            watch,
+        };
         Ok(Application {
+            streams_stop,
             acceptor,
-            state: AppState { db, projections },
+            state,
             keys,
+            run_workers: true,
         })
+    }
+
+    /// Leaves the workers to the caller: tests drive them step by step with `run_once`.
+    pub fn without_workers(mut self) -> Self {
+        self.run_workers = false;
+        self
     }
 
     pub fn local_addr(&self) -> SocketAddr {
@@ -54,12 +74,23 @@ impl Application {
     pub async fn run_until_stopped(self, shutdown: CancellationToken) -> anyhow::Result<()> {
         let background = shutdown.child_token();
         let mut tasks = self.state.projections.spawn(background.clone());
-        tasks.extend(workers::run_until_stopped(
-            workers::all(),
-            background.clone(),
-        ));
+        if self.run_workers {
+            let projections = &self.state.projections;
+            let all = workers::all(&self.state.db, projections);
+            tasks.extend(workers::run_until_stopped(
+                all,
+                projections.changed(),
+                background.clone(),
+            ));
+        }
         let app = endpoint(self.state.clone(), self.keys.clone());
         let stop = shutdown.clone();
+        let streams_stop = self.streams_stop.clone();
+        let streams_link = shutdown.clone();
+        tokio::spawn(async move {
+            streams_link.cancelled().await;
+            streams_stop.cancel();
+        });
         let served = Server::new_with_acceptor(self.acceptor)
             .run_with_graceful_shutdown(
                 app,

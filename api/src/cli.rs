@@ -2,9 +2,6 @@
 
 use std::sync::Arc;
 
-use chrono::Utc;
-use domain::organization::{OrgName, Organization, OrganizationCommand};
-use domain::{OrgId, OrgNumber};
 use projections::Projections;
 use tokio_util::sync::CancellationToken;
 
@@ -68,8 +65,10 @@ pub async fn serve(common: &Common, args: &ServeArgs) -> anyhow::Result<()> {
             "using the configured event store"
         );
     }
-    if args.demo(common.embedded()) {
-        seed_demo(&db).await?;
+    if args.demo(common.embedded()) && crate::demo::load(&db).await? {
+        tracing::info!(
+            "demo data loaded: organisations org-demo and org-demo-ungdom, 2024 and 2025"
+        );
     }
     tracing::info!("listening on http://{addr}; API docs at http://{addr}/docs");
     if common.embedded() {
@@ -79,40 +78,17 @@ pub async fn serve(common: &Common, args: &ServeArgs) -> anyhow::Result<()> {
     app.run_until_stopped(shutdown_on_signal()).await
 }
 
-/// A demo organisation, so a fresh server has something to show. Registering it again is a
-/// no-op, so restarts keep one.
-async fn seed_demo(db: &store::Database) -> anyhow::Result<()> {
-    let org_id = OrgId::parse("org-demo").expect("valid id");
-    let metadata = store::Metadata {
-        actor: Some("demo-seed".into()),
-        ..Default::default()
-    };
-    let result = commands::execute::<Organization>(
-        db.events.as_ref(),
-        &Organization::stream(&org_id),
-        &metadata,
-        || OrganizationCommand::Register {
-            org_id: org_id.clone(),
-            name: OrgName::parse("Demo barnevern og fritid").expect("valid name"),
-            organisasjonsnummer: OrgNumber::parse("986128433").expect("valid number"),
-            now: Utc::now(),
-        },
-    )
-    .await;
-    match result {
-        Ok(_) => tracing::info!("demo organisation org-demo registered"),
-        Err(commands::CommandError::Rejected(_)) => {}
-        Err(e) => return Err(e.into()),
-    }
-    Ok(())
-}
-
 pub async fn worker(common: &Common) -> anyhow::Result<()> {
     let db = open(common).await?;
-    let projections = Projections::new(db, projections::all());
+    let projections = Projections::new(db.clone(), projections::all());
     let shutdown = shutdown_on_signal();
     let mut tasks = projections.spawn(shutdown.clone());
-    tasks.extend(workers::run_until_stopped(workers::all(), shutdown.clone()));
+    let all = workers::all(&db, &projections);
+    tasks.extend(workers::run_until_stopped(
+        all,
+        projections.changed(),
+        shutdown.clone(),
+    ));
     tracing::info!("worker running projections {:?}", projections.names());
     for task in tasks {
         task.await?;

@@ -5,15 +5,27 @@ use poem_openapi::OpenApiService;
 
 use crate::routes::health::HealthApi;
 use crate::routes::organizations::OrganizationsApi;
+use crate::routes::report_data::ReportDataApi;
+use crate::routes::source_records::SourceRecordsApi;
+use crate::routes::watch::WatchApi;
 
-pub type Apis = (OrganizationsApi, HealthApi);
+pub type Apis = (
+    OrganizationsApi,
+    SourceRecordsApi,
+    WatchApi,
+    ReportDataApi,
+    HealthApi,
+);
 
 pub fn service() -> OpenApiService<Apis, ()> {
-    OpenApiService::new(
-        (OrganizationsApi, HealthApi),
-        "Bufdir reporting API",
-        env!("CARGO_PKG_VERSION"),
-    )
+    let apis = (
+        OrganizationsApi,
+        SourceRecordsApi,
+        WatchApi,
+        ReportDataApi,
+        HealthApi,
+    );
+    OpenApiService::new(apis, "Bufdir reporting API", env!("CARGO_PKG_VERSION"))
     .description(
         "Reporting to Bufdir (Barne-, ungdoms- og familiedirektoratet): source data, aggregated \
              report snapshots, exports, submission and report history. Errors are \

@@ -11,6 +11,8 @@ use crate::problem::ApiError;
 pub struct AppState {
     pub db: Database,
     pub projections: Arc<Projections>,
+    /// The SSE fan-out of snapshot events.
+    pub watch: Arc<crate::watch::WatchHub>,
 }
 
 /// How long a write waits for the read models its answer needs (read-your-writes). After that the

@@ -3,10 +3,17 @@
 //! looked up elsewhere) arrives inside the command.
 
 pub mod aggregate;
+pub mod aggregation;
 pub mod org_id;
 pub mod org_number;
 pub mod organization;
+pub mod period;
+pub mod report_data;
+pub mod schema;
+pub mod source_import;
+pub mod source_records;
 
 pub use aggregate::{Aggregate, DecodeError, decode_event, encode_event};
 pub use org_id::OrgId;
 pub use org_number::OrgNumber;
+pub use period::PeriodId;

@@ -6,9 +6,19 @@
 
 mod checkpoint;
 pub mod organizations;
+pub mod report_data;
+pub mod report_queries;
 mod runner;
 
 pub use runner::{Lag, ProjectionError, Projections};
+
+/// The checkpoint of projection `name` as seen inside `conn`'s transaction.
+pub async fn read_checkpoint(
+    conn: &mut sqlx::AnyConnection,
+    name: &str,
+) -> Result<Option<store::Position>, ProjectionError> {
+    checkpoint::load(conn, name).await
+}
 
 use store::{Filter, RecordedEvent};
 
@@ -31,5 +41,8 @@ pub trait Projection: Send + Sync + 'static {
 
 /// Every projection of the service, in the order they are started.
 pub fn all() -> Vec<std::sync::Arc<dyn Projection>> {
-    vec![std::sync::Arc::new(organizations::OrganizationsProjection)]
+    vec![
+        std::sync::Arc::new(organizations::OrganizationsProjection),
+        std::sync::Arc::new(report_data::ReportDataProjection),
+    ]
 }

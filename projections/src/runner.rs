@@ -45,6 +45,8 @@ pub struct Projections {
     projections: Vec<Arc<dyn Projection>>,
     /// The checkpoint each projection has committed in this process; wakes read-your-writes waits.
     progress: HashMap<&'static str, watch::Sender<Option<Position>>>,
+    /// Notified after every committed batch: workers whose work list is a read model wake on it.
+    changed: Arc<tokio::sync::Notify>,
 }
 
 impl Projections {
@@ -57,6 +59,7 @@ impl Projections {
             db,
             projections,
             progress,
+            changed: Arc::new(tokio::sync::Notify::new()),
         })
     }
 
@@ -163,6 +166,11 @@ impl Projections {
         if let Some(progress) = self.progress.get(name) {
             progress.send_replace(position);
         }
+        self.changed.notify_waiters();
+    }
+
+    pub fn changed(&self) -> Arc<tokio::sync::Notify> {
+        self.changed.clone()
     }
 
     /// The step function: applies at most one batch. Returns how many events it applied

@@ -1,9 +1,14 @@
 //! Long-running work driven by events. Each worker exposes one step, [`Worker::run_once`], so
 //! tests drain it deterministically; [`run_until_stopped`] drives a set of them in a process.
 
+pub mod aggregation;
+
 use std::sync::Arc;
 use std::time::Duration;
 
+use projections::Projections;
+use store::Database;
+use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 /// What one step did.
@@ -21,26 +26,37 @@ pub trait Worker: Send + Sync + 'static {
     async fn run_once(&self) -> anyhow::Result<Outcome>;
 }
 
-/// The service's workers. The report-domain issues add theirs here.
-pub fn all() -> Vec<Arc<dyn Worker>> {
-    Vec::new()
+/// The service's workers.
+pub fn all(db: &Database, projections: &Arc<Projections>) -> Vec<Arc<dyn Worker>> {
+    vec![Arc::new(aggregation::AggregationWorker::new(
+        db.clone(),
+        projections.clone(),
+    ))]
 }
 
-/// How long an idle worker waits before looking again.
+/// How long an idle worker waits before looking again when nothing wakes it: work written by
+/// another process's projections does not notify this one.
 const IDLE_WAIT: Duration = Duration::from_millis(500);
 
-/// Runs each worker until `shutdown`; a step that has started is finished first.
+/// Runs each worker until `shutdown`; a step that has started is finished first. `wake` is
+/// notified when read models change (new work may be there).
 pub fn run_until_stopped(
     workers: Vec<Arc<dyn Worker>>,
+    wake: Arc<Notify>,
     shutdown: CancellationToken,
 ) -> Vec<tokio::task::JoinHandle<()>> {
     workers
         .into_iter()
         .map(|worker| {
             let shutdown = shutdown.clone();
+            let wake = wake.clone();
             tokio::spawn(async move {
                 let mut backoff = Duration::from_millis(100);
                 while !shutdown.is_cancelled() {
+                    // Registered before the step, so a change during the step still wakes us.
+                    let woken = wake.notified();
+                    tokio::pin!(woken);
+                    woken.as_mut().enable();
                     let wait = match worker.run_once().await {
                         Ok(Outcome::Worked) => {
                             backoff = Duration::from_millis(100);
@@ -55,6 +71,7 @@ pub fn run_until_stopped(
                     };
                     tokio::select! {
                         _ = shutdown.cancelled() => {}
+                        _ = woken => {}
                         _ = tokio::time::sleep(wait) => {}
                     }
                 }
@@ -90,7 +107,11 @@ mod tests {
     async fn a_worker_is_driven_until_idle_and_stops_on_shutdown() {
         let worker = Arc::new(Countdown(AtomicUsize::new(5)));
         let shutdown = CancellationToken::new();
-        let handles = run_until_stopped(vec![worker.clone()], shutdown.clone());
+        let handles = run_until_stopped(
+            vec![worker.clone()],
+            Arc::new(Notify::new()),
+            shutdown.clone(),
+        );
         while worker.0.load(Ordering::SeqCst) > 0 {
             tokio::task::yield_now().await;
         }

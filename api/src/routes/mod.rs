@@ -3,6 +3,9 @@
 pub mod health;
 pub mod organizations;
 mod pagination;
+pub mod report_data;
+pub mod source_records;
+pub mod watch;
 
 pub use pagination::{PageParams, Pagination};
 
@@ -12,6 +15,10 @@ use poem_openapi::Tags;
 pub enum ApiTags {
     /// The organisations that report to Bufdir.
     Organizations,
+    /// Source records: the organisations' own activity and case data.
+    SourceRecords,
+    /// Aggregated report data: snapshots per organisation and period, and the live watch.
+    AggregatedReportData,
     /// Liveness and readiness.
     Health,
 }

@@ -42,7 +42,8 @@ async fn spawn_on(url: &str, sqlite: Option<TempSqlite>) -> TestApp {
     let keys = Keys::from_secret(b"test-secret-test-secret-test-secret!");
     let app = Application::build(db, keys.clone(), "127.0.0.1:0".parse().unwrap())
         .await
-        .expect("app");
+        .expect("app")
+        .without_workers();
     let addr = app.local_addr();
     let state = app.state().clone();
     let shutdown = CancellationToken::new();
@@ -100,6 +101,22 @@ impl TestApp {
     pub async fn create_org(&self, org_id: &str, number: &str) -> (u16, Value) {
         let body = serde_json::json!({"org_id": org_id, "name": format!("Org {org_id}"), "organisasjonsnummer": number});
         self.post("/api/v1/organizations", &self.admin, &body).await
+    }
+
+    /// Runs every worker step by step until none has anything left to do.
+    pub async fn drain_workers(&self) {
+        let workers = workers::all(&self.state.db, &self.state.projections);
+        loop {
+            let mut idle = true;
+            for w in &workers {
+                if w.run_once().await.expect("worker step") == workers::Outcome::Worked {
+                    idle = false;
+                }
+            }
+            if idle {
+                return;
+            }
+        }
     }
 
     /// Stops the server the way SIGTERM does and waits for it to finish. The database stays until

@@ -9,3 +9,7 @@ mod errors;
 mod idempotency;
 mod organizations;
 mod projections;
+mod report_data;
+mod source_records;
+mod sse;
+mod watch;

@@ -1,0 +1,611 @@
+use chrono::{DateTime, SubsecRound, Utc};
+use commands::CommandError;
+use domain::report_data::{ReportData, ReportDataCommand, ReportDataError};
+use domain::schema::{self, Labels, Requirement, Unit};
+use domain::{OrgId, PeriodId};
+use poem::Request;
+use poem::web::Data;
+use poem_openapi::param::{Header, Path, Query};
+use poem_openapi::payload::Json;
+use poem_openapi::{ApiResponse, Enum, Object, OpenApi};
+use projections::organizations::Visible;
+use projections::report_data;
+use projections::report_queries::{self, SnapshotFilter, SnapshotRow};
+
+use crate::auth::{BearerAuth, Caller, Role};
+use crate::problem::{ApiError, FieldError, ProblemResponse};
+use crate::routes::source_records::visible_org;
+use crate::routes::{ApiTags, PageParams, Pagination, metadata};
+use crate::state::AppState;
+
+pub struct ReportDataApi;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
+#[oai(rename_all = "snake_case")]
+pub enum SnapshotStatus {
+    Processing,
+    Current,
+    Historical,
+    Failed,
+}
+
+impl SnapshotStatus {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::Processing => "processing",
+            Self::Current => "current",
+            Self::Historical => "historical",
+            Self::Failed => "failed",
+        }
+    }
+
+    fn parse(s: &str) -> Result<Self, ApiError> {
+        match s {
+            "processing" => Ok(Self::Processing),
+            "current" => Ok(Self::Current),
+            "historical" => Ok(Self::Historical),
+            "failed" => Ok(Self::Failed),
+            other => Err(ApiError::internal(anyhow::anyhow!(
+                "unknown stored status {other}"
+            ))),
+        }
+    }
+}
+
+/// The language of labels and titles.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum, Default)]
+#[oai(rename_all = "lowercase")]
+pub enum Lang {
+    #[default]
+    Nb,
+    Nn,
+    En,
+}
+
+impl Lang {
+    fn pick(self, labels: &Labels) -> String {
+        match self {
+            Lang::Nb => labels.nb.clone(),
+            Lang::Nn => labels.nn.clone(),
+            Lang::En => labels.en.clone(),
+        }
+    }
+}
+
+#[derive(Debug, Object)]
+pub struct SnapshotSummary {
+    pub snapshot_id: String,
+    pub organization_id: String,
+    pub organization_name: Option<String>,
+    pub period_id: String,
+    pub snapshot_status: SnapshotStatus,
+    /// Fields in the reporting schema.
+    pub field_count: u64,
+    /// Fields with at least one source record.
+    pub populated_field_count: u64,
+    /// False while new source data or an invalidation has not been aggregated yet.
+    pub cache_valid: bool,
+    pub aggregated_at: Option<DateTime<Utc>>,
+    pub created_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Object)]
+pub struct SnapshotList {
+    pub data: Vec<SnapshotSummary>,
+    pub pagination: Pagination,
+}
+
+#[derive(Debug, Object)]
+pub struct FieldView {
+    pub field_key: String,
+    /// Null when no source record feeds the field.
+    pub value: Option<f64>,
+    pub prior_period_value: Option<f64>,
+    pub data_source: Option<String>,
+    pub label: String,
+    /// `count` or `hours`.
+    pub unit: String,
+    /// `required`, `recommended` or `optional`.
+    pub requirement: String,
+}
+
+#[derive(Debug, Object)]
+pub struct SectionView {
+    pub section_id: String,
+    pub section_title: String,
+    pub fields: Vec<FieldView>,
+}
+
+#[derive(Debug, Object)]
+pub struct PriorPeriod {
+    pub period_id: String,
+    /// The prior period's current snapshot, if one exists.
+    pub snapshot_id: Option<String>,
+    pub aggregated_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Object)]
+pub struct SnapshotDetail {
+    pub snapshot_id: String,
+    pub organization_id: String,
+    pub organization_name: Option<String>,
+    pub period_id: String,
+    pub snapshot_status: SnapshotStatus,
+    pub cache_valid: bool,
+    pub aggregated_at: Option<DateTime<Utc>>,
+    pub sections: Vec<SectionView>,
+    pub prior_period: PriorPeriod,
+    pub field_count: u64,
+    pub populated_field_count: u64,
+    pub job_id: String,
+    pub created_at: DateTime<Utc>,
+    pub error_message: Option<String>,
+}
+
+#[derive(Debug, Object)]
+pub struct TriggerAggregation {
+    pub organization_id: String,
+    /// A year (`2024`) or a quarter (`2024-Q1`).
+    pub period_id: String,
+    /// Start a new snapshot even when a valid one exists.
+    #[oai(default)]
+    pub force_reaggregate: bool,
+}
+
+#[derive(Debug, Object)]
+pub struct SnapshotJob {
+    pub snapshot_id: String,
+    pub organization_id: String,
+    pub period_id: String,
+    pub snapshot_status: SnapshotStatus,
+    pub job_id: String,
+    /// From the durations of recent aggregations.
+    pub estimated_completion_seconds: Option<u64>,
+    pub aggregated_at: Option<DateTime<Utc>>,
+    pub created_at: DateTime<Utc>,
+}
+
+#[derive(ApiResponse)]
+pub enum TriggerResponse {
+    /// A valid snapshot exists and `force_reaggregate` was false: this is it.
+    #[oai(status = 200)]
+    Existing(Json<SnapshotJob>),
+    /// Aggregation started (or was already running); follow `Location`.
+    #[oai(status = 202)]
+    Started(Json<SnapshotJob>, #[oai(header = "Location")] String),
+}
+
+#[derive(Debug, Object)]
+pub struct Invalidate {
+    /// Must be true: invalidation drops the cached figures and re-aggregates.
+    pub invalidate_cache: bool,
+    pub reason: String,
+}
+
+#[derive(Debug, Object)]
+pub struct Invalidated {
+    pub snapshot_id: String,
+    pub organization_id: String,
+    pub period_id: String,
+    pub snapshot_status: SnapshotStatus,
+    pub cache_valid: bool,
+    pub invalidation_reason: String,
+    pub job_id: String,
+    pub invalidated_at: DateTime<Utc>,
+}
+
+#[derive(ApiResponse)]
+pub enum InvalidateResponse {
+    /// Re-aggregation started.
+    #[oai(status = 202)]
+    Accepted(Json<Invalidated>, #[oai(header = "Location")] String),
+}
+
+#[derive(Debug, Object)]
+pub struct Deleted {
+    pub deleted: bool,
+    pub snapshot_id: String,
+    pub cache_cleared: bool,
+}
+
+fn new_id(prefix: &str) -> String {
+    format!("{prefix}_{}", ulid::Ulid::new().to_string().to_lowercase())
+}
+
+fn summary(row: SnapshotRow) -> Result<SnapshotSummary, ApiError> {
+    Ok(SnapshotSummary {
+        snapshot_status: SnapshotStatus::parse(&row.status)?,
+        field_count: schema::bufdir_2025_v2().fields().count() as u64,
+        populated_field_count: row.populated_field_count,
+        cache_valid: row.cache_valid,
+        snapshot_id: row.snapshot_id,
+        organization_id: row.org_id,
+        organization_name: row.organization_name,
+        period_id: row.period_id,
+        aggregated_at: row.aggregated_at,
+        created_at: row.created_at,
+    })
+}
+
+async fn visible_snapshot(
+    state: &AppState,
+    caller: &Caller,
+    id: &str,
+) -> Result<SnapshotRow, ApiError> {
+    let found = report_queries::snapshot(&state.db.read, id)
+        .await
+        .map_err(ApiError::internal)?;
+    let org = found.as_ref().map(|s| s.org_id.clone()).unwrap_or_default();
+    caller.scope(&org, found, "snapshot")
+}
+
+async fn estimate_seconds(state: &AppState) -> Result<Option<u64>, ApiError> {
+    let ms = report_queries::recent_aggregation_ms(&state.db.read)
+        .await
+        .map_err(ApiError::internal)?;
+    Ok(ms.map(|ms| ((ms / 1000.0).ceil() as u64).max(1)))
+}
+
+fn rejected(e: CommandError<ReportDataError>) -> ApiError {
+    match e {
+        CommandError::Rejected(ReportDataError::UnknownSnapshot(id)) => {
+            ApiError::NotFound(format!("snapshot {id} not found"))
+        }
+        CommandError::Rejected(
+            e @ (ReportDataError::Historical(_) | ReportDataError::NotProcessing(_)),
+        ) => ApiError::Conflict(e.to_string()),
+        other => ApiError::internal(other),
+    }
+}
+
+fn stream_of(row: &SnapshotRow) -> Result<String, ApiError> {
+    let org = OrgId::parse(&row.org_id).map_err(ApiError::internal)?;
+    let period = PeriodId::parse(&row.period_id).map_err(ApiError::internal)?;
+    Ok(ReportData::stream(&org, &period))
+}
+
+#[OpenApi(tag = "ApiTags::AggregatedReportData")]
+impl ReportDataApi {
+    /// List aggregated report data snapshots
+    #[oai(
+        path = "/api/v1/aggregated-report-data",
+        method = "get",
+        operation_id = "listSnapshots"
+    )]
+    #[allow(clippy::too_many_arguments)]
+    async fn list(
+        &self,
+        auth: BearerAuth,
+        state: Data<&AppState>,
+        organization_id: Query<Option<String>>,
+        period_id: Query<Option<String>>,
+        snapshot_status: Query<Option<SnapshotStatus>>,
+        #[oai(validator(minimum(value = "1"), maximum(value = "1000000")))] page: Query<
+            Option<u32>,
+        >,
+        #[oai(validator(minimum(value = "1"), maximum(value = "100")))] limit: Query<Option<u32>>,
+    ) -> Result<Json<SnapshotList>, ProblemResponse> {
+        let caller = auth.0;
+        let params = PageParams::new(page.0, limit.0);
+        let filter = SnapshotFilter {
+            org_id: organization_id.0,
+            period_id: period_id.0,
+            status: snapshot_status.0.map(|s| s.as_str().to_string()),
+        };
+        let visible = if caller.is_admin() {
+            Visible::All
+        } else {
+            Visible::Only(&caller.claims.orgs)
+        };
+        let (rows, total) = report_queries::snapshots(
+            &state.db.read,
+            &filter,
+            visible,
+            params.offset(),
+            u64::from(params.limit),
+        )
+        .await
+        .map_err(ApiError::internal)?;
+        let data = rows.into_iter().map(summary).collect::<Result<_, _>>()?;
+        Ok(Json(SnapshotList {
+            data,
+            pagination: params.pagination(total),
+        }))
+    }
+
+    /// Get a snapshot with every figure and the prior period's
+    #[oai(
+        path = "/api/v1/aggregated-report-data/:id",
+        method = "get",
+        operation_id = "getSnapshot"
+    )]
+    async fn get(
+        &self,
+        auth: BearerAuth,
+        state: Data<&AppState>,
+        id: Path<String>,
+        /// Language of titles and labels.
+        lang: Query<Option<Lang>>,
+    ) -> Result<Json<SnapshotDetail>, ProblemResponse> {
+        let row = visible_snapshot(&state, &auth.0, &id.0).await?;
+        let lang = lang.0.unwrap_or_default();
+        let period = PeriodId::parse(&row.period_id).map_err(ApiError::internal)?;
+        let prior_period = period.prior().to_string();
+        let prior_snapshot = report_queries::current(&state.db.read, &row.org_id, &prior_period)
+            .await
+            .map_err(ApiError::internal)?;
+        let schema = schema::bufdir_2025_v2();
+        let values = row.sections.clone().unwrap_or_default();
+        let prior = row.prior_values.clone().unwrap_or_default();
+        let sections = schema
+            .sections
+            .iter()
+            .map(|section| SectionView {
+                section_id: section.id.clone(),
+                section_title: lang.pick(&section.labels),
+                fields: section
+                    .fields
+                    .iter()
+                    .map(|f| {
+                        let current = values.get(&section.id).and_then(|s| s.get(&f.key));
+                        FieldView {
+                            field_key: f.key.clone(),
+                            value: current.map(|v| v.value),
+                            prior_period_value: prior.get(&f.key).copied(),
+                            data_source: current.and_then(|v| v.data_source.clone()),
+                            label: lang.pick(&f.labels),
+                            unit: match f.unit {
+                                Unit::Count => "count",
+                                Unit::Hours => "hours",
+                            }
+                            .into(),
+                            requirement: match f.requirement {
+                                Requirement::Required => "required",
+                                Requirement::Recommended => "recommended",
+                                Requirement::Optional => "optional",
+                            }
+                            .into(),
+                        }
+                    })
+                    .collect(),
+            })
+            .collect();
+        Ok(Json(SnapshotDetail {
+            snapshot_status: SnapshotStatus::parse(&row.status)?,
+            field_count: schema.fields().count() as u64,
+            populated_field_count: row.populated_field_count,
+            cache_valid: row.cache_valid,
+            aggregated_at: row.aggregated_at,
+            prior_period: PriorPeriod {
+                period_id: prior_period,
+                snapshot_id: prior_snapshot.as_ref().map(|s| s.snapshot_id.clone()),
+                aggregated_at: prior_snapshot.and_then(|s| s.aggregated_at),
+            },
+            sections,
+            job_id: row.job_id,
+            created_at: row.created_at,
+            error_message: row.error,
+            snapshot_id: row.snapshot_id,
+            organization_id: row.org_id,
+            organization_name: row.organization_name,
+            period_id: row.period_id,
+        }))
+    }
+
+    /// Trigger aggregation for an organisation and period
+    ///
+    /// With `force_reaggregate=false`, an existing snapshot (current, or still processing) is
+    /// returned instead of starting new work.
+    #[oai(
+        path = "/api/v1/aggregated-report-data",
+        method = "post",
+        operation_id = "triggerAggregation"
+    )]
+    async fn trigger(
+        &self,
+        auth: BearerAuth,
+        state: Data<&AppState>,
+        req: &Request,
+        /// Makes a retry safe: the same key and body get the first answer.
+        #[oai(name = "Idempotency-Key")]
+        _idempotency_key: Header<Option<String>>,
+        body: Json<TriggerAggregation>,
+    ) -> Result<TriggerResponse, ProblemResponse> {
+        let caller = auth.0;
+        caller.require_any(&[Role::Reporter, Role::Admin, Role::Service])?;
+        let period = PeriodId::parse(&body.period_id).map_err(|e| {
+            ApiError::invalid(vec![FieldError::new(
+                "period_id",
+                "invalid_period",
+                e.to_string(),
+            )])
+        })?;
+        let org_id = visible_org(&state, &caller, &body.organization_id).await?;
+        let snapshot_id = new_id("snap");
+        let job_id = new_id("job");
+        let now = Utc::now().trunc_subsecs(6);
+        let executed = commands::execute::<ReportData>(
+            state.db.events.as_ref(),
+            &ReportData::stream(&org_id, &period),
+            &metadata(&caller, req),
+            || ReportDataCommand::Request {
+                snapshot_id: snapshot_id.clone(),
+                job_id: job_id.clone(),
+                org_id: org_id.clone(),
+                period_id: period,
+                force: body.force_reaggregate,
+                now,
+            },
+        )
+        .await
+        .map_err(rejected)?;
+        let estimate = estimate_seconds(&state).await?;
+        let Some(outcome) = executed.outcome else {
+            // Nothing new: answer with the snapshot that made the request unnecessary.
+            let existing = report_queries::snapshots(
+                &state.db.read,
+                &SnapshotFilter {
+                    org_id: Some(org_id.to_string()),
+                    period_id: Some(period.to_string()),
+                    status: None,
+                },
+                Visible::All,
+                0,
+                100,
+            )
+            .await
+            .map_err(ApiError::internal)?
+            .0
+            .into_iter()
+            .find(|s| s.status == "current" || s.status == "processing")
+            .ok_or_else(|| {
+                ApiError::Unavailable("the existing snapshot is not visible yet; retry".into())
+            })?;
+            let job = SnapshotJob {
+                snapshot_status: SnapshotStatus::parse(&existing.status)?,
+                estimated_completion_seconds: (existing.status == "processing")
+                    .then_some(estimate)
+                    .flatten(),
+                snapshot_id: existing.snapshot_id.clone(),
+                organization_id: existing.org_id,
+                period_id: existing.period_id,
+                job_id: existing.job_id,
+                aggregated_at: existing.aggregated_at,
+                created_at: existing.created_at,
+            };
+            return Ok(if existing.status == "current" {
+                TriggerResponse::Existing(Json(job))
+            } else {
+                TriggerResponse::Started(
+                    Json(job),
+                    format!("/api/v1/aggregated-report-data/{}", existing.snapshot_id),
+                )
+            });
+        };
+        state.wait_for(report_data::NAME, &outcome.position).await?;
+        let location = format!("/api/v1/aggregated-report-data/{snapshot_id}");
+        Ok(TriggerResponse::Started(
+            Json(SnapshotJob {
+                snapshot_id,
+                organization_id: org_id.to_string(),
+                period_id: period.to_string(),
+                snapshot_status: SnapshotStatus::Processing,
+                job_id,
+                estimated_completion_seconds: estimate,
+                aggregated_at: None,
+                created_at: now,
+            }),
+            location,
+        ))
+    }
+
+    /// Invalidate a snapshot's cache and re-aggregate it
+    #[oai(
+        path = "/api/v1/aggregated-report-data/:id",
+        method = "put",
+        operation_id = "invalidateSnapshot"
+    )]
+    async fn invalidate(
+        &self,
+        auth: BearerAuth,
+        state: Data<&AppState>,
+        req: &Request,
+        id: Path<String>,
+        body: Json<Invalidate>,
+    ) -> Result<InvalidateResponse, ProblemResponse> {
+        let caller = auth.0;
+        caller.require_any(&[Role::Reporter, Role::Admin, Role::Service])?;
+        let row = visible_snapshot(&state, &caller, &id.0).await?;
+        let reason = body.reason.trim().to_string();
+        let mut errors = Vec::new();
+        if !body.invalidate_cache {
+            errors.push(FieldError::new(
+                "invalidate_cache",
+                "must_be_true",
+                "invalidate_cache must be true to re-aggregate",
+            ));
+        }
+        if reason.is_empty() || reason.chars().count() > 500 {
+            errors.push(FieldError::new(
+                "reason",
+                "invalid_reason",
+                "reason is 1 to 500 characters",
+            ));
+        }
+        if !errors.is_empty() {
+            return Err(ApiError::invalid(errors).into());
+        }
+        let job_id = new_id("job");
+        let now = Utc::now().trunc_subsecs(6);
+        let executed = commands::execute::<ReportData>(
+            state.db.events.as_ref(),
+            &stream_of(&row)?,
+            &metadata(&caller, req),
+            || ReportDataCommand::Invalidate {
+                snapshot_id: row.snapshot_id.clone(),
+                job_id: job_id.clone(),
+                reason: reason.clone(),
+                now,
+            },
+        )
+        .await
+        .map_err(rejected)?;
+        if let Some(outcome) = executed.outcome {
+            state.wait_for(report_data::NAME, &outcome.position).await?;
+        }
+        let location = format!("/api/v1/aggregated-report-data/{}", row.snapshot_id);
+        Ok(InvalidateResponse::Accepted(
+            Json(Invalidated {
+                snapshot_id: row.snapshot_id,
+                organization_id: row.org_id,
+                period_id: row.period_id,
+                snapshot_status: SnapshotStatus::Processing,
+                cache_valid: false,
+                invalidation_reason: reason,
+                job_id,
+                invalidated_at: now,
+            }),
+            location,
+        ))
+    }
+
+    /// Delete a snapshot and clear its cache
+    ///
+    /// The snapshot is gone from the API; its events stay in the log for audit.
+    #[oai(
+        path = "/api/v1/aggregated-report-data/:id",
+        method = "delete",
+        operation_id = "deleteSnapshot"
+    )]
+    async fn delete(
+        &self,
+        auth: BearerAuth,
+        state: Data<&AppState>,
+        req: &Request,
+        id: Path<String>,
+    ) -> Result<Json<Deleted>, ProblemResponse> {
+        let caller = auth.0;
+        caller.require_any(&[Role::Reporter, Role::Admin])?;
+        let row = visible_snapshot(&state, &caller, &id.0).await?;
+        let now = Utc::now();
+        let executed = commands::execute::<ReportData>(
+            state.db.events.as_ref(),
+            &stream_of(&row)?,
+            &metadata(&caller, req),
+            || ReportDataCommand::Delete {
+                snapshot_id: row.snapshot_id.clone(),
+                now,
+            },
+        )
+        .await
+        .map_err(rejected)?;
+        if let Some(outcome) = executed.outcome {
+            state.wait_for(report_data::NAME, &outcome.position).await?;
+        }
+        Ok(Json(Deleted {
+            deleted: true,
+            snapshot_id: row.snapshot_id,
+            cache_cleared: true,
+        }))
+    }
+}

@@ -1,0 +1,289 @@
+use chrono::Utc;
+use domain::source_import::{self, SourceDataEvent};
+use domain::source_records::{self as records, RawNumber, RawRecord, RecordError};
+use domain::{OrgId, PeriodId, encode_event, schema};
+use poem::Request;
+use poem::web::Data;
+use poem_openapi::param::{Header, Query};
+use poem_openapi::payload::Json;
+use poem_openapi::{ApiRequest, Object, OpenApi};
+use projections::{organizations, report_data, report_queries};
+use store::{ExpectedVersion, NewEvent};
+
+use crate::auth::{BearerAuth, Caller, Role};
+use crate::csv_payload::Csv;
+use crate::problem::{ApiError, FieldError, ProblemResponse};
+use crate::routes::{ApiTags, PageParams, Pagination, metadata};
+use crate::state::AppState;
+
+pub struct SourceRecordsApi;
+
+#[derive(Debug, Object)]
+pub struct ImportRecords {
+    pub organization_id: String,
+    /// The system the records come from, e.g. `fagsystem-cis`.
+    pub data_source: String,
+    /// Up to 10 000 records. A `record_id` sent before replaces that record.
+    pub records: Vec<RecordInput>,
+}
+
+#[derive(Debug, Object)]
+pub struct RecordInput {
+    pub record_id: String,
+    /// ISO date, `YYYY-MM-DD`.
+    pub occurred_on: String,
+    /// A metric of the reporting schema.
+    pub metric: String,
+    pub value: f64,
+    pub hours: Option<f64>,
+}
+
+#[derive(ApiRequest)]
+pub enum ImportBody {
+    /// The records as JSON.
+    Json(Json<ImportRecords>),
+    /// UTF-8 CSV with a header row (`record_id`, `occurred_on`, `metric`, `value`, `hours`),
+    /// `;` or `,` separated, decimal comma accepted; `organization_id` and `data_source` are then
+    /// query parameters.
+    Csv(Csv),
+}
+
+#[derive(Debug, Object)]
+pub struct ImportResult {
+    pub import_id: String,
+    pub organization_id: String,
+    pub data_source: String,
+    pub records_imported: u64,
+    /// Every period (years and quarters) the records fall in.
+    pub periods: Vec<String>,
+}
+
+#[derive(Debug, Object)]
+pub struct SourceRecordView {
+    pub record_id: String,
+    pub occurred_on: String,
+    pub metric: String,
+    pub value: f64,
+    pub hours: Option<f64>,
+    pub data_source: String,
+    pub imported_at: chrono::DateTime<Utc>,
+}
+
+#[derive(Debug, Object)]
+pub struct SourceRecordList {
+    pub data: Vec<SourceRecordView>,
+    pub pagination: Pagination,
+}
+
+fn record_errors(errors: Vec<RecordError>) -> ApiError {
+    ApiError::Unprocessable {
+        detail: format!(
+            "{} problem(s) in the records; nothing was stored",
+            errors.len()
+        ),
+        errors: errors
+            .into_iter()
+            .map(|e| {
+                let field = if e.field == "records" {
+                    e.field
+                } else {
+                    format!("records/{}/{}", e.row, e.field)
+                };
+                FieldError::new(&field, e.code, e.message)
+            })
+            .collect(),
+    }
+}
+
+/// The organisation must exist and be the caller's; otherwise it is "not found".
+pub async fn visible_org(
+    state: &AppState,
+    caller: &Caller,
+    org_id: &str,
+) -> Result<OrgId, ApiError> {
+    let found = organizations::get(&state.db.read, org_id)
+        .await
+        .map_err(ApiError::internal)?;
+    caller.scope(org_id, found, "organisation")?;
+    OrgId::parse(org_id).map_err(ApiError::internal)
+}
+
+#[OpenApi(tag = "ApiTags::SourceRecords")]
+impl SourceRecordsApi {
+    /// Import source records
+    ///
+    /// Validates the whole batch first: an unknown metric, a negative value or a bad date is a
+    /// 422 naming the row and field, and nothing of the batch is stored.
+    #[oai(
+        path = "/api/v1/source-records",
+        method = "post",
+        operation_id = "importSourceRecords"
+    )]
+    #[allow(clippy::too_many_arguments)]
+    async fn import(
+        &self,
+        auth: BearerAuth,
+        state: Data<&AppState>,
+        req: &Request,
+        /// For `text/csv` bodies: the organisation.
+        organization_id: Query<Option<String>>,
+        /// For `text/csv` bodies: the system the records come from.
+        data_source: Query<Option<String>>,
+        /// Makes a retry safe: the same key and body get the first answer.
+        #[oai(name = "Idempotency-Key")]
+        _idempotency_key: Header<Option<String>>,
+        body: ImportBody,
+    ) -> Result<Json<ImportResult>, ProblemResponse> {
+        let caller = auth.0;
+        caller.require_any(&[Role::Reporter, Role::Admin, Role::Service])?;
+        let (org, source, raw) = match body {
+            ImportBody::Json(Json(body)) => {
+                let raw = body
+                    .records
+                    .into_iter()
+                    .map(|r| RawRecord {
+                        record_id: r.record_id,
+                        occurred_on: r.occurred_on,
+                        metric: r.metric,
+                        value: RawNumber::Number(r.value),
+                        hours: r.hours.map(RawNumber::Number),
+                    })
+                    .collect();
+                (body.organization_id, body.data_source, raw)
+            }
+            ImportBody::Csv(Csv(text)) => {
+                let missing = |name: &str| {
+                    FieldError::new(
+                        name,
+                        "required",
+                        format!("{name} is a required query parameter for text/csv"),
+                    )
+                };
+                let (Some(org), Some(source)) = (organization_id.0.clone(), data_source.0.clone())
+                else {
+                    let mut errors = vec![];
+                    if organization_id.0.is_none() {
+                        errors.push(missing("organization_id"));
+                    }
+                    if data_source.0.is_none() {
+                        errors.push(missing("data_source"));
+                    }
+                    return Err(ApiError::invalid(errors).into());
+                };
+                (
+                    org,
+                    source,
+                    records::parse_csv(&text).map_err(record_errors)?,
+                )
+            }
+        };
+        let org_id = visible_org(&state, &caller, &org).await?;
+        let source = source.trim().to_string();
+        if source.is_empty() || source.len() > 128 {
+            return Err(ApiError::invalid(vec![FieldError::new(
+                "data_source",
+                "invalid_data_source",
+                "data_source is 1 to 128 characters",
+            )])
+            .into());
+        }
+        let records = records::validate(raw, schema::bufdir_2025_v2()).map_err(record_errors)?;
+        let mut periods: Vec<PeriodId> = records
+            .iter()
+            .flat_map(|r| PeriodId::containing(r.occurred_on))
+            .collect();
+        periods.sort();
+        periods.dedup();
+        let import_id = format!("imp_{}", ulid::Ulid::new().to_string().to_lowercase());
+        let count = records.len() as u64;
+        let event = SourceDataEvent::SourceRecordsImported {
+            import_id: import_id.clone(),
+            org_id: org_id.clone(),
+            data_source: source.clone(),
+            records,
+            imported_at: Utc::now(),
+        };
+        let (event_type, payload) = encode_event(&event);
+        let outcome = state
+            .db
+            .events
+            .append(
+                &source_import::stream(&org_id),
+                ExpectedVersion::Any,
+                vec![NewEvent::new(event_type, payload, metadata(&caller, req))],
+            )
+            .await
+            .map_err(ApiError::internal)?;
+        state.wait_for(report_data::NAME, &outcome.position).await?;
+        Ok(Json(ImportResult {
+            import_id,
+            organization_id: org_id.to_string(),
+            data_source: source,
+            records_imported: count,
+            periods: periods.iter().map(ToString::to_string).collect(),
+        }))
+    }
+
+    /// List source records
+    #[oai(
+        path = "/api/v1/source-records",
+        method = "get",
+        operation_id = "listSourceRecords"
+    )]
+    #[allow(clippy::too_many_arguments)]
+    async fn list(
+        &self,
+        auth: BearerAuth,
+        state: Data<&AppState>,
+        organization_id: Query<String>,
+        /// A year (`2024`) or quarter (`2024-Q1`): records dated within it.
+        period_id: Query<Option<String>>,
+        metric: Query<Option<String>>,
+        #[oai(validator(minimum(value = "1"), maximum(value = "1000000")))] page: Query<
+            Option<u32>,
+        >,
+        #[oai(validator(minimum(value = "1"), maximum(value = "100")))] limit: Query<Option<u32>>,
+    ) -> Result<Json<SourceRecordList>, ProblemResponse> {
+        let caller = auth.0;
+        let org_id = visible_org(&state, &caller, &organization_id.0).await?;
+        let period = period_id
+            .0
+            .as_deref()
+            .map(|p| {
+                PeriodId::parse(p).map_err(|e| {
+                    ApiError::invalid(vec![FieldError::new(
+                        "period_id",
+                        "invalid_period",
+                        e.to_string(),
+                    )])
+                })
+            })
+            .transpose()?;
+        let params = PageParams::new(page.0, limit.0);
+        let (rows, total) = report_queries::source_records(
+            &state.db.read,
+            org_id.as_str(),
+            period.as_ref(),
+            metric.0.as_deref(),
+            params.offset(),
+            u64::from(params.limit),
+        )
+        .await
+        .map_err(ApiError::internal)?;
+        Ok(Json(SourceRecordList {
+            data: rows
+                .into_iter()
+                .map(|r| SourceRecordView {
+                    record_id: r.record_id,
+                    occurred_on: r.occurred_on,
+                    metric: r.metric,
+                    value: r.value,
+                    hours: r.hours,
+                    data_source: r.data_source,
+                    imported_at: r.imported_at,
+                })
+                .collect(),
+            pagination: params.pagination(total),
+        }))
+    }
+}

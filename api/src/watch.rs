@@ -1,0 +1,254 @@
+//! The live watch: one store subscription per process (on the snapshot category), fanned out to
+//! every SSE subscriber through a broadcast channel. A subscriber that resumes (`Last-Event-ID`)
+//! or falls behind the channel reads its gap from the store, then rejoins the fan-out; it skips
+//! what it has already sent by position, so it never sees an event twice or misses one.
+
+use std::sync::Arc;
+
+use domain::report_data::{ReportData, ReportDataEvent};
+use domain::{Aggregate, decode_event};
+use futures::{Stream, StreamExt};
+use poem_openapi::{Object, Union};
+use store::{Database, Filter, Position, RecordedEvent};
+use tokio::sync::broadcast;
+use tokio_util::sync::CancellationToken;
+
+/// Snapshot events waiting for slow subscribers; one that falls further behind reads the store.
+const FAN_OUT_BUFFER: usize = 4096;
+const GAP_PAGE: usize = 500;
+
+/// An aggregation changed figures of a snapshot.
+#[derive(Debug, Clone, Object)]
+pub struct DataUpdated {
+    pub snapshot_id: String,
+    pub organization_id: String,
+    pub period_id: String,
+    pub changed_sections: Vec<String>,
+    pub changed_field_keys: Vec<String>,
+    pub updated_at: chrono::DateTime<chrono::Utc>,
+}
+
+/// A snapshot moved to another status (`processing`, `current`, `historical`, `failed`,
+/// `deleted`).
+#[derive(Debug, Clone, Object)]
+pub struct SnapshotStatusChanged {
+    pub snapshot_id: String,
+    pub organization_id: String,
+    pub period_id: String,
+    pub snapshot_status: String,
+    pub changed_at: chrono::DateTime<chrono::Utc>,
+}
+
+/// One SSE message; `event` names its kind (and is also the SSE `event:` field).
+#[derive(Debug, Clone, Union)]
+#[oai(discriminator_name = "event")]
+pub enum WatchEvent {
+    #[oai(mapping = "data_updated")]
+    DataUpdated(DataUpdated),
+    #[oai(mapping = "snapshot_status_changed")]
+    SnapshotStatusChanged(SnapshotStatusChanged),
+}
+
+impl WatchEvent {
+    pub fn name(&self) -> &'static str {
+        match self {
+            WatchEvent::DataUpdated(_) => "data_updated",
+            WatchEvent::SnapshotStatusChanged(_) => "snapshot_status_changed",
+        }
+    }
+}
+
+/// The SSE messages one store event becomes, with its org and period for filtering.
+#[derive(Debug)]
+pub struct WatchItem {
+    pub position: Position,
+    pub org_id: String,
+    pub period_id: String,
+    pub events: Vec<WatchEvent>,
+}
+
+fn to_item(event: &RecordedEvent) -> Option<WatchItem> {
+    let decoded: ReportDataEvent = decode_event(&event.event_type, &event.payload).ok()?;
+    let (org, period) = decoded.org_and_period();
+    let (org_id, period_id) = (org.to_string(), period.to_string());
+    let status = |snapshot_id: &str, status: &str, at| {
+        WatchEvent::SnapshotStatusChanged(SnapshotStatusChanged {
+            snapshot_id: snapshot_id.to_string(),
+            organization_id: org_id.clone(),
+            period_id: period_id.clone(),
+            snapshot_status: status.into(),
+            changed_at: at,
+        })
+    };
+    use ReportDataEvent as E;
+    let events = match &decoded {
+        E::SnapshotRequested {
+            snapshot_id,
+            requested_at,
+            ..
+        } => vec![status(snapshot_id, "processing", *requested_at)],
+        E::SnapshotInvalidated {
+            snapshot_id,
+            invalidated_at,
+            ..
+        } => vec![status(snapshot_id, "processing", *invalidated_at)],
+        E::SnapshotAggregated {
+            snapshot_id,
+            changed_sections,
+            changed_field_keys,
+            superseded,
+            aggregated_at,
+            ..
+        } => {
+            let mut out: Vec<WatchEvent> = superseded
+                .iter()
+                .map(|old| status(old, "historical", *aggregated_at))
+                .collect();
+            if changed_field_keys.is_empty() {
+                out.push(status(snapshot_id, "current", *aggregated_at));
+            } else {
+                out.push(WatchEvent::DataUpdated(DataUpdated {
+                    snapshot_id: snapshot_id.clone(),
+                    organization_id: org_id.clone(),
+                    period_id: period_id.clone(),
+                    changed_sections: changed_sections.clone(),
+                    changed_field_keys: changed_field_keys.clone(),
+                    updated_at: *aggregated_at,
+                }));
+            }
+            out
+        }
+        E::SnapshotAggregationFailed {
+            snapshot_id,
+            failed_at,
+            ..
+        } => vec![status(snapshot_id, "failed", *failed_at)],
+        E::SnapshotDeleted {
+            snapshot_id,
+            deleted_at,
+            ..
+        } => vec![status(snapshot_id, "deleted", *deleted_at)],
+    };
+    Some(WatchItem {
+        position: event.position,
+        org_id,
+        period_id,
+        events,
+    })
+}
+
+fn snapshot_filter() -> Filter {
+    Filter::categories([ReportData::CATEGORY])
+}
+
+/// The process's single subscription to snapshot events and its fan-out.
+pub struct WatchHub {
+    fan_out: broadcast::Sender<Arc<WatchItem>>,
+    db: Database,
+    shutdown: CancellationToken,
+}
+
+impl WatchHub {
+    /// Follows the store from its current head until `shutdown`.
+    pub async fn start(
+        db: Database,
+        shutdown: CancellationToken,
+    ) -> Result<Arc<Self>, store::StoreError> {
+        let (fan_out, _) = broadcast::channel(FAN_OUT_BUFFER);
+        let head = db.events.head().await?;
+        let hub = Arc::new(WatchHub {
+            fan_out: fan_out.clone(),
+            db: db.clone(),
+            shutdown: shutdown.clone(),
+        });
+        tokio::spawn(async move {
+            let mut events = db.events.subscribe(head, snapshot_filter());
+            loop {
+                let next = tokio::select! {
+                    _ = shutdown.cancelled() => return,
+                    next = events.next() => next,
+                };
+                match next {
+                    Some(Ok(event)) => {
+                        if let Some(item) = to_item(&event) {
+                            // No receivers is fine: nobody is watching.
+                            let _ = fan_out.send(Arc::new(item));
+                        }
+                    }
+                    Some(Err(e)) => {
+                        tracing::error!(error = %e, "watch subscription failed; subscribers fall back to reading the store");
+                        return;
+                    }
+                    None => return,
+                }
+            }
+        });
+        Ok(hub)
+    }
+
+    pub fn subscribers(&self) -> usize {
+        self.fan_out.receiver_count()
+    }
+
+    /// The items for one organisation and period after `after` (or from now), live, until the
+    /// server shuts down or the client goes away.
+    pub async fn watch(
+        self: &Arc<Self>,
+        org_id: String,
+        period_id: String,
+        after: Option<Position>,
+    ) -> Result<impl Stream<Item = Arc<WatchItem>> + Send + 'static, store::StoreError> {
+        // Join the fan-out before reading the store, so nothing falls between the two.
+        let mut live = self.fan_out.subscribe();
+        let start = match after {
+            Some(p) => Some(p),
+            None => self.db.events.head().await?,
+        };
+        let db = self.db.clone();
+        let shutdown = self.shutdown.clone();
+        let items = async_stream::stream! {
+            let mut last = start;
+            let wanted = |item: &WatchItem| item.org_id == org_id && item.period_id == period_id;
+            // What was missed: everything after `last` that is in the store now.
+            let mut gap = after.is_some();
+            loop {
+                if gap {
+                    loop {
+                        let page = match db.events.read_all(last.as_ref(), &snapshot_filter(), GAP_PAGE).await {
+                            Ok(page) => page,
+                            Err(e) => {
+                                tracing::warn!(error = %e, "watch could not read its gap from the store");
+                                return;
+                            }
+                        };
+                        let full = page.len() == GAP_PAGE;
+                        for event in page {
+                            last = Some(event.position);
+                            if let Some(item) = to_item(&event).filter(|i| wanted(i)) {
+                                yield Arc::new(item);
+                            }
+                        }
+                        if !full {
+                            break;
+                        }
+                    }
+                    gap = false;
+                }
+                match live.recv().await {
+                    Ok(item) => {
+                        if last.is_some_and(|l| item.position <= l) {
+                            continue;
+                        }
+                        last = Some(item.position);
+                        if wanted(&item) {
+                            yield item;
+                        }
+                    }
+                    Err(broadcast::error::RecvError::Lagged(_)) => gap = true,
+                    Err(broadcast::error::RecvError::Closed) => return,
+                }
+            }
+        };
+        Ok(items.take_until(shutdown.cancelled_owned()))
+    }
+}

@@ -1,0 +1,259 @@
+//! The report_data read model: source records (one row per record id, corrections replace),
+//! where each organisation's records last changed, and the snapshots with their figures.
+//! One projection owns all three so that a snapshot's staleness and the records it is
+//! aggregated from are always at the same log position.
+
+use std::collections::BTreeSet;
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use domain::report_data::{ReportData, ReportDataEvent};
+use domain::source_import::{self, SourceDataEvent};
+use domain::{Aggregate, PeriodId, decode_event};
+use sqlx::{AnyConnection, Row};
+use store::{Filter, RecordedEvent};
+
+use crate::{Projection, ProjectionError};
+
+pub const NAME: &str = "report_data";
+
+pub struct ReportDataProjection;
+
+/// Rows per multi-row statement; 9 parameters each stays below every backend's limit.
+const CHUNK: usize = 500;
+
+pub(crate) fn ts(t: &DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Micros, true)
+}
+
+/// The numeric, ordered part of a log position, for comparisons in SQL.
+pub fn position_key(position: &store::Position) -> i64 {
+    position.commit_prepare().0 as i64
+}
+
+#[async_trait::async_trait]
+impl Projection for ReportDataProjection {
+    fn name(&self) -> &'static str {
+        NAME
+    }
+
+    fn filter(&self) -> Filter {
+        Filter::categories([source_import::CATEGORY, ReportData::CATEGORY])
+    }
+
+    fn tables(&self) -> &'static [&'static str] {
+        &["source_records", "source_changes", "snapshots"]
+    }
+
+    async fn apply(
+        &self,
+        tx: &mut AnyConnection,
+        event: &RecordedEvent,
+    ) -> Result<(), ProjectionError> {
+        let corrupt = |e: domain::DecodeError| ProjectionError::Corrupt(e.to_string());
+        if event.category() == source_import::CATEGORY {
+            let decoded: SourceDataEvent =
+                decode_event(&event.event_type, &event.payload).map_err(corrupt)?;
+            apply_import(tx, event, decoded).await
+        } else {
+            let decoded: ReportDataEvent =
+                decode_event(&event.event_type, &event.payload).map_err(corrupt)?;
+            apply_snapshot(tx, event, decoded).await
+        }
+    }
+}
+
+async fn apply_import(
+    tx: &mut AnyConnection,
+    event: &RecordedEvent,
+    decoded: SourceDataEvent,
+) -> Result<(), ProjectionError> {
+    let SourceDataEvent::SourceRecordsImported {
+        org_id,
+        data_source,
+        records,
+        imported_at,
+        ..
+    } = decoded;
+    let position = position_key(&event.position);
+    let mut years: BTreeSet<i32> = records
+        .iter()
+        .map(|r| chrono::Datelike::year(&r.occurred_on))
+        .collect();
+    for chunk in records.chunks(CHUNK) {
+        // A corrected record may move to another year: the year it leaves changes too.
+        let marks = placeholders(2, chunk.len());
+        let sql = format!(
+            "SELECT DISTINCT substr(occurred_on, 1, 4) FROM source_records \
+             WHERE org_id = $1 AND record_id IN ({marks})"
+        );
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(org_id.as_str().to_string());
+        for r in chunk {
+            q = q.bind(r.record_id.clone());
+        }
+        for row in q.fetch_all(&mut *tx).await? {
+            let year: String = row.try_get(0)?;
+            years.insert(
+                year.parse()
+                    .map_err(|_| ProjectionError::Corrupt(format!("stored date year {year:?}")))?,
+            );
+        }
+
+        let rows: Vec<String> = (0..chunk.len()).map(|i| row_marks(i * 9 + 1, 9)).collect();
+        let sql = format!(
+            "INSERT INTO source_records \
+                 (org_id, record_id, occurred_on, metric, value, hours, data_source, imported_at, position) \
+             VALUES {} \
+             ON CONFLICT (org_id, record_id) DO UPDATE SET occurred_on = excluded.occurred_on, \
+                 metric = excluded.metric, value = excluded.value, hours = excluded.hours, \
+                 data_source = excluded.data_source, imported_at = excluded.imported_at, \
+                 position = excluded.position",
+            rows.join(", ")
+        );
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+        let imported = ts(&imported_at);
+        for r in chunk {
+            q = q
+                .bind(org_id.as_str().to_string())
+                .bind(r.record_id.clone())
+                .bind(r.occurred_on.to_string())
+                .bind(r.metric.clone())
+                .bind(r.value)
+                .bind(r.hours)
+                .bind(data_source.clone())
+                .bind(imported.clone())
+                .bind(position);
+        }
+        q.execute(&mut *tx).await?;
+    }
+    for year in years {
+        sqlx::query(
+            "INSERT INTO source_changes (org_id, year, position) VALUES ($1, $2, $3) \
+             ON CONFLICT (org_id, year) DO UPDATE SET position = excluded.position",
+        )
+        .bind(org_id.as_str().to_string())
+        .bind(i64::from(year))
+        .bind(position)
+        .execute(&mut *tx)
+        .await?;
+    }
+    Ok(())
+}
+
+async fn apply_snapshot(
+    tx: &mut AnyConnection,
+    event: &RecordedEvent,
+    decoded: ReportDataEvent,
+) -> Result<(), ProjectionError> {
+    use ReportDataEvent as E;
+    let position = event.position.to_string();
+    match decoded {
+        E::SnapshotRequested {
+            snapshot_id,
+            org_id,
+            period_id,
+            job_id,
+            requested_at,
+        } => {
+            sqlx::query(
+                "INSERT INTO snapshots (snapshot_id, org_id, period_id, period_year, prior_year, status, \
+                     job_id, created_at, position) \
+                 VALUES ($1, $2, $3, $4, $5, 'processing', $6, $7, $8) ON CONFLICT (snapshot_id) DO NOTHING",
+            )
+            .bind(snapshot_id)
+            .bind(org_id.as_str().to_string())
+            .bind(period_id.to_string())
+            .bind(i64::from(period_id.year()))
+            .bind(i64::from(PeriodId::prior(&period_id).year()))
+            .bind(job_id)
+            .bind(ts(&requested_at))
+            .bind(position)
+            .execute(&mut *tx)
+            .await?;
+        }
+        E::SnapshotInvalidated {
+            snapshot_id,
+            job_id,
+            reason,
+            invalidated_at,
+            ..
+        } => {
+            sqlx::query(
+                "UPDATE snapshots SET status = 'processing', job_id = $1, invalidation_reason = $2, \
+                     invalidated_at = $3, position = $4 WHERE snapshot_id = $5",
+            )
+            .bind(job_id)
+            .bind(reason)
+            .bind(ts(&invalidated_at))
+            .bind(position)
+            .bind(snapshot_id)
+            .execute(&mut *tx)
+            .await?;
+        }
+        E::SnapshotAggregated {
+            snapshot_id,
+            sections,
+            prior_values,
+            superseded,
+            source_position,
+            duration_ms,
+            aggregated_at,
+            ..
+        } => {
+            if let Some(old) = superseded {
+                sqlx::query("UPDATE snapshots SET status = 'historical', position = $1 WHERE snapshot_id = $2")
+                    .bind(position.clone())
+                    .bind(old)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            let populated: usize = sections.values().map(|fields| fields.len()).sum();
+            let source: store::Position = source_position.parse().map_err(|_| {
+                ProjectionError::Corrupt(format!("source position {source_position:?}"))
+            })?;
+            sqlx::query(
+                "UPDATE snapshots SET status = 'current', sections = $1, prior_values = $2, \
+                     populated_field_count = $3, source_position = $4, duration_ms = $5, \
+                     aggregated_at = $6, error = NULL, position = $7 WHERE snapshot_id = $8",
+            )
+            .bind(serde_json::to_string(&sections).expect("values serialise"))
+            .bind(serde_json::to_string(&prior_values).expect("values serialise"))
+            .bind(populated as i64)
+            .bind(position_key(&source))
+            .bind(duration_ms.min(i64::MAX as u64) as i64)
+            .bind(ts(&aggregated_at))
+            .bind(position)
+            .bind(snapshot_id)
+            .execute(&mut *tx)
+            .await?;
+        }
+        E::SnapshotAggregationFailed {
+            snapshot_id, error, ..
+        } => {
+            sqlx::query("UPDATE snapshots SET status = 'failed', error = $1, position = $2 WHERE snapshot_id = $3")
+                .bind(error)
+                .bind(position)
+                .bind(snapshot_id)
+                .execute(&mut *tx)
+                .await?;
+        }
+        E::SnapshotDeleted { snapshot_id, .. } => {
+            sqlx::query("DELETE FROM snapshots WHERE snapshot_id = $1")
+                .bind(snapshot_id)
+                .execute(&mut *tx)
+                .await?;
+        }
+    }
+    Ok(())
+}
+
+/// `$first, $first+1, ...` for `count` values.
+fn placeholders(first: usize, count: usize) -> String {
+    (first..first + count)
+        .map(|i| format!("${i}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn row_marks(first: usize, width: usize) -> String {
+    format!("({})", placeholders(first, width))
+}

@@ -1,0 +1,129 @@
+//! Aggregates snapshots: any that was requested or invalidated, and any current one whose
+//! organisation's records changed after it was aggregated. The work list is the report_data
+//! read model, which is itself driven by `SnapshotRequested`, `SnapshotInvalidated` and
+//! `SourceRecordsImported` events, so new source data re-aggregates a period by itself.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use chrono::Utc;
+use commands::CommandError;
+use domain::report_data::{ReportData, ReportDataCommand};
+use domain::{OrgId, PeriodId, aggregation, schema};
+use projections::{Projections, report_data, report_queries};
+use store::{Database, Metadata};
+
+use crate::{Outcome, Worker};
+
+pub struct AggregationWorker {
+    db: Database,
+    projections: Arc<Projections>,
+}
+
+/// How long the worker waits for the read model to show its own aggregation before looking
+/// for more work, so it does not pick the same snapshot twice.
+const SEE_OWN_WRITE: Duration = Duration::from_secs(10);
+
+impl AggregationWorker {
+    pub fn new(db: Database, projections: Arc<Projections>) -> Self {
+        AggregationWorker { db, projections }
+    }
+
+    /// The sums for the period and its prior period, and the log position they reflect, read in
+    /// one consistent snapshot of the read model.
+    async fn read_sums(
+        &self,
+        org: &OrgId,
+        period: &PeriodId,
+    ) -> anyhow::Result<(
+        Vec<aggregation::MetricSum>,
+        Vec<aggregation::MetricSum>,
+        store::Position,
+    )> {
+        let begin = match self.db.backend {
+            store::Backend::Postgres => "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY",
+            store::Backend::Sqlite => "BEGIN",
+        };
+        let mut tx = self.db.read.begin_with(begin).await?;
+        let position = projections::read_checkpoint(&mut tx, report_data::NAME)
+            .await?
+            .ok_or_else(|| anyhow::anyhow!("report_data has a snapshot but no checkpoint"))?;
+        let sums = report_queries::metric_sums(&mut tx, org, period).await?;
+        let prior = report_queries::metric_sums(&mut tx, org, &period.prior()).await?;
+        tx.commit().await?;
+        Ok((sums, prior, position))
+    }
+}
+
+#[async_trait::async_trait]
+impl Worker for AggregationWorker {
+    fn name(&self) -> &'static str {
+        "aggregation"
+    }
+
+    async fn run_once(&self) -> anyhow::Result<Outcome> {
+        let Some((snapshot_id, org, period)) = report_queries::next_stale(&self.db.read).await?
+        else {
+            return Ok(Outcome::Idle);
+        };
+        let started = Instant::now();
+        let (sums, prior_sums, source_position) = self.read_sums(&org, &period).await?;
+        let schema = schema::bufdir_2025_v2();
+        let sections = aggregation::figures(schema, &sums);
+        let prior_values = aggregation::prior_values(schema, &prior_sums);
+        let finite = sections
+            .values()
+            .flat_map(|f| f.values())
+            .all(|v| v.value.is_finite());
+        let now = Utc::now();
+        let duration_ms = started.elapsed().as_millis() as u64;
+        let command = move || {
+            if finite {
+                ReportDataCommand::RecordAggregation {
+                    snapshot_id: snapshot_id.clone(),
+                    sections: sections.clone(),
+                    prior_values: prior_values.clone(),
+                    source_position: source_position.to_string(),
+                    duration_ms,
+                    now,
+                }
+            } else {
+                ReportDataCommand::Fail {
+                    snapshot_id: snapshot_id.clone(),
+                    error:
+                        "a figure overflowed: the source records sum to more than can be reported"
+                            .into(),
+                    now,
+                }
+            }
+        };
+        let metadata = Metadata {
+            actor: Some("worker:aggregation".into()),
+            ..Metadata::default()
+        };
+        let stream = ReportData::stream(&org, &period);
+        let reached = match commands::execute::<ReportData>(
+            self.db.events.as_ref(),
+            &stream,
+            &metadata,
+            command,
+        )
+        .await
+        {
+            Ok(executed) => executed.outcome.map(|o| o.position),
+            // Deleted or superseded since the read model was read: once it has caught up, the
+            // snapshot is no longer on the work list.
+            Err(CommandError::Rejected(e)) => {
+                tracing::info!(error = %e, "snapshot no longer needs aggregating");
+                self.db.events.head().await?
+            }
+            Err(e) => return Err(e.into()),
+        };
+        if let Some(position) = reached {
+            self.projections
+                .wait_for(report_data::NAME, &position, SEE_OWN_WRITE)
+                .await?;
+        }
+        Ok(Outcome::Worked)
+    }
+}
