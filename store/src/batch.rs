@@ -141,6 +141,34 @@ pub(crate) fn plan(batch: &[AppendRequest], mut facts: StreamFacts, now: DateTim
     }
 }
 
+/// Each stream's version after the rows, for the `streams` table.
+pub(crate) fn new_versions(rows: &[Row]) -> Vec<(String, i64)> {
+    let mut last: HashMap<&str, i64> = HashMap::new();
+    for r in rows {
+        last.insert(r.stream.as_str(), r.version);
+    }
+    last.into_iter().map(|(s, v)| (s.to_string(), v)).collect()
+}
+
+/// Whether a plan made without looking up stored ids refused an append that might be a retry.
+pub(crate) fn may_be_retry(plan: &Plan) -> bool {
+    plan.results
+        .iter()
+        .any(|r| matches!(r, Err(StoreError::Conflict { .. })))
+}
+
+/// The unique constraint on (stream, event_id) fired: an appended id is already stored.
+pub(crate) fn is_duplicate_event_id(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::Database(db) => {
+            db.constraint() == Some("events_stream_event_id")
+                || (db.kind() == sqlx::error::ErrorKind::UniqueViolation
+                    && db.message().contains("events.event_id"))
+        }
+        _ => false,
+    }
+}
+
 /// A backend's way of committing one batch in one transaction.
 pub(crate) trait Committer: Send + 'static {
     /// Commits the batch; `Ok` holds one answer per request, in order. `Err` means the
@@ -160,14 +188,23 @@ pub(crate) async fn run_writer<C: Committer>(
     while let Some(first) = requests.recv().await {
         let mut count = first.events.len();
         let mut batch = vec![first];
-        while count < MAX_BATCH_EVENTS {
-            match requests.try_recv() {
-                Ok(next) => {
-                    count += next.events.len();
-                    batch.push(next);
+        // Callers answered by the last commit are about to send their next append; yielding a
+        // few times lets them, so the next transaction carries them all instead of one each.
+        for _ in 0..4 {
+            let before = batch.len();
+            while count < MAX_BATCH_EVENTS {
+                match requests.try_recv() {
+                    Ok(next) => {
+                        count += next.events.len();
+                        batch.push(next);
+                    }
+                    Err(_) => break,
                 }
-                Err(_) => break,
             }
+            if count >= MAX_BATCH_EVENTS || (batch.len() == before && before > 1) {
+                break;
+            }
+            tokio::task::yield_now().await;
         }
         match committer.commit(&batch).await {
             Ok((results, new_head)) => {

@@ -106,6 +106,28 @@ impl Committer for PostgresCommitter {
         &mut self,
         batch: &[AppendRequest],
     ) -> Result<(Vec<Result<AppendOutcome, StoreError>>, i64), StoreError> {
+        // As in the SQLite backend: look up stored ids only when the constraint says one is.
+        match self.try_commit(batch, false).await {
+            Ok(Some(done)) => Ok(done),
+            Ok(None) => Ok(self
+                .try_commit(batch, true)
+                .await?
+                .expect("ids were looked up")),
+            Err(StoreError::Database(e)) if batch::is_duplicate_event_id(&e) => Ok(self
+                .try_commit(batch, true)
+                .await?
+                .expect("ids were looked up")),
+            Err(e) => Err(e),
+        }
+    }
+}
+
+impl PostgresCommitter {
+    async fn try_commit(
+        &mut self,
+        batch: &[AppendRequest],
+        find_existing: bool,
+    ) -> Result<Option<(Vec<Result<AppendOutcome, StoreError>>, i64)>, StoreError> {
         let mut tx = self.pool.begin().await?;
         let head: i64 =
             sqlx::query_scalar("SELECT position FROM event_log_head WHERE id = 1 FOR UPDATE")
@@ -116,35 +138,39 @@ impl Committer for PostgresCommitter {
             head,
             ..StreamFacts::default()
         };
-        let rows = sqlx::query(
-            "SELECT stream, max(version) FROM events WHERE stream = ANY($1) GROUP BY stream",
-        )
-        .bind(&streams)
-        .fetch_all(&mut *tx)
-        .await?;
+        let rows = sqlx::query("SELECT stream, version FROM streams WHERE stream = ANY($1)")
+            .bind(&streams)
+            .fetch_all(&mut *tx)
+            .await?;
         for row in rows {
             facts
                 .versions
                 .insert(row.try_get(0)?, row.try_get::<i64, _>(1)? as u64);
         }
-        let (id_streams, id_values): (Vec<String>, Vec<Uuid>) = ids.into_iter().unzip();
-        let rows = sqlx::query(
-            "SELECT e.stream, e.event_id, e.version, e.position \
-             FROM unnest($1::text[], $2::uuid[]) AS k(stream, event_id) \
-             JOIN events AS e ON e.stream = k.stream AND e.event_id = k.event_id",
-        )
-        .bind(&id_streams)
-        .bind(&id_values)
-        .fetch_all(&mut *tx)
-        .await?;
-        for row in rows {
-            facts.existing.insert(
-                (row.try_get(0)?, row.try_get(1)?),
-                (row.try_get::<i64, _>(2)? as u64, row.try_get(3)?),
-            );
+        if find_existing {
+            let (id_streams, id_values): (Vec<String>, Vec<Uuid>) = ids.into_iter().unzip();
+            let rows = sqlx::query(
+                "SELECT e.stream, e.event_id, e.version, e.position \
+                 FROM unnest($1::text[], $2::uuid[]) AS k(stream, event_id) \
+                 JOIN events AS e ON e.stream = k.stream AND e.event_id = k.event_id",
+            )
+            .bind(&id_streams)
+            .bind(&id_values)
+            .fetch_all(&mut *tx)
+            .await?;
+            for row in rows {
+                facts.existing.insert(
+                    (row.try_get(0)?, row.try_get(1)?),
+                    (row.try_get::<i64, _>(2)? as u64, row.try_get(3)?),
+                );
+            }
         }
 
         let plan = batch::plan(batch, facts, Utc::now());
+        if !find_existing && batch::may_be_retry(&plan) {
+            // A conflict may be a retry of an append that is already stored: look again with ids.
+            return Ok(None);
+        }
         if !plan.rows.is_empty() {
             let rows = &plan.rows;
             sqlx::query(
@@ -173,6 +199,16 @@ impl Committer for PostgresCommitter {
             .bind(rows.iter().map(|r| r.recorded_at).collect::<Vec<_>>())
             .execute(&mut *tx)
             .await?;
+            let (names, versions): (Vec<String>, Vec<i64>) =
+                batch::new_versions(rows).into_iter().unzip();
+            sqlx::query(
+                "INSERT INTO streams (stream, version) SELECT * FROM unnest($1::text[], $2::bigint[]) \
+                 ON CONFLICT (stream) DO UPDATE SET version = excluded.version",
+            )
+            .bind(&names)
+            .bind(&versions)
+            .execute(&mut *tx)
+            .await?;
             sqlx::query("UPDATE event_log_head SET position = $1 WHERE id = 1")
                 .bind(plan.new_head)
                 .execute(&mut *tx)
@@ -185,7 +221,7 @@ impl Committer for PostgresCommitter {
                 .await?;
         }
         tx.commit().await?;
-        Ok((plan.results, plan.new_head))
+        Ok(Some((plan.results, plan.new_head)))
     }
 }
 

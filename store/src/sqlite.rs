@@ -93,6 +93,29 @@ impl Committer for SqliteCommitter {
         &mut self,
         batch: &[AppendRequest],
     ) -> Result<(Vec<Result<AppendOutcome, StoreError>>, i64), StoreError> {
+        // Retried appends are rare: commit without looking for their ids first, and only when
+        // the unique constraint says an id is already stored, commit again looking them up.
+        match self.try_commit(batch, false).await {
+            Ok(Some(done)) => Ok(done),
+            Ok(None) => Ok(self
+                .try_commit(batch, true)
+                .await?
+                .expect("ids were looked up")),
+            Err(StoreError::Database(e)) if batch::is_duplicate_event_id(&e) => Ok(self
+                .try_commit(batch, true)
+                .await?
+                .expect("ids were looked up")),
+            Err(e) => Err(e),
+        }
+    }
+}
+
+impl SqliteCommitter {
+    async fn try_commit(
+        &mut self,
+        batch: &[AppendRequest],
+        find_existing: bool,
+    ) -> Result<Option<(Vec<Result<AppendOutcome, StoreError>>, i64)>, StoreError> {
         let mut tx = self.conn.begin_with("BEGIN IMMEDIATE").await?;
         let (streams, ids) = batch::lookup_keys(batch);
         let mut facts = StreamFacts {
@@ -103,8 +126,7 @@ impl Committer for SqliteCommitter {
         };
         let streams_json = serde_json::to_string(&streams).expect("strings serialise");
         let rows = sqlx::query(
-            "SELECT stream, max(version) FROM events \
-             WHERE stream IN (SELECT value FROM json_each($1)) GROUP BY stream",
+            "SELECT stream, version FROM streams WHERE stream IN (SELECT value FROM json_each($1))",
         )
         .bind(streams_json)
         .fetch_all(&mut *tx)
@@ -114,31 +136,38 @@ impl Committer for SqliteCommitter {
                 .versions
                 .insert(row.try_get(0)?, row.try_get::<i64, _>(1)? as u64);
         }
-        let ids_json = serde_json::to_string(
-            &ids.iter()
-                .map(|(s, id)| (s.as_str(), id.to_string()))
-                .collect::<Vec<_>>(),
-        )
-        .expect("ids serialise");
-        let rows = sqlx::query(
-            "SELECT e.stream, e.event_id, e.version, e.position \
-             FROM json_each($1) AS k \
-             JOIN events AS e ON e.stream = json_extract(k.value, '$[0]') \
-                              AND e.event_id = json_extract(k.value, '$[1]')",
-        )
-        .bind(ids_json)
-        .fetch_all(&mut *tx)
-        .await?;
-        for row in rows {
-            let id: String = row.try_get(1)?;
-            let id = Uuid::parse_str(&id).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-            facts.existing.insert(
-                (row.try_get(0)?, id),
-                (row.try_get::<i64, _>(2)? as u64, row.try_get(3)?),
-            );
+        if find_existing {
+            let ids_json = serde_json::to_string(
+                &ids.iter()
+                    .map(|(s, id)| (s.as_str(), id.to_string()))
+                    .collect::<Vec<_>>(),
+            )
+            .expect("ids serialise");
+            // CROSS JOIN fixes the loop order: for each wanted id, one index lookup.
+            let rows = sqlx::query(
+                "SELECT e.stream, e.event_id, e.version, e.position \
+                 FROM json_each($1) AS k CROSS JOIN events AS e \
+                 WHERE e.stream = json_extract(k.value, '$[0]') \
+                   AND e.event_id = json_extract(k.value, '$[1]')",
+            )
+            .bind(ids_json)
+            .fetch_all(&mut *tx)
+            .await?;
+            for row in rows {
+                let id: String = row.try_get(1)?;
+                let id = Uuid::parse_str(&id).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+                facts.existing.insert(
+                    (row.try_get(0)?, id),
+                    (row.try_get::<i64, _>(2)? as u64, row.try_get(3)?),
+                );
+            }
         }
 
         let plan = batch::plan(batch, facts, Utc::now());
+        if !find_existing && batch::may_be_retry(&plan) {
+            // A conflict may be a retry of an append that is already stored: look again with ids.
+            return Ok(None);
+        }
         for chunk in plan.rows.chunks(ROWS_PER_INSERT) {
             let sql = insert_sql(chunk.len());
             let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
@@ -157,8 +186,19 @@ impl Committer for SqliteCommitter {
             }
             query.execute(&mut *tx).await?;
         }
+        let versions = batch::new_versions(&plan.rows);
+        if !versions.is_empty() {
+            sqlx::query(
+                "INSERT INTO streams (stream, version) \
+                 SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]') FROM json_each($1) WHERE 1 \
+                 ON CONFLICT (stream) DO UPDATE SET version = excluded.version",
+            )
+            .bind(serde_json::to_string(&versions).expect("versions serialise"))
+            .execute(&mut *tx)
+            .await?;
+        }
         tx.commit().await?;
-        Ok((plan.results, plan.new_head))
+        Ok(Some((plan.results, plan.new_head)))
     }
 }
 
