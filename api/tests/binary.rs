@@ -305,3 +305,33 @@ fn the_openapi_command_writes_the_committed_spec() {
     .unwrap();
     assert_eq!(std::fs::read_to_string(out).unwrap(), committed);
 }
+
+#[test]
+fn the_worker_process_runs_projections_and_stops_cleanly_on_sigterm() {
+    let dir = support::TempSqlite::new();
+    let mut child = Command::new(BIN)
+        .args(["worker", "--data-dir"])
+        .arg(&dir.dir)
+        .env_remove("DATABASE_URL")
+        .env("LOG_FORMAT", "json")
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let started = lines
+        .by_ref()
+        .map_while(Result::ok)
+        .find(|l| l.contains("worker running projections"));
+    let started = started.expect("the worker logs that it runs");
+    assert!(started.contains("report_data"), "{started}");
+    std::thread::spawn(move || for _ in lines {});
+    let pid = child.id().to_string();
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    assert!(child.wait().unwrap().success());
+}

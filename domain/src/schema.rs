@@ -209,3 +209,111 @@ pub fn bufdir_2025_v2() -> &'static ReportingSchema {
 pub fn by_id(id: &str) -> Option<&'static ReportingSchema> {
     (id == BUFDIR_2025_V2).then(bufdir_2025_v2)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SECTIONS: [&str; 6] = [
+        "barn-under-omsorg",
+        "undersokelser",
+        "tiltak",
+        "aktiviteter",
+        "deltakere",
+        "frivillige",
+    ];
+
+    #[test]
+    fn the_shipped_schema_parses_and_passes_its_checks() {
+        let schema = bufdir_2025_v2();
+        assert_eq!(schema.id, BUFDIR_2025_V2);
+        assert!(schema.sections.len() >= 6);
+        assert!(
+            schema.fields().count() >= 30,
+            "{} fields",
+            schema.fields().count()
+        );
+        for id in SECTIONS {
+            assert!(schema.sections.iter().any(|s| s.id == id), "section {id}");
+        }
+        for category in [
+            "group_session",
+            "individual_counseling",
+            "individual_mentoring",
+        ] {
+            assert!(schema.is_activity_category(category), "{category}");
+        }
+        assert!(
+            schema
+                .fields()
+                .any(|(_, f)| f.requirement == Requirement::Required)
+        );
+        assert!(
+            schema
+                .fields()
+                .any(|(_, f)| f.requirement == Requirement::Recommended)
+        );
+        assert!(by_id("bufdir_2025_v2").is_some() && by_id("bufdir_2024_v1").is_none());
+    }
+
+    fn with(fields: &str) -> String {
+        format!(
+            r#"id = "t"
+labels = {{ nb = "a", nn = "a", en = "a" }}
+[[metrics]]
+key = "m"
+labels = {{ nb = "a", nn = "a", en = "a" }}
+[[metrics]]
+key = "group_session"
+labels = {{ nb = "a", nn = "a", en = "a" }}
+[[activity_categories]]
+key = "group_session"
+labels = {{ nb = "a", nn = "a", en = "a" }}
+[[sections]]
+id = "s"
+labels = {{ nb = "a", nn = "a", en = "a" }}
+{fields}"#
+        )
+    }
+
+    fn field(key: &str, metric: &str, unit: &str, measure: &str) -> String {
+        format!(
+            "[[sections.fields]]\nkey = \"{key}\"\nlabels = {{ nb = \"a\", nn = \"a\", en = \"a\" }}\nunit = \"{unit}\"\nmetric = \"{metric}\"\nmeasure = \"{measure}\"\nrequirement = \"required\"\n"
+        )
+    }
+
+    #[test]
+    fn a_consistent_small_schema_is_accepted() {
+        let text = with(
+            &(field("a", "m", "count", "value")
+                + &field("g_n", "group_session", "count", "value")
+                + &field("g_t", "group_session", "hours", "hours")),
+        );
+        ReportingSchema::parse(&text).unwrap();
+    }
+
+    #[test]
+    fn inconsistent_schemas_are_refused() {
+        let categories = field("g_n", "group_session", "count", "value")
+            + &field("g_t", "group_session", "hours", "hours");
+        let duplicate = with(
+            &(field("a", "m", "count", "value") + &field("a", "m", "count", "value") + &categories),
+        );
+        let unknown_metric = with(&(field("a", "nope", "count", "value") + &categories));
+        let hours_as_count = with(&(field("a", "m", "count", "hours") + &categories));
+        let no_hours_field = with(&field("g_n", "group_session", "count", "value"));
+        for text in [duplicate, unknown_metric, hours_as_count, no_hours_field] {
+            assert!(
+                matches!(
+                    ReportingSchema::parse(&text),
+                    Err(SchemaError::Inconsistent(_))
+                ),
+                "{text}"
+            );
+        }
+        assert!(matches!(
+            ReportingSchema::parse("id = 3"),
+            Err(SchemaError::Parse(_))
+        ));
+    }
+}
