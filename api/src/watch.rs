@@ -8,6 +8,7 @@ use std::sync::Arc;
 use domain::report_data::{ReportData, ReportDataEvent};
 use domain::{Aggregate, decode_event};
 use futures::{Stream, StreamExt};
+use poem_openapi::types::ToJSON;
 use poem_openapi::{Object, Union};
 use store::{Database, Filter, Position, RecordedEvent};
 use tokio::sync::broadcast;
@@ -64,7 +65,9 @@ pub struct WatchItem {
     pub position: Position,
     pub org_id: String,
     pub period_id: String,
-    pub events: Vec<WatchEvent>,
+    /// Each message's SSE `event` name and JSON, rendered once here rather than once per
+    /// subscriber.
+    pub events: Vec<(&'static str, String)>,
 }
 
 fn to_item(event: &RecordedEvent) -> Option<WatchItem> {
@@ -133,7 +136,10 @@ fn to_item(event: &RecordedEvent) -> Option<WatchItem> {
         position: event.position,
         org_id,
         period_id,
-        events,
+        events: events
+            .iter()
+            .map(|e| (e.name(), e.to_json_string()))
+            .collect(),
     })
 }
 

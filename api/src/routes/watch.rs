@@ -10,7 +10,6 @@ use poem_openapi::auth::ApiKey;
 use poem_openapi::param::{Header, Query};
 use poem_openapi::payload::{EventStream, Payload};
 use poem_openapi::registry::{MetaMediaType, MetaResponse, MetaResponses, Registry};
-use poem_openapi::types::ToJSON;
 use poem_openapi::{ApiResponse, OpenApi, SecurityScheme};
 
 use crate::auth::{BearerAuth, Caller, Keys};
@@ -92,9 +91,9 @@ impl IntoResponse for WatchStream {
             futures::stream::iter(
                 item.events
                     .iter()
-                    .map(|e| {
-                        Event::message(e.to_json_string())
-                            .event_type(e.name())
+                    .map(|(name, json)| {
+                        Event::message(json.clone())
+                            .event_type(*name)
                             .id(id.clone())
                     })
                     .collect::<Vec<_>>(),
