@@ -4,6 +4,7 @@
 
 pub mod aggregate;
 pub mod aggregation;
+pub mod bufdir_payload;
 pub mod org_id;
 pub mod org_number;
 pub mod organization;
