@@ -4,6 +4,7 @@
 
 pub mod aggregate;
 pub mod aggregation;
+pub mod bufdir_access;
 pub mod bufdir_payload;
 pub mod org_id;
 pub mod org_number;
@@ -13,6 +14,7 @@ pub mod report_data;
 pub mod schema;
 pub mod source_import;
 pub mod source_records;
+pub mod submission;
 
 pub use aggregate::{Aggregate, DecodeError, decode_event, encode_event};
 pub use org_id::OrgId;

@@ -9,6 +9,7 @@ pub mod organizations;
 pub mod report_data;
 pub mod report_queries;
 mod runner;
+pub mod submissions;
 
 pub use runner::{Lag, ProjectionError, Projections};
 
@@ -44,5 +45,6 @@ pub fn all() -> Vec<std::sync::Arc<dyn Projection>> {
     vec![
         std::sync::Arc::new(organizations::OrganizationsProjection),
         std::sync::Arc::new(report_data::ReportDataProjection),
+        std::sync::Arc::new(submissions::SubmissionsProjection),
     ]
 }
