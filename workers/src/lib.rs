@@ -2,6 +2,9 @@
 //! tests drain it deterministically; [`run_until_stopped`] drives a set of them in a process.
 
 pub mod aggregation;
+pub mod bufdir;
+pub mod bufdir_delivery;
+pub mod bufdir_status;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -27,11 +30,27 @@ pub trait Worker: Send + Sync + 'static {
 }
 
 /// The service's workers.
-pub fn all(db: &Database, projections: &Arc<Projections>) -> Vec<Arc<dyn Worker>> {
-    vec![Arc::new(aggregation::AggregationWorker::new(
-        db.clone(),
-        projections.clone(),
-    ))]
+pub fn all(
+    db: &Database,
+    projections: &Arc<Projections>,
+    bufdir: &Arc<bufdir::Bufdir>,
+) -> Vec<Arc<dyn Worker>> {
+    vec![
+        Arc::new(aggregation::AggregationWorker::new(
+            db.clone(),
+            projections.clone(),
+        )),
+        Arc::new(bufdir_delivery::DeliveryWorker::new(
+            db.clone(),
+            projections.clone(),
+            bufdir.clone(),
+        )),
+        Arc::new(bufdir_status::StatusWorker::new(
+            db.clone(),
+            projections.clone(),
+            bufdir.clone(),
+        )),
+    ]
 }
 
 /// How long an idle worker waits before looking again when nothing wakes it: work written by

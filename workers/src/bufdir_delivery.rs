@@ -1,0 +1,134 @@
+//! Delivers submissions from the outbox (pending rows of the submissions read model) to Bufdir.
+//! Each attempt's result becomes an event on the submission's stream: delivered, refused (final),
+//! or failed with the time of the next try. The submission id travels as the idempotency key, so
+//! an attempt whose answer was lost, or two workers racing on one row, file it at Bufdir once.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::Utc;
+use commands::CommandError;
+use domain::OrgId;
+use domain::submission::{Submission, SubmissionCommand, SubmissionStatus};
+use projections::{Projections, submissions};
+use store::{Database, Metadata};
+
+use crate::bufdir::wire::SubmitRequest;
+use crate::bufdir::{Bufdir, BufdirError, GatewayError};
+use crate::{Outcome, Worker};
+
+pub struct DeliveryWorker {
+    db: Database,
+    projections: Arc<Projections>,
+    bufdir: Arc<Bufdir>,
+}
+
+/// How long the worker waits for the read model to show its own result, so it does not pick the
+/// same row again.
+const SEE_OWN_WRITE: Duration = Duration::from_secs(10);
+
+impl DeliveryWorker {
+    pub fn new(db: Database, projections: Arc<Projections>, bufdir: Arc<Bufdir>) -> Self {
+        DeliveryWorker {
+            db,
+            projections,
+            bufdir,
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl Worker for DeliveryWorker {
+    fn name(&self) -> &'static str {
+        "bufdir-delivery"
+    }
+
+    async fn run_once(&self) -> anyhow::Result<Outcome> {
+        let now = Utc::now();
+        let Some(row) = submissions::next_due_delivery(&self.db.read, now).await? else {
+            return Ok(Outcome::Idle);
+        };
+        let attempt = row.attempts + 1;
+        let request = SubmitRequest {
+            payload_version: row.payload_version.clone(),
+            payload: row.payload.clone(),
+        };
+        let result = self
+            .bufdir
+            .submit(&row.org_id, &row.submission_id, &request)
+            .await;
+        let now = Utc::now();
+        let id = row.submission_id.clone();
+        let command = match result {
+            Ok(receipt) => SubmissionCommand::RecordDelivery {
+                submission_id: id,
+                reference_id: receipt.submission_reference_id,
+                status: SubmissionStatus::parse(&receipt.status)
+                    .filter(|s| *s != SubmissionStatus::Pending && *s != SubmissionStatus::Failed)
+                    .unwrap_or(SubmissionStatus::Received),
+                submitted_at: receipt.submitted_at,
+                confirmation: receipt.bufdir_confirmation,
+                attempt,
+                now,
+            },
+            Err(GatewayError::Bufdir(BufdirError::Refused {
+                status, message, ..
+            })) => {
+                tracing::warn!(submission_id = %row.submission_id, status, message, "Bufdir refused a submission");
+                SubmissionCommand::RecordRefusal {
+                    submission_id: id,
+                    http_status: status,
+                    reason: message,
+                    now,
+                }
+            }
+            // Unreachable, failing, or credentials that no longer work: all can be fixed
+            // without a new submission, so the outbox keeps trying.
+            Err(e) => {
+                let wait = match &e {
+                    GatewayError::Bufdir(BufdirError::Unavailable {
+                        retry_after: Some(after),
+                        ..
+                    }) => *after,
+                    _ => self.bufdir.settings.outbox.delay(attempt),
+                };
+                tracing::warn!(submission_id = %row.submission_id, attempt, error = %e, ?wait, "delivery to Bufdir failed; will retry");
+                SubmissionCommand::RecordFailedAttempt {
+                    submission_id: id,
+                    attempt,
+                    error: e.to_string(),
+                    retry_at: now + chrono::Duration::from_std(wait).unwrap_or_default(),
+                    now,
+                }
+            }
+        };
+        let org = OrgId::parse(&row.org_id)?;
+        let metadata = Metadata {
+            actor: Some("worker:bufdir-delivery".into()),
+            ..Metadata::default()
+        };
+        let stream = Submission::stream(&org, &row.report_id);
+        let recorded = commands::execute::<Submission>(
+            self.db.events.as_ref(),
+            &stream,
+            &metadata,
+            move || command.clone(),
+        )
+        .await;
+        let reached = match recorded {
+            Ok(executed) => executed.outcome.map(|o| o.position),
+            // Another worker recorded this submission's result first.
+            Err(CommandError::Rejected(e)) => {
+                tracing::info!(error = %e, "submission already settled");
+                self.db.events.head().await?
+            }
+            Err(e) => return Err(e.into()),
+        };
+        if let Some(position) = reached {
+            self.projections
+                .wait_for(submissions::NAME, &position, SEE_OWN_WRITE)
+                .await?;
+        }
+        Ok(Outcome::Worked)
+    }
+}
