@@ -3,6 +3,7 @@
 //! in-flight requests and the current projection batches finish.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use poem::listener::{Acceptor, Listener, TcpAcceptor, TcpListener};
@@ -11,6 +12,7 @@ use poem::{EndpointExt, Route, Server};
 use projections::Projections;
 use store::Database;
 use tokio_util::sync::CancellationToken;
+use workers::bufdir::{Bufdir, BufdirSettings};
 
 use crate::auth::Keys;
 use crate::body_limit::BodyLimit;
@@ -18,6 +20,24 @@ use crate::problem::catch_all;
 use crate::state::AppState;
 use crate::watch::WatchHub;
 use crate::{idempotency, spec};
+
+/// Where Bufdir is, and how to talk to it.
+#[derive(Debug, Clone)]
+pub struct BufdirTarget {
+    pub url: String,
+    pub settings: BufdirSettings,
+}
+
+impl BufdirTarget {
+    pub fn connect(&self, db: &Database, keys: &Keys) -> anyhow::Result<Arc<Bufdir>> {
+        Ok(Bufdir::new(
+            &self.url,
+            self.settings.clone(),
+            db.read.clone(),
+            keys.server_secret(),
+        )?)
+    }
+}
 
 /// Largest request body accepted (413 beyond).
 pub const MAX_BODY_BYTES: usize = 16 * 1024 * 1024;
@@ -33,7 +53,13 @@ pub struct Application {
 }
 
 impl Application {
-    pub async fn build(db: Database, keys: Keys, bind: SocketAddr) -> anyhow::Result<Self> {
+    pub async fn build(
+        db: Database,
+        keys: Keys,
+        bind: SocketAddr,
+        bufdir: BufdirTarget,
+    ) -> anyhow::Result<Self> {
+        let bufdir = bufdir.connect(&db, &keys)?;
         let projections = Projections::new(db.clone(), projections::all());
         let acceptor = TcpListener::bind(bind).into_acceptor().await?;
         let streams_stop = CancellationToken::new();
@@ -42,6 +68,7 @@ impl Application {
             db,
             projections,
             watch,
+            bufdir,
         };
         Ok(Application {
             streams_stop,
@@ -76,7 +103,7 @@ impl Application {
         let mut tasks = self.state.projections.spawn(background.clone());
         if self.run_workers {
             let projections = &self.state.projections;
-            let all = workers::all(&self.state.db, projections);
+            let all = workers::all(&self.state.db, projections, &self.state.bufdir);
             tasks.extend(workers::run_until_stopped(
                 all,
                 projections.changed(),

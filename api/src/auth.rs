@@ -81,6 +81,7 @@ impl Caller {
 pub struct Keys {
     encoding: Arc<EncodingKey>,
     decoding: Arc<DecodingKey>,
+    secret: Arc<[u8]>,
 }
 
 impl Keys {
@@ -88,7 +89,14 @@ impl Keys {
         Keys {
             encoding: Arc::new(EncodingKey::from_secret(secret)),
             decoding: Arc::new(DecodingKey::from_secret(secret)),
+            secret: secret.into(),
         }
+    }
+
+    /// The server's secret, from which keys for other purposes (sealing stored credentials)
+    /// are derived.
+    pub fn server_secret(&self) -> &[u8] {
+        &self.secret
     }
 
     /// The configured secret, or the one persisted in the data directory, created on first use so

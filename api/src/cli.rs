@@ -5,9 +5,12 @@ use std::sync::Arc;
 use projections::Projections;
 use tokio_util::sync::CancellationToken;
 
-use crate::app::Application;
+use crate::app::{Application, BufdirTarget};
 use crate::auth::{Keys, Role};
-use crate::config::{Common, LogFormat, ProjectionsCommand, ServeArgs, TokenArgs};
+use crate::config::{
+    Common, LogFormat, ProjectionsCommand, SandboxArgs, ServeArgs, TokenArgs, WorkerArgs,
+};
+use crate::sandbox::Sandbox;
 
 pub fn init_logging(format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
@@ -55,7 +58,9 @@ async fn open(common: &Common) -> anyhow::Result<store::Database> {
 pub async fn serve(common: &Common, args: &ServeArgs) -> anyhow::Result<()> {
     let db = open(common).await?;
     let keys = Keys::load(common.jwt_secret.as_deref(), &common.data_dir)?;
-    let app = Application::build(db.clone(), keys.clone(), args.bind).await?;
+    let shutdown = shutdown_on_signal();
+    let bufdir = bufdir_target(common, &args.sandbox, &shutdown).await?;
+    let app = Application::build(db.clone(), keys.clone(), args.bind, bufdir).await?;
     let addr = app.local_addr();
     if common.embedded() {
         tracing::info!(store = "sqlite", path = %common.data_dir.join("bufdir.db").display(), "using the embedded event store");
@@ -75,15 +80,61 @@ pub async fn serve(common: &Common, args: &ServeArgs) -> anyhow::Result<()> {
         let token = keys.mint("local-admin", vec![], vec![Role::Admin], 24 * 3600);
         tracing::info!("admin token for local use (24 h): {token}");
     }
-    app.run_until_stopped(shutdown_on_signal()).await
+    app.run_until_stopped(shutdown).await
 }
 
-pub async fn worker(common: &Common) -> anyhow::Result<()> {
+/// Bufdir at BUFDIR_API_URL, or else a sandbox started in this process; the log says which.
+async fn bufdir_target(
+    common: &Common,
+    sandbox: &SandboxArgs,
+    shutdown: &CancellationToken,
+) -> anyhow::Result<BufdirTarget> {
+    let settings = common.bufdir.settings();
+    if let Some(url) = &common.bufdir.bufdir_api_url {
+        tracing::info!(url, "using Bufdir's API at BUFDIR_API_URL");
+        return Ok(BufdirTarget {
+            url: url.clone(),
+            settings,
+        });
+    }
+    let config = sandbox.config()?;
+    let clients: Vec<&str> = config.clients.iter().map(|(id, _)| id.as_str()).collect();
+    let sandbox = Sandbox::start(
+        "127.0.0.1:0".parse().expect("a socket address"),
+        config.clone(),
+        shutdown.clone(),
+    )
+    .await?;
+    tracing::warn!(
+        url = %sandbox.url(),
+        ?clients,
+        "BUFDIR_API_URL is not set: submissions go to the in-process Bufdir sandbox, not to Bufdir"
+    );
+    Ok(BufdirTarget {
+        url: sandbox.url(),
+        settings,
+    })
+}
+
+pub async fn bufdir_sandbox(bind: std::net::SocketAddr, args: &SandboxArgs) -> anyhow::Result<()> {
+    let config = args.config()?;
+    let clients: Vec<&str> = config.clients.iter().map(|(id, _)| id.as_str()).collect();
+    let sandbox = Sandbox::start(bind, config.clone(), shutdown_on_signal()).await?;
+    tracing::info!(url = %sandbox.url(), ?clients, "Bufdir sandbox listening; faults at PUT /sandbox/faults");
+    sandbox.task.await??;
+    Ok(())
+}
+
+pub async fn worker(common: &Common, args: &WorkerArgs) -> anyhow::Result<()> {
     let db = open(common).await?;
+    let keys = Keys::load(common.jwt_secret.as_deref(), &common.data_dir)?;
     let projections = Projections::new(db.clone(), projections::all());
     let shutdown = shutdown_on_signal();
+    let bufdir = bufdir_target(common, &args.sandbox, &shutdown)
+        .await?
+        .connect(&db, &keys)?;
     let mut tasks = projections.spawn(shutdown.clone());
-    let all = workers::all(&db, &projections);
+    let all = workers::all(&db, &projections, &bufdir);
     tasks.extend(workers::run_until_stopped(
         all,
         projections.changed(),

@@ -42,6 +42,148 @@ pub struct Common {
     /// in `<data-dir>/jwt-secret`.
     #[arg(long, env = "JWT_SECRET", hide_env_values = true, global = true)]
     pub jwt_secret: Option<String>,
+    #[command(flatten)]
+    pub bufdir: BufdirArgs,
+}
+
+/// How to reach Bufdir.
+#[derive(Debug, Clone, Args)]
+pub struct BufdirArgs {
+    /// Bufdir's external API. Unset: an in-process Bufdir sandbox stands in.
+    #[arg(long, env = "BUFDIR_API_URL", global = true)]
+    pub bufdir_api_url: Option<String>,
+    /// How long `submit` waits for delivery before answering 202, in milliseconds.
+    #[arg(
+        long,
+        env = "BUFDIR_SUBMIT_WAIT_MS",
+        default_value_t = 10_000,
+        global = true
+    )]
+    pub bufdir_submit_wait_ms: u64,
+    /// Timeout of one call to Bufdir, in seconds.
+    #[arg(
+        long,
+        env = "BUFDIR_TIMEOUT_SECONDS",
+        default_value_t = 30,
+        global = true
+    )]
+    pub bufdir_timeout_seconds: u64,
+    /// How often a received submission's status is asked for, in seconds.
+    #[arg(
+        long,
+        env = "BUFDIR_STATUS_POLL_SECONDS",
+        default_value_t = 30,
+        global = true
+    )]
+    pub bufdir_status_poll_seconds: u64,
+}
+
+impl BufdirArgs {
+    pub fn settings(&self) -> workers::bufdir::BufdirSettings {
+        let defaults = workers::bufdir::BufdirSettings::default();
+        workers::bufdir::BufdirSettings {
+            submit_wait: std::time::Duration::from_millis(self.bufdir_submit_wait_ms),
+            status_poll_interval: std::time::Duration::from_secs(self.bufdir_status_poll_seconds),
+            client: workers::bufdir::ClientSettings {
+                timeout: std::time::Duration::from_secs(self.bufdir_timeout_seconds.max(1)),
+                ..defaults.client.clone()
+            },
+            ..defaults
+        }
+    }
+}
+
+/// The Bufdir sandbox's behaviour, for `bufdir-sandbox` and for the one `serve` starts.
+#[derive(Debug, Clone, Args)]
+pub struct SandboxArgs {
+    /// A registered test client, `ID:SECRET` (repeatable). Default: `eircodex_org_482:s3cr3t_token_here`
+    /// and `demo-client:demo-secret`.
+    #[arg(
+        long = "sandbox-client",
+        env = "BUFDIR_SANDBOX_CLIENTS",
+        value_delimiter = ','
+    )]
+    pub clients: Vec<String>,
+    /// Lifetime of issued tokens, in seconds.
+    #[arg(
+        long = "sandbox-token-ttl",
+        env = "BUFDIR_SANDBOX_TOKEN_TTL",
+        default_value_t = 3600
+    )]
+    pub token_ttl: u64,
+    /// How long a submission stays `received` before its verdict, in milliseconds.
+    #[arg(
+        long = "sandbox-processing-delay-ms",
+        env = "BUFDIR_SANDBOX_PROCESSING_DELAY_MS",
+        default_value_t = 30_000
+    )]
+    pub processing_delay_ms: u64,
+    /// The share (0 to 1) of submissions rejected instead of accepted.
+    #[arg(
+        long = "sandbox-reject-share",
+        env = "BUFDIR_SANDBOX_REJECT_SHARE",
+        default_value_t = 0.0
+    )]
+    pub reject_share: f64,
+    /// Latency added to every answer, in milliseconds.
+    #[arg(
+        long = "sandbox-latency-ms",
+        env = "BUFDIR_SANDBOX_LATENCY_MS",
+        default_value_t = 0
+    )]
+    pub latency_ms: u64,
+    /// The share (0 to 1) of requests answered 503.
+    #[arg(
+        long = "sandbox-fail-share",
+        env = "BUFDIR_SANDBOX_FAIL_SHARE",
+        default_value_t = 0.0
+    )]
+    pub fail_share: f64,
+    /// The share (0 to 1) of requests handled and then cut off before the answer.
+    #[arg(
+        long = "sandbox-drop-share",
+        env = "BUFDIR_SANDBOX_DROP_SHARE",
+        default_value_t = 0.0
+    )]
+    pub drop_share: f64,
+}
+
+impl SandboxArgs {
+    pub fn config(&self) -> anyhow::Result<crate::sandbox::SandboxConfig> {
+        let clients = if self.clients.is_empty() {
+            crate::sandbox::default_clients()
+        } else {
+            self.clients
+                .iter()
+                .map(|c| {
+                    c.split_once(':')
+                        .filter(|(id, secret)| !id.is_empty() && !secret.is_empty())
+                        .map(|(id, secret)| (id.to_string(), secret.to_string()))
+                        .ok_or_else(|| {
+                            anyhow::anyhow!("--sandbox-client takes ID:SECRET, got {c:?}")
+                        })
+                })
+                .collect::<anyhow::Result<_>>()?
+        };
+        for share in [self.reject_share, self.fail_share, self.drop_share] {
+            anyhow::ensure!(
+                (0.0..=1.0).contains(&share),
+                "shares are between 0 and 1, got {share}"
+            );
+        }
+        Ok(crate::sandbox::SandboxConfig {
+            clients,
+            token_ttl: self.token_ttl,
+            processing_delay: std::time::Duration::from_millis(self.processing_delay_ms),
+            reject_share: self.reject_share,
+            faults: crate::sandbox::Faults {
+                latency_ms: self.latency_ms,
+                fail_share: self.fail_share,
+                drop_share: self.drop_share,
+                ..Default::default()
+            },
+        })
+    }
 }
 
 impl Common {
@@ -68,7 +210,15 @@ pub enum Command {
     /// Run the API with projections and workers in this process.
     Serve(ServeArgs),
     /// Run projections and workers without the API.
-    Worker,
+    Worker(WorkerArgs),
+    /// Run the Bufdir sandbox alone: Bufdir's endpoints with test clients and fault injection.
+    BufdirSandbox {
+        /// Address to listen on.
+        #[arg(long, env = "BUFDIR_SANDBOX_BIND", default_value = "127.0.0.1:8090")]
+        bind: SocketAddr,
+        #[command(flatten)]
+        sandbox: SandboxArgs,
+    },
     /// Manage read models.
     Projections {
         #[command(subcommand)]
@@ -96,6 +246,16 @@ pub struct ServeArgs {
     /// Start without demo data (the default with DATABASE_URL).
     #[arg(long)]
     pub no_demo: bool,
+    /// The in-process Bufdir sandbox, used when BUFDIR_API_URL is unset.
+    #[command(flatten)]
+    pub sandbox: SandboxArgs,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct WorkerArgs {
+    /// The in-process Bufdir sandbox, used when BUFDIR_API_URL is unset.
+    #[command(flatten)]
+    pub sandbox: SandboxArgs,
 }
 
 impl ServeArgs {

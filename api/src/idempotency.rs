@@ -148,11 +148,19 @@ async fn answer_and_store<E: Endpoint>(
         Err(e) => catch_all(e).await,
     };
     let status = response.status();
-    let keep = !(status.is_server_error()
+    // An answer no one may store (a token) is not kept either: a retry asks anew.
+    let no_store = response
+        .headers()
+        .get("cache-control")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.contains("no-store"));
+    let discard = no_store
+        || status.is_server_error()
         || matches!(
             status,
             StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN | StatusCode::TOO_MANY_REQUESTS
-        ));
+        );
+    let keep = !discard;
     let (parts, body) = response.into_parts();
     let bytes = body.into_bytes().await?;
     let header = |name: &str| {

@@ -11,6 +11,7 @@ pub mod demo;
 pub mod idempotency;
 pub mod problem;
 pub mod routes;
+pub mod sandbox;
 pub mod spec;
 pub mod state;
 pub mod watch;

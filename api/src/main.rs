@@ -10,7 +10,8 @@ async fn main() -> anyhow::Result<()> {
     let common = &args.common;
     match &args.command {
         Command::Serve(serve) => cli::serve(common, serve).await,
-        Command::Worker => cli::worker(common).await,
+        Command::Worker(worker) => cli::worker(common, worker).await,
+        Command::BufdirSandbox { bind, sandbox } => cli::bufdir_sandbox(*bind, sandbox).await,
         Command::Projections { command } => cli::projections(common, command).await,
         Command::Openapi { output } => cli::openapi(output),
         Command::Token(token) => cli::token(common, token),

@@ -27,6 +27,9 @@ pub struct FieldError {
     /// A stable machine-readable code.
     pub code: String,
     pub message: String,
+    /// The message in Norwegian (bokmål), where there is one.
+    #[oai(skip_serializing_if_is_none)]
+    pub message_nb: Option<String>,
 }
 
 impl FieldError {
@@ -35,7 +38,13 @@ impl FieldError {
             field: field.into(),
             code: code.into(),
             message: message.into(),
+            message_nb: None,
         }
+    }
+
+    pub fn with_nb(mut self, message_nb: &str) -> Self {
+        self.message_nb = Some(message_nb.into());
+        self
     }
 }
 
@@ -185,7 +194,14 @@ pub fn problem_response(p: &Problem) -> Response {
     if let Some(errors) = &p.errors {
         body["errors"] = errors
             .iter()
-            .map(|e| serde_json::json!({"field": e.field, "code": e.code, "message": e.message}))
+            .map(|e| {
+                let mut error =
+                    serde_json::json!({"field": e.field, "code": e.code, "message": e.message});
+                if let Some(nb) = &e.message_nb {
+                    error["message_nb"] = nb.clone().into();
+                }
+                error
+            })
             .collect();
     }
     Response::builder()

@@ -3,6 +3,7 @@
 
 use poem_openapi::OpenApiService;
 
+use crate::routes::bufdir_api::BufdirApi;
 use crate::routes::health::HealthApi;
 use crate::routes::organizations::OrganizationsApi;
 use crate::routes::report_data::ReportDataApi;
@@ -14,6 +15,7 @@ pub type Apis = (
     SourceRecordsApi,
     WatchApi,
     ReportDataApi,
+    BufdirApi,
     HealthApi,
 );
 
@@ -23,6 +25,7 @@ pub fn service() -> OpenApiService<Apis, ()> {
         SourceRecordsApi,
         WatchApi,
         ReportDataApi,
+        BufdirApi,
         HealthApi,
     );
     OpenApiService::new(apis, "Bufdir reporting API", env!("CARGO_PKG_VERSION"))

@@ -13,6 +13,8 @@ pub struct AppState {
     pub projections: Arc<Projections>,
     /// The SSE fan-out of snapshot events.
     pub watch: Arc<crate::watch::WatchHub>,
+    /// Bufdir's external API (or the sandbox), with the organisations' tokens.
+    pub bufdir: Arc<workers::bufdir::Bufdir>,
 }
 
 /// How long a write waits for the read models its answer needs (read-your-writes). After that the

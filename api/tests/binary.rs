@@ -15,11 +15,18 @@ const BIN: &str = env!("CARGO_BIN_EXE_bufdir-reporting");
 struct Server {
     child: Child,
     base: String,
+    /// The log lines up to "listening on".
+    startup_log: Vec<String>,
 }
 
 /// Starts `serve` on a free port and waits for its "listening on" log line.
 fn start(data_dir: &Path, database_url: Option<&str>) -> Server {
+    start_with(data_dir, database_url, &[])
+}
+
+fn start_with(data_dir: &Path, database_url: Option<&str>, env: &[(&str, &str)]) -> Server {
     let mut cmd = Command::new(BIN);
+    cmd.env_remove("BUFDIR_API_URL").envs(env.iter().copied());
     cmd.args(["serve", "--bind", "127.0.0.1:0", "--no-demo", "--data-dir"])
         .arg(data_dir)
         .env_remove("DATABASE_URL")
@@ -33,6 +40,7 @@ fn start(data_dir: &Path, database_url: Option<&str>) -> Server {
     let mut child = cmd.spawn().expect("start the binary");
     let stderr = child.stderr.take().unwrap();
     let mut lines = BufReader::new(stderr).lines();
+    let mut startup_log = vec![];
     let base = loop {
         let line = lines
             .next()
@@ -41,10 +49,15 @@ fn start(data_dir: &Path, database_url: Option<&str>) -> Server {
         if let Some(rest) = line.split("listening on http://").nth(1) {
             break format!("http://{}", rest.split(';').next().unwrap());
         }
+        startup_log.push(line);
     };
     // Keep draining the log so the server never blocks on a full pipe.
     std::thread::spawn(move || for _ in lines {});
-    Server { child, base }
+    Server {
+        child,
+        base,
+        startup_log,
+    }
 }
 
 fn cli(data_dir: &Path, args: &[&str]) -> String {
@@ -195,6 +208,14 @@ async fn sigkill_during_writes_on_postgres_loses_no_committed_event() {
 async fn the_readme_flow_works_with_a_minted_token_and_sigterm_exits_cleanly() {
     let dir = support::TempSqlite::new();
     let server = start(&dir.dir, None);
+    assert!(
+        server
+            .startup_log
+            .iter()
+            .any(|l| l.contains("in-process Bufdir sandbox")),
+        "serve says it uses the sandbox: {:?}",
+        server.startup_log
+    );
     let client = reqwest::Client::new();
     let token = admin_token(&dir.dir);
     let created = client
@@ -243,7 +264,7 @@ async fn the_readme_flow_works_with_a_minted_token_and_sigterm_exits_cleanly() {
     // Offline tools work on the same data directory.
     assert_eq!(
         cli(&dir.dir, &["projections", "rebuild"]),
-        "rebuilt organizations: 1 events applied\nrebuilt report_data: 0 events applied"
+        "rebuilt organizations: 1 events applied\nrebuilt report_data: 0 events applied\nrebuilt submissions: 0 events applied"
     );
     assert_eq!(cli(&dir.dir, &["migrate"]), "database is up to date");
 }
@@ -334,4 +355,101 @@ fn the_worker_process_runs_projections_and_stops_cleanly_on_sigterm() {
             .success()
     );
     assert!(child.wait().unwrap().success());
+}
+
+/// `bufdir-sandbox` on its own, and `serve` sent to it by `BUFDIR_API_URL`: authenticate with a
+/// sandbox test client and submit, through both real binaries.
+#[tokio::test]
+async fn serve_submits_to_a_standalone_sandbox_named_by_bufdir_api_url() {
+    let mut sandbox = Command::new(BIN)
+        .args(["bufdir-sandbox", "--bind", "127.0.0.1:0"])
+        .env("LOG_FORMAT", "json")
+        .env("RUST_LOG", "info")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(sandbox.stderr.take().unwrap()).lines();
+    let sandbox_url = loop {
+        let line = lines.next().expect("the sandbox exited").unwrap();
+        if line.contains("Bufdir sandbox listening") {
+            let log: Value = serde_json::from_str(&line).unwrap();
+            break log["fields"]["url"].as_str().unwrap().to_string();
+        }
+    };
+    std::thread::spawn(move || for _ in lines {});
+
+    let dir = support::TempSqlite::new();
+    let token = admin_token(&dir.dir);
+    let mut server = start_with(&dir.dir, None, &[("BUFDIR_API_URL", sandbox_url.as_str())]);
+    assert!(
+        server
+            .startup_log
+            .iter()
+            .any(|l| l.contains("using Bufdir's API at BUFDIR_API_URL") && l.contains(&sandbox_url)),
+        "{:?}",
+        server.startup_log
+    );
+    let client = reqwest::Client::new();
+    let post = |path: &str, body: Value| {
+        client
+            .post(format!("{}{path}", server.base))
+            .bearer_auth(&token)
+            .json(&body)
+            .send()
+    };
+    let created = post(
+        "/api/v1/organizations",
+        json!({"org_id": "org-demo", "name": "Demo", "organisasjonsnummer": "986128433"}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(created.status(), 201);
+    let authenticated = post(
+        "/api/v1/bufdir-api/authenticate",
+        json!({"client_id": "demo-client", "client_secret": "demo-secret", "org_id": "org-demo"}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(authenticated.status(), 200);
+    let felter: serde_json::Map<String, Value> = domain::schema::bufdir_2025_v2()
+        .fields()
+        .map(|(_, f)| (f.key.clone(), json!(1)))
+        .collect();
+    let payload = json!({
+        "organisasjonsnummer": "986128433",
+        "rapporteringsperiode": "2025",
+        "aktiviteter": [{"kategori": "group_session", "antall": 4, "timer": 8}],
+        "felter": felter,
+    });
+    let submitted = post(
+        "/api/v1/bufdir-api/submit",
+        json!({"report_id": "rpt_demo_2025", "org_id": "org-demo", "payload_version": "bufdir_2025_v2", "payload": payload}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(submitted.status(), 200);
+    let receipt: Value = submitted.json().await.unwrap();
+    assert_eq!(receipt["status"], "received");
+    assert_eq!(
+        receipt["warnings"],
+        json!(["Field 'kontaktperson' is recommended but not present."])
+    );
+    let state: Value = client
+        .get(format!("{sandbox_url}/sandbox/state"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(state["submissions"].as_array().unwrap().len(), 1);
+    assert_eq!(
+        state["submissions"][0]["reference_id"],
+        receipt["submission_reference_id"]
+    );
+    server.child.kill().unwrap();
+    sandbox.kill().unwrap();
+    let _ = server.child.wait();
+    let _ = sandbox.wait();
 }

@@ -1,5 +1,6 @@
 //! The HTTP operations, one file per resource.
 
+pub mod bufdir_api;
 pub mod health;
 pub mod organizations;
 mod pagination;
@@ -19,8 +20,15 @@ pub enum ApiTags {
     SourceRecords,
     /// Aggregated report data: snapshots per organisation and period, and the live watch.
     AggregatedReportData,
+    /// Validation, authentication and submission to Bufdir's external API.
+    BufdirApi,
     /// Liveness and readiness.
     Health,
+}
+
+/// A prefixed, sortable, unguessable id (`snap_01j...`).
+pub fn new_id(prefix: &str) -> String {
+    format!("{prefix}_{}", ulid::Ulid::new().to_string().to_lowercase())
 }
 
 /// Request metadata that goes into every event a request causes.

@@ -15,7 +15,7 @@ use projections::report_queries::{self, SnapshotFilter, SnapshotRow};
 use crate::auth::{BearerAuth, Caller, Role};
 use crate::problem::{ApiError, FieldError, ProblemResponse};
 use crate::routes::source_records::visible_org;
-use crate::routes::{ApiTags, PageParams, Pagination, metadata};
+use crate::routes::{ApiTags, PageParams, Pagination, metadata, new_id};
 use crate::state::AppState;
 
 pub struct ReportDataApi;
@@ -206,10 +206,6 @@ pub struct Deleted {
     pub deleted: bool,
     pub snapshot_id: String,
     pub cache_cleared: bool,
-}
-
-fn new_id(prefix: &str) -> String {
-    format!("{prefix}_{}", ulid::Ulid::new().to_string().to_lowercase())
 }
 
 fn summary(row: SnapshotRow) -> Result<SnapshotSummary, ApiError> {

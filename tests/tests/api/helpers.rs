@@ -2,11 +2,12 @@
 
 use std::net::SocketAddr;
 
-use api::app::Application;
+use api::app::{Application, BufdirTarget};
 use api::auth::{Keys, Role};
 use api::state::AppState;
 use serde_json::Value;
 use tokio_util::sync::CancellationToken;
+use workers::bufdir::BufdirSettings;
 
 #[path = "../support/mod.rs"]
 mod support;
@@ -24,26 +25,65 @@ pub struct TestApp {
     _sqlite: Option<TempSqlite>,
 }
 
+/// How a test app is started.
+#[derive(Clone)]
+pub struct Options {
+    /// Bufdir (a sandbox); tests that do not submit leave it at an address nothing listens on.
+    pub bufdir: BufdirTarget,
+    /// Run the workers in the background, as `serve` does. Off: tests drive them step by step.
+    pub workers: bool,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            bufdir: BufdirTarget {
+                url: "http://127.0.0.1:9".into(),
+                settings: BufdirSettings::default(),
+            },
+            workers: false,
+        }
+    }
+}
+
 /// An app on SQLite.
 pub async fn spawn_app() -> TestApp {
+    spawn_app_with(Options::default()).await
+}
+
+pub async fn spawn_app_with(options: Options) -> TestApp {
     let db = TempSqlite::new();
     let url = db.url.clone();
-    spawn_on(&url, Some(db)).await
+    spawn_on(&url, Some(db), options).await
 }
 
 /// An app on a fresh PostgreSQL database, or `None` where PostgreSQL tests are skipped.
 pub async fn spawn_app_on_postgres() -> Option<TestApp> {
-    let url = fresh_postgres().await?;
-    Some(spawn_on(&url, None).await)
+    spawn_app_on_postgres_with(Options::default()).await
 }
 
-async fn spawn_on(url: &str, sqlite: Option<TempSqlite>) -> TestApp {
+pub async fn spawn_app_on_postgres_with(options: Options) -> Option<TestApp> {
+    let url = fresh_postgres().await?;
+    Some(spawn_on(&url, None, options).await)
+}
+
+/// An app on the database at `url`; `sqlite` keeps a temporary database alive with the app.
+pub async fn spawn_on(url: &str, sqlite: Option<TempSqlite>, options: Options) -> TestApp {
     let db = store::connect(url).await.expect("database");
     let keys = Keys::from_secret(b"test-secret-test-secret-test-secret!");
-    let app = Application::build(db, keys.clone(), "127.0.0.1:0".parse().unwrap())
-        .await
-        .expect("app")
-        .without_workers();
+    let app = Application::build(
+        db,
+        keys.clone(),
+        "127.0.0.1:0".parse().unwrap(),
+        options.bufdir,
+    )
+    .await
+    .expect("app");
+    let app = if options.workers {
+        app
+    } else {
+        app.without_workers()
+    };
     let addr = app.local_addr();
     let state = app.state().clone();
     let shutdown = CancellationToken::new();
@@ -105,7 +145,7 @@ impl TestApp {
 
     /// Runs every worker step by step until none has anything left to do.
     pub async fn drain_workers(&self) {
-        let workers = workers::all(&self.state.db, &self.state.projections);
+        let workers = workers::all(&self.state.db, &self.state.projections, &self.state.bufdir);
         loop {
             let mut idle = true;
             for w in &workers {
@@ -117,6 +157,28 @@ impl TestApp {
                 return;
             }
         }
+    }
+
+    /// Waits, on read-model change notifications, until `check` finds what it looks for.
+    pub async fn until<T, F, Fut>(&self, what: &str, mut check: F) -> T
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = Option<T>>,
+    {
+        let changed = self.state.projections.changed();
+        let waited = tokio::time::timeout(std::time::Duration::from_secs(30), async {
+            loop {
+                let notified = changed.notified();
+                tokio::pin!(notified);
+                notified.as_mut().enable();
+                if let Some(found) = check().await {
+                    return found;
+                }
+                notified.await;
+            }
+        })
+        .await;
+        waited.unwrap_or_else(|_| panic!("gave up waiting for {what}"))
     }
 
     /// Stops the server the way SIGTERM does and waits for it to finish. The database stays until

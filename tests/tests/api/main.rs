@@ -4,6 +4,7 @@
 mod helpers;
 
 mod auth;
+mod bufdir;
 mod docs_and_health;
 mod errors;
 mod idempotency;

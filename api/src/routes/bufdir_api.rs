@@ -1,0 +1,504 @@
+//! The Bufdir API gateway: validate a payload, exchange client credentials, submit (through the
+//! outbox, see `workers::bufdir_delivery`) and follow a submission's status.
+
+use chrono::{DateTime, Utc};
+use commands::CommandError;
+use domain::bufdir_access::{BufdirAccess, BufdirAccessCommand};
+use domain::bufdir_payload::{self, Issue};
+use domain::submission::{self, Submission, SubmissionCommand, SubmissionError};
+use poem::Request;
+use poem::web::Data;
+use poem_openapi::param::Path;
+use poem_openapi::payload::Json;
+use poem_openapi::{ApiResponse, Object, OpenApi};
+use projections::submissions::{self, SubmissionRow};
+use workers::bufdir::wire::Credentials;
+use workers::bufdir::{BufdirError, GatewayError};
+
+use crate::auth::{BearerAuth, Caller, Role};
+use crate::problem::{ApiError, FieldError, ProblemResponse};
+use crate::routes::source_records::visible_org;
+use crate::routes::{ApiTags, metadata, new_id};
+use crate::state::AppState;
+
+pub struct BufdirApi;
+
+/// Who may talk to Bufdir in an organisation's name.
+const SUBMITTERS: &[Role] = &[Role::Reporter, Role::Admin, Role::Service];
+
+#[derive(Debug, Object)]
+pub struct ValidatePayload {
+    /// The payload's schema version; `bufdir_2025_v2` is the current one.
+    pub payload_version: String,
+    /// `organisasjonsnummer`, `rapporteringsperiode`, `aktiviteter[{kategori, antall, timer}]`,
+    /// `kontaktperson {navn, epost, telefon}` (recommended) and the schema's fields as `felter`.
+    pub payload: serde_json::Value,
+}
+
+/// One finding of the validator.
+#[derive(Debug, Clone, Object)]
+pub struct ValidationIssue {
+    /// A JSON pointer into the request (`/payload/aktiviteter/0/timer`).
+    pub field: String,
+    /// Stable and machine-readable (`invalid_organisasjonsnummer`, `duplicate_category`, ...).
+    pub code: String,
+    /// In English.
+    pub message: String,
+    /// The same in Norwegian (bokmål).
+    pub message_nb: String,
+}
+
+impl From<&Issue> for ValidationIssue {
+    fn from(i: &Issue) -> Self {
+        ValidationIssue {
+            field: i.pointer.clone(),
+            code: i.code.to_string(),
+            message: i.message_en.clone(),
+            message_nb: i.message_nb.clone(),
+        }
+    }
+}
+
+#[derive(Debug, Object)]
+pub struct ValidationResult {
+    pub is_valid: bool,
+    pub payload_version: String,
+    pub errors: Vec<ValidationIssue>,
+    /// The warnings' messages, in English.
+    pub warnings: Vec<String>,
+    /// The warnings with pointer, code and both languages.
+    pub warning_details: Vec<ValidationIssue>,
+}
+
+#[derive(Debug, Object)]
+pub struct Authenticate {
+    /// The organisation's Bufdir client id.
+    pub client_id: String,
+    #[oai(write_only)]
+    pub client_secret: String,
+    /// The organisation the credentials belong to. May be left out by callers who belong to
+    /// exactly one organisation.
+    pub org_id: Option<String>,
+}
+
+#[derive(Debug, Object)]
+pub struct BufdirToken {
+    pub access_token: String,
+    pub token_type: String,
+    /// Seconds from `issued_at`.
+    pub expires_in: u64,
+    pub issued_at: DateTime<Utc>,
+    pub org_id: String,
+}
+
+#[derive(ApiResponse)]
+pub enum AuthenticateResponse {
+    /// Bufdir accepted the credentials; they are kept (sealed) for delivering submissions.
+    #[oai(status = 200)]
+    Ok(Json<BufdirToken>, #[oai(header = "Cache-Control")] String),
+}
+
+#[derive(Debug, Object)]
+pub struct Submit {
+    /// Submitting the same report with the same payload again answers with the first
+    /// submission; another payload is a 409 unless Bufdir rejected or refused the last one.
+    pub report_id: String,
+    pub org_id: String,
+    pub payload_version: String,
+    pub payload: serde_json::Value,
+}
+
+#[derive(Debug, Object)]
+pub struct SubmissionReceipt {
+    /// Bufdir's reference; null until delivered.
+    pub submission_reference_id: Option<String>,
+    /// `pending` (not yet delivered), `received`, `accepted`, `rejected`, or `failed` (Bufdir
+    /// refused it; see `last_error`).
+    pub status: String,
+    pub submitted_at: Option<DateTime<Utc>>,
+    pub bufdir_confirmation: Option<String>,
+    /// Our id of the submission; `submission-status` takes it as well as Bufdir's reference.
+    pub submission_id: String,
+    pub report_id: String,
+    pub org_id: String,
+    pub attempts: u32,
+    pub last_error: Option<String>,
+    pub warnings: Vec<String>,
+}
+
+#[derive(ApiResponse)]
+pub enum SubmitResponse {
+    /// Delivered to Bufdir (or this report was delivered before with the same payload).
+    #[oai(status = 200)]
+    Delivered(Json<SubmissionReceipt>),
+    /// Accepted but not yet delivered within the wait; it will be, exactly once. Follow
+    /// `Location`.
+    #[oai(status = 202)]
+    Accepted(Json<SubmissionReceipt>, #[oai(header = "Location")] String),
+}
+
+#[derive(Debug, Object)]
+pub struct SubmissionStatusView {
+    /// Bufdir's reference; null until delivered.
+    pub reference_id: Option<String>,
+    pub status: String,
+    pub submitted_at: Option<DateTime<Utc>>,
+    pub processed_at: Option<DateTime<Utc>>,
+    pub notes: Option<String>,
+    pub submission_id: String,
+    pub report_id: String,
+    pub org_id: String,
+    pub payload_version: String,
+    pub requested_at: DateTime<Utc>,
+    pub attempts: u32,
+    pub next_attempt_at: Option<DateTime<Utc>>,
+    pub last_error: Option<String>,
+}
+
+fn receipt(row: SubmissionRow, warnings: Vec<String>) -> SubmissionReceipt {
+    SubmissionReceipt {
+        submission_reference_id: row.reference_id,
+        status: row.status,
+        submitted_at: row.submitted_at,
+        bufdir_confirmation: row.confirmation,
+        submission_id: row.submission_id,
+        report_id: row.report_id,
+        org_id: row.org_id,
+        attempts: row.attempts,
+        last_error: row.last_error,
+        warnings,
+    }
+}
+
+fn status_location(submission_id: &str) -> String {
+    format!("/api/v1/bufdir-api/submission-status/{submission_id}")
+}
+
+fn unavailable(e: BufdirError) -> ApiError {
+    ApiError::Unavailable(format!("{e}; try again shortly"))
+}
+
+/// The organisation a call is for: the one named, or the caller's only one.
+fn chosen_org(caller: &Caller, named: Option<String>) -> Result<String, ApiError> {
+    match (named, caller.claims.orgs.as_slice()) {
+        (Some(org), _) => Ok(org),
+        (None, [only]) => Ok(only.clone()),
+        (None, _) => Err(ApiError::invalid(vec![FieldError::new(
+            "org_id",
+            "required",
+            "name the organisation: the token belongs to more or fewer than one",
+        )])),
+    }
+}
+
+fn validation_errors(issues: &[Issue]) -> ApiError {
+    ApiError::Unprocessable {
+        detail: "The payload is not valid for Bufdir; nothing was sent.".into(),
+        errors: issues
+            .iter()
+            .map(|i| {
+                FieldError::new(&i.pointer, i.code, i.message_en.clone()).with_nb(&i.message_nb)
+            })
+            .collect(),
+    }
+}
+
+/// Waits, up to the configured bound, for a submission to leave `pending`.
+async fn settled(state: &AppState, submission_id: &str) -> Result<SubmissionRow, ApiError> {
+    let deadline = tokio::time::Instant::now() + state.bufdir.settings.submit_wait;
+    let changed = state.projections.changed();
+    loop {
+        let notified = changed.notified();
+        tokio::pin!(notified);
+        notified.as_mut().enable();
+        let row = submissions::by_id(&state.db.read, submission_id)
+            .await
+            .map_err(ApiError::internal)?
+            .ok_or_else(|| {
+                ApiError::internal(anyhow::anyhow!("submission {submission_id} vanished"))
+            })?;
+        if row.status != "pending" || tokio::time::Instant::now() >= deadline {
+            return Ok(row);
+        }
+        tokio::select! {
+            _ = notified => {}
+            _ = tokio::time::sleep_until(deadline) => {}
+        }
+    }
+}
+
+#[OpenApi(tag = "ApiTags::BufdirApi")]
+impl BufdirApi {
+    /// Validate an export payload against Bufdir schema before submission
+    ///
+    /// The same validator Bufdir's sandbox and our submissions use. Always 200: the verdict is in
+    /// `is_valid`, with each error and warning pointing into the request.
+    #[oai(
+        path = "/api/v1/bufdir-api/validate-payload",
+        method = "post",
+        operation_id = "validateBufdirPayload"
+    )]
+    async fn validate_payload(
+        &self,
+        _auth: BearerAuth,
+        body: Json<ValidatePayload>,
+    ) -> Result<Json<ValidationResult>, ProblemResponse> {
+        let v = bufdir_payload::validate(
+            &body.payload_version,
+            &body.payload,
+            Utc::now().date_naive(),
+        );
+        Ok(Json(ValidationResult {
+            is_valid: v.is_valid(),
+            payload_version: body.0.payload_version,
+            errors: v.errors.iter().map(Into::into).collect(),
+            warnings: v.warnings.iter().map(|w| w.message_en.clone()).collect(),
+            warning_details: v.warnings.iter().map(Into::into).collect(),
+        }))
+    }
+
+    /// Authenticate against the Bufdir external API
+    ///
+    /// Exchanges the organisation's Bufdir client credentials for a token. Accepted credentials
+    /// are kept sealed for delivering submissions, and the token is cached until shortly before
+    /// it expires; neither is written to the event log, which records only that it happened.
+    /// Wrong credentials are a 401.
+    #[oai(
+        path = "/api/v1/bufdir-api/authenticate",
+        method = "post",
+        operation_id = "authenticateBufdir"
+    )]
+    async fn authenticate(
+        &self,
+        auth: BearerAuth,
+        state: Data<&AppState>,
+        req: &Request,
+        body: Json<Authenticate>,
+    ) -> Result<AuthenticateResponse, ProblemResponse> {
+        let caller = auth.0;
+        caller.require_any(SUBMITTERS)?;
+        let body = body.0;
+        let org = visible_org(&state, &caller, &chosen_org(&caller, body.org_id)?).await?;
+        let mut errors = vec![];
+        if !(1..=200).contains(&body.client_id.len()) {
+            errors.push(FieldError::new(
+                "client_id",
+                "invalid_length",
+                "1 to 200 characters",
+            ));
+        }
+        if !(1..=1000).contains(&body.client_secret.len()) {
+            errors.push(FieldError::new(
+                "client_secret",
+                "invalid_length",
+                "1 to 1000 characters",
+            ));
+        }
+        if !errors.is_empty() {
+            return Err(ApiError::invalid(errors).into());
+        }
+        let credentials = Credentials {
+            client_id: body.client_id,
+            client_secret: body.client_secret,
+        };
+        let token = match state.bufdir.authenticate(org.as_str(), &credentials).await {
+            Ok(token) => token,
+            Err(GatewayError::Bufdir(BufdirError::Unauthorized(_))) => {
+                return Err(ApiError::Unauthorized(
+                    "Bufdir did not accept these client credentials".into(),
+                )
+                .into());
+            }
+            Err(GatewayError::Bufdir(e)) if e.is_transient() => return Err(unavailable(e).into()),
+            Err(e) => return Err(ApiError::internal(e).into()),
+        };
+        let record = || BufdirAccessCommand::RecordAuthentication {
+            org_id: org.clone(),
+            client_id: credentials.client_id.clone(),
+            expires_in: token.expires_in,
+            now: Utc::now(),
+        };
+        commands::execute::<BufdirAccess>(
+            state.db.events.as_ref(),
+            &BufdirAccess::stream(&org),
+            &metadata(&caller, req),
+            record,
+        )
+        .await
+        .map_err(ApiError::internal)?;
+        Ok(AuthenticateResponse::Ok(
+            Json(BufdirToken {
+                access_token: token.access_token,
+                token_type: token.token_type,
+                expires_in: token.expires_in,
+                issued_at: token.issued_at,
+                org_id: org.as_str().to_string(),
+            }),
+            // A token is a secret: no cache may keep it, nor the idempotency store.
+            "no-store".into(),
+        ))
+    }
+
+    /// Submit a validated export payload to Bufdir
+    ///
+    /// Validates first (422 with the validator's errors; nothing is sent). Delivery goes through
+    /// an outbox with retries, so a Bufdir outage delays a submission but never loses or
+    /// duplicates it: 200 when Bufdir received it within the wait, otherwise 202 with a
+    /// `Location` to follow.
+    #[oai(
+        path = "/api/v1/bufdir-api/submit",
+        method = "post",
+        operation_id = "submitToBufdir"
+    )]
+    async fn submit(
+        &self,
+        auth: BearerAuth,
+        state: Data<&AppState>,
+        req: &Request,
+        body: Json<Submit>,
+    ) -> Result<SubmitResponse, ProblemResponse> {
+        let caller = auth.0;
+        caller.require_any(SUBMITTERS)?;
+        let body = body.0;
+        let org_row = projections::organizations::get(&state.db.read, &body.org_id)
+            .await
+            .map_err(ApiError::internal)?;
+        let org_row = caller.scope(&body.org_id, org_row, "organisation")?;
+        let org = domain::OrgId::parse(&org_row.org_id).map_err(ApiError::internal)?;
+        if !submission::valid_report_id(&body.report_id) {
+            return Err(ApiError::invalid(vec![FieldError::new(
+                "/report_id",
+                "invalid_report_id",
+                "1 to 128 of A-Z a-z 0-9 _ . -, starting with a letter or digit",
+            )])
+            .into());
+        }
+        let v = bufdir_payload::validate(
+            &body.payload_version,
+            &body.payload,
+            Utc::now().date_naive(),
+        );
+        let mut errors = v.errors.clone();
+        let number = body
+            .payload
+            .get("organisasjonsnummer")
+            .and_then(|n| n.as_str());
+        if v.is_valid() && number != Some(org_row.organisasjonsnummer.as_str()) {
+            errors.push(Issue {
+                pointer: "/payload/organisasjonsnummer".into(),
+                code: "organisasjonsnummer_mismatch",
+                message_nb: format!(
+                    "Organisasjonsnummeret er ikke {}s ({}).",
+                    body.org_id, org_row.organisasjonsnummer
+                ),
+                message_en: format!(
+                    "The organisasjonsnummer is not {}'s ({}).",
+                    body.org_id, org_row.organisasjonsnummer
+                ),
+            });
+        }
+        if !errors.is_empty() {
+            return Err(validation_errors(&errors).into());
+        }
+        if !state
+            .bufdir
+            .has_credentials(org.as_str())
+            .await
+            .map_err(ApiError::internal)?
+        {
+            return Err(ApiError::Conflict(format!(
+                "{} has no Bufdir credentials yet: call POST /api/v1/bufdir-api/authenticate first",
+                org
+            ))
+            .into());
+        }
+        let submission_id = new_id("sub");
+        let command = || SubmissionCommand::Submit {
+            submission_id: submission_id.clone(),
+            org_id: org.clone(),
+            report_id: body.report_id.clone(),
+            payload_version: body.payload_version.clone(),
+            payload: body.payload.clone(),
+            now: Utc::now(),
+        };
+        let executed = commands::execute::<Submission>(
+            state.db.events.as_ref(),
+            &Submission::stream(&org, &body.report_id),
+            &metadata(&caller, req),
+            command,
+        )
+        .await
+        .map_err(|e| match e {
+            CommandError::Rejected(e @ SubmissionError::OtherPayload { .. }) => {
+                ApiError::Conflict(e.to_string())
+            }
+            other => ApiError::internal(other),
+        })?;
+        // Nothing appended means this report already has a submission of this payload.
+        let position = match executed.outcome {
+            Some(outcome) => Some(outcome.position),
+            None => state.db.events.head().await.map_err(ApiError::internal)?,
+        };
+        if let Some(position) = position {
+            state.wait_for(submissions::NAME, &position).await?;
+        }
+        let current = submissions::latest_for_report(&state.db.read, org.as_str(), &body.report_id)
+            .await
+            .map_err(ApiError::internal)?
+            .ok_or_else(|| {
+                ApiError::Unavailable("the submission is being recorded; retry shortly".into())
+            })?;
+        let row = settled(&state, &current.submission_id).await?;
+        let warnings = v.warnings.iter().map(|w| w.message_en.clone()).collect();
+        if row.status == "pending" {
+            let location = status_location(&row.submission_id);
+            Ok(SubmitResponse::Accepted(
+                Json(receipt(row, warnings)),
+                location,
+            ))
+        } else {
+            Ok(SubmitResponse::Delivered(Json(receipt(row, warnings))))
+        }
+    }
+
+    /// Check status of a previously submitted Bufdir report
+    ///
+    /// Takes Bufdir's reference or our submission id (`sub_...`, from a 202's `Location`).
+    /// A worker keeps the status current by asking Bufdir until it is final.
+    #[oai(
+        path = "/api/v1/bufdir-api/submission-status/:reference_id",
+        method = "get",
+        operation_id = "getBufdirSubmissionStatus"
+    )]
+    async fn submission_status(
+        &self,
+        auth: BearerAuth,
+        state: Data<&AppState>,
+        reference_id: Path<String>,
+    ) -> Result<Json<SubmissionStatusView>, ProblemResponse> {
+        let id = reference_id.0;
+        let found = if id.starts_with("sub_") {
+            submissions::by_id(&state.db.read, &id).await
+        } else {
+            submissions::by_reference(&state.db.read, &id).await
+        }
+        .map_err(ApiError::internal)?;
+        let org = found.as_ref().map(|r| r.org_id.clone()).unwrap_or_default();
+        let row = auth.0.scope(&org, found, "submission")?;
+        Ok(Json(SubmissionStatusView {
+            reference_id: row.reference_id,
+            status: row.status,
+            submitted_at: row.submitted_at,
+            processed_at: row.processed_at,
+            notes: row.notes,
+            submission_id: row.submission_id,
+            report_id: row.report_id,
+            org_id: row.org_id,
+            payload_version: row.payload_version,
+            requested_at: row.requested_at,
+            attempts: row.attempts,
+            next_attempt_at: row.next_attempt_at,
+            last_error: row.last_error,
+        }))
+    }
+}
