@@ -301,3 +301,17 @@ proptest! {
         prop_assert_eq!(v.is_valid(), v.errors.is_empty());
     }
 }
+
+/// The README's example request is a valid submission.
+#[test]
+fn the_documented_example_is_valid() {
+    let text = include_str!("../../docs/examples/bufdir-submit.json");
+    let body: Value = serde_json::from_str(text).unwrap();
+    let v = validate(
+        body["payload_version"].as_str().unwrap(),
+        &body["payload"],
+        today(),
+    );
+    assert!(v.is_valid(), "{:?}", v.errors);
+    assert!(v.warnings.is_empty(), "{:?}", v.warnings);
+}

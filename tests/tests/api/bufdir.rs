@@ -205,6 +205,12 @@ async fn validate_payload_points_at_each_problem_in_both_languages() {
             .contains("bufdir_2025_v2")
     );
 
+    // The whole submit body validates too: fields other than the payload's are ignored.
+    let (status, body) = app
+        .post(path, &viewer, &submit_body("rpt_1", payload()))
+        .await;
+    assert_eq!((status, &body["is_valid"]), (200, &json!(true)));
+
     let (status, _) = app.post(path, "not-a-token", &ok).await;
     assert_eq!(status, 401);
     let (status, _) = app.post(path, &viewer, &json!({"payload": {}})).await;
