@@ -6,6 +6,7 @@ pub mod aggregate;
 pub mod aggregation;
 pub mod bufdir_access;
 pub mod bufdir_payload;
+pub mod export;
 pub mod org_id;
 pub mod org_number;
 pub mod organization;

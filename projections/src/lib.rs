@@ -5,6 +5,7 @@
 //! (`rebuild`) yields the same rows, because rows are made from events alone, never from the clock.
 
 mod checkpoint;
+pub mod exports;
 pub mod organizations;
 pub mod report_data;
 pub mod report_queries;
@@ -46,5 +47,6 @@ pub fn all() -> Vec<std::sync::Arc<dyn Projection>> {
         std::sync::Arc::new(organizations::OrganizationsProjection),
         std::sync::Arc::new(report_data::ReportDataProjection),
         std::sync::Arc::new(submissions::SubmissionsProjection),
+        std::sync::Arc::new(exports::ExportsProjection),
     ]
 }

@@ -209,14 +209,24 @@ pub async fn metric_sums(
     org_id: &OrgId,
     period: &PeriodId,
 ) -> Result<Vec<MetricSum>, ProjectionError> {
+    metric_sums_between(conn, org_id, period.start(), period.end()).await
+}
+
+/// Per-metric sums of an organisation's records dated `from` to `to`, both included.
+pub async fn metric_sums_between(
+    conn: &mut sqlx::AnyConnection,
+    org_id: &OrgId,
+    from: chrono::NaiveDate,
+    to: chrono::NaiveDate,
+) -> Result<Vec<MetricSum>, ProjectionError> {
     let rows = sqlx::query(
         "SELECT metric, data_source, CAST(sum(value) AS DOUBLE PRECISION), \
              CAST(COALESCE(sum(hours), 0) AS DOUBLE PRECISION), count(*) FROM source_records \
          WHERE org_id = $1 AND occurred_on >= $2 AND occurred_on <= $3 GROUP BY metric, data_source",
     )
     .bind(org_id.as_str().to_string())
-    .bind(period.start().to_string())
-    .bind(period.end().to_string())
+    .bind(from.to_string())
+    .bind(to.to_string())
     .fetch_all(conn)
     .await?;
     rows.iter()

@@ -1,0 +1,543 @@
+//! Export jobs: `queued -> running -> completed | failed`, and `cancelled` from queued or running.
+//! One stream per export. Workers take a job by appending a claim with the stream's expected
+//! version, so two workers never both hold it; a claim is a lease, renewed by progress events,
+//! and a job whose lease ran out is taken over by the next worker (a new attempt). Results carry
+//! the attempt they belong to, so a worker that lost its lease cannot record one.
+
+use chrono::{DateTime, NaiveDate, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::{Aggregate, OrgId};
+
+pub struct Export;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ExportFormat {
+    Excel,
+    Csv,
+    Pdf,
+    Json,
+}
+
+impl ExportFormat {
+    /// `xlsx` is accepted as `excel`.
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s.to_ascii_lowercase().as_str() {
+            "excel" | "xlsx" => Self::Excel,
+            "csv" => Self::Csv,
+            "pdf" => Self::Pdf,
+            "json" => Self::Json,
+            _ => return None,
+        })
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Excel => "excel",
+            Self::Csv => "csv",
+            Self::Pdf => "pdf",
+            Self::Json => "json",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ExportStatus {
+    #[default]
+    Queued,
+    Running,
+    Completed,
+    Failed,
+    Cancelled,
+}
+
+impl ExportStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Queued => "queued",
+            Self::Running => "running",
+            Self::Completed => "completed",
+            Self::Failed => "failed",
+            Self::Cancelled => "cancelled",
+        }
+    }
+}
+
+/// The longest range one export may cover.
+pub const MAX_RANGE_YEARS: i32 = 5;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ExportRequest {
+    pub org_id: OrgId,
+    pub format: ExportFormat,
+    pub period_from: NaiveDate,
+    pub period_to: NaiveDate,
+    /// Activity categories to include; empty means all.
+    pub activity_types: Vec<String>,
+    pub include_attachments: bool,
+    pub submit_to_bufdir_api: bool,
+}
+
+/// The file a completed export produced.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ExportFile {
+    pub key: String,
+    pub name: String,
+    pub content_type: String,
+    pub size_bytes: u64,
+    pub expires_at: DateTime<Utc>,
+}
+
+/// What became of `submit_to_bufdir_api`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "outcome", rename_all = "snake_case")]
+pub enum ExportSubmission {
+    /// Handed to the Bufdir submission path.
+    Submitted { submission_id: String },
+    /// The payload did not validate; nothing was sent.
+    Invalid { errors: Vec<String> },
+}
+
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct ExportState {
+    pub request: Option<ExportRequest>,
+    pub status: ExportStatus,
+    pub attempt: u32,
+    pub lease_until: Option<DateTime<Utc>>,
+    pub retry_count: u32,
+    pub file: Option<ExportFile>,
+    pub file_removed: bool,
+    pub deleted: bool,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum ExportCommand {
+    Request {
+        export_id: String,
+        request: ExportRequest,
+        now: DateTime<Utc>,
+    },
+    Claim {
+        worker: String,
+        lease_until: DateTime<Utc>,
+        now: DateTime<Utc>,
+    },
+    Progress {
+        attempt: u32,
+        done: u32,
+        total: u32,
+        lease_until: DateTime<Utc>,
+    },
+    Complete {
+        attempt: u32,
+        file: ExportFile,
+        source_position: String,
+        submission: Option<ExportSubmission>,
+        duration_ms: u64,
+        now: DateTime<Utc>,
+    },
+    Fail {
+        attempt: u32,
+        error: String,
+        now: DateTime<Utc>,
+    },
+    Cancel {
+        reason: String,
+        now: DateTime<Utc>,
+    },
+    Retry {
+        now: DateTime<Utc>,
+    },
+    Delete {
+        now: DateTime<Utc>,
+    },
+    ExpireFile {
+        now: DateTime<Utc>,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "event_type", content = "payload")]
+pub enum ExportEvent {
+    ExportRequested {
+        export_id: String,
+        #[serde(flatten)]
+        request: ExportRequest,
+        requested_at: DateTime<Utc>,
+    },
+    ExportClaimed {
+        attempt: u32,
+        worker: String,
+        lease_until: DateTime<Utc>,
+        /// The previous attempt's lease had run out: its worker is presumed dead.
+        taken_over: bool,
+        claimed_at: DateTime<Utc>,
+    },
+    ExportProgressed {
+        attempt: u32,
+        done: u32,
+        total: u32,
+        lease_until: DateTime<Utc>,
+    },
+    ExportCompleted {
+        attempt: u32,
+        file: ExportFile,
+        source_position: String,
+        submission: Option<ExportSubmission>,
+        duration_ms: u64,
+        completed_at: DateTime<Utc>,
+    },
+    ExportFailed {
+        attempt: u32,
+        error: String,
+        failed_at: DateTime<Utc>,
+    },
+    ExportCancelled {
+        reason: String,
+        cancelled_at: DateTime<Utc>,
+    },
+    ExportRetried {
+        retry_count: u32,
+        queued_at: DateTime<Utc>,
+    },
+    ExportDeleted {
+        deleted_at: DateTime<Utc>,
+    },
+    ExportFileExpired {
+        key: String,
+        expired_at: DateTime<Utc>,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ExportError {
+    #[error("export not found")]
+    Unknown,
+    #[error("export already exists")]
+    AlreadyExists,
+    #[error("the export is {0}; only a queued or running export can be cancelled")]
+    NotCancellable(&'static str),
+    #[error("the export is {0}; only a failed or cancelled export can be retried")]
+    NotRetryable(&'static str),
+    #[error("the export is not waiting for a worker")]
+    NotClaimable,
+    #[error("attempt {0} no longer holds the export")]
+    LostClaim(u32),
+    #[error("the export has no file to expire")]
+    NoFile,
+}
+
+impl Export {
+    pub fn stream(export_id: &str) -> String {
+        format!("{}-{}", Self::CATEGORY, export_id)
+    }
+}
+
+fn live(state: &ExportState) -> Result<(), ExportError> {
+    if state.request.is_none() || state.deleted {
+        Err(ExportError::Unknown)
+    } else {
+        Ok(())
+    }
+}
+
+fn holds(state: &ExportState, attempt: u32) -> Result<(), ExportError> {
+    live(state)?;
+    if state.status == ExportStatus::Running && state.attempt == attempt {
+        Ok(())
+    } else {
+        Err(ExportError::LostClaim(attempt))
+    }
+}
+
+impl Aggregate for Export {
+    type State = ExportState;
+    type Command = ExportCommand;
+    type Event = ExportEvent;
+    type Error = ExportError;
+
+    const CATEGORY: &'static str = "export";
+
+    fn decide(
+        state: &ExportState,
+        command: ExportCommand,
+    ) -> Result<Vec<ExportEvent>, ExportError> {
+        use ExportStatus as S;
+        let event = match command {
+            ExportCommand::Request {
+                export_id,
+                request,
+                now,
+            } => {
+                if state.request.is_some() {
+                    return Err(ExportError::AlreadyExists);
+                }
+                ExportEvent::ExportRequested {
+                    export_id,
+                    request,
+                    requested_at: now,
+                }
+            }
+            ExportCommand::Claim {
+                worker,
+                lease_until,
+                now,
+            } => {
+                live(state)?;
+                let expired = state.lease_until.is_some_and(|l| l <= now);
+                let taken_over = match state.status {
+                    S::Queued => false,
+                    S::Running if expired => true,
+                    _ => return Err(ExportError::NotClaimable),
+                };
+                ExportEvent::ExportClaimed {
+                    attempt: state.attempt + 1,
+                    worker,
+                    lease_until,
+                    taken_over,
+                    claimed_at: now,
+                }
+            }
+            ExportCommand::Progress {
+                attempt,
+                done,
+                total,
+                lease_until,
+            } => {
+                holds(state, attempt)?;
+                ExportEvent::ExportProgressed {
+                    attempt,
+                    done,
+                    total,
+                    lease_until,
+                }
+            }
+            ExportCommand::Complete {
+                attempt,
+                file,
+                source_position,
+                submission,
+                duration_ms,
+                now,
+            } => {
+                holds(state, attempt)?;
+                ExportEvent::ExportCompleted {
+                    attempt,
+                    file,
+                    source_position,
+                    submission,
+                    duration_ms,
+                    completed_at: now,
+                }
+            }
+            ExportCommand::Fail {
+                attempt,
+                error,
+                now,
+            } => {
+                holds(state, attempt)?;
+                ExportEvent::ExportFailed {
+                    attempt,
+                    error,
+                    failed_at: now,
+                }
+            }
+            ExportCommand::Cancel { reason, now } => {
+                live(state)?;
+                if !matches!(state.status, S::Queued | S::Running) {
+                    return Err(ExportError::NotCancellable(state.status.as_str()));
+                }
+                ExportEvent::ExportCancelled {
+                    reason,
+                    cancelled_at: now,
+                }
+            }
+            ExportCommand::Retry { now } => {
+                live(state)?;
+                if !matches!(state.status, S::Failed | S::Cancelled) {
+                    return Err(ExportError::NotRetryable(state.status.as_str()));
+                }
+                ExportEvent::ExportRetried {
+                    retry_count: state.retry_count + 1,
+                    queued_at: now,
+                }
+            }
+            ExportCommand::Delete { now } => {
+                live(state)?;
+                let mut events = vec![];
+                if matches!(state.status, S::Queued | S::Running) {
+                    events.push(ExportEvent::ExportCancelled {
+                        reason: "deleted".into(),
+                        cancelled_at: now,
+                    });
+                }
+                events.push(ExportEvent::ExportDeleted { deleted_at: now });
+                return Ok(events);
+            }
+            ExportCommand::ExpireFile { now } => {
+                let file = state
+                    .file
+                    .as_ref()
+                    .filter(|_| !state.file_removed)
+                    .ok_or(ExportError::NoFile)?;
+                ExportEvent::ExportFileExpired {
+                    key: file.key.clone(),
+                    expired_at: now,
+                }
+            }
+        };
+        Ok(vec![event])
+    }
+
+    fn evolve(mut state: ExportState, event: &ExportEvent) -> ExportState {
+        match event {
+            ExportEvent::ExportRequested { request, .. } => {
+                state.request = Some(request.clone());
+                state.status = ExportStatus::Queued;
+            }
+            ExportEvent::ExportClaimed {
+                attempt,
+                lease_until,
+                ..
+            } => {
+                state.status = ExportStatus::Running;
+                state.attempt = *attempt;
+                state.lease_until = Some(*lease_until);
+            }
+            ExportEvent::ExportProgressed { lease_until, .. } => {
+                state.lease_until = Some(*lease_until);
+            }
+            ExportEvent::ExportCompleted { file, .. } => {
+                state.status = ExportStatus::Completed;
+                state.file = Some(file.clone());
+                state.lease_until = None;
+            }
+            ExportEvent::ExportFailed { .. } => {
+                state.status = ExportStatus::Failed;
+                state.lease_until = None;
+            }
+            ExportEvent::ExportCancelled { .. } => {
+                state.status = ExportStatus::Cancelled;
+                state.lease_until = None;
+            }
+            ExportEvent::ExportRetried { retry_count, .. } => {
+                state.status = ExportStatus::Queued;
+                state.retry_count = *retry_count;
+            }
+            ExportEvent::ExportDeleted { .. } => state.deleted = true,
+            ExportEvent::ExportFileExpired { .. } => state.file_removed = true,
+        }
+        state
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::Duration;
+
+    use super::*;
+
+    fn t(s: i64) -> DateTime<Utc> {
+        DateTime::from_timestamp(1_800_000_000 + s, 0).unwrap()
+    }
+
+    fn requested() -> Vec<ExportEvent> {
+        let request = ExportRequest {
+            org_id: OrgId::parse("org_1").unwrap(),
+            format: ExportFormat::Excel,
+            period_from: NaiveDate::from_ymd_opt(2025, 1, 1).unwrap(),
+            period_to: NaiveDate::from_ymd_opt(2025, 12, 31).unwrap(),
+            activity_types: vec![],
+            include_attachments: false,
+            submit_to_bufdir_api: false,
+        };
+        Export::decide(
+            &ExportState::default(),
+            ExportCommand::Request {
+                export_id: "exp_1".into(),
+                request,
+                now: t(0),
+            },
+        )
+        .unwrap()
+    }
+
+    fn state(events: &[ExportEvent]) -> ExportState {
+        events.iter().fold(ExportState::default(), Export::evolve)
+    }
+
+    fn claim(at: i64) -> ExportCommand {
+        ExportCommand::Claim {
+            worker: "w".into(),
+            lease_until: t(at) + Duration::seconds(30),
+            now: t(at),
+        }
+    }
+
+    #[test]
+    fn a_claimed_job_is_not_claimed_again_until_its_lease_runs_out() {
+        let mut events = requested();
+        events.extend(Export::decide(&state(&events), claim(1)).unwrap());
+        assert_eq!(
+            Export::decide(&state(&events), claim(10)),
+            Err(ExportError::NotClaimable)
+        );
+        let takeover = Export::decide(&state(&events), claim(40)).unwrap();
+        assert!(matches!(
+            takeover[0],
+            ExportEvent::ExportClaimed {
+                attempt: 2,
+                taken_over: true,
+                ..
+            }
+        ));
+        events.extend(takeover);
+        // The first worker's result no longer counts.
+        let late = ExportCommand::Fail {
+            attempt: 1,
+            error: "x".into(),
+            now: t(41),
+        };
+        assert_eq!(
+            Export::decide(&state(&events), late),
+            Err(ExportError::LostClaim(1))
+        );
+    }
+
+    #[test]
+    fn cancel_retry_and_delete_follow_the_state_machine() {
+        let mut events = requested();
+        let cancel = || ExportCommand::Cancel {
+            reason: "wrong range".into(),
+            now: t(2),
+        };
+        events.extend(Export::decide(&state(&events), cancel()).unwrap());
+        assert_eq!(
+            Export::decide(&state(&events), cancel()),
+            Err(ExportError::NotCancellable("cancelled"))
+        );
+        events.extend(Export::decide(&state(&events), ExportCommand::Retry { now: t(3) }).unwrap());
+        assert_eq!(state(&events).retry_count, 1);
+        assert_eq!(state(&events).status, ExportStatus::Queued);
+        let deleted = Export::decide(&state(&events), ExportCommand::Delete { now: t(4) }).unwrap();
+        assert_eq!(
+            deleted.len(),
+            2,
+            "a queued export is cancelled, then deleted"
+        );
+        events.extend(deleted);
+        assert_eq!(
+            Export::decide(&state(&events), ExportCommand::Retry { now: t(5) }),
+            Err(ExportError::Unknown)
+        );
+    }
+
+    #[test]
+    fn formats_accept_xlsx_as_excel() {
+        assert_eq!(ExportFormat::parse("xlsx"), Some(ExportFormat::Excel));
+        assert_eq!(ExportFormat::parse("EXCEL"), Some(ExportFormat::Excel));
+        assert_eq!(ExportFormat::parse("docx"), None);
+    }
+}

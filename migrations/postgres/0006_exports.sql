@@ -1,0 +1,40 @@
+-- The exports projection: one row per export job, including deleted ones (hidden from the API,
+-- kept so a worker can tell that a job it holds was deleted). Times are RFC 3339 UTC text.
+CREATE TABLE exports (
+    export_id            TEXT PRIMARY KEY,
+    org_id               TEXT NOT NULL,
+    status               TEXT NOT NULL,
+    format               TEXT NOT NULL,
+    period_from          TEXT NOT NULL,
+    period_to            TEXT NOT NULL,
+    activity_types       TEXT NOT NULL,
+    include_attachments  INTEGER NOT NULL,
+    submit_to_bufdir_api INTEGER NOT NULL,
+    created_at           TEXT NOT NULL,
+    queued_at            TEXT NOT NULL,
+    started_at           TEXT,
+    completed_at         TEXT,
+    cancelled_at         TEXT,
+    cancel_reason        TEXT,
+    error_message        TEXT,
+    retry_count          BIGINT NOT NULL DEFAULT 0,
+    attempt              BIGINT NOT NULL DEFAULT 0,
+    lease_until          TEXT,
+    progress_done        BIGINT NOT NULL DEFAULT 0,
+    progress_total       BIGINT NOT NULL DEFAULT 0,
+    file_key             TEXT,
+    file_name            TEXT,
+    content_type         TEXT,
+    file_size_bytes      BIGINT,
+    file_expires_at      TEXT,
+    file_removed         INTEGER NOT NULL DEFAULT 0,
+    source_position      TEXT,
+    submission_id        TEXT,
+    submission_errors    TEXT,
+    duration_ms          BIGINT,
+    deleted              INTEGER NOT NULL DEFAULT 0,
+    updated_at           TEXT NOT NULL
+);
+CREATE INDEX exports_list ON exports (deleted, created_at, export_id);
+CREATE INDEX exports_work ON exports (status, lease_until);
+CREATE INDEX exports_files ON exports (file_removed, file_expires_at);
