@@ -10,9 +10,14 @@ use poem::listener::{Acceptor, Listener, TcpAcceptor, TcpListener};
 use poem::middleware::Tracing;
 use poem::{EndpointExt, Route, Server};
 use projections::Projections;
+use std::path::PathBuf;
 use store::Database;
 use tokio_util::sync::CancellationToken;
+
+use workers::Services;
 use workers::bufdir::{Bufdir, BufdirSettings};
+use workers::export::job::ExportSettings;
+use workers::files::LinkSigner;
 
 use crate::auth::Keys;
 use crate::body_limit::BodyLimit;
@@ -39,6 +44,46 @@ impl BufdirTarget {
     }
 }
 
+/// Everything outside the database the service is configured with.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub bufdir: BufdirTarget,
+    /// `FILE_STORE_URL`: unset keeps files in `files_dir`; `s3://bucket/prefix?...` uses S3.
+    pub file_store: Option<String>,
+    pub files_dir: PathBuf,
+    pub exports: ExportSettings,
+    /// The base of download links (`https://reports.example.no`); unset: the request's host.
+    pub public_url: Option<String>,
+}
+
+impl Settings {
+    /// Defaults for a data directory, with Bufdir at `bufdir_url`.
+    pub fn new(data_dir: &std::path::Path, bufdir_url: &str) -> Self {
+        Settings {
+            bufdir: BufdirTarget {
+                url: bufdir_url.into(),
+                settings: BufdirSettings::default(),
+            },
+            file_store: None,
+            files_dir: data_dir.join("files"),
+            exports: ExportSettings {
+                lease: std::time::Duration::from_secs(30),
+                file_ttl: chrono::Duration::days(30),
+                work_dir: data_dir.join("tmp"),
+            },
+            public_url: None,
+        }
+    }
+
+    pub fn services(&self, db: &Database, keys: &Keys) -> anyhow::Result<Services> {
+        Ok(Services {
+            bufdir: self.bufdir.connect(db, keys)?,
+            files: workers::files::from_setting(self.file_store.as_deref(), &self.files_dir)?,
+            exports: self.exports.clone(),
+        })
+    }
+}
+
 /// Largest request body accepted (413 beyond).
 pub const MAX_BODY_BYTES: usize = 16 * 1024 * 1024;
 
@@ -57,9 +102,9 @@ impl Application {
         db: Database,
         keys: Keys,
         bind: SocketAddr,
-        bufdir: BufdirTarget,
+        settings: Settings,
     ) -> anyhow::Result<Self> {
-        let bufdir = bufdir.connect(&db, &keys)?;
+        let services = settings.services(&db, &keys)?;
         let projections = Projections::new(db.clone(), projections::all());
         let acceptor = TcpListener::bind(bind).into_acceptor().await?;
         let streams_stop = CancellationToken::new();
@@ -68,7 +113,9 @@ impl Application {
             db,
             projections,
             watch,
-            bufdir,
+            services,
+            links: LinkSigner::new(keys.server_secret()),
+            public_url: settings.public_url.clone(),
         };
         Ok(Application {
             streams_stop,
@@ -103,7 +150,7 @@ impl Application {
         let mut tasks = self.state.projections.spawn(background.clone());
         if self.run_workers {
             let projections = &self.state.projections;
-            let all = workers::all(&self.state.db, projections, &self.state.bufdir);
+            let all = workers::all(&self.state.db, projections, &self.state.services);
             tasks.extend(workers::run_until_stopped(
                 all,
                 projections.changed(),
@@ -143,6 +190,10 @@ pub fn endpoint(state: AppState, keys: Keys) -> impl poem::Endpoint {
         .at("/openapi.json", json)
         .at("/openapi.yaml", yaml)
         .nest("/docs", ui)
+        .at(
+            "/api/v1/bufdir-exports/:export_id/file",
+            poem::get(crate::routes::downloads::download),
+        )
         .nest("/", api)
         .around(idempotency::around)
         .with(BodyLimit(MAX_BODY_BYTES))

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use projections::Projections;
 use tokio_util::sync::CancellationToken;
 
-use crate::app::{Application, BufdirTarget};
+use crate::app::Application;
 use crate::auth::{Keys, Role};
 use crate::config::{
     Common, LogFormat, ProjectionsCommand, SandboxArgs, ServeArgs, TokenArgs, WorkerArgs,
@@ -59,8 +59,13 @@ pub async fn serve(common: &Common, args: &ServeArgs) -> anyhow::Result<()> {
     let db = open(common).await?;
     let keys = Keys::load(common.jwt_secret.as_deref(), &common.data_dir)?;
     let shutdown = shutdown_on_signal();
-    let bufdir = bufdir_target(common, &args.sandbox, &shutdown).await?;
-    let app = Application::build(db.clone(), keys.clone(), args.bind, bufdir).await?;
+    let settings = common.settings(bufdir_url(common, &args.sandbox, &shutdown).await?);
+    let app = Application::build(db.clone(), keys.clone(), args.bind, settings).await?;
+    let app = if args.no_workers {
+        app.without_workers()
+    } else {
+        app
+    };
     let addr = app.local_addr();
     if common.embedded() {
         tracing::info!(store = "sqlite", path = %common.data_dir.join("bufdir.db").display(), "using the embedded event store");
@@ -84,18 +89,14 @@ pub async fn serve(common: &Common, args: &ServeArgs) -> anyhow::Result<()> {
 }
 
 /// Bufdir at BUFDIR_API_URL, or else a sandbox started in this process; the log says which.
-async fn bufdir_target(
+async fn bufdir_url(
     common: &Common,
     sandbox: &SandboxArgs,
     shutdown: &CancellationToken,
-) -> anyhow::Result<BufdirTarget> {
-    let settings = common.bufdir.settings();
+) -> anyhow::Result<String> {
     if let Some(url) = &common.bufdir.bufdir_api_url {
         tracing::info!(url, "using Bufdir's API at BUFDIR_API_URL");
-        return Ok(BufdirTarget {
-            url: url.clone(),
-            settings,
-        });
+        return Ok(url.clone());
     }
     let config = sandbox.config()?;
     let clients: Vec<&str> = config.clients.iter().map(|(id, _)| id.as_str()).collect();
@@ -110,10 +111,7 @@ async fn bufdir_target(
         ?clients,
         "BUFDIR_API_URL is not set: submissions go to the in-process Bufdir sandbox, not to Bufdir"
     );
-    Ok(BufdirTarget {
-        url: sandbox.url(),
-        settings,
-    })
+    Ok(sandbox.url())
 }
 
 pub async fn bufdir_sandbox(bind: std::net::SocketAddr, args: &SandboxArgs) -> anyhow::Result<()> {
@@ -130,11 +128,11 @@ pub async fn worker(common: &Common, args: &WorkerArgs) -> anyhow::Result<()> {
     let keys = Keys::load(common.jwt_secret.as_deref(), &common.data_dir)?;
     let projections = Projections::new(db.clone(), projections::all());
     let shutdown = shutdown_on_signal();
-    let bufdir = bufdir_target(common, &args.sandbox, &shutdown)
-        .await?
-        .connect(&db, &keys)?;
+    let services = common
+        .settings(bufdir_url(common, &args.sandbox, &shutdown).await?)
+        .services(&db, &keys)?;
     let mut tasks = projections.spawn(shutdown.clone());
-    let all = workers::all(&db, &projections, &bufdir);
+    let all = workers::all(&db, &projections, &services);
     tasks.extend(workers::run_until_stopped(
         all,
         projections.changed(),

@@ -44,6 +44,36 @@ pub struct Common {
     pub jwt_secret: Option<String>,
     #[command(flatten)]
     pub bufdir: BufdirArgs,
+    #[command(flatten)]
+    pub exports: ExportArgs,
+}
+
+/// Export files and their links.
+#[derive(Debug, Clone, Args)]
+pub struct ExportArgs {
+    /// Where export files are kept: unset for `<data-dir>/files`, `file:///PATH`, or
+    /// `s3://BUCKET/PREFIX?endpoint=URL&region=REGION` (credentials from the AWS_* variables).
+    #[arg(long, env = "FILE_STORE_URL", global = true)]
+    pub file_store_url: Option<String>,
+    /// The base of download links, as clients reach the service. Unset: the request's host.
+    #[arg(long, env = "PUBLIC_BASE_URL", global = true)]
+    pub public_base_url: Option<String>,
+    /// How long a worker's claim on an export holds without renewal, in seconds.
+    #[arg(
+        long,
+        env = "EXPORT_LEASE_SECONDS",
+        default_value_t = 30,
+        global = true
+    )]
+    pub export_lease_seconds: u64,
+    /// How long export files (and their links) are kept, in hours.
+    #[arg(
+        long,
+        env = "EXPORT_FILE_TTL_HOURS",
+        default_value_t = 720,
+        global = true
+    )]
+    pub export_file_ttl_hours: u64,
 }
 
 /// How to reach Bufdir.
@@ -187,6 +217,19 @@ impl SandboxArgs {
 }
 
 impl Common {
+    /// Everything but the database, with Bufdir at `bufdir_url`.
+    pub fn settings(&self, bufdir_url: String) -> crate::app::Settings {
+        let mut settings = crate::app::Settings::new(&self.data_dir, &bufdir_url);
+        settings.bufdir.settings = self.bufdir.settings();
+        settings.file_store = self.exports.file_store_url.clone();
+        settings.public_url = self.exports.public_base_url.clone();
+        settings.exports.lease =
+            std::time::Duration::from_secs(self.exports.export_lease_seconds.max(3));
+        settings.exports.file_ttl =
+            chrono::Duration::hours(self.exports.export_file_ttl_hours.max(1) as i64);
+        settings
+    }
+
     pub fn database_url(&self) -> String {
         self.database_url
             .clone()
@@ -246,6 +289,9 @@ pub struct ServeArgs {
     /// Start without demo data (the default with DATABASE_URL).
     #[arg(long)]
     pub no_demo: bool,
+    /// Serve the API and projections only; `worker` processes do the work.
+    #[arg(long)]
+    pub no_workers: bool,
     /// The in-process Bufdir sandbox, used when BUFDIR_API_URL is unset.
     #[command(flatten)]
     pub sandbox: SandboxArgs,

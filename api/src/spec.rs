@@ -4,6 +4,7 @@
 use poem_openapi::OpenApiService;
 
 use crate::routes::bufdir_api::BufdirApi;
+use crate::routes::exports::ExportsApi;
 use crate::routes::health::HealthApi;
 use crate::routes::organizations::OrganizationsApi;
 use crate::routes::report_data::ReportDataApi;
@@ -16,6 +17,7 @@ pub type Apis = (
     WatchApi,
     ReportDataApi,
     BufdirApi,
+    ExportsApi,
     HealthApi,
 );
 
@@ -26,6 +28,7 @@ pub fn service() -> OpenApiService<Apis, ()> {
         WatchApi,
         ReportDataApi,
         BufdirApi,
+        ExportsApi,
         HealthApi,
     );
     OpenApiService::new(apis, "Bufdir reporting API", env!("CARGO_PKG_VERSION"))

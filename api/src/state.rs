@@ -13,8 +13,12 @@ pub struct AppState {
     pub projections: Arc<Projections>,
     /// The SSE fan-out of snapshot events.
     pub watch: Arc<crate::watch::WatchHub>,
-    /// Bufdir's external API (or the sandbox), with the organisations' tokens.
-    pub bufdir: Arc<workers::bufdir::Bufdir>,
+    /// Bufdir, the file store and the export settings, shared with the workers.
+    pub services: workers::Services,
+    /// Signs and checks download links.
+    pub links: workers::files::LinkSigner,
+    /// The base of download links; `None`: taken from the request.
+    pub public_url: Option<String>,
 }
 
 /// How long a write waits for the read models its answer needs (read-your-writes). After that the

@@ -5,6 +5,8 @@ pub mod aggregation;
 pub mod bufdir;
 pub mod bufdir_delivery;
 pub mod bufdir_status;
+pub mod export;
+pub mod files;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -29,11 +31,19 @@ pub trait Worker: Send + Sync + 'static {
     async fn run_once(&self) -> anyhow::Result<Outcome>;
 }
 
+/// What the workers reach besides the database.
+#[derive(Clone)]
+pub struct Services {
+    pub bufdir: Arc<bufdir::Bufdir>,
+    pub files: Arc<dyn files::FileStore>,
+    pub exports: export::job::ExportSettings,
+}
+
 /// The service's workers.
 pub fn all(
     db: &Database,
     projections: &Arc<Projections>,
-    bufdir: &Arc<bufdir::Bufdir>,
+    services: &Services,
 ) -> Vec<Arc<dyn Worker>> {
     vec![
         Arc::new(aggregation::AggregationWorker::new(
@@ -43,12 +53,24 @@ pub fn all(
         Arc::new(bufdir_delivery::DeliveryWorker::new(
             db.clone(),
             projections.clone(),
-            bufdir.clone(),
+            services.bufdir.clone(),
         )),
         Arc::new(bufdir_status::StatusWorker::new(
             db.clone(),
             projections.clone(),
-            bufdir.clone(),
+            services.bufdir.clone(),
+        )),
+        Arc::new(export::job::SharedExportWorker(Arc::new(
+            export::job::ExportWorker::new(
+                db.clone(),
+                projections.clone(),
+                services.files.clone(),
+                services.exports.clone(),
+            ),
+        ))),
+        Arc::new(export::expiry::FileExpiryWorker::new(
+            db.clone(),
+            services.files.clone(),
         )),
     ]
 }

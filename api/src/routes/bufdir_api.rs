@@ -205,7 +205,7 @@ fn validation_errors(issues: &[Issue]) -> ApiError {
 
 /// Waits, up to the configured bound, for a submission to leave `pending`.
 async fn settled(state: &AppState, submission_id: &str) -> Result<SubmissionRow, ApiError> {
-    let deadline = tokio::time::Instant::now() + state.bufdir.settings.submit_wait;
+    let deadline = tokio::time::Instant::now() + state.services.bufdir.settings.submit_wait;
     let changed = state.projections.changed();
     loop {
         let notified = changed.notified();
@@ -301,7 +301,12 @@ impl BufdirApi {
             client_id: body.client_id,
             client_secret: body.client_secret,
         };
-        let token = match state.bufdir.authenticate(org.as_str(), &credentials).await {
+        let token = match state
+            .services
+            .bufdir
+            .authenticate(org.as_str(), &credentials)
+            .await
+        {
             Ok(token) => token,
             Err(GatewayError::Bufdir(BufdirError::Unauthorized(_))) => {
                 return Err(ApiError::Unauthorized(
@@ -401,6 +406,7 @@ impl BufdirApi {
             return Err(validation_errors(&errors).into());
         }
         if !state
+            .services
             .bufdir
             .has_credentials(org.as_str())
             .await

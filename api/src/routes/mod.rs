@@ -1,6 +1,8 @@
 //! The HTTP operations, one file per resource.
 
 pub mod bufdir_api;
+pub mod downloads;
+pub mod exports;
 pub mod health;
 pub mod organizations;
 mod pagination;
@@ -22,6 +24,8 @@ pub enum ApiTags {
     AggregatedReportData,
     /// Validation, authentication and submission to Bufdir's external API.
     BufdirApi,
+    /// Export jobs: reports rendered to Excel, CSV, PDF or the Bufdir JSON payload.
+    BufdirExports,
     /// Liveness and readiness.
     Health,
 }

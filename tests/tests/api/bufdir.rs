@@ -84,6 +84,7 @@ fn options(sandbox: &Sandbox, submit_wait: Duration, workers: bool) -> Options {
             settings: settings(submit_wait),
         },
         workers,
+        ..Options::default()
     }
 }
 

@@ -2,7 +2,7 @@
 
 use std::net::SocketAddr;
 
-use api::app::{Application, BufdirTarget};
+use api::app::{Application, BufdirTarget, Settings};
 use api::auth::{Keys, Role};
 use api::state::AppState;
 use serde_json::Value;
@@ -23,6 +23,7 @@ pub struct TestApp {
     shutdown: CancellationToken,
     server: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
     _sqlite: Option<TempSqlite>,
+    _scratch: TempSqlite,
 }
 
 /// How a test app is started.
@@ -32,6 +33,10 @@ pub struct Options {
     pub bufdir: BufdirTarget,
     /// Run the workers in the background, as `serve` does. Off: tests drive them step by step.
     pub workers: bool,
+    /// How long an export claim holds.
+    pub export_lease: std::time::Duration,
+    /// How long export files are kept.
+    pub file_ttl: chrono::Duration,
 }
 
 impl Default for Options {
@@ -42,6 +47,8 @@ impl Default for Options {
                 settings: BufdirSettings::default(),
             },
             workers: false,
+            export_lease: std::time::Duration::from_secs(30),
+            file_ttl: chrono::Duration::days(30),
         }
     }
 }
@@ -71,14 +78,18 @@ pub async fn spawn_app_on_postgres_with(options: Options) -> Option<TestApp> {
 pub async fn spawn_on(url: &str, sqlite: Option<TempSqlite>, options: Options) -> TestApp {
     let db = store::connect(url).await.expect("database");
     let keys = Keys::from_secret(b"test-secret-test-secret-test-secret!");
-    let app = Application::build(
-        db,
-        keys.clone(),
-        "127.0.0.1:0".parse().unwrap(),
-        options.bufdir,
-    )
-    .await
-    .expect("app");
+    // Files live beside the SQLite database, or in a scratch directory of their own.
+    let scratch = TempSqlite::new();
+    let dir = sqlite
+        .as_ref()
+        .map_or(scratch.dir.clone(), |s| s.dir.clone());
+    let mut settings = Settings::new(&dir, &options.bufdir.url);
+    settings.bufdir = options.bufdir.clone();
+    settings.exports.lease = options.export_lease;
+    settings.exports.file_ttl = options.file_ttl;
+    let app = Application::build(db, keys.clone(), "127.0.0.1:0".parse().unwrap(), settings)
+        .await
+        .expect("app");
     let app = if options.workers {
         app
     } else {
@@ -98,6 +109,7 @@ pub async fn spawn_on(url: &str, sqlite: Option<TempSqlite>, options: Options) -
         shutdown,
         server: Some(server),
         _sqlite: sqlite,
+        _scratch: scratch,
     }
 }
 
@@ -145,7 +157,11 @@ impl TestApp {
 
     /// Runs every worker step by step until none has anything left to do.
     pub async fn drain_workers(&self) {
-        let workers = workers::all(&self.state.db, &self.state.projections, &self.state.bufdir);
+        let workers = workers::all(
+            &self.state.db,
+            &self.state.projections,
+            &self.state.services,
+        );
         loop {
             let mut idle = true;
             for w in &workers {

@@ -7,6 +7,7 @@ mod auth;
 mod bufdir;
 mod docs_and_health;
 mod errors;
+mod exports;
 mod idempotency;
 mod organizations;
 mod projections;

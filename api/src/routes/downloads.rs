@@ -1,0 +1,84 @@
+//! Downloads of export files through signed, expiring links. The link is the credential (a
+//! browser or a mail client follows it without a bearer token), so it is checked in full: the
+//! HMAC covers the path and the expiry, and a tampered or expired link is a 403.
+
+use chrono::Utc;
+use poem::http::StatusCode;
+use poem::web::{Data, Path, Query};
+use poem::{Body, Response, handler};
+use projections::exports;
+use serde::Deserialize;
+use workers::files::LinkError;
+
+use crate::problem::ApiError;
+use crate::state::AppState;
+
+/// The path a link signs.
+pub fn path(export_id: &str) -> String {
+    format!("/api/v1/bufdir-exports/{export_id}/file")
+}
+
+#[derive(Deserialize)]
+pub struct Signed {
+    expires: Option<i64>,
+    signature: Option<String>,
+}
+
+fn forbidden(detail: &str) -> ApiError {
+    ApiError::Forbidden(detail.into())
+}
+
+/// A header-safe `filename` for Content-Disposition (our names are ASCII already).
+fn disposition(name: &str) -> String {
+    let safe: String = name
+        .chars()
+        .filter(|c| c.is_ascii_graphic() && *c != '"' && *c != '\\')
+        .collect();
+    format!("attachment; filename=\"{safe}\"")
+}
+
+#[handler]
+pub async fn download(
+    Path(export_id): Path<String>,
+    Query(signed): Query<Signed>,
+    state: Data<&AppState>,
+) -> Result<Response, ApiError> {
+    let (Some(expires), Some(signature)) = (signed.expires, signed.signature) else {
+        return Err(forbidden("this link is not signed"));
+    };
+    state
+        .links
+        .verify(&path(&export_id), expires, &signature, Utc::now())
+        .map_err(|e| match e {
+            LinkError::Expired => {
+                forbidden("this link has expired; fetch the export again for a new one")
+            }
+            _ => forbidden("this link is not valid"),
+        })?;
+    let export = exports::get(&state.db.read, &export_id)
+        .await
+        .map_err(ApiError::internal)?
+        .filter(|e| !e.deleted && !e.file_removed && e.status == "completed")
+        .ok_or_else(|| ApiError::NotFound("the file is no longer available".into()))?;
+    let (Some(key), Some(name), Some(content_type)) =
+        (export.file_key, export.file_name, export.content_type)
+    else {
+        return Err(ApiError::NotFound("the export has no file".into()));
+    };
+    let Some((size, stream)) = state
+        .services
+        .files
+        .get(&key)
+        .await
+        .map_err(ApiError::internal)?
+    else {
+        return Err(ApiError::NotFound("the file is no longer available".into()));
+    };
+    Ok(Response::builder()
+        .status(StatusCode::OK)
+        .content_type(content_type)
+        .header("Content-Disposition", disposition(&name))
+        .header("Content-Length", size)
+        .header("Cache-Control", "private, no-store")
+        .body(Body::from_bytes_stream(stream)))
+}

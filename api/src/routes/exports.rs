@@ -1,0 +1,601 @@
+//! Export jobs (`/api/v1/bufdir-exports`): create, list, read, cancel, retry, delete. Rendering is
+//! the export worker's (`workers::export::job`); the finished file is fetched through a signed,
+//! expiring link served by [`crate::routes::downloads`].
+
+use chrono::{DateTime, Months, NaiveDate, Utc};
+use commands::CommandError;
+use domain::export::{
+    Export, ExportCommand, ExportError, ExportFormat, ExportRequest, MAX_RANGE_YEARS,
+};
+use domain::schema;
+use poem::Request;
+use poem::web::Data;
+use poem_openapi::param::{Path, Query};
+use poem_openapi::payload::Json;
+use poem_openapi::{ApiResponse, Enum, Object, OpenApi};
+use projections::exports::{self, ExportFilter, ExportRow};
+use projections::organizations::Visible;
+
+use crate::auth::{BearerAuth, Caller, Role};
+use crate::problem::{ApiError, FieldError, ProblemResponse};
+use crate::routes::source_records::visible_org;
+use crate::routes::{ApiTags, PageParams, Pagination, metadata, new_id};
+use crate::state::AppState;
+
+pub struct ExportsApi;
+
+const WRITERS: &[Role] = &[Role::Reporter, Role::Admin, Role::Service];
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
+#[oai(rename_all = "snake_case")]
+pub enum ExportStatus {
+    Queued,
+    Running,
+    Completed,
+    Failed,
+    Cancelled,
+}
+
+impl ExportStatus {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::Queued => "queued",
+            Self::Running => "running",
+            Self::Completed => "completed",
+            Self::Failed => "failed",
+            Self::Cancelled => "cancelled",
+        }
+    }
+}
+
+#[derive(Debug, Object)]
+pub struct CreateExport {
+    pub org_id: String,
+    /// `excel` (or `xlsx`), `csv`, `pdf` or `json` (the Bufdir payload).
+    pub format: String,
+    /// First day of the range.
+    pub period_from: NaiveDate,
+    /// Last day of the range, at most 5 years after `period_from`.
+    pub period_to: NaiveDate,
+    /// Activity categories to include; empty or left out: all.
+    #[oai(default)]
+    pub activity_types: Vec<String>,
+    /// Annex sheets with the source records and the validation result (Excel and CSV).
+    #[oai(default)]
+    pub include_attachments: bool,
+    /// Submit the payload to Bufdir when the export completes.
+    #[oai(default)]
+    pub submit_to_bufdir_api: bool,
+}
+
+#[derive(Debug, Object)]
+pub struct ExportQueued {
+    pub export_id: String,
+    pub status: String,
+    /// From the durations of recent exports; null until one has completed.
+    pub estimated_duration_seconds: Option<u64>,
+    pub created_at: DateTime<Utc>,
+}
+
+#[derive(ApiResponse)]
+pub enum CreateResponse {
+    /// Queued; follow `Location`.
+    #[oai(status = 202)]
+    Queued(Json<ExportQueued>, #[oai(header = "Location")] String),
+}
+
+#[derive(Debug, Object)]
+pub struct ExportSummary {
+    pub export_id: String,
+    pub org_id: String,
+    pub status: String,
+    pub format: String,
+    pub period_from: NaiveDate,
+    pub period_to: NaiveDate,
+    pub created_at: DateTime<Utc>,
+    pub completed_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Object)]
+pub struct ExportList {
+    pub data: Vec<ExportSummary>,
+    pub pagination: Pagination,
+}
+
+#[derive(Debug, Object)]
+pub struct Progress {
+    pub done: u32,
+    pub total: u32,
+}
+
+#[derive(Debug, Object)]
+pub struct ExportDetail {
+    pub export_id: String,
+    pub org_id: String,
+    pub status: String,
+    pub format: String,
+    pub period_from: NaiveDate,
+    pub period_to: NaiveDate,
+    pub activity_types: Vec<String>,
+    /// A signed link to the file, valid until `file_expires_at`; null until completed and after
+    /// the file expired.
+    pub file_url: Option<String>,
+    pub file_expires_at: Option<DateTime<Utc>>,
+    pub created_at: DateTime<Utc>,
+    pub completed_at: Option<DateTime<Utc>>,
+    pub error_message: Option<String>,
+    /// Steps of the current render.
+    pub progress: Progress,
+    pub retry_count: u32,
+    pub file_size_bytes: Option<u64>,
+    pub file_name: Option<String>,
+    pub include_attachments: bool,
+    pub submit_to_bufdir_api: bool,
+    /// Bufdir's reference once the submission was delivered.
+    pub submission_reference_id: Option<String>,
+    /// Our submission id (`submission-status` takes it) and its status.
+    pub submission_id: Option<String>,
+    pub submission_status: Option<String>,
+    /// Why the payload was not submitted: the validator's errors.
+    pub submission_errors: Vec<String>,
+    pub cancelled_at: Option<DateTime<Utc>>,
+    pub cancel_reason: Option<String>,
+    /// The event-log position the figures were read at.
+    pub source_position: Option<String>,
+}
+
+#[derive(Debug, Object)]
+pub struct CancelExport {
+    pub reason: String,
+}
+
+#[derive(Debug, Object)]
+pub struct ExportCancelled {
+    pub export_id: String,
+    pub status: String,
+    pub cancelled_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Object)]
+pub struct ExportRequeued {
+    pub export_id: String,
+    pub status: String,
+    pub retry_count: u32,
+    pub queued_at: DateTime<Utc>,
+}
+
+#[derive(ApiResponse)]
+pub enum RetryResponse {
+    /// Queued again; follow `Location`.
+    #[oai(status = 202)]
+    Queued(Json<ExportRequeued>, #[oai(header = "Location")] String),
+}
+
+#[derive(Debug, Object)]
+pub struct ExportDeleted {
+    pub deleted: bool,
+    pub export_id: String,
+}
+
+fn location(export_id: &str) -> String {
+    format!("/api/v1/bufdir-exports/{export_id}")
+}
+
+fn rejected(e: CommandError<ExportError>) -> ApiError {
+    match e {
+        CommandError::Rejected(ExportError::Unknown) => {
+            ApiError::NotFound("export not found".into())
+        }
+        CommandError::Rejected(
+            e @ (ExportError::NotCancellable(_) | ExportError::NotRetryable(_)),
+        ) => ApiError::Conflict(e.to_string()),
+        other => ApiError::internal(other),
+    }
+}
+
+/// A live (not deleted) export the caller may see.
+async fn visible_export(
+    state: &AppState,
+    caller: &Caller,
+    id: &str,
+) -> Result<ExportRow, ApiError> {
+    let found = exports::get(&state.db.read, id)
+        .await
+        .map_err(ApiError::internal)?
+        .filter(|e| !e.deleted);
+    let org = found.as_ref().map(|e| e.org_id.clone()).unwrap_or_default();
+    caller.scope(&org, found, "export")
+}
+
+fn check(body: &CreateExport) -> Result<ExportFormat, ApiError> {
+    let mut errors = vec![];
+    let format = ExportFormat::parse(&body.format);
+    if format.is_none() {
+        errors.push(FieldError::new(
+            "format",
+            "unknown_format",
+            format!(
+                "{:?} is not a format: use excel (or xlsx), csv, pdf or json",
+                body.format
+            ),
+        ));
+    }
+    if body.period_from > body.period_to {
+        errors.push(FieldError::new(
+            "period_to",
+            "period_order",
+            "period_to is before period_from",
+        ));
+    } else if body
+        .period_from
+        .checked_add_months(Months::new(12 * MAX_RANGE_YEARS as u32))
+        .is_none_or(|limit| body.period_to >= limit)
+    {
+        errors.push(FieldError::new(
+            "period_to",
+            "range_too_long",
+            format!("an export covers at most {MAX_RANGE_YEARS} years"),
+        ));
+    }
+    let schema = schema::bufdir_2025_v2();
+    for (i, kind) in body.activity_types.iter().enumerate() {
+        if !schema.is_activity_category(kind) {
+            let known: Vec<&str> = schema
+                .activity_categories
+                .iter()
+                .map(|c| c.key.as_str())
+                .collect();
+            errors.push(FieldError::new(
+                &format!("activity_types/{i}"),
+                "unknown_activity_type",
+                format!(
+                    "{kind:?} is not an activity type; known: {}",
+                    known.join(", ")
+                ),
+            ));
+        }
+    }
+    match format {
+        Some(format) if errors.is_empty() => Ok(format),
+        _ => Err(ApiError::invalid(errors)),
+    }
+}
+
+fn base_url(state: &AppState, req: &Request) -> String {
+    if let Some(url) = &state.public_url {
+        return url.trim_end_matches('/').to_string();
+    }
+    let host = req.header("host").unwrap_or("localhost");
+    format!("http://{host}")
+}
+
+async fn detail(state: &AppState, req: &Request, row: ExportRow) -> Result<ExportDetail, ApiError> {
+    let submission = match &row.submission_id {
+        Some(id) => projections::submissions::by_id(&state.db.read, id)
+            .await
+            .map_err(ApiError::internal)?,
+        None => None,
+    };
+    let now = Utc::now();
+    let file_url = match (&row.file_expires_at, row.file_removed) {
+        (Some(expires), false) if *expires > now && row.status == "completed" => {
+            let path = crate::routes::downloads::path(&row.export_id);
+            Some(format!(
+                "{}{path}?{}",
+                base_url(state, req),
+                state.links.sign(&path, *expires)
+            ))
+        }
+        _ => None,
+    };
+    Ok(ExportDetail {
+        file_expires_at: file_url.as_ref().and(row.file_expires_at),
+        file_url,
+        progress: Progress {
+            done: row.progress_done,
+            total: row.progress_total,
+        },
+        submission_reference_id: submission.as_ref().and_then(|s| s.reference_id.clone()),
+        submission_status: submission.map(|s| s.status),
+        export_id: row.export_id,
+        org_id: row.org_id,
+        status: row.status,
+        format: row.format,
+        period_from: row.period_from,
+        period_to: row.period_to,
+        activity_types: row.activity_types,
+        created_at: row.created_at,
+        completed_at: row.completed_at,
+        error_message: row.error_message,
+        retry_count: row.retry_count,
+        file_size_bytes: row.file_size_bytes,
+        file_name: row.file_name,
+        include_attachments: row.include_attachments,
+        submit_to_bufdir_api: row.submit_to_bufdir_api,
+        submission_id: row.submission_id,
+        submission_errors: row.submission_errors,
+        cancelled_at: row.cancelled_at,
+        cancel_reason: row.cancel_reason,
+        source_position: row.source_position,
+    })
+}
+
+async fn run(
+    state: &AppState,
+    caller: &Caller,
+    req: &Request,
+    export_id: &str,
+    command: ExportCommand,
+) -> Result<(), ApiError> {
+    let executed = commands::execute::<Export>(
+        state.db.events.as_ref(),
+        &Export::stream(export_id),
+        &metadata(caller, req),
+        move || command.clone(),
+    )
+    .await
+    .map_err(rejected)?;
+    if let Some(outcome) = executed.outcome {
+        state.wait_for(exports::NAME, &outcome.position).await?;
+    }
+    Ok(())
+}
+
+#[OpenApi(tag = "ApiTags::BufdirExports")]
+impl ExportsApi {
+    /// Initiate a new export
+    #[oai(
+        path = "/api/v1/bufdir-exports",
+        method = "post",
+        operation_id = "createExport"
+    )]
+    async fn create(
+        &self,
+        auth: BearerAuth,
+        state: Data<&AppState>,
+        req: &Request,
+        body: Json<CreateExport>,
+    ) -> Result<CreateResponse, ProblemResponse> {
+        let caller = auth.0;
+        caller.require_any(WRITERS)?;
+        let org = visible_org(&state, &caller, &body.org_id).await?;
+        let format = check(&body)?;
+        let body = body.0;
+        let export_id = new_id("exp");
+        let now = Utc::now();
+        let request = ExportRequest {
+            org_id: org,
+            format,
+            period_from: body.period_from,
+            period_to: body.period_to,
+            activity_types: body.activity_types,
+            include_attachments: body.include_attachments,
+            submit_to_bufdir_api: body.submit_to_bufdir_api,
+        };
+        let command = ExportCommand::Request {
+            export_id: export_id.clone(),
+            request,
+            now,
+        };
+        run(&state, &caller, req, &export_id, command).await?;
+        let estimated = exports::recent_duration_ms(&state.db.read)
+            .await
+            .map_err(ApiError::internal)?
+            .map(|ms| ((ms / 1000.0).ceil() as u64).max(1));
+        Ok(CreateResponse::Queued(
+            Json(ExportQueued {
+                export_id: export_id.clone(),
+                status: "queued".into(),
+                estimated_duration_seconds: estimated,
+                created_at: now,
+            }),
+            location(&export_id),
+        ))
+    }
+
+    /// List export jobs
+    #[oai(
+        path = "/api/v1/bufdir-exports",
+        method = "get",
+        operation_id = "listExports"
+    )]
+    #[allow(clippy::too_many_arguments)]
+    async fn list(
+        &self,
+        auth: BearerAuth,
+        state: Data<&AppState>,
+        org_id: Query<Option<String>>,
+        status: Query<Option<ExportStatus>>,
+        /// Exports whose range ends on or after this day.
+        period_from: Query<Option<NaiveDate>>,
+        /// Exports whose range starts on or before this day.
+        period_to: Query<Option<NaiveDate>>,
+        #[oai(validator(minimum(value = "1"), maximum(value = "1000000")))] page: Query<
+            Option<u32>,
+        >,
+        #[oai(validator(minimum(value = "1"), maximum(value = "100")))] limit: Query<Option<u32>>,
+    ) -> Result<Json<ExportList>, ProblemResponse> {
+        let caller = auth.0;
+        let params = PageParams::new(page.0, limit.0);
+        let filter = ExportFilter {
+            org_id: org_id.0,
+            status: status.0.map(|s| s.as_str().to_string()),
+            period_from: period_from.0,
+            period_to: period_to.0,
+        };
+        let visible = if caller.is_admin() {
+            Visible::All
+        } else {
+            Visible::Only(&caller.claims.orgs)
+        };
+        let (rows, total) = exports::list(
+            &state.db.read,
+            &filter,
+            visible,
+            params.offset(),
+            u64::from(params.limit),
+        )
+        .await
+        .map_err(ApiError::internal)?;
+        let data = rows
+            .into_iter()
+            .map(|r| ExportSummary {
+                export_id: r.export_id,
+                org_id: r.org_id,
+                status: r.status,
+                format: r.format,
+                period_from: r.period_from,
+                period_to: r.period_to,
+                created_at: r.created_at,
+                completed_at: r.completed_at,
+            })
+            .collect();
+        Ok(Json(ExportList {
+            data,
+            pagination: params.pagination(total),
+        }))
+    }
+
+    /// Get export job status and metadata
+    #[oai(
+        path = "/api/v1/bufdir-exports/:export_id",
+        method = "get",
+        operation_id = "getExport"
+    )]
+    async fn get(
+        &self,
+        auth: BearerAuth,
+        state: Data<&AppState>,
+        req: &Request,
+        export_id: Path<String>,
+    ) -> Result<Json<ExportDetail>, ProblemResponse> {
+        let row = visible_export(&state, &auth.0, &export_id.0).await?;
+        Ok(Json(detail(&state, req, row).await?))
+    }
+
+    /// Cancel an in-progress export
+    ///
+    /// From queued or running; a running render stops promptly and leaves no file. 409 from a
+    /// final state.
+    #[oai(
+        path = "/api/v1/bufdir-exports/:export_id/cancel",
+        method = "put",
+        operation_id = "cancelExport"
+    )]
+    async fn cancel(
+        &self,
+        auth: BearerAuth,
+        state: Data<&AppState>,
+        req: &Request,
+        export_id: Path<String>,
+        body: Json<CancelExport>,
+    ) -> Result<Json<ExportCancelled>, ProblemResponse> {
+        let caller = auth.0;
+        visible_export(&state, &caller, &export_id.0).await?;
+        caller.require_any(WRITERS)?;
+        if body.reason.chars().count() > 1000 {
+            return Err(ApiError::invalid(vec![FieldError::new(
+                "reason",
+                "too_long",
+                "at most 1000 characters",
+            )])
+            .into());
+        }
+        let now = Utc::now();
+        let command = ExportCommand::Cancel {
+            reason: body.0.reason,
+            now,
+        };
+        run(&state, &caller, req, &export_id.0, command).await?;
+        Ok(Json(ExportCancelled {
+            export_id: export_id.0,
+            status: "cancelled".into(),
+            cancelled_at: now,
+        }))
+    }
+
+    /// Retry a failed export
+    ///
+    /// From failed or cancelled; 409 otherwise.
+    #[oai(
+        path = "/api/v1/bufdir-exports/:export_id/retry",
+        method = "post",
+        operation_id = "retryExport"
+    )]
+    async fn retry(
+        &self,
+        auth: BearerAuth,
+        state: Data<&AppState>,
+        req: &Request,
+        export_id: Path<String>,
+    ) -> Result<RetryResponse, ProblemResponse> {
+        let caller = auth.0;
+        visible_export(&state, &caller, &export_id.0).await?;
+        caller.require_any(WRITERS)?;
+        let now = Utc::now();
+        run(
+            &state,
+            &caller,
+            req,
+            &export_id.0,
+            ExportCommand::Retry { now },
+        )
+        .await?;
+        let row = visible_export(&state, &caller, &export_id.0).await?;
+        Ok(RetryResponse::Queued(
+            Json(ExportRequeued {
+                export_id: row.export_id.clone(),
+                status: "queued".into(),
+                retry_count: row.retry_count,
+                queued_at: now,
+            }),
+            location(&row.export_id),
+        ))
+    }
+
+    /// Delete an export record and its files
+    ///
+    /// Cancels it first if it is queued or running. The export is gone from the API; its events
+    /// stay in the log for audit.
+    #[oai(
+        path = "/api/v1/bufdir-exports/:export_id",
+        method = "delete",
+        operation_id = "deleteExport"
+    )]
+    async fn delete(
+        &self,
+        auth: BearerAuth,
+        state: Data<&AppState>,
+        req: &Request,
+        export_id: Path<String>,
+    ) -> Result<Json<ExportDeleted>, ProblemResponse> {
+        let caller = auth.0;
+        let row = visible_export(&state, &caller, &export_id.0).await?;
+        caller.require_any(WRITERS)?;
+        run(
+            &state,
+            &caller,
+            req,
+            &export_id.0,
+            ExportCommand::Delete { now: Utc::now() },
+        )
+        .await?;
+        if let Some(key) = &row.file_key {
+            state
+                .services
+                .files
+                .delete(key)
+                .await
+                .map_err(ApiError::internal)?;
+            let expire = ExportCommand::ExpireFile { now: Utc::now() };
+            // The file is gone; recording it keeps the expiry worker from trying again.
+            if let Err(e) = run(&state, &caller, req, &export_id.0, expire).await {
+                tracing::warn!(error = %e, "could not record the removal of a deleted export's file");
+            }
+        }
+        Ok(Json(ExportDeleted {
+            deleted: true,
+            export_id: export_id.0,
+        }))
+    }
+}

@@ -1,0 +1,74 @@
+//! What an export renders: one organisation's figures for a date range, read from the log at one
+//! position, with the prior year's beside them. Every format (Excel, CSV, PDF, JSON) renders the
+//! same [`ReportDocument`], so they can never disagree about a figure.
+
+use chrono::{DateTime, NaiveDate, Utc};
+use domain::bufdir_payload::Validation;
+use domain::schema::Unit;
+
+#[derive(Debug, Clone)]
+pub struct ReportDocument {
+    pub export_id: String,
+    pub org_id: String,
+    pub organization_name: String,
+    pub organisasjonsnummer: String,
+    pub period_from: NaiveDate,
+    pub period_to: NaiveDate,
+    /// `2025` for a whole year, `2025-Q1` for a quarter, else `2025-01-01–2025-06-30`.
+    pub period_label: String,
+    pub generated_at: DateTime<Utc>,
+    pub payload_version: String,
+    /// The event-log position the data was read at (opaque text).
+    pub source_position: String,
+    /// In schema order. Titles and labels in Norwegian (bokmål).
+    pub sections: Vec<SectionFigures>,
+    /// In schema order, only the categories the export asked for.
+    pub activities: Vec<ActivityFigures>,
+    /// The Bufdir payload built from these figures (the JSON format is exactly this).
+    pub payload: serde_json::Value,
+    /// The payload's validation result.
+    pub validation: Validation,
+}
+
+#[derive(Debug, Clone)]
+pub struct SectionFigures {
+    pub section_id: String,
+    pub title: String,
+    pub fields: Vec<FieldFigures>,
+}
+
+#[derive(Debug, Clone)]
+pub struct FieldFigures {
+    pub key: String,
+    pub label: String,
+    pub unit: Unit,
+    /// `None`: no source record feeds the field (not the same as 0).
+    pub value: Option<f64>,
+    pub prior_value: Option<f64>,
+}
+
+impl FieldFigures {
+    /// Value minus prior value, when both exist.
+    pub fn change(&self) -> Option<f64> {
+        Some(self.value? - self.prior_value?)
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct ActivityFigures {
+    pub kategori: String,
+    pub label: String,
+    pub antall: f64,
+    pub timer: f64,
+}
+
+/// One source record in the annex of an export with attachments.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AnnexRow {
+    pub record_id: String,
+    pub occurred_on: NaiveDate,
+    pub metric: String,
+    pub value: f64,
+    pub hours: Option<f64>,
+    pub data_source: String,
+}

@@ -1,0 +1,64 @@
+//! Removes export files whose time is up (their signed links expire with them) and files of
+//! deleted exports that are still stored, then records the removal.
+
+use std::sync::Arc;
+
+use chrono::Utc;
+use commands::CommandError;
+use domain::export::{Export, ExportCommand};
+use projections::exports;
+use store::{Database, Metadata};
+
+use crate::files::FileStore;
+use crate::{Outcome, Worker};
+
+pub struct FileExpiryWorker {
+    db: Database,
+    files: Arc<dyn FileStore>,
+}
+
+/// Files removed per step.
+const BATCH: u64 = 100;
+
+impl FileExpiryWorker {
+    pub fn new(db: Database, files: Arc<dyn FileStore>) -> Self {
+        FileExpiryWorker { db, files }
+    }
+}
+
+#[async_trait::async_trait]
+impl Worker for FileExpiryWorker {
+    fn name(&self) -> &'static str {
+        "export-file-expiry"
+    }
+
+    async fn run_once(&self) -> anyhow::Result<Outcome> {
+        let now = Utc::now();
+        let due = exports::files_to_remove(&self.db.read, now, BATCH).await?;
+        if due.is_empty() {
+            return Ok(Outcome::Idle);
+        }
+        for export in due {
+            let Some(key) = export.file_key.as_deref() else {
+                continue;
+            };
+            self.files.delete(key).await?;
+            let metadata = Metadata {
+                actor: Some("worker:export-file-expiry".into()),
+                ..Metadata::default()
+            };
+            match commands::execute::<Export>(
+                self.db.events.as_ref(),
+                &Export::stream(&export.export_id),
+                &metadata,
+                || ExportCommand::ExpireFile { now },
+            )
+            .await
+            {
+                Ok(_) | Err(CommandError::Rejected(_)) => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Ok(Outcome::Worked)
+    }
+}

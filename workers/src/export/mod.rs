@@ -1,0 +1,7 @@
+//! Exports: rendering a report to a file.
+
+pub mod data;
+pub mod document;
+pub mod expiry;
+pub mod job;
+pub mod render;
