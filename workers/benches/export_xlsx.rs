@@ -52,8 +52,14 @@ fn direct(rows: u64, path: &Path) {
     let mut book = Workbook::new();
     let sheet = book.add_worksheet_with_constant_memory().unwrap();
     let date = Format::new().set_num_format("yyyy-mm-dd");
-    let mut row = 0u32;
-    for r in annex(rows) {
+    for (col, name) in ["record_id", "dato", "metric", "verdi", "timer", "datakilde"]
+        .into_iter()
+        .enumerate()
+    {
+        sheet.write_string(0, col as u16, name).unwrap();
+    }
+    for (i, r) in annex(rows).enumerate() {
+        let row = i as u32 + 1;
         sheet.write_string(row, 0, &r.record_id).unwrap();
         sheet
             .write_date_with_format(row, 1, r.occurred_on, &date)
@@ -64,7 +70,6 @@ fn direct(rows: u64, path: &Path) {
             sheet.write_number(row, 4, h).unwrap();
         }
         sheet.write_string(row, 5, &r.data_source).unwrap();
-        row += 1;
     }
     book.save(path).unwrap();
 }

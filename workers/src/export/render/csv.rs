@@ -106,7 +106,7 @@ pub fn write(
                 ],
             )?;
             rows += 1;
-            if rows % CHECK_EVERY == 0 {
+            if rows.is_multiple_of(CHECK_EVERY) {
                 steps.check()?;
             }
         }

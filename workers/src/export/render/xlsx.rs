@@ -121,11 +121,11 @@ fn cover(
     }
     for (label, date) in [("Fra", doc.period_from), ("Til", doc.period_to)] {
         sheet.write_string_with_format(row, 0, label, &f.header)?;
-        sheet.write_date_with_format(row, 1, &date, &f.date)?;
+        sheet.write_date_with_format(row, 1, date, &f.date)?;
         row += 1;
     }
     sheet.write_string_with_format(row, 0, "Generert", &f.header)?;
-    sheet.write_datetime_with_format(row, 1, &doc.generated_at.naive_utc(), &f.datetime)?;
+    sheet.write_datetime_with_format(row, 1, doc.generated_at.naive_utc(), &f.datetime)?;
     row += 1;
     sheet.write_string_with_format(row, 0, "Eksport-ID", &f.header)?;
     sheet.write_string(row, 1, &doc.export_id)?;
@@ -249,7 +249,7 @@ fn annex(
         }
         row += 1;
         sheet.write_string(row, 0, &record.record_id)?;
-        sheet.write_date_with_format(row, 1, &record.occurred_on, &f.date)?;
+        sheet.write_date_with_format(row, 1, record.occurred_on, &f.date)?;
         sheet.write_string(row, 2, &record.metric)?;
         sheet.write_number(row, 3, record.value)?;
         if let Some(hours) = record.hours {
@@ -257,7 +257,7 @@ fn annex(
         }
         sheet.write_string(row, 5, &record.data_source)?;
         written += 1;
-        if written % CHECK_EVERY == 0 {
+        if written.is_multiple_of(CHECK_EVERY) {
             steps.check()?;
         }
     }
