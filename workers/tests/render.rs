@@ -167,7 +167,7 @@ fn excel_holds_every_figure_with_an_annex_and_validation() {
     );
     let annex = book.worksheet_range("Vedlegg kilderecords").unwrap();
     assert_eq!(annex.rows().count(), 2_501);
-    let last: Vec<&Data> = annex.rows().last().unwrap().iter().collect();
+    let last: Vec<&Data> = annex.rows().next_back().unwrap().iter().collect();
     assert_eq!(
         (last[0], number(last[3])),
         (&Data::String("r2499".into()), Some(2499.0))
