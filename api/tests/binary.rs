@@ -29,14 +29,19 @@ fn start_with(data_dir: &Path, database_url: Option<&str>, env: &[(&str, &str)])
     cmd.env_remove("BUFDIR_API_URL").envs(env.iter().copied());
     cmd.args(["serve", "--bind", "127.0.0.1:0", "--no-demo", "--data-dir"])
         .arg(data_dir)
-        .env_remove("DATABASE_URL")
-        .env("LOG_FORMAT", "json")
-        .env("RUST_LOG", "info")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped());
+        .env_remove("DATABASE_URL");
     if let Some(url) = database_url {
         cmd.env("DATABASE_URL", url);
     }
+    start_with_command(cmd)
+}
+
+/// Runs a prepared `serve` command and waits for its "listening on" log line.
+fn start_with_command(mut cmd: Command) -> Server {
+    cmd.env("LOG_FORMAT", "json")
+        .env("RUST_LOG", "info")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
     let mut child = cmd.spawn().expect("start the binary");
     let stderr = child.stderr.take().unwrap();
     let mut lines = BufReader::new(stderr).lines();
@@ -452,4 +457,139 @@ async fn serve_submits_to_a_standalone_sandbox_named_by_bufdir_api_url() {
     sandbox.kill().unwrap();
     let _ = server.child.wait();
     let _ = sandbox.wait();
+}
+
+fn spawn_worker(data_dir: &Path) -> Child {
+    let mut child = Command::new(BIN)
+        .args(["worker", "--data-dir"])
+        .arg(data_dir)
+        .env_remove("DATABASE_URL")
+        .env_remove("BUFDIR_API_URL")
+        .env("EXPORT_LEASE_SECONDS", "3")
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    std::thread::spawn(move || for _ in BufReader::new(stderr).lines() {});
+    child
+}
+
+/// A `worker` process killed (SIGKILL) in the middle of rendering an export: after its lease runs
+/// out, another worker process takes the job over and completes it; the dead attempt records
+/// nothing.
+#[tokio::test]
+async fn a_killed_worker_process_leaves_its_export_to_another_worker() {
+    let dir = support::TempSqlite::new();
+    let token = admin_token(&dir.dir);
+    let mut server = Command::new(BIN);
+    server
+        .args([
+            "serve",
+            "--bind",
+            "127.0.0.1:0",
+            "--no-demo",
+            "--no-workers",
+            "--data-dir",
+        ])
+        .arg(&dir.dir)
+        .env_remove("DATABASE_URL")
+        .env_remove("BUFDIR_API_URL");
+    let mut server = start_with_command(server);
+    let client = reqwest::Client::new();
+    let api = |path: &str| format!("{}{path}", server.base);
+    let created = client
+        .post(api("/api/v1/organizations"))
+        .bearer_auth(&token)
+        .json(&json!({"org_id": "org-kill", "name": "Kill", "organisasjonsnummer": "986128433"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status(), 201);
+    // Enough source records that rendering the annex takes a while.
+    for batch in 0..2 {
+        let records: Vec<Value> = (0..10_000)
+            .map(|i| json!({"record_id": format!("r{batch}-{i}"), "occurred_on": "2025-05-01", "metric": "children_in_care", "value": 1}))
+            .collect();
+        let imported = client
+            .post(api("/api/v1/source-records"))
+            .bearer_auth(&token)
+            .json(&json!({"organization_id": "org-kill", "data_source": "cis", "records": records}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(imported.status(), 200);
+    }
+    let export: Value = client
+        .post(api("/api/v1/bufdir-exports"))
+        .bearer_auth(&token)
+        .json(&json!({"org_id": "org-kill", "format": "excel", "period_from": "2025-01-01", "period_to": "2025-12-31", "include_attachments": true}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let id = export["export_id"].as_str().unwrap().to_string();
+    let status = || async {
+        let body: Value = client
+            .get(api(&format!("/api/v1/bufdir-exports/{id}")))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        body["status"].as_str().unwrap().to_string()
+    };
+
+    let mut first = spawn_worker(&dir.dir);
+    let mut seen = String::new();
+    for _ in 0..3000 {
+        seen = status().await;
+        if seen != "queued" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(seen, "running", "the first worker took the job");
+    first.kill().unwrap();
+    first.wait().unwrap();
+
+    let mut second = spawn_worker(&dir.dir);
+    for _ in 0..600 {
+        seen = status().await;
+        if seen == "completed" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(seen, "completed");
+    second.kill().unwrap();
+    let _ = second.wait();
+    server.child.kill().unwrap();
+    let _ = server.child.wait();
+
+    let db = store::connect(&dir.url).await.unwrap();
+    let events = db
+        .events
+        .read_stream(&format!("export-{id}"), 0)
+        .await
+        .unwrap();
+    let claims: Vec<&Value> = events
+        .iter()
+        .filter(|e| e.event_type == "ExportClaimed")
+        .map(|e| &e.payload)
+        .collect();
+    assert_eq!(claims.len(), 2, "one claim each");
+    assert_eq!(claims[1]["taken_over"], true);
+    let completions: Vec<&Value> = events
+        .iter()
+        .filter(|e| e.event_type == "ExportCompleted")
+        .map(|e| &e.payload)
+        .collect();
+    assert_eq!(completions.len(), 1);
+    assert_eq!(completions[0]["attempt"], 2);
 }
