@@ -97,6 +97,14 @@ fn annex(rows: u64) -> impl Iterator<Item = AnnexRow> {
 }
 
 fn go(format: Format, annex_rows: Option<u64>) -> (tempfile::TempDir, std::path::PathBuf) {
+    go_with(&doc(), format, annex_rows)
+}
+
+fn go_with(
+    doc: &ReportDocument,
+    format: Format,
+    annex_rows: Option<u64>,
+) -> (tempfile::TempDir, std::path::PathBuf) {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join(format!("out.{}", format.extension()));
     let mut rows = annex_rows.map(annex);
@@ -106,7 +114,7 @@ fn go(format: Format, annex_rows: Option<u64>) -> (tempfile::TempDir, std::path:
     let mut seen = vec![];
     let stats = render(
         format,
-        &doc(),
+        doc,
         rows,
         &path,
         &AtomicBool::new(false),
@@ -117,6 +125,8 @@ fn go(format: Format, annex_rows: Option<u64>) -> (tempfile::TempDir, std::path:
     assert_eq!(stats.annex_rows, annex_rows.unwrap_or(0));
     let (done, total) = *seen.last().unwrap();
     assert_eq!(done, total, "progress ends complete");
+    assert!(seen.windows(2).all(|w| w[0].0 <= w[1].0), "{seen:?}");
+    assert!(seen.iter().all(|(d, t)| d <= t), "{seen:?}");
     (dir, path)
 }
 
@@ -145,6 +155,15 @@ fn excel_holds_every_figure_with_an_annex_and_validation() {
         ]
     );
     let cover = book.worksheet_range("Forside").unwrap();
+    let from = cover
+        .rows()
+        .find(|r| r[0] == Data::String("Fra".into()))
+        .unwrap();
+    assert!(
+        matches!(from[1], Data::DateTime(_)),
+        "a real date: {:?}",
+        from[1]
+    );
     assert!(
         cover
             .rows()
@@ -239,4 +258,117 @@ fn a_cancelled_render_stops_and_leaves_no_file() {
         "stopped within one check interval, after {pulled} rows"
     );
     assert!(!path.exists());
+}
+
+#[test]
+fn csv_quotes_quotes_and_line_breaks_and_ends_lines_with_crlf() {
+    let mut doc = doc();
+    doc.sections[1].fields[0].label = "Sa \"hei\"\nog gikk".into();
+    let (_dir, path) = go_with(&doc, Format::Csv, None);
+    let text = std::fs::read_to_string(&path).unwrap();
+    assert!(
+        text.contains("\"Sa \"\"hei\"\"\nog gikk\";timer_tiltak;"),
+        "{text}"
+    );
+    assert!(text.contains("\r\n\r\nkategori;aktivitet;antall;timer\r\n"));
+    assert!(
+        !text.contains("record_id"),
+        "no annex block without an annex"
+    );
+    let outside_quotes = text.replace("\"Sa \"\"hei\"\"\nog gikk\"", "");
+    assert!(outside_quotes.replace("\r\n", "").find('\n').is_none());
+}
+
+#[test]
+fn a_long_pdf_breaks_into_pages_and_counts_the_annex() {
+    let mut doc = doc();
+    doc.sections[0].fields = (0..150)
+        .map(|i| FieldFigures {
+            key: format!("felt_{i}"),
+            label: format!("Felt nummer {i} med en lang forklaring av hva som telles her, og hvorfor det telles slik (æøå)"),
+            unit: Unit::Count,
+            value: Some(1000.0 + f64::from(i)),
+            prior_value: None,
+        })
+        .collect();
+    let (_dir, path) = go_with(&doc, Format::Pdf, Some(12_345));
+    let text = pdf_extract::extract_text_from_mem(&std::fs::read(&path).unwrap()).unwrap();
+    assert!(text.contains("Side 2 av"), "{text}");
+    assert!(text.contains("Felt nummer 149"));
+    assert!(text.contains("1 149"));
+    assert!(text.contains("(æøå)"));
+    assert!(text.contains("12 345 kilderecords"));
+}
+
+#[test]
+fn progress_grows_with_a_long_annex() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("out.csv");
+    let mut seen = vec![];
+    let stats = render(
+        Format::Csv,
+        &doc(),
+        Some(&mut annex(250_000)),
+        &path,
+        &AtomicBool::new(false),
+        &mut |d, t| seen.push((d, t)),
+    )
+    .unwrap();
+    assert_eq!(stats.annex_rows, 250_000);
+    // Cover, two sections, activities, two reports over the annex, its end, done.
+    assert_eq!(seen.len(), 8, "{seen:?}");
+    assert!(seen.windows(2).all(|w| w[0].0 < w[1].0), "{seen:?}");
+    assert_eq!(seen.last(), Some(&(8, 8)));
+}
+
+#[test]
+fn a_render_cancelled_before_it_starts_writes_nothing() {
+    for format in [Format::Excel, Format::Csv, Format::Pdf, Format::Json] {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(format!("out.{}", format.extension()));
+        let result = render(
+            format,
+            &doc(),
+            Some(&mut annex(10)),
+            &path,
+            &AtomicBool::new(true),
+            &mut |_, _| {},
+        );
+        assert!(matches!(result, Err(RenderError::Cancelled)), "{format:?}");
+        assert!(!path.exists(), "{format:?}");
+    }
+}
+
+#[test]
+fn a_csv_cancelled_from_progress_is_removed() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("out.csv");
+    let cancelled = AtomicBool::new(false);
+    let result = render(
+        Format::Csv,
+        &doc(),
+        Some(&mut annex(200_000)),
+        &path,
+        &cancelled,
+        &mut |done, _| {
+            // The first report over the annex comes after 100 000 rows.
+            if done == 5 {
+                cancelled.store(true, std::sync::atomic::Ordering::SeqCst);
+            }
+        },
+    );
+    assert!(matches!(result, Err(RenderError::Cancelled)));
+    assert!(!path.exists());
+}
+
+#[test]
+fn formats_name_their_files() {
+    let all = [Format::Excel, Format::Csv, Format::Pdf, Format::Json];
+    let extensions: Vec<_> = all.iter().map(|f| f.extension()).collect();
+    assert_eq!(extensions, ["xlsx", "csv", "pdf", "json"]);
+    assert_eq!(Format::Csv.content_type(), "text/csv; charset=utf-8");
+    assert_eq!(
+        Format::Excel.content_type(),
+        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+    );
 }

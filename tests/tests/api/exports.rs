@@ -15,7 +15,7 @@ use tokio::sync::Notify;
 use workers::export::job::ExportWorker;
 use workers::files::{FileStore, LocalFileStore};
 
-use crate::helpers::{Options, TestApp, spawn_app, spawn_app_with};
+use crate::helpers::{Options, TestApp, spawn_app, spawn_app_on_postgres, spawn_app_with};
 
 const ORG: &str = "org-exp";
 
@@ -134,7 +134,24 @@ async fn snapshot_value(app: &TestApp, key: &str) -> f64 {
 
 #[tokio::test]
 async fn an_excel_export_holds_the_aggregated_figures_and_downloads_by_signed_link() {
-    let app = spawn_app().await;
+    excel_export(spawn_app().await).await;
+}
+
+#[tokio::test]
+async fn an_excel_export_on_postgres() {
+    if let Some(app) = spawn_app_on_postgres().await {
+        excel_export(app).await;
+    }
+}
+
+#[tokio::test]
+async fn two_workers_on_postgres_never_render_the_same_job() {
+    if let Some(app) = spawn_app_on_postgres().await {
+        two_workers(app).await;
+    }
+}
+
+async fn excel_export(app: TestApp) {
     let seeded_2025 = seed(&app).await;
     let id = create(&app, &export_body("xlsx", true)).await;
     let queued = get(&app, &id).await;
@@ -398,7 +415,10 @@ async fn cancel_retry_and_delete_follow_the_job_state_machine() {
 
 #[tokio::test]
 async fn two_workers_never_render_the_same_job() {
-    let app = spawn_app().await;
+    two_workers(spawn_app().await).await;
+}
+
+async fn two_workers(app: TestApp) {
     seed(&app).await;
     let id = create(&app, &export_body("excel", false)).await;
     let files: Arc<dyn FileStore> = app.state.services.files.clone();

@@ -57,6 +57,9 @@ pub struct Bufdir {
     client: BufdirClient,
     credentials: CredentialStore,
     tokens: Mutex<HashMap<String, CachedToken>>,
+    /// One token fetch at a time, so callers that find the token missing or refused together
+    /// (the delivery and the status worker after an expiry) authenticate once, not each.
+    fetching: tokio::sync::Mutex<()>,
     pub settings: BufdirSettings,
 }
 
@@ -78,6 +81,7 @@ impl Bufdir {
             client: BufdirClient::new(base_url, settings.client.clone())?,
             credentials: CredentialStore::new(pool, server_secret),
             tokens: Mutex::new(HashMap::new()),
+            fetching: tokio::sync::Mutex::new(()),
             settings,
         }))
     }
@@ -133,14 +137,14 @@ impl Bufdir {
         Fut: std::future::Future<Output = Result<T, BufdirError>>,
     {
         let token = self.token(org_id).await?;
-        match call(token).await {
+        match call(token.clone()).await {
             Err(BufdirError::Unauthorized(reason)) => {
                 tracing::info!(
                     org_id,
                     reason,
                     "Bufdir refused the cached token; fetching a new one"
                 );
-                self.forget(org_id);
+                self.forget(org_id, &token);
                 let token = self.token(org_id).await?;
                 Ok(call(token).await?)
             }
@@ -149,6 +153,11 @@ impl Bufdir {
     }
 
     async fn token(&self, org_id: &str) -> Result<String, GatewayError> {
+        if let Some(cached) = self.cached(org_id) {
+            return Ok(cached);
+        }
+        let _fetching = self.fetching.lock().await;
+        // Someone else may have fetched it while this call waited.
         if let Some(cached) = self.cached(org_id) {
             return Ok(cached);
         }
@@ -181,8 +190,12 @@ impl Bufdir {
         );
     }
 
-    fn forget(&self, org_id: &str) {
-        self.tokens.lock().expect("token cache lock").remove(org_id);
+    /// Drops `token` from the cache, unless it was already replaced by a newer one.
+    fn forget(&self, org_id: &str, token: &str) {
+        let mut tokens = self.tokens.lock().expect("token cache lock");
+        if tokens.get(org_id).is_some_and(|t| t.token == token) {
+            tokens.remove(org_id);
+        }
     }
 }
 

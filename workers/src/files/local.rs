@@ -8,12 +8,16 @@ use tokio_util::io::ReaderStream;
 
 use super::{Download, FileStore, check_key};
 
+/// Bytes per streamed chunk: large enough to keep syscalls few, small enough per download.
+const CHUNK: usize = 64 * 1024;
+
 #[derive(Debug, Clone)]
 pub struct LocalFileStore {
     root: PathBuf,
 }
 
 impl LocalFileStore {
+    /// A store under `root`, which is created if missing.
     pub fn new(root: PathBuf) -> std::io::Result<Self> {
         std::fs::create_dir_all(&root)?;
         Ok(LocalFileStore { root })
@@ -25,6 +29,14 @@ impl LocalFileStore {
     }
 }
 
+/// Copies `source` to `partial` and flushes it to disk, so that after the rename the name
+/// never points at data a crash could still lose.
+async fn copy_durably(source: &Path, partial: &Path) -> std::io::Result<u64> {
+    let size = tokio::fs::copy(source, partial).await?;
+    tokio::fs::File::open(partial).await?.sync_all().await?;
+    Ok(size)
+}
+
 #[async_trait::async_trait]
 impl FileStore for LocalFileStore {
     async fn put_file(&self, key: &str, source: &Path) -> anyhow::Result<u64> {
@@ -33,17 +45,18 @@ impl FileStore for LocalFileStore {
             .parent()
             .ok_or_else(|| anyhow::anyhow!("file key {key:?} has no directory"))?;
         tokio::fs::create_dir_all(dir).await?;
+        // Same directory as the target, so the rename stays on one filesystem (and is atomic);
+        // a fresh name per call, so concurrent puts of one key never write the same partial.
         let partial = dir.join(format!(".{}.partial", ulid::Ulid::new()));
-        let copied = tokio::fs::copy(source, &partial).await;
-        let size = match copied {
-            Ok(size) => size,
-            Err(e) => {
-                let _ = tokio::fs::remove_file(&partial).await;
-                return Err(e.into());
-            }
+        let stored = match copy_durably(source, &partial).await {
+            Ok(size) => tokio::fs::rename(&partial, &target).await.map(|()| size),
+            Err(e) => Err(e),
         };
-        tokio::fs::rename(&partial, &target).await?;
-        Ok(size)
+        if stored.is_err() {
+            // Best effort: a leftover partial file is only wasted space, the error matters more.
+            let _ = tokio::fs::remove_file(&partial).await;
+        }
+        Ok(stored?)
     }
 
     async fn get(&self, key: &str) -> anyhow::Result<Option<Download>> {
@@ -53,8 +66,15 @@ impl FileStore for LocalFileStore {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
             Err(e) => return Err(e.into()),
         };
-        let size = file.metadata().await?.len();
-        Ok(Some((size, ReaderStream::new(file).boxed())))
+        let meta = file.metadata().await?;
+        // A key naming a directory (a prefix of other keys) opens fine on Unix but is no file.
+        if !meta.is_file() {
+            return Ok(None);
+        }
+        Ok(Some((
+            meta.len(),
+            ReaderStream::with_capacity(file, CHUNK).boxed(),
+        )))
     }
 
     async fn delete(&self, key: &str) -> anyhow::Result<()> {

@@ -16,27 +16,32 @@ pub use local::LocalFileStore;
 pub use s3::S3FileStore;
 pub use signing::{LinkError, LinkSigner};
 
-/// A stored file as a stream of chunks, with its size.
+/// A stored file as a stream of chunks, with its size (known up front, for `Content-Length`).
 pub type Download = (u64, BoxStream<'static, std::io::Result<Bytes>>);
+
+/// The longest key accepted; far above what exports use, well below S3's 1024-byte limit so
+/// a prefix still fits.
+const MAX_KEY_LEN: usize = 512;
 
 #[async_trait::async_trait]
 pub trait FileStore: Send + Sync + 'static {
-    /// Stores the finished local file `source` under `key`, atomically: a reader never sees a
-    /// partial file. Returns the stored size in bytes.
+    /// Stores the finished local file `source` under `key` (e.g.
+    /// `exports/exp_01j.../report.xlsx`), atomically: a reader never sees a partial file.
+    /// Returns the stored size in bytes.
     async fn put_file(&self, key: &str, source: &Path) -> anyhow::Result<u64>;
-    /// A stored file, streamed; `None` if there is none.
+    /// Opens a stored file for streaming download; `None` if there is none.
     async fn get(&self, key: &str) -> anyhow::Result<Option<Download>>;
-    /// Removes a file; removing a missing file is fine.
+    /// Removes a file; removing a missing file is fine, so expiry can be retried.
     async fn delete(&self, key: &str) -> anyhow::Result<()>;
     /// For logs: `local` or `s3`.
     fn backend(&self) -> &'static str;
 }
 
-/// Keys are relative paths of `[A-Za-z0-9._-]` segments: nothing a key holds can reach outside
-/// the store's root.
+/// Keys are relative paths of `[A-Za-z0-9._-]` segments, so nothing a key holds can reach
+/// outside the store's root or mean different things to the two backends.
 pub fn check_key(key: &str) -> anyhow::Result<()> {
     let ok = !key.is_empty()
-        && key.len() <= 512
+        && key.len() <= MAX_KEY_LEN
         && key.split('/').all(|segment| {
             !segment.is_empty()
                 && segment != "."
@@ -55,19 +60,25 @@ pub fn from_setting(
     setting: Option<&str>,
     default_dir: &Path,
 ) -> anyhow::Result<Arc<dyn FileStore>> {
-    match setting {
-        None => Ok(Arc::new(LocalFileStore::new(default_dir.to_path_buf())?)),
-        Some(url) if url.starts_with("file://") => {
-            let path = url.trim_start_matches("file://");
-            anyhow::ensure!(
-                !path.is_empty(),
-                "FILE_STORE_URL {url:?} names no directory"
-            );
-            Ok(Arc::new(LocalFileStore::new(path.into())?))
+    // A variable set to nothing (`FILE_STORE_URL=` in a compose file) means "unset".
+    let setting = setting.map(str::trim).filter(|s| !s.is_empty());
+    let Some(setting) = setting else {
+        return Ok(Arc::new(LocalFileStore::new(default_dir.to_path_buf())?));
+    };
+    let url = url::Url::parse(setting)
+        .map_err(|e| anyhow::anyhow!("FILE_STORE_URL {setting:?} is not a URL: {e}"))?;
+    match url.scheme() {
+        "file" => {
+            // Parsed rather than stripped, so `%20` and `file://localhost/...` mean what they
+            // say and `file://relative` is refused instead of silently becoming relative.
+            let path = url.to_file_path().map_err(|()| {
+                anyhow::anyhow!("FILE_STORE_URL {setting:?} must be file:///ABSOLUTE/PATH")
+            })?;
+            Ok(Arc::new(LocalFileStore::new(path)?))
         }
-        Some(url) if url.starts_with("s3://") => Ok(Arc::new(S3FileStore::from_url(url)?)),
-        Some(other) => anyhow::bail!(
-            "FILE_STORE_URL must be file:///PATH or s3://BUCKET/PREFIX, not {other:?}"
+        "s3" => Ok(Arc::new(S3FileStore::from_url(setting)?)),
+        _ => anyhow::bail!(
+            "FILE_STORE_URL must be file:///PATH or s3://BUCKET/PREFIX, not {setting:?}"
         ),
     }
 }

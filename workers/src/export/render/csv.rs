@@ -1,6 +1,7 @@
 //! CSV for Norwegian spreadsheets: UTF-8 with a byte-order mark (so Excel reads æøå right),
 //! `;` between fields, decimal comma, CRLF line ends.
 
+use std::borrow::Cow;
 use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::Path;
@@ -8,14 +9,14 @@ use std::path::Path;
 use domain::schema::Unit;
 
 use super::numbers::decimal_comma;
-use super::{CHECK_EVERY, RenderError, Steps};
+use super::{RenderError, Steps};
 use crate::export::document::{AnnexRow, ReportDocument};
 
-fn field(text: &str) -> String {
+fn field(text: &str) -> Cow<'_, str> {
     if text.contains([';', '"', '\r', '\n']) {
-        format!("\"{}\"", text.replace('"', "\"\""))
+        Cow::Owned(format!("\"{}\"", text.replace('"', "\"\"")))
     } else {
-        text.to_string()
+        Cow::Borrowed(text)
     }
 }
 
@@ -23,10 +24,21 @@ fn number(x: Option<f64>) -> String {
     x.map(decimal_comma).unwrap_or_default()
 }
 
-fn line(out: &mut impl Write, cells: &[String]) -> std::io::Result<()> {
-    let joined: Vec<String> = cells.iter().map(|c| field(c)).collect();
-    out.write_all(joined.join(";").as_bytes())?;
+fn line<S: AsRef<str>>(out: &mut impl Write, cells: &[S]) -> std::io::Result<()> {
+    for (i, cell) in cells.iter().enumerate() {
+        if i > 0 {
+            out.write_all(b";")?;
+        }
+        out.write_all(field(cell.as_ref()).as_bytes())?;
+    }
     out.write_all(b"\r\n")
+}
+
+fn unit(unit: Unit) -> &'static str {
+    match unit {
+        Unit::Count => "antall",
+        Unit::Hours => "timer",
+    }
 }
 
 pub fn write(
@@ -37,51 +49,46 @@ pub fn write(
 ) -> Result<u64, RenderError> {
     let mut out = BufWriter::new(File::create(path)?);
     out.write_all("\u{feff}".as_bytes())?;
-    let header = [
-        "seksjon",
-        "felt",
-        "nøkkel",
-        "verdi",
-        "forrige_periode",
-        "endring",
-        "enhet",
-    ];
-    line(&mut out, &header.map(String::from))?;
+    line(
+        &mut out,
+        &[
+            "seksjon",
+            "felt",
+            "nøkkel",
+            "verdi",
+            "forrige_periode",
+            "endring",
+            "enhet",
+        ],
+    )?;
     steps.step()?;
     for section in &doc.sections {
         for f in &section.fields {
-            let unit = match f.unit {
-                Unit::Count => "antall",
-                Unit::Hours => "timer",
-            };
             line(
                 &mut out,
                 &[
-                    section.title.clone(),
-                    f.label.clone(),
-                    f.key.clone(),
-                    number(f.value),
-                    number(f.prior_value),
-                    number(f.change()),
-                    unit.into(),
+                    section.title.as_str(),
+                    &f.label,
+                    &f.key,
+                    &number(f.value),
+                    &number(f.prior_value),
+                    &number(f.change()),
+                    unit(f.unit),
                 ],
             )?;
         }
         steps.step()?;
     }
     out.write_all(b"\r\n")?;
-    line(
-        &mut out,
-        &["kategori", "aktivitet", "antall", "timer"].map(String::from),
-    )?;
+    line(&mut out, &["kategori", "aktivitet", "antall", "timer"])?;
     for a in &doc.activities {
         line(
             &mut out,
             &[
-                a.kategori.clone(),
-                a.label.clone(),
-                decimal_comma(a.antall),
-                decimal_comma(a.timer),
+                a.kategori.as_str(),
+                &a.label,
+                &decimal_comma(a.antall),
+                &decimal_comma(a.timer),
             ],
         )?;
     }
@@ -91,24 +98,22 @@ pub fn write(
         out.write_all(b"\r\n")?;
         line(
             &mut out,
-            &["record_id", "dato", "metric", "verdi", "timer", "datakilde"].map(String::from),
+            &["record_id", "dato", "metric", "verdi", "timer", "datakilde"],
         )?;
         for r in annex {
             line(
                 &mut out,
                 &[
-                    r.record_id,
-                    r.occurred_on.to_string(),
-                    r.metric,
-                    decimal_comma(r.value),
-                    number(r.hours),
-                    r.data_source,
+                    r.record_id.as_str(),
+                    &r.occurred_on.to_string(),
+                    &r.metric,
+                    &decimal_comma(r.value),
+                    &number(r.hours),
+                    &r.data_source,
                 ],
             )?;
             rows += 1;
-            if rows.is_multiple_of(CHECK_EVERY) {
-                steps.check()?;
-            }
+            steps.annex_row(rows)?;
         }
         steps.step()?;
     }

@@ -67,7 +67,9 @@ pub struct RenderStats {
 }
 
 /// Annex rows between checks for cancellation.
-pub(crate) const CHECK_EVERY: u64 = 10_000;
+const CHECK_EVERY: u64 = 10_000;
+/// Annex rows between progress reports.
+const REPORT_EVERY: u64 = 100_000;
 
 /// Steps for progress reports: the cover, each section, the activities, and finishing.
 pub(crate) struct Steps<'a> {
@@ -84,6 +86,19 @@ impl Steps<'_> {
         self.check()
     }
 
+    /// Called after each annex row (`rows` written so far). The annex's length is not known up
+    /// front, so every report over it adds a step to the estimated total.
+    pub(crate) fn annex_row(&mut self, rows: u64) -> Result<(), RenderError> {
+        if rows.is_multiple_of(REPORT_EVERY) {
+            self.total = self.total.saturating_add(1);
+            self.step()
+        } else if rows.is_multiple_of(CHECK_EVERY) {
+            self.check()
+        } else {
+            Ok(())
+        }
+    }
+
     pub(crate) fn check(&self) -> Result<(), RenderError> {
         if self.cancelled.load(Ordering::SeqCst) {
             Err(RenderError::Cancelled)
@@ -94,7 +109,10 @@ impl Steps<'_> {
 }
 
 /// Writes the whole file at `path`. `annex` (exports with attachments) is streamed, never
-/// collected. When `cancelled` turns true the render stops at its next check and leaves no file.
+/// collected; the PDF only counts it and the JSON ignores it. `cancelled` is checked between
+/// steps and every 10 000 annex rows; when it turns true the render stops and leaves no file.
+/// `progress(done, total)` follows each step (cover, each section, activities, every 100 000
+/// annex rows, the annex's end, done); the total grows as the annex does.
 pub fn render(
     format: Format,
     doc: &ReportDocument,
@@ -105,7 +123,9 @@ pub fn render(
 ) -> Result<RenderStats, RenderError> {
     let mut steps = Steps {
         done: 0,
-        total: doc.sections.len() as u32 + 3 + u32::from(annex.is_some()),
+        total: u32::try_from(doc.sections.len())
+            .unwrap_or(u32::MAX)
+            .saturating_add(3 + u32::from(annex.is_some())),
         report: progress,
         cancelled,
     };
@@ -113,7 +133,7 @@ pub fn render(
     let written = match format {
         Format::Excel => xlsx::write(doc, annex, path, &mut steps),
         Format::Csv => csv::write(doc, annex, path, &mut steps),
-        Format::Pdf => pdf::write(doc, path, &mut steps),
+        Format::Pdf => pdf::write(doc, annex, path, &mut steps),
         Format::Json => json::write(doc, path, &mut steps),
     };
     match written {

@@ -9,11 +9,11 @@ use std::path::Path;
 use domain::schema::Unit;
 use rust_xlsxwriter::{DocProperties, ExcelDateTime, Format, FormatAlign, Workbook, Worksheet};
 
-use super::{CHECK_EVERY, RenderError, Steps};
+use super::{RenderError, Steps};
 use crate::export::document::{AnnexRow, ReportDocument};
 
 /// Excel's last row is 1 048 576; one is the header.
-const ROWS_PER_SHEET: u64 = 1_048_575;
+const ROWS_PER_SHEET: u32 = 1_048_575;
 
 struct Formats {
     header: Format,
@@ -48,26 +48,54 @@ impl Formats {
     }
 }
 
-/// A sheet name Excel accepts: at most 31 characters, none of `[]:*?/\`, unique in the book.
+/// Excel's longest cell text, in characters.
+const MAX_TEXT: usize = 32_767;
+
+/// Text Excel accepts in a cell: longer text is cut rather than failing the whole export.
+fn text(s: &str) -> &str {
+    match s.char_indices().nth(MAX_TEXT) {
+        Some((end, _)) => &s[..end],
+        None => s,
+    }
+}
+
+/// At most `units` UTF-16 code units, which is how Excel counts a sheet name's length.
+fn utf16_prefix(s: &str, units: usize) -> String {
+    let mut used = 0;
+    s.chars()
+        .take_while(|c| {
+            used += c.len_utf16();
+            used <= units
+        })
+        .collect()
+}
+
+/// A sheet name Excel accepts: at most 31 characters, none of `[]:*?/\`, not starting or ending
+/// with an apostrophe, unique in the book (Excel compares names case-insensitively).
 fn sheet_name(title: &str, taken: &mut HashSet<String>) -> String {
     let clean: String = title
         .chars()
-        .filter(|c| !matches!(c, '[' | ']' | ':' | '*' | '?' | '/' | '\\'))
+        .filter(|c| !matches!(c, '[' | ']' | ':' | '*' | '?' | '/' | '\\') && !c.is_control())
         .collect();
-    let base: String = clean.trim().chars().take(31).collect();
-    let base = if base.is_empty() {
-        "Ark".to_string()
-    } else {
-        base
+    let base = utf16_prefix(clean.trim().trim_matches('\''), 31);
+    let base = match base.trim_end().trim_end_matches('\'') {
+        "" => "Ark".to_string(),
+        b => b.to_string(),
     };
     let mut name = base.clone();
-    let mut n = 2;
+    let mut n = 2u32;
     while !taken.insert(name.to_lowercase()) {
         let suffix = format!(" {n}");
-        name = base.chars().take(31 - suffix.len()).collect::<String>() + &suffix;
+        let stem = utf16_prefix(&base, 31 - suffix.len());
+        name = stem.trim_end().trim_end_matches('\'').to_string() + &suffix;
         n += 1;
     }
     name
+}
+
+/// Names Excel will not take for a sheet, lower-cased as [`sheet_name`] keeps them.
+fn reserved() -> HashSet<String> {
+    HashSet::from(["history".to_string()])
 }
 
 fn headers(sheet: &mut Worksheet, names: &[&str], f: &Formats) -> Result<(), RenderError> {
@@ -102,7 +130,7 @@ fn cover(
     sheet.write_string_with_format(
         0,
         0,
-        format!("Rapport til Bufdir – {}", doc.organization_name),
+        text(&format!("Rapport til Bufdir – {}", doc.organization_name)),
         &f.title,
     )?;
     let text_rows: [(&str, &str); 6] = [
@@ -116,7 +144,7 @@ fn cover(
     let mut row = 2;
     for (label, value) in text_rows {
         sheet.write_string_with_format(row, 0, label, &f.header)?;
-        sheet.write_string(row, 1, value)?;
+        sheet.write_string(row, 1, text(value))?;
         row += 1;
     }
     for (label, date) in [("Fra", doc.period_from), ("Til", doc.period_to)] {
@@ -128,7 +156,7 @@ fn cover(
     sheet.write_datetime_with_format(row, 1, doc.generated_at.naive_utc(), &f.datetime)?;
     row += 1;
     sheet.write_string_with_format(row, 0, "Eksport-ID", &f.header)?;
-    sheet.write_string(row, 1, &doc.export_id)?;
+    sheet.write_string(row, 1, text(&doc.export_id))?;
     sheet.autofit();
     Ok(())
 }
@@ -158,8 +186,8 @@ fn section_sheets(
         for (i, field) in section.fields.iter().enumerate() {
             let row = i as u32 + 1;
             let number = f.figure(field.unit);
-            sheet.write_string(row, 0, &field.label)?;
-            sheet.write_string(row, 1, &field.key)?;
+            sheet.write_string(row, 0, text(&field.label))?;
+            sheet.write_string(row, 1, text(&field.key))?;
             optional(sheet, row, 2, field.value, number)?;
             optional(sheet, row, 3, field.prior_value, number)?;
             optional(sheet, row, 4, field.change(), number)?;
@@ -189,8 +217,8 @@ fn activities(
     headers(sheet, &["Kategori", "Aktivitet", "Antall", "Timer"], f)?;
     for (i, a) in doc.activities.iter().enumerate() {
         let row = i as u32 + 1;
-        sheet.write_string(row, 0, &a.kategori)?;
-        sheet.write_string(row, 1, &a.label)?;
+        sheet.write_string(row, 0, text(&a.kategori))?;
+        sheet.write_string(row, 1, text(&a.label))?;
         sheet.write_number_with_format(row, 2, a.antall, &f.count)?;
         sheet.write_number_with_format(row, 3, a.timer, &f.hours)?;
     }
@@ -236,30 +264,29 @@ fn annex(
     f: &Formats,
     taken: &mut HashSet<String>,
     steps: &mut Steps,
+    rows_per_sheet: u32,
 ) -> Result<u64, RenderError> {
     let mut written = 0u64;
     let mut sheet_number = 1;
     let mut sheet = annex_sheet(book, f, sheet_number, taken)?;
     let mut row = 0u32;
     for record in rows {
-        if u64::from(row) == ROWS_PER_SHEET {
+        if row == rows_per_sheet {
             sheet_number += 1;
             sheet = annex_sheet(book, f, sheet_number, taken)?;
             row = 0;
         }
         row += 1;
-        sheet.write_string(row, 0, &record.record_id)?;
+        sheet.write_string(row, 0, text(&record.record_id))?;
         sheet.write_date_with_format(row, 1, record.occurred_on, &f.date)?;
-        sheet.write_string(row, 2, &record.metric)?;
+        sheet.write_string(row, 2, text(&record.metric))?;
         sheet.write_number(row, 3, record.value)?;
         if let Some(hours) = record.hours {
             sheet.write_number(row, 4, hours)?;
         }
-        sheet.write_string(row, 5, &record.data_source)?;
+        sheet.write_string(row, 5, text(&record.data_source))?;
         written += 1;
-        if written.is_multiple_of(CHECK_EVERY) {
-            steps.check()?;
-        }
+        steps.annex_row(written)?;
     }
     steps.step()?;
     Ok(written)
@@ -275,9 +302,6 @@ fn validation(
     sheet.set_name(sheet_name("Validering", taken))?;
     headers(sheet, &["Type", "Peker", "Kode", "Melding", "Message"], f)?;
     let v = &doc.validation;
-    if v.errors.is_empty() && v.warnings.is_empty() {
-        sheet.write_string(1, 0, "Payloaden er gyldig, uten advarsler.")?;
-    }
     let issues = v
         .errors
         .iter()
@@ -286,11 +310,19 @@ fn validation(
     for (n, (kind, issue)) in issues.enumerate() {
         let row = n as u32 + 1;
         sheet.write_string(row, 0, kind)?;
-        sheet.write_string(row, 1, &issue.pointer)?;
+        sheet.write_string(row, 1, text(&issue.pointer))?;
         sheet.write_string(row, 2, issue.code)?;
-        sheet.write_string(row, 3, &issue.message_nb)?;
-        sheet.write_string(row, 4, &issue.message_en)?;
+        sheet.write_string(row, 3, text(&issue.message_nb))?;
+        sheet.write_string(row, 4, text(&issue.message_en))?;
     }
+    // The verdict goes below the list, so the list keeps one row per issue under its header.
+    let verdict = match (v.errors.len(), v.warnings.len()) {
+        (0, 0) => "Payloaden er gyldig, uten advarsler.".to_string(),
+        (0, w) => format!("Payloaden er gyldig, med {w} advarsel(er)."),
+        (e, _) => format!("Payloaden er ikke gyldig: {e} feil."),
+    };
+    let below = u32::try_from(v.errors.len() + v.warnings.len()).unwrap_or(u32::MAX - 2);
+    sheet.write_string_with_format(below.saturating_add(2), 0, verdict, &f.title)?;
     sheet.autofit();
     Ok(())
 }
@@ -303,7 +335,7 @@ pub fn write(
 ) -> Result<u64, RenderError> {
     let f = Formats::new();
     let mut book = Workbook::new();
-    let mut taken = HashSet::new();
+    let mut taken = reserved();
     let created = ExcelDateTime::from_timestamp(doc.generated_at.timestamp())?;
     book.set_properties(
         &DocProperties::new()
@@ -326,10 +358,84 @@ pub fn write(
     steps.step()?;
     let mut written = 0;
     if let Some(rows) = annex_rows {
-        written = annex(&mut book, rows, &f, &mut taken, steps)?;
+        written = annex(&mut book, rows, &f, &mut taken, steps, ROWS_PER_SHEET)?;
         validation(&mut book, doc, &f, &mut taken)?;
     }
     steps.check()?;
     book.save(path)?;
     Ok(written)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::AtomicBool;
+
+    use calamine::{Data, Reader};
+    use chrono::NaiveDate;
+
+    use super::*;
+
+    #[test]
+    fn sheet_names_are_ones_excel_accepts() {
+        let mut taken = reserved();
+        let mut name = |t: &str| sheet_name(t, &mut taken);
+        assert_eq!(name("Tiltak: timer/uke [snitt]"), "Tiltak timeruke snitt");
+        assert_eq!(name("'sitat'"), "sitat");
+        assert_eq!(name("History"), "History 2");
+        assert_eq!(name("***"), "Ark");
+        assert_eq!(name("ark"), "ark 2");
+        let long = "Barn og unge i fosterhjem og på institusjon";
+        assert_eq!(name(long), "Barn og unge i fosterhjem og på");
+        assert_eq!(name(long), "Barn og unge i fosterhjem og 2");
+        assert_eq!(name(&"😀".repeat(20)).encode_utf16().count(), 30);
+        let mut book = Workbook::new();
+        for t in ["a'", "History", "x".repeat(40).as_str(), "a'"] {
+            let n = sheet_name(t, &mut taken);
+            book.add_worksheet().set_name(&n).unwrap();
+        }
+    }
+
+    #[test]
+    fn the_annex_goes_on_to_further_sheets_when_one_is_full() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("annex.xlsx");
+        let cancelled = AtomicBool::new(false);
+        let mut steps = Steps {
+            done: 0,
+            total: 1,
+            report: &mut |_, _| {},
+            cancelled: &cancelled,
+        };
+        let mut rows = (0..25).map(|i| AnnexRow {
+            record_id: format!("r{i}"),
+            occurred_on: NaiveDate::from_ymd_opt(2025, 1, 1).unwrap(),
+            metric: "m".into(),
+            value: f64::from(i),
+            hours: None,
+            data_source: "s".into(),
+        });
+        let mut book = Workbook::new();
+        let mut taken = reserved();
+        let written = annex(
+            &mut book,
+            &mut rows,
+            &Formats::new(),
+            &mut taken,
+            &mut steps,
+            10,
+        );
+        assert_eq!(written.unwrap(), 25);
+        book.save(&path).unwrap();
+        let mut back: calamine::Xlsx<_> = calamine::open_workbook(&path).unwrap();
+        let names = back.sheet_names();
+        assert_eq!(names, ["Vedlegg kilderecords", "Vedlegg 2", "Vedlegg 3"]);
+        let counts: Vec<usize> = names
+            .iter()
+            .map(|n| back.worksheet_range(n).unwrap().rows().count())
+            .collect();
+        assert_eq!(counts, [11, 11, 6]);
+        let third = back.worksheet_range("Vedlegg 3").unwrap();
+        assert_eq!(third.get((1, 0)), Some(&Data::String("r20".into())));
+        assert_eq!(third.get((0, 0)), Some(&Data::String("record_id".into())));
+    }
 }
