@@ -128,6 +128,9 @@ pub fn problem(status: StatusCode, detail: String, errors: Option<Vec<FieldError
     }
 }
 
+/// What a 503 asks the client to wait before trying again.
+pub const RETRY_AFTER_SECONDS: u64 = 5;
+
 /// The error responses every operation declares, so generated clients know their shape.
 #[derive(ApiResponse, Debug)]
 pub enum ProblemResponse {
@@ -157,7 +160,7 @@ pub enum ProblemResponse {
     Internal(Json<Problem>),
     /// Temporarily unable; retry later.
     #[oai(status = 503, content_type = "application/problem+json")]
-    Unavailable(Json<Problem>),
+    Unavailable(Json<Problem>, #[oai(header = "Retry-After")] u64),
 }
 
 impl From<ApiError> for ProblemResponse {
@@ -171,7 +174,7 @@ impl From<ApiError> for ProblemResponse {
             ApiError::Conflict(_) => ProblemResponse::Conflict(p),
             ApiError::PayloadTooLarge(_) => ProblemResponse::PayloadTooLarge(p),
             ApiError::Unprocessable { .. } => ProblemResponse::Unprocessable(p),
-            ApiError::Unavailable(_) => ProblemResponse::Unavailable(p),
+            ApiError::Unavailable(_) => ProblemResponse::Unavailable(p, RETRY_AFTER_SECONDS),
             ApiError::Internal(_) => ProblemResponse::Internal(p),
         }
     }
@@ -204,10 +207,14 @@ pub fn problem_response(p: &Problem) -> Response {
             })
             .collect();
     }
-    Response::builder()
-        .status(StatusCode::from_u16(p.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR))
-        .content_type("application/problem+json")
-        .body(body.to_string())
+    let status = StatusCode::from_u16(p.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let mut response = Response::builder()
+        .status(status)
+        .content_type("application/problem+json");
+    if status == StatusCode::SERVICE_UNAVAILABLE {
+        response = response.header("Retry-After", RETRY_AFTER_SECONDS);
+    }
+    response.body(body.to_string())
 }
 
 /// Route-wide: errors that never reached a handler (unknown route, unparseable body or

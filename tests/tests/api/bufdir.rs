@@ -560,3 +560,32 @@ async fn submission_works_on_postgres() {
     .await;
     assert_eq!(sandbox.state.filed().len(), 1);
 }
+
+#[tokio::test]
+async fn bufdir_down_during_authenticate_is_a_503_with_retry_after() {
+    let (sandbox, _stop) = sandbox(Duration::from_secs(3600)).await;
+    let app = spawn_app_with(options(&sandbox, Duration::from_secs(5), false)).await;
+    assert_eq!(app.create_org(ORG, NUMBER).await.0, 201);
+    sandbox.state.set_faults(Faults {
+        down: true,
+        ..Faults::default()
+    });
+    let reporter = app.token(&[ORG], &[Role::Reporter]);
+    let response = app
+        .client
+        .post(app.url("/api/v1/bufdir-api/authenticate"))
+        .bearer_auth(&reporter)
+        .json(&json!({"client_id": "eircodex_org_482", "client_secret": "s3cr3t_token_here"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 503);
+    assert_eq!(response.headers()["retry-after"], "5");
+    assert_eq!(
+        response.headers()["content-type"],
+        "application/problem+json"
+    );
+    // Nothing was recorded: no credentials kept, no event.
+    let (status, _) = submit(&app, "rpt_1", payload()).await;
+    assert_eq!(status, 409);
+}
