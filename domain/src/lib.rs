@@ -11,6 +11,7 @@ pub mod org_id;
 pub mod org_number;
 pub mod organization;
 pub mod period;
+pub mod report;
 pub mod report_data;
 pub mod schema;
 pub mod source_import;

@@ -1,0 +1,385 @@
+//! Reports in the history: one stream per report. A report is a legal record, so deleting one is
+//! refused while the retention period runs (bokføringsloven § 13: five years after the end of the
+//! calendar year its period ends in), and a deletion is itself an event, with who did it.
+
+use chrono::{DateTime, Datelike, NaiveDate, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::{Aggregate, OrgId, PeriodId};
+
+pub struct Report;
+
+/// Years a report is kept after the end of the calendar year its period ends in.
+pub const RETENTION_YEARS: i32 = 5;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ReportType {
+    AnnualSummary,
+    QuarterlyActivity,
+    CustomPeriod,
+}
+
+impl ReportType {
+    /// A calendar year is an annual summary, a calendar quarter a quarterly report; any other
+    /// range is a custom period.
+    pub fn of_range(from: NaiveDate, to: NaiveDate) -> Self {
+        let year = PeriodId::Year(from.year());
+        if year.start() == from && year.end() == to {
+            return Self::AnnualSummary;
+        }
+        let quarter = PeriodId::Quarter(from.year(), (from.month0() / 3 + 1) as u8);
+        if quarter.start() == from && quarter.end() == to {
+            return Self::QuarterlyActivity;
+        }
+        Self::CustomPeriod
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::AnnualSummary => "annual_summary",
+            Self::QuarterlyActivity => "quarterly_activity",
+            Self::CustomPeriod => "custom_period",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "annual_summary" => Self::AnnualSummary,
+            "quarterly_activity" => Self::QuarterlyActivity,
+            "custom_period" => Self::CustomPeriod,
+            _ => return None,
+        })
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ReportStatus {
+    #[default]
+    Pending,
+    Generating,
+    Completed,
+    Failed,
+}
+
+impl ReportStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => "pending",
+            Self::Generating => "generating",
+            Self::Completed => "completed",
+            Self::Failed => "failed",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "pending" => Self::Pending,
+            "generating" => Self::Generating,
+            "completed" => Self::Completed,
+            "failed" => Self::Failed,
+            _ => return None,
+        })
+    }
+
+    /// Forward only: a completed report is final; a failed one may be tried again.
+    pub fn may_become(self, next: ReportStatus) -> bool {
+        use ReportStatus as S;
+        matches!(
+            (self, next),
+            (S::Pending, S::Generating | S::Completed | S::Failed)
+                | (S::Generating, S::Completed | S::Failed)
+                | (S::Failed, S::Pending | S::Generating)
+        )
+    }
+}
+
+/// The last day a report for a period ending on `period_to` must be kept.
+pub fn retained_until(period_to: NaiveDate) -> NaiveDate {
+    let year = period_to.year().saturating_add(RETENTION_YEARS);
+    NaiveDate::from_ymd_opt(year, 12, 31).unwrap_or(NaiveDate::MAX)
+}
+
+/// A report's file, once it has one.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ReportFile {
+    pub file_ref: String,
+    pub file_size_bytes: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct ReportState {
+    pub org_id: Option<OrgId>,
+    pub period_to: Option<NaiveDate>,
+    pub status: ReportStatus,
+    pub file: Option<ReportFile>,
+    pub deleted: bool,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum ReportCommand {
+    Record {
+        report_id: String,
+        org_id: OrgId,
+        report_type: ReportType,
+        period_from: NaiveDate,
+        period_to: NaiveDate,
+        status: ReportStatus,
+        generated_by: Option<String>,
+        now: DateTime<Utc>,
+    },
+    Update {
+        status: Option<ReportStatus>,
+        file: Option<ReportFile>,
+        generated_at: Option<DateTime<Utc>>,
+        now: DateTime<Utc>,
+    },
+    Delete {
+        today: NaiveDate,
+        now: DateTime<Utc>,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "event_type", content = "payload")]
+pub enum ReportEvent {
+    ReportRecorded {
+        report_id: String,
+        org_id: OrgId,
+        report_type: ReportType,
+        period_from: NaiveDate,
+        period_to: NaiveDate,
+        status: ReportStatus,
+        generated_by: Option<String>,
+        recorded_at: DateTime<Utc>,
+    },
+    ReportUpdated {
+        status: ReportStatus,
+        file: Option<ReportFile>,
+        generated_at: Option<DateTime<Utc>>,
+        updated_at: DateTime<Utc>,
+    },
+    ReportDeleted {
+        deleted_at: DateTime<Utc>,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ReportError {
+    #[error("report not found")]
+    Unknown,
+    #[error("report already exists")]
+    AlreadyExists,
+    #[error("a {from} report cannot become {to}")]
+    Transition {
+        from: &'static str,
+        to: &'static str,
+    },
+    #[error("a completed report needs a file_ref")]
+    CompletedWithoutFile,
+    #[error(
+        "the report must be kept until {0} (bokføringsloven § 13: five years after the end of the year its period ends in)"
+    )]
+    Retained(NaiveDate),
+}
+
+impl Report {
+    pub fn stream(report_id: &str) -> String {
+        format!("{}-{}", Self::CATEGORY, report_id)
+    }
+}
+
+impl Aggregate for Report {
+    type State = ReportState;
+    type Command = ReportCommand;
+    type Event = ReportEvent;
+    type Error = ReportError;
+
+    const CATEGORY: &'static str = "report";
+
+    fn decide(
+        state: &ReportState,
+        command: ReportCommand,
+    ) -> Result<Vec<ReportEvent>, ReportError> {
+        let exists = state.org_id.is_some() && !state.deleted;
+        match command {
+            ReportCommand::Record {
+                report_id,
+                org_id,
+                report_type,
+                period_from,
+                period_to,
+                status,
+                generated_by,
+                now,
+            } => {
+                if state.org_id.is_some() {
+                    return Err(ReportError::AlreadyExists);
+                }
+                Ok(vec![ReportEvent::ReportRecorded {
+                    report_id,
+                    org_id,
+                    report_type,
+                    period_from,
+                    period_to,
+                    status,
+                    generated_by,
+                    recorded_at: now,
+                }])
+            }
+            ReportCommand::Update {
+                status,
+                file,
+                generated_at,
+                now,
+            } => {
+                if !exists {
+                    return Err(ReportError::Unknown);
+                }
+                let next = status.unwrap_or(state.status);
+                if next != state.status && !state.status.may_become(next) {
+                    return Err(ReportError::Transition {
+                        from: state.status.as_str(),
+                        to: next.as_str(),
+                    });
+                }
+                if state.status == ReportStatus::Completed
+                    && (file.is_some() || generated_at.is_some())
+                {
+                    return Err(ReportError::Transition {
+                        from: "completed",
+                        to: "completed",
+                    });
+                }
+                if next == ReportStatus::Completed && file.is_none() && state.file.is_none() {
+                    return Err(ReportError::CompletedWithoutFile);
+                }
+                Ok(vec![ReportEvent::ReportUpdated {
+                    status: next,
+                    file,
+                    generated_at,
+                    updated_at: now,
+                }])
+            }
+            ReportCommand::Delete { today, now } => {
+                if !exists {
+                    return Err(ReportError::Unknown);
+                }
+                if let Some(period_to) = state.period_to {
+                    let until = retained_until(period_to);
+                    if today <= until {
+                        return Err(ReportError::Retained(until));
+                    }
+                }
+                Ok(vec![ReportEvent::ReportDeleted { deleted_at: now }])
+            }
+        }
+    }
+
+    fn evolve(mut state: ReportState, event: &ReportEvent) -> ReportState {
+        match event {
+            ReportEvent::ReportRecorded {
+                org_id,
+                period_to,
+                status,
+                ..
+            } => {
+                state.org_id = Some(org_id.clone());
+                state.period_to = Some(*period_to);
+                state.status = *status;
+            }
+            ReportEvent::ReportUpdated { status, file, .. } => {
+                state.status = *status;
+                if file.is_some() {
+                    state.file = file.clone();
+                }
+            }
+            ReportEvent::ReportDeleted { .. } => state.deleted = true,
+        }
+        state
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn d(y: i32, m: u32, day: u32) -> NaiveDate {
+        NaiveDate::from_ymd_opt(y, m, day).unwrap()
+    }
+
+    fn recorded(period_to: NaiveDate) -> ReportState {
+        let events = Report::decide(
+            &ReportState::default(),
+            ReportCommand::Record {
+                report_id: "rpt_1".into(),
+                org_id: OrgId::parse("org-1").unwrap(),
+                report_type: ReportType::AnnualSummary,
+                period_from: d(period_to.year(), 1, 1),
+                period_to,
+                status: ReportStatus::Pending,
+                generated_by: Some("user".into()),
+                now: Utc::now(),
+            },
+        )
+        .unwrap();
+        events.iter().fold(ReportState::default(), Report::evolve)
+    }
+
+    #[test]
+    fn report_types_follow_the_period() {
+        assert_eq!(
+            ReportType::of_range(d(2025, 1, 1), d(2025, 12, 31)),
+            ReportType::AnnualSummary
+        );
+        assert_eq!(
+            ReportType::of_range(d(2025, 10, 1), d(2025, 12, 31)),
+            ReportType::QuarterlyActivity
+        );
+        assert_eq!(
+            ReportType::of_range(d(2025, 1, 1), d(2025, 6, 30)),
+            ReportType::CustomPeriod
+        );
+    }
+
+    #[test]
+    fn a_report_is_kept_five_years_after_its_year_ends() {
+        assert_eq!(retained_until(d(2025, 3, 31)), d(2030, 12, 31));
+        let state = recorded(d(2020, 12, 31));
+        let delete = |today| ReportCommand::Delete {
+            today,
+            now: Utc::now(),
+        };
+        assert_eq!(
+            Report::decide(&state, delete(d(2025, 12, 31))),
+            Err(ReportError::Retained(d(2025, 12, 31)))
+        );
+        assert!(Report::decide(&state, delete(d(2026, 1, 1))).is_ok());
+    }
+
+    #[test]
+    fn statuses_only_move_forward_and_completion_needs_a_file() {
+        let state = recorded(d(2025, 12, 31));
+        let update = |status, file: Option<ReportFile>| ReportCommand::Update {
+            status: Some(status),
+            file,
+            generated_at: None,
+            now: Utc::now(),
+        };
+        assert_eq!(
+            Report::decide(&state, update(ReportStatus::Completed, None)),
+            Err(ReportError::CompletedWithoutFile)
+        );
+        let file = ReportFile {
+            file_ref: "reports/a.xlsx".into(),
+            file_size_bytes: 10,
+        };
+        let done = Report::decide(&state, update(ReportStatus::Completed, Some(file))).unwrap();
+        let state = done.iter().fold(state, Report::evolve);
+        assert!(matches!(
+            Report::decide(&state, update(ReportStatus::Pending, None)),
+            Err(ReportError::Transition { .. })
+        ));
+    }
+}
