@@ -136,6 +136,8 @@ pub enum ExportCommand {
         source_position: String,
         submission: Option<ExportSubmission>,
         duration_ms: u64,
+        /// The render's steps, all done.
+        steps: u32,
         now: DateTime<Utc>,
     },
     Fail {
@@ -187,6 +189,8 @@ pub enum ExportEvent {
         source_position: String,
         submission: Option<ExportSubmission>,
         duration_ms: u64,
+        #[serde(default)]
+        steps: u32,
         completed_at: DateTime<Utc>,
     },
     ExportFailed {
@@ -320,6 +324,7 @@ impl Aggregate for Export {
                 source_position,
                 submission,
                 duration_ms,
+                steps,
                 now,
             } => {
                 holds(state, attempt)?;
@@ -329,6 +334,7 @@ impl Aggregate for Export {
                     source_position,
                     submission,
                     duration_ms,
+                    steps,
                     completed_at: now,
                 }
             }

@@ -111,6 +111,7 @@ impl Projection for ExportsProjection {
                 source_position,
                 submission,
                 duration_ms,
+                steps,
                 completed_at,
                 ..
             } => {
@@ -125,7 +126,7 @@ impl Projection for ExportsProjection {
                 };
                 update(
                     "UPDATE exports SET status = 'completed', lease_until = NULL, \
-                         progress_done = progress_total, file_key = $1, file_name = $2, \
+                         progress_done = $12, progress_total = $12, file_key = $1, file_name = $2, \
                          content_type = $3, file_size_bytes = $4, file_expires_at = $5, \
                          source_position = $6, submission_id = $7, submission_errors = $8, \
                          duration_ms = $9, completed_at = $10, updated_at = $10 \
@@ -142,6 +143,7 @@ impl Projection for ExportsProjection {
                 .bind(duration_ms as i64)
                 .bind(ts(&completed_at))
                 .bind(id)
+                .bind(i64::from(steps))
                 .execute(tx)
                 .await?;
             }

@@ -163,6 +163,7 @@ async fn excel_export(app: TestApp) {
     assert_eq!(done["status"], "completed", "{done}");
     assert!(done["file_size_bytes"].as_u64().unwrap() > 0);
     assert_eq!(done["progress"]["done"], done["progress"]["total"]);
+    assert!(done["progress"]["total"].as_u64().unwrap() > 0, "{done}");
     let url = done["file_url"].as_str().unwrap();
     assert!(url.contains("expires=") && url.contains("signature="));
     let response = download(&app, url).await;

@@ -58,6 +58,7 @@ impl From<anyhow::Error> for Stop {
 
 struct Produced {
     file: ExportFile,
+    steps: u32,
     source_position: String,
     submission: Option<ExportSubmission>,
 }
@@ -231,6 +232,7 @@ impl ExportWorker {
         ));
         let rendered = {
             let (doc, temp, cancelled) = (doc.clone(), temp.clone(), cancelled.clone());
+            let progress = progress.clone();
             tokio::task::spawn_blocking(move || {
                 let mut annex = annex_rx.map(Incoming);
                 let annex = annex
@@ -273,7 +275,9 @@ impl ExportWorker {
         } else {
             None
         };
+        let steps = (progress.load(Ordering::SeqCst) & u64::from(u32::MAX)) as u32;
         Ok(Produced {
+            steps,
             file: ExportFile {
                 key,
                 name: file_name,
@@ -395,6 +399,7 @@ impl ExportWorker {
                 source_position: produced.source_position,
                 submission: produced.submission,
                 duration_ms: started.elapsed().as_millis() as u64,
+                steps: produced.steps,
                 now,
             },
             Err(Stop::Cancelled) => {
