@@ -7,7 +7,7 @@
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::{Aggregate, OrgId};
+use crate::{Aggregate, Locale, OrgId};
 
 pub struct Export;
 
@@ -78,6 +78,21 @@ pub struct ExportRequest {
     pub activity_types: Vec<String>,
     pub include_attachments: bool,
     pub submit_to_bufdir_api: bool,
+    /// The language of labels, numbers and dates in the file.
+    #[serde(default)]
+    pub locale: Locale,
+    /// Set for a re-export: the file is regenerated from the log as it stood then.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reexport: Option<ReexportOf>,
+}
+
+/// What a re-export regenerates, and from which point of the log.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ReexportOf {
+    pub report_id: String,
+    /// The original report's store position: only events up to it are read.
+    pub as_of_position: String,
+    pub notify_on_completion: bool,
 }
 
 /// The file a completed export produced.
@@ -110,6 +125,7 @@ pub struct ExportState {
     pub file: Option<ExportFile>,
     pub file_removed: bool,
     pub deleted: bool,
+    pub notified: bool,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -156,6 +172,18 @@ pub enum ExportCommand {
         now: DateTime<Utc>,
     },
     ExpireFile {
+        now: DateTime<Utc>,
+    },
+    /// The completion webhook was delivered (or, from an external renderer, sent by it).
+    MarkNotified {
+        attempts: u32,
+        now: DateTime<Utc>,
+    },
+    /// A webhook attempt failed; the next one is due at `retry_at`.
+    NotificationFailed {
+        attempt: u32,
+        error: String,
+        retry_at: DateTime<Utc>,
         now: DateTime<Utc>,
     },
 }
@@ -213,6 +241,16 @@ pub enum ExportEvent {
         key: String,
         expired_at: DateTime<Utc>,
     },
+    ExportNotified {
+        attempts: u32,
+        notified_at: DateTime<Utc>,
+    },
+    ExportNotificationFailed {
+        attempt: u32,
+        error: String,
+        retry_at: DateTime<Utc>,
+        failed_at: DateTime<Utc>,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -231,6 +269,10 @@ pub enum ExportError {
     LostClaim(u32),
     #[error("the export has no file to expire")]
     NoFile,
+    #[error("the export is {0}; a notification is sent once it is completed or failed")]
+    NotFinished(&'static str),
+    #[error("the notification was already sent")]
+    AlreadyNotified,
 }
 
 impl Export {
@@ -254,6 +296,18 @@ fn holds(state: &ExportState, attempt: u32) -> Result<(), ExportError> {
     } else {
         Err(ExportError::LostClaim(attempt))
     }
+}
+
+/// Notifications tell of a result, so there must be one, and they are sent once.
+fn finished(state: &ExportState) -> Result<(), ExportError> {
+    live(state)?;
+    if !matches!(state.status, ExportStatus::Completed | ExportStatus::Failed) {
+        return Err(ExportError::NotFinished(state.status.as_str()));
+    }
+    if state.notified {
+        return Err(ExportError::AlreadyNotified);
+    }
+    Ok(())
 }
 
 impl Aggregate for Export {
@@ -393,6 +447,27 @@ impl Aggregate for Export {
                     expired_at: now,
                 }
             }
+            ExportCommand::MarkNotified { attempts, now } => {
+                finished(state)?;
+                ExportEvent::ExportNotified {
+                    attempts,
+                    notified_at: now,
+                }
+            }
+            ExportCommand::NotificationFailed {
+                attempt,
+                error,
+                retry_at,
+                now,
+            } => {
+                finished(state)?;
+                ExportEvent::ExportNotificationFailed {
+                    attempt,
+                    error,
+                    retry_at,
+                    failed_at: now,
+                }
+            }
         };
         Ok(vec![event])
     }
@@ -434,6 +509,8 @@ impl Aggregate for Export {
             }
             ExportEvent::ExportDeleted { .. } => state.deleted = true,
             ExportEvent::ExportFileExpired { .. } => state.file_removed = true,
+            ExportEvent::ExportNotified { .. } => state.notified = true,
+            ExportEvent::ExportNotificationFailed { .. } => {}
         }
         state
     }
@@ -458,6 +535,8 @@ mod tests {
             activity_types: vec![],
             include_attachments: false,
             submit_to_bufdir_api: false,
+            locale: Locale::default(),
+            reexport: None,
         };
         Export::decide(
             &ExportState::default(),

@@ -7,6 +7,7 @@ pub mod aggregation;
 pub mod bufdir_access;
 pub mod bufdir_payload;
 pub mod export;
+pub mod locale;
 pub mod org_id;
 pub mod org_number;
 pub mod organization;
@@ -19,6 +20,7 @@ pub mod source_records;
 pub mod submission;
 
 pub use aggregate::{Aggregate, DecodeError, decode_event, encode_event};
+pub use locale::Locale;
 pub use org_id::OrgId;
 pub use org_number::OrgNumber;
 pub use period::PeriodId;

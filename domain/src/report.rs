@@ -115,18 +115,36 @@ pub struct ReportState {
     pub status: ReportStatus,
     pub file: Option<ReportFile>,
     pub deleted: bool,
+    pub file_removed: bool,
+}
+
+/// A report as first recorded: by a completed export (with its file and the log position its
+/// data was read at), or by a client through the API (usually `pending`, without a file).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NewReport {
+    pub report_id: String,
+    pub org_id: OrgId,
+    pub report_type: ReportType,
+    pub period_from: NaiveDate,
+    pub period_to: NaiveDate,
+    pub status: ReportStatus,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub file: Option<ReportFile>,
+    pub generated_by: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub generated_at: Option<DateTime<Utc>>,
+    /// The store position the report's data was read at; `None` for reports recorded by hand.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source_position: Option<String>,
+    /// The export (or re-export) that produced it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub export_id: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum ReportCommand {
     Record {
-        report_id: String,
-        org_id: OrgId,
-        report_type: ReportType,
-        period_from: NaiveDate,
-        period_to: NaiveDate,
-        status: ReportStatus,
-        generated_by: Option<String>,
+        report: NewReport,
         now: DateTime<Utc>,
     },
     Update {
@@ -139,19 +157,17 @@ pub enum ReportCommand {
         today: NaiveDate,
         now: DateTime<Utc>,
     },
+    RemoveFile {
+        now: DateTime<Utc>,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "event_type", content = "payload")]
 pub enum ReportEvent {
     ReportRecorded {
-        report_id: String,
-        org_id: OrgId,
-        report_type: ReportType,
-        period_from: NaiveDate,
-        period_to: NaiveDate,
-        status: ReportStatus,
-        generated_by: Option<String>,
+        #[serde(flatten)]
+        report: NewReport,
         recorded_at: DateTime<Utc>,
     },
     ReportUpdated {
@@ -162,6 +178,11 @@ pub enum ReportEvent {
     },
     ReportDeleted {
         deleted_at: DateTime<Utc>,
+    },
+    /// The deleted report's file is gone from the file store.
+    ReportFileRemoved {
+        file_ref: String,
+        removed_at: DateTime<Utc>,
     },
 }
 
@@ -182,6 +203,8 @@ pub enum ReportError {
         "the report must be kept until {0} (bokføringsloven § 13: five years after the end of the year its period ends in)"
     )]
     Retained(NaiveDate),
+    #[error("the report is not deleted or has no file left to remove")]
+    NoFileToRemove,
 }
 
 impl Report {
@@ -204,27 +227,15 @@ impl Aggregate for Report {
     ) -> Result<Vec<ReportEvent>, ReportError> {
         let exists = state.org_id.is_some() && !state.deleted;
         match command {
-            ReportCommand::Record {
-                report_id,
-                org_id,
-                report_type,
-                period_from,
-                period_to,
-                status,
-                generated_by,
-                now,
-            } => {
+            ReportCommand::Record { report, now } => {
                 if state.org_id.is_some() {
                     return Err(ReportError::AlreadyExists);
                 }
+                if report.status == ReportStatus::Completed && report.file.is_none() {
+                    return Err(ReportError::CompletedWithoutFile);
+                }
                 Ok(vec![ReportEvent::ReportRecorded {
-                    report_id,
-                    org_id,
-                    report_type,
-                    period_from,
-                    period_to,
-                    status,
-                    generated_by,
+                    report,
                     recorded_at: now,
                 }])
             }
@@ -274,20 +285,27 @@ impl Aggregate for Report {
                 }
                 Ok(vec![ReportEvent::ReportDeleted { deleted_at: now }])
             }
+            ReportCommand::RemoveFile { now } => {
+                let file = state
+                    .file
+                    .as_ref()
+                    .filter(|_| state.deleted && !state.file_removed)
+                    .ok_or(ReportError::NoFileToRemove)?;
+                Ok(vec![ReportEvent::ReportFileRemoved {
+                    file_ref: file.file_ref.clone(),
+                    removed_at: now,
+                }])
+            }
         }
     }
 
     fn evolve(mut state: ReportState, event: &ReportEvent) -> ReportState {
         match event {
-            ReportEvent::ReportRecorded {
-                org_id,
-                period_to,
-                status,
-                ..
-            } => {
-                state.org_id = Some(org_id.clone());
-                state.period_to = Some(*period_to);
-                state.status = *status;
+            ReportEvent::ReportRecorded { report, .. } => {
+                state.org_id = Some(report.org_id.clone());
+                state.period_to = Some(report.period_to);
+                state.status = report.status;
+                state.file = report.file.clone();
             }
             ReportEvent::ReportUpdated { status, file, .. } => {
                 state.status = *status;
@@ -296,6 +314,7 @@ impl Aggregate for Report {
                 }
             }
             ReportEvent::ReportDeleted { .. } => state.deleted = true,
+            ReportEvent::ReportFileRemoved { .. } => state.file_removed = true,
         }
         state
     }
@@ -313,13 +332,19 @@ mod tests {
         let events = Report::decide(
             &ReportState::default(),
             ReportCommand::Record {
-                report_id: "rpt_1".into(),
-                org_id: OrgId::parse("org-1").unwrap(),
-                report_type: ReportType::AnnualSummary,
-                period_from: d(period_to.year(), 1, 1),
-                period_to,
-                status: ReportStatus::Pending,
-                generated_by: Some("user".into()),
+                report: NewReport {
+                    report_id: "rpt_1".into(),
+                    org_id: OrgId::parse("org-1").unwrap(),
+                    report_type: ReportType::AnnualSummary,
+                    period_from: d(period_to.year(), 1, 1),
+                    period_to,
+                    status: ReportStatus::Pending,
+                    file: None,
+                    generated_by: Some("user".into()),
+                    generated_at: None,
+                    source_position: None,
+                    export_id: None,
+                },
                 now: Utc::now(),
             },
         )

@@ -3,7 +3,7 @@
 
 use chrono::{DateTime, NaiveDate, Utc};
 use domain::export::{Export, ExportEvent, ExportSubmission};
-use domain::{Aggregate, decode_event};
+use domain::{Aggregate, Locale, decode_event};
 use sqlx::{AnyConnection, AnyPool, Row};
 use store::{Filter, RecordedEvent};
 
@@ -52,11 +52,14 @@ impl Projection for ExportsProjection {
                 requested_at,
             } => {
                 let at = ts(&requested_at);
+                let reexport = request.reexport.as_ref();
                 sqlx::query(
                     "INSERT INTO exports (export_id, org_id, status, format, period_from, \
                          period_to, activity_types, include_attachments, submit_to_bufdir_api, \
-                         created_at, queued_at, updated_at) \
-                     VALUES ($1, $2, 'queued', $3, $4, $5, $6, $7, $8, $9, $9, $9) \
+                         created_at, queued_at, updated_at, requested_by, locale, reexport_of, \
+                         as_of_position, notify_on_completion) \
+                     VALUES ($1, $2, 'queued', $3, $4, $5, $6, $7, $8, $9, $9, $9, $10, $11, \
+                         $12, $13, $14) \
                      ON CONFLICT (export_id) DO NOTHING",
                 )
                 .bind(export_id)
@@ -68,6 +71,11 @@ impl Projection for ExportsProjection {
                 .bind(flag(request.include_attachments))
                 .bind(flag(request.submit_to_bufdir_api))
                 .bind(at)
+                .bind(event.metadata.actor.clone())
+                .bind(request.locale.as_str())
+                .bind(reexport.map(|r| r.report_id.clone()))
+                .bind(reexport.map(|r| r.as_of_position.clone()))
+                .bind(flag(reexport.is_some_and(|r| r.notify_on_completion)))
                 .execute(tx)
                 .await?;
             }
@@ -205,6 +213,38 @@ impl Projection for ExportsProjection {
                     .execute(tx)
                     .await?;
             }
+            ExportEvent::ExportNotified {
+                attempts,
+                notified_at,
+            } => {
+                update(
+                    "UPDATE exports SET notified = 1, notify_attempts = $1, notify_retry_at = NULL, \
+                         notify_error = NULL, updated_at = $2 WHERE export_id = $3",
+                )
+                .bind(i64::from(attempts))
+                .bind(ts(&notified_at))
+                .bind(id)
+                .execute(tx)
+                .await?;
+            }
+            ExportEvent::ExportNotificationFailed {
+                attempt,
+                error,
+                retry_at,
+                failed_at,
+            } => {
+                update(
+                    "UPDATE exports SET notify_attempts = $1, notify_retry_at = $2, \
+                         notify_error = $3, updated_at = $4 WHERE export_id = $5",
+                )
+                .bind(i64::from(attempt))
+                .bind(ts(&retry_at))
+                .bind(error)
+                .bind(ts(&failed_at))
+                .bind(id)
+                .execute(tx)
+                .await?;
+            }
         }
         Ok(())
     }
@@ -243,9 +283,22 @@ pub struct ExportRow {
     pub submission_id: Option<String>,
     pub submission_errors: Vec<String>,
     pub deleted: bool,
+    /// The actor who asked for it (`sub` of the token, or a worker).
+    pub requested_by: Option<String>,
+    pub locale: Locale,
+    /// For a re-export: the report it regenerates, and the log position it reads up to.
+    pub reexport_of: Option<String>,
+    pub as_of_position: Option<String>,
+    pub notify_on_completion: bool,
+    pub notified: bool,
+    pub notify_attempts: u32,
+    pub notify_retry_at: Option<DateTime<Utc>>,
 }
 
-fn time(r: &sqlx::any::AnyRow, column: &str) -> Result<Option<DateTime<Utc>>, ProjectionError> {
+pub(crate) fn time(
+    r: &sqlx::any::AnyRow,
+    column: &str,
+) -> Result<Option<DateTime<Utc>>, ProjectionError> {
     let text: Option<String> = r.try_get(column)?;
     text.map(|t| {
         DateTime::parse_from_rfc3339(&t)
@@ -255,17 +308,20 @@ fn time(r: &sqlx::any::AnyRow, column: &str) -> Result<Option<DateTime<Utc>>, Pr
     .transpose()
 }
 
-fn required_time(r: &sqlx::any::AnyRow, column: &str) -> Result<DateTime<Utc>, ProjectionError> {
+pub(crate) fn required_time(
+    r: &sqlx::any::AnyRow,
+    column: &str,
+) -> Result<DateTime<Utc>, ProjectionError> {
     time(r, column)?.ok_or_else(|| ProjectionError::Corrupt(format!("{column} is empty")))
 }
 
-fn date(r: &sqlx::any::AnyRow, column: &str) -> Result<NaiveDate, ProjectionError> {
+pub(crate) fn date(r: &sqlx::any::AnyRow, column: &str) -> Result<NaiveDate, ProjectionError> {
     let text: String = r.try_get(column)?;
     text.parse()
         .map_err(|e| ProjectionError::Corrupt(format!("{column}: {e}")))
 }
 
-fn count(r: &sqlx::any::AnyRow, column: &str) -> Result<u32, ProjectionError> {
+pub(crate) fn count(r: &sqlx::any::AnyRow, column: &str) -> Result<u32, ProjectionError> {
     Ok(u32::try_from(r.try_get::<i64, _>(column)?).unwrap_or(u32::MAX))
 }
 
@@ -309,6 +365,14 @@ fn row(r: &sqlx::any::AnyRow) -> Result<ExportRow, ProjectionError> {
             .and_then(|e| serde_json::from_str(&e).ok())
             .unwrap_or_default(),
         deleted: r.try_get::<i64, _>("deleted")? == 1,
+        requested_by: r.try_get("requested_by")?,
+        locale: Locale::parse(&r.try_get::<String, _>("locale")?).unwrap_or_default(),
+        reexport_of: r.try_get("reexport_of")?,
+        as_of_position: r.try_get("as_of_position")?,
+        notify_on_completion: r.try_get::<i64, _>("notify_on_completion")? == 1,
+        notified: r.try_get::<i64, _>("notified")? == 1,
+        notify_attempts: count(r, "notify_attempts")?,
+        notify_retry_at: time(r, "notify_retry_at")?,
     })
 }
 
@@ -323,6 +387,10 @@ pub async fn get(pool: &AnyPool, export_id: &str) -> Result<Option<ExportRow>, P
 
 #[derive(Debug, Default)]
 pub struct ExportFilter {
+    /// `false`: plain exports only; `true`: re-exports only.
+    pub reexports: bool,
+    /// Re-exports of this report.
+    pub reexport_of: Option<String>,
     pub org_id: Option<String>,
     pub status: Option<String>,
     /// Exports whose range ends on or after this date.
@@ -339,12 +407,21 @@ pub async fn list(
     offset: u64,
     limit: u64,
 ) -> Result<(Vec<ExportRow>, u64), ProjectionError> {
-    let mut conditions = vec!["deleted = 0".to_string()];
+    let kind = if filter.reexports {
+        "reexport_of IS NOT NULL"
+    } else {
+        "reexport_of IS NULL"
+    };
+    let mut conditions = vec!["deleted = 0".to_string(), kind.to_string()];
     let mut binds: Vec<String> = vec![];
     let bind = |value: String, binds: &mut Vec<String>| {
         binds.push(value);
         format!("${}", binds.len())
     };
+    if let Some(report) = &filter.reexport_of {
+        let p = bind(report.clone(), &mut binds);
+        conditions.push(format!("reexport_of = {p}"));
+    }
     if let Some(org) = &filter.org_id {
         let p = bind(org.clone(), &mut binds);
         conditions.push(format!("org_id = {p}"));
@@ -437,4 +514,57 @@ pub async fn recent_duration_ms(pool: &AnyPool) -> Result<Option<f64>, Projectio
         .collect::<Result<_, _>>()?;
     Ok((!durations.is_empty())
         .then(|| durations.iter().sum::<i64>() as f64 / durations.len() as f64))
+}
+
+/// The oldest finished re-export whose completion webhook is owed at `now`.
+pub async fn next_notification(
+    pool: &AnyPool,
+    now: DateTime<Utc>,
+) -> Result<Option<ExportRow>, ProjectionError> {
+    let found = sqlx::query(
+        "SELECT * FROM exports WHERE notify_on_completion = 1 AND notified = 0 AND deleted = 0 \
+             AND status IN ('completed', 'failed') \
+             AND (notify_retry_at IS NULL OR notify_retry_at <= $1) \
+         ORDER BY updated_at, export_id LIMIT 1",
+    )
+    .bind(ts(&now))
+    .fetch_optional(pool)
+    .await?;
+    found.as_ref().map(row).transpose()
+}
+
+/// When the next owed webhook falls due, so the notifier sleeps exactly that long.
+pub async fn next_notification_due(
+    pool: &AnyPool,
+) -> Result<Option<DateTime<Utc>>, ProjectionError> {
+    let due: Option<Option<String>> = sqlx::query_scalar(
+        "SELECT min(notify_retry_at) FROM exports WHERE notify_on_completion = 1 \
+             AND notified = 0 AND deleted = 0 AND status IN ('completed', 'failed')",
+    )
+    .fetch_optional(pool)
+    .await?;
+    due.flatten()
+        .map(|t| {
+            DateTime::parse_from_rfc3339(&t)
+                .map(|t| t.with_timezone(&Utc))
+                .map_err(|e| ProjectionError::Corrupt(format!("notify_retry_at: {e}")))
+        })
+        .transpose()
+}
+
+/// Completed exports (and re-exports) not yet in the report history.
+pub async fn unrecorded_reports(
+    pool: &AnyPool,
+    limit: u64,
+) -> Result<Vec<ExportRow>, ProjectionError> {
+    let sql = format!(
+        "SELECT * FROM exports e WHERE e.status = 'completed' AND e.deleted = 0 \
+             AND e.file_removed = 0 \
+             AND NOT EXISTS (SELECT 1 FROM reports r WHERE r.export_id = e.export_id) \
+         ORDER BY e.completed_at, e.export_id LIMIT {limit}"
+    );
+    let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .fetch_all(pool)
+        .await?;
+    rows.iter().map(row).collect()
 }

@@ -9,6 +9,7 @@ pub mod exports;
 pub mod organizations;
 pub mod report_data;
 pub mod report_queries;
+pub mod reports;
 mod runner;
 pub mod submissions;
 
@@ -48,5 +49,6 @@ pub fn all() -> Vec<std::sync::Arc<dyn Projection>> {
         std::sync::Arc::new(report_data::ReportDataProjection),
         std::sync::Arc::new(submissions::SubmissionsProjection),
         std::sync::Arc::new(exports::ExportsProjection),
+        std::sync::Arc::new(reports::ReportsProjection),
     ]
 }

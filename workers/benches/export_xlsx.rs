@@ -38,6 +38,7 @@ fn document() -> ReportDocument {
         period_to: NaiveDate::from_ymd_opt(2025, 12, 31).unwrap(),
         period_label: "2025".into(),
         generated_at: Utc::now(),
+        locale: domain::Locale::NbNo,
         payload_version: "bufdir_2025_v2".into(),
         source_position: "1".into(),
         sections: vec![],

@@ -29,6 +29,7 @@ fn doc() -> ReportDocument {
         period_to: NaiveDate::from_ymd_opt(2025, 12, 31).unwrap(),
         period_label: "2025".into(),
         generated_at: Utc.with_ymd_and_hms(2026, 1, 15, 9, 30, 0).unwrap(),
+        locale: domain::Locale::NbNo,
         payload_version: "bufdir_2025_v2".into(),
         source_position: "42".into(),
         sections: vec![

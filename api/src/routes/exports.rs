@@ -371,6 +371,8 @@ impl ExportsApi {
             activity_types: body.activity_types,
             include_attachments: body.include_attachments,
             submit_to_bufdir_api: body.submit_to_bufdir_api,
+            locale: domain::Locale::default(),
+            reexport: None,
         };
         let command = ExportCommand::Request {
             export_id: export_id.clone(),
@@ -422,6 +424,7 @@ impl ExportsApi {
             status: status.0.map(|s| s.as_str().to_string()),
             period_from: period_from.0,
             period_to: period_to.0,
+            ..ExportFilter::default()
         };
         let visible = if caller.is_admin() {
             Visible::All

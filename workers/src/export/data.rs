@@ -123,13 +123,13 @@ fn document_from(
         .iter()
         .map(|section| SectionFigures {
             section_id: section.id.clone(),
-            title: section.labels.nb.clone(),
+            title: export.locale.label(&section.labels).to_string(),
             fields: section
                 .fields
                 .iter()
                 .map(|field| FieldFigures {
                     key: field.key.clone(),
-                    label: field.labels.nb.clone(),
+                    label: export.locale.label(&field.labels).to_string(),
                     unit: field.unit,
                     value: figures
                         .get(&section.id)
@@ -155,7 +155,7 @@ fn document_from(
             // Asked for by name: listed even without records. Otherwise only what happened.
             (records > 0 || !export.activity_types.is_empty()).then(|| ActivityFigures {
                 kategori: c.key.clone(),
-                label: c.labels.nb.clone(),
+                label: export.locale.label(&c.labels).to_string(),
                 antall,
                 timer,
             })
@@ -173,6 +173,7 @@ fn document_from(
         period_to: export.period_to,
         period_label,
         generated_at: now,
+        locale: export.locale,
         payload_version: BUFDIR_2025_V2.into(),
         source_position,
         sections,

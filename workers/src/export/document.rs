@@ -3,6 +3,7 @@
 //! same [`ReportDocument`], so they can never disagree about a figure.
 
 use chrono::{DateTime, NaiveDate, Utc};
+use domain::Locale;
 use domain::bufdir_payload::Validation;
 use domain::schema::Unit;
 
@@ -17,10 +18,13 @@ pub struct ReportDocument {
     /// `2025` for a whole year, `2025-Q1` for a quarter, else `2025-01-01–2025-06-30`.
     pub period_label: String,
     pub generated_at: DateTime<Utc>,
+    /// The language and number/date conventions the file is written in. Labels and titles
+    /// below are already in it.
+    pub locale: Locale,
     pub payload_version: String,
     /// The event-log position the data was read at (opaque text).
     pub source_position: String,
-    /// In schema order. Titles and labels in Norwegian (bokmål).
+    /// In schema order, titles and labels in `locale`.
     pub sections: Vec<SectionFigures>,
     /// In schema order, only the categories the export asked for.
     pub activities: Vec<ActivityFigures>,
