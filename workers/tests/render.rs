@@ -4,6 +4,7 @@ use std::sync::atomic::AtomicBool;
 
 use calamine::{Data, Reader};
 use chrono::{NaiveDate, TimeZone, Utc};
+use domain::Locale;
 use domain::bufdir_payload::{Issue, Validation};
 use domain::schema::Unit;
 use serde_json::json;
@@ -372,4 +373,486 @@ fn formats_name_their_files() {
         Format::Excel.content_type(),
         "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
     );
+}
+
+// The same document in every locale. Its labels stay as they are (the document brings them
+// already translated); what has to change is everything the renderers write themselves.
+
+fn doc_in(locale: Locale) -> ReportDocument {
+    let mut doc = doc();
+    doc.locale = locale;
+    doc
+}
+
+fn cell(range: &calamine::Range<Data>, row: usize, col: usize) -> String {
+    range
+        .get((row, col))
+        .map(|c| c.to_string())
+        .unwrap_or_default()
+}
+
+fn row_texts(range: &calamine::Range<Data>, row: usize) -> Vec<String> {
+    let width = range.width();
+    (0..width)
+        .map(|col| cell(range, row, col))
+        .filter(|c| !c.is_empty())
+        .collect()
+}
+
+#[test]
+fn excel_writes_its_own_texts_in_the_document_s_locale() {
+    struct Expect {
+        sheets: [&'static str; 6],
+        title: &'static str,
+        cover_labels: [&'static str; 10],
+        section_columns: [&'static str; 6],
+        units: [&'static str; 2],
+        activity_columns: [&'static str; 4],
+        annex_columns: [&'static str; 6],
+        validation_columns: [&'static str; 5],
+        warning: &'static str,
+        verdict: &'static str,
+    }
+    let expected = [
+        (
+            Locale::NbNo,
+            Expect {
+                sheets: [
+                    "Forside",
+                    "Barn under omsorg",
+                    "Tiltak timeruke snitt",
+                    "Aktiviteter",
+                    "Vedlegg kilderecords",
+                    "Validering",
+                ],
+                title: "Rapport til Bufdir – Barnevernet Øst",
+                cover_labels: [
+                    "Organisasjon",
+                    "Organisasjons-ID",
+                    "Organisasjonsnummer",
+                    "Periode",
+                    "Payload-versjon",
+                    "Hendelseslogg-posisjon",
+                    "Fra",
+                    "Til",
+                    "Generert",
+                    "Eksport-ID",
+                ],
+                section_columns: [
+                    "Felt",
+                    "Nøkkel",
+                    "Verdi",
+                    "Forrige periode",
+                    "Endring",
+                    "Enhet",
+                ],
+                units: ["antall", "timer"],
+                activity_columns: ["Kategori", "Aktivitet", "Antall", "Timer"],
+                annex_columns: ["record_id", "dato", "metric", "verdi", "timer", "datakilde"],
+                validation_columns: ["Type", "Peker", "Kode", "Melding", "Message"],
+                warning: "advarsel",
+                verdict: "Payloaden er gyldig, med 1 advarsel(er).",
+            },
+        ),
+        (
+            Locale::NnNo,
+            Expect {
+                sheets: [
+                    "Framside",
+                    "Barn under omsorg",
+                    "Tiltak timeruke snitt",
+                    "Aktivitetar",
+                    "Vedlegg kjeldepostar",
+                    "Validering",
+                ],
+                title: "Rapport til Bufdir – Barnevernet Øst",
+                cover_labels: [
+                    "Organisasjon",
+                    "Organisasjons-ID",
+                    "Organisasjonsnummer",
+                    "Periode",
+                    "Payload-versjon",
+                    "Hendingslogg-posisjon",
+                    "Frå",
+                    "Til",
+                    "Generert",
+                    "Eksport-ID",
+                ],
+                section_columns: [
+                    "Felt",
+                    "Nøkkel",
+                    "Verdi",
+                    "Førre periode",
+                    "Endring",
+                    "Eining",
+                ],
+                units: ["antal", "timar"],
+                activity_columns: ["Kategori", "Aktivitet", "Antal", "Timar"],
+                annex_columns: [
+                    "record_id",
+                    "dato",
+                    "metric",
+                    "verdi",
+                    "timar",
+                    "datakjelde",
+                ],
+                validation_columns: [
+                    "Type",
+                    "Peikar",
+                    "Kode",
+                    "Melding (bokmål)",
+                    "Melding (engelsk)",
+                ],
+                warning: "åtvaring",
+                verdict: "Payloaden er gyldig, med 1 åtvaring(ar).",
+            },
+        ),
+        (
+            Locale::EnGb,
+            Expect {
+                sheets: [
+                    "Cover",
+                    "Barn under omsorg",
+                    "Tiltak timeruke snitt",
+                    "Activities",
+                    "Annex source records",
+                    "Validation",
+                ],
+                title: "Report to Bufdir – Barnevernet Øst",
+                cover_labels: [
+                    "Organisation",
+                    "Organisation ID",
+                    "Organisation number",
+                    "Period",
+                    "Payload version",
+                    "Event log position",
+                    "From",
+                    "To",
+                    "Generated",
+                    "Export ID",
+                ],
+                section_columns: ["Field", "Key", "Value", "Previous period", "Change", "Unit"],
+                units: ["count", "hours"],
+                activity_columns: ["Category", "Activity", "Count", "Hours"],
+                annex_columns: [
+                    "record_id",
+                    "date",
+                    "metric",
+                    "value",
+                    "hours",
+                    "data_source",
+                ],
+                validation_columns: ["Type", "Pointer", "Code", "Message (Norwegian)", "Message"],
+                warning: "warning",
+                verdict: "The payload is valid, with 1 warning(s).",
+            },
+        ),
+    ];
+    for (locale, e) in expected {
+        let (_dir, path) = go_with(&doc_in(locale), Format::Excel, Some(3));
+        let mut book: calamine::Xlsx<_> = calamine::open_workbook(&path).unwrap();
+        assert_eq!(book.sheet_names(), e.sheets, "{locale:?}");
+
+        let cover = book.worksheet_range(e.sheets[0]).unwrap();
+        assert_eq!(cell(&cover, 0, 0), e.title);
+        let labels: Vec<String> = (2..12).map(|row| cell(&cover, row, 0)).collect();
+        assert_eq!(labels, e.cover_labels, "{locale:?}");
+        // The dates stay real dates, the same in every locale; only their format differs.
+        // 45 658 is 1 January 2025 in Excel's day count.
+        let from = cover.get((8, 1)).unwrap();
+        assert!(
+            matches!(from, Data::DateTime(d) if d.as_f64() == 45_658.0),
+            "{locale:?}: {from:?}"
+        );
+        assert!(matches!(cover.get((10, 1)), Some(Data::DateTime(_))));
+
+        let section = book.worksheet_range(e.sheets[1]).unwrap();
+        assert_eq!(row_texts(&section, 0), e.section_columns, "{locale:?}");
+        let figures: Vec<Option<f64>> = (2..5)
+            .map(|col| section.get((1, col)).and_then(number))
+            .collect();
+        assert_eq!(figures, [Some(1234.0), Some(1200.0), Some(34.0)]);
+        assert_eq!(cell(&section, 1, 5), e.units[0]);
+        let hours = book.worksheet_range(e.sheets[2]).unwrap();
+        assert_eq!(hours.get((1, 2)).and_then(number), Some(12.5));
+        assert_eq!(cell(&hours, 1, 5), e.units[1]);
+
+        let activities = book.worksheet_range(e.sheets[3]).unwrap();
+        assert_eq!(row_texts(&activities, 0), e.activity_columns);
+        assert_eq!(activities.get((2, 3)).and_then(number), Some(4.5));
+
+        let annex = book.worksheet_range(e.sheets[4]).unwrap();
+        assert_eq!(row_texts(&annex, 0), e.annex_columns, "{locale:?}");
+        assert!(matches!(annex.get((1, 1)), Some(Data::DateTime(_))));
+
+        let validation = book.worksheet_range(e.sheets[5]).unwrap();
+        assert_eq!(row_texts(&validation, 0), e.validation_columns);
+        assert_eq!(cell(&validation, 1, 0), e.warning);
+        assert_eq!(cell(&validation, 1, 2), "recommended_missing");
+        assert_eq!(cell(&validation, 3, 0), e.verdict, "{locale:?}");
+    }
+}
+
+/// Splits CSV text into records of fields: `separator` between fields, CRLF between records,
+/// `"` quoting with `""` for a quote inside.
+fn parse_csv(text: &str, separator: char) -> Vec<Vec<String>> {
+    let text = text.strip_prefix('\u{feff}').expect("a byte-order mark");
+    let mut records = vec![];
+    let mut record = vec![];
+    let mut field = String::new();
+    let mut quoted = false;
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '"' if quoted && chars.peek() == Some(&'"') => {
+                chars.next();
+                field.push('"');
+            }
+            '"' if quoted => quoted = false,
+            '"' if field.is_empty() => quoted = true,
+            c if quoted => field.push(c),
+            c if c == separator => record.push(std::mem::take(&mut field)),
+            '\r' => {
+                assert_eq!(chars.next(), Some('\n'), "CR only before LF");
+                record.push(std::mem::take(&mut field));
+                records.push(std::mem::take(&mut record));
+            }
+            '\n' => panic!("a bare LF outside quotes"),
+            c => field.push(c),
+        }
+    }
+    assert!(field.is_empty() && record.is_empty(), "the last line ends");
+    records
+}
+
+#[test]
+fn csv_separator_decimal_mark_and_headers_follow_the_locale() {
+    let expected = [
+        (
+            Locale::NbNo,
+            ';',
+            ',',
+            [
+                "seksjon",
+                "felt",
+                "nøkkel",
+                "verdi",
+                "forrige_periode",
+                "endring",
+                "enhet",
+            ],
+            ["kategori", "aktivitet", "antall", "timer"],
+            ["record_id", "dato", "metric", "verdi", "timer", "datakilde"],
+            ["antall", "timer"],
+        ),
+        (
+            Locale::NnNo,
+            ';',
+            ',',
+            [
+                "seksjon",
+                "felt",
+                "nøkkel",
+                "verdi",
+                "førre_periode",
+                "endring",
+                "eining",
+            ],
+            ["kategori", "aktivitet", "antal", "timar"],
+            [
+                "record_id",
+                "dato",
+                "metric",
+                "verdi",
+                "timar",
+                "datakjelde",
+            ],
+            ["antal", "timar"],
+        ),
+        (
+            Locale::EnGb,
+            ',',
+            '.',
+            [
+                "section",
+                "field",
+                "key",
+                "value",
+                "previous_period",
+                "change",
+                "unit",
+            ],
+            ["category", "activity", "count", "hours"],
+            [
+                "record_id",
+                "date",
+                "metric",
+                "value",
+                "hours",
+                "data_source",
+            ],
+            ["count", "hours"],
+        ),
+    ];
+    let mut figures_by_locale = vec![];
+    for (locale, separator, decimal, sections, activities, annex, units) in expected {
+        let mut doc = doc_in(locale);
+        // One label with each separator, so each locale has one to quote.
+        doc.sections[1].fields[0].label = "Timer i tiltak, snitt".into();
+        let (_dir, path) = go_with(&doc, Format::Csv, Some(3));
+        let text = std::fs::read_to_string(&path).unwrap();
+        let records = parse_csv(&text, separator);
+        let blocks: Vec<&[Vec<String>]> =
+            records.split(|r| r.len() == 1 && r[0].is_empty()).collect();
+        assert_eq!(blocks.len(), 3, "{locale:?}: {text}");
+        for block in &blocks {
+            assert!(
+                block.iter().all(|r| r.len() == block[0].len()),
+                "{locale:?}: every record as wide as its header: {block:?}"
+            );
+        }
+        assert_eq!(blocks[0][0], sections, "{locale:?}");
+        assert_eq!(blocks[1][0], activities, "{locale:?}");
+        assert_eq!(blocks[2][0], annex, "{locale:?}");
+        assert_eq!(blocks[0][1][1], "Barn; under omsorg");
+        assert_eq!(blocks[0][3][1], "Timer i tiltak, snitt");
+        assert_eq!(
+            (blocks[0][1][6].as_str(), blocks[0][3][6].as_str()),
+            (units[0], units[1])
+        );
+        assert_eq!(blocks[0][3][3], format!("12{decimal}5"), "{locale:?}");
+        assert_eq!(blocks[1][2][3], format!("4{decimal}5"));
+        assert_eq!(blocks[2][1][4], format!("1{decimal}5"));
+        // ISO dates in every locale: spreadsheets read them as dates whatever their settings.
+        assert_eq!(blocks[2][1][1], "2025-03-01");
+        // Read back with the locale's decimal mark, the figures are the same in every locale.
+        let figures: Vec<Vec<Option<f64>>> = records
+            .iter()
+            .map(|r| {
+                r.iter()
+                    .map(|f| f.replace(decimal, ".").parse::<f64>().ok())
+                    .collect()
+            })
+            .collect();
+        figures_by_locale.push(figures);
+    }
+    assert_eq!(figures_by_locale[0], figures_by_locale[1]);
+    assert_eq!(figures_by_locale[0], figures_by_locale[2]);
+}
+
+#[test]
+fn pdf_texts_numbers_and_dates_follow_the_locale() {
+    let expected = [
+        (
+            Locale::NbNo,
+            vec![
+                "Rapport til Bufdir – Barnevernet Øst",
+                "Organisasjonsnummer 986128433",
+                "periode 01.01.2025–30.06.2025",
+                "generert 15.01.2026 09:30 UTC",
+                "Validering: payloaden er gyldig, med 1 advarsel(er).",
+                "Forrige",
+                "Aktiviteter",
+                "Antall",
+                "1 234",
+                "12,5",
+                "4,5",
+                "Vedlegg: 12 345 kilderecords (de står i Excel- og CSV-eksporten, ikke i denne PDF-en).",
+                "Side 1 av 1",
+            ],
+            vec!["Førre", "Aktivitetar", "Page", "1,234", "12.5"],
+        ),
+        (
+            Locale::NnNo,
+            vec![
+                "Rapport til Bufdir – Barnevernet Øst",
+                "Organisasjonsnummer 986128433",
+                "periode 01.01.2025–30.06.2025",
+                "generert 15.01.2026 09:30 UTC",
+                "Validering: payloaden er gyldig, med 1 åtvaring(ar).",
+                "Førre",
+                "Aktivitetar",
+                "Antal",
+                "Timar",
+                "1 234",
+                "12,5",
+                "4,5",
+                "Vedlegg: 12 345 kjeldepostar (dei står i Excel- og CSV-eksporten, ikkje i denne PDF-en).",
+                "Side 1 av 1",
+            ],
+            vec![
+                "Forrige",
+                "Aktiviteter",
+                "advarsel",
+                "kilderecords",
+                "ikke",
+                "1,234",
+            ],
+        ),
+        (
+            Locale::EnGb,
+            vec![
+                "Report to Bufdir – Barnevernet Øst",
+                "Organisation number 986128433",
+                "period 01/01/2025–30/06/2025",
+                "generated 15/01/2026 09:30 UTC",
+                "Validation: the payload is valid, with 1 warning(s).",
+                "Field",
+                "Value",
+                "Previous",
+                "Change",
+                "Activities",
+                "Activity",
+                "Count",
+                "Hours",
+                "1,234",
+                "12.5",
+                "4.5",
+                "Annex: 12,345 source records (they are in the Excel and CSV exports, not in this PDF).",
+                "Page 1 of 1",
+            ],
+            vec![
+                "Side",
+                "Verdi",
+                "Forrige",
+                "Felt",
+                "1 234",
+                "12,5",
+                "2025-01-01",
+            ],
+        ),
+    ];
+    for (locale, present, absent) in expected {
+        let mut doc = doc_in(locale);
+        doc.period_to = NaiveDate::from_ymd_opt(2025, 6, 30).unwrap();
+        doc.period_label = "2025-01-01–2025-06-30".into();
+        let (_dir, path) = go_with(&doc, Format::Pdf, Some(12_345));
+        let text = pdf_extract::extract_text_from_mem(&std::fs::read(&path).unwrap()).unwrap();
+        for wanted in present {
+            assert!(text.contains(wanted), "{locale:?} lacks «{wanted}»: {text}");
+        }
+        for unwanted in absent {
+            assert!(
+                !text.contains(unwanted),
+                "{locale:?} has «{unwanted}»: {text}"
+            );
+        }
+        // The labels come from the document, in whatever language it has them.
+        assert!(text.contains("Barn; under omsorg") && text.contains("Oppsøkende arbeid"));
+    }
+}
+
+#[test]
+fn json_is_byte_for_byte_the_same_in_every_locale() {
+    let files: Vec<Vec<u8>> = Locale::ALL
+        .into_iter()
+        .map(|locale| {
+            let (_dir, path) = go_with(&doc_in(locale), Format::Json, None);
+            std::fs::read(&path).unwrap()
+        })
+        .collect();
+    assert_eq!(files[0], files[1], "nb-NO and nn-NO");
+    assert_eq!(files[0], files[2], "nb-NO and en-GB");
+    let back: serde_json::Value = serde_json::from_slice(&files[0]).unwrap();
+    assert_eq!(back, doc().payload);
 }

@@ -1,43 +1,72 @@
-//! CSV for Norwegian spreadsheets: UTF-8 with a byte-order mark (so Excel reads æøå right),
-//! `;` between fields, decimal comma, CRLF line ends.
+//! CSV for spreadsheets: UTF-8 with a byte-order mark (so Excel reads æøå right) and CRLF line
+//! ends in every locale. Norwegian files (nb, nn) have `;` between fields and a decimal comma,
+//! as a Norwegian Excel expects; British ones `,` and a decimal point. Dates stay ISO 8601
+//! (`2025-03-01`), which every spreadsheet reads as a date whatever its locale.
 
 use std::borrow::Cow;
 use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::Path;
 
-use domain::schema::Unit;
+use domain::Locale;
 
-use super::numbers::decimal_comma;
+use super::format;
+use super::texts::texts;
 use super::{RenderError, Steps};
 use crate::export::document::{AnnexRow, ReportDocument};
 
-fn field(text: &str) -> Cow<'_, str> {
-    if text.contains([';', '"', '\r', '\n']) {
-        Cow::Owned(format!("\"{}\"", text.replace('"', "\"\"")))
-    } else {
-        Cow::Borrowed(text)
-    }
+struct Csv<W> {
+    out: W,
+    locale: Locale,
+    /// A decimal comma cannot also separate fields, so the separator follows the decimal mark.
+    separator: char,
 }
 
-fn number(x: Option<f64>) -> String {
-    x.map(decimal_comma).unwrap_or_default()
-}
-
-fn line<S: AsRef<str>>(out: &mut impl Write, cells: &[S]) -> std::io::Result<()> {
-    for (i, cell) in cells.iter().enumerate() {
-        if i > 0 {
-            out.write_all(b";")?;
+impl<W: Write> Csv<W> {
+    fn new(out: W, locale: Locale) -> Self {
+        let separator = match format::decimal_mark(locale) {
+            ',' => ';',
+            _ => ',',
+        };
+        Csv {
+            out,
+            locale,
+            separator,
         }
-        out.write_all(field(cell.as_ref()).as_bytes())?;
     }
-    out.write_all(b"\r\n")
-}
 
-fn unit(unit: Unit) -> &'static str {
-    match unit {
-        Unit::Count => "antall",
-        Unit::Hours => "timer",
+    fn field<'a>(&self, text: &'a str) -> Cow<'a, str> {
+        if text.contains([self.separator, '"', '\r', '\n']) {
+            Cow::Owned(format!("\"{}\"", text.replace('"', "\"\"")))
+        } else {
+            Cow::Borrowed(text)
+        }
+    }
+
+    fn number(&self, x: f64) -> String {
+        format::plain(self.locale, x)
+    }
+
+    /// No figure is an empty field, not 0.
+    fn optional(&self, x: Option<f64>) -> String {
+        x.map(|x| self.number(x)).unwrap_or_default()
+    }
+
+    fn line<S: AsRef<str>>(&mut self, cells: &[S]) -> std::io::Result<()> {
+        let mut separator = [0u8; 4];
+        let separator = self.separator.encode_utf8(&mut separator).as_bytes();
+        for (i, cell) in cells.iter().enumerate() {
+            if i > 0 {
+                self.out.write_all(separator)?;
+            }
+            let text = self.field(cell.as_ref());
+            self.out.write_all(text.as_bytes())?;
+        }
+        self.out.write_all(b"\r\n")
+    }
+
+    fn blank(&mut self) -> std::io::Result<()> {
+        self.out.write_all(b"\r\n")
     }
 }
 
@@ -47,76 +76,55 @@ pub fn write(
     path: &Path,
     steps: &mut Steps,
 ) -> Result<u64, RenderError> {
-    let mut out = BufWriter::new(File::create(path)?);
-    out.write_all("\u{feff}".as_bytes())?;
-    line(
-        &mut out,
-        &[
-            "seksjon",
-            "felt",
-            "nøkkel",
-            "verdi",
-            "forrige_periode",
-            "endring",
-            "enhet",
-        ],
-    )?;
+    let t = texts(doc.locale);
+    let mut file = BufWriter::new(File::create(path)?);
+    file.write_all("\u{feff}".as_bytes())?;
+    let mut csv = Csv::new(file, doc.locale);
+    csv.line(&t.csv_section_columns)?;
     steps.step()?;
     for section in &doc.sections {
         for f in &section.fields {
-            line(
-                &mut out,
-                &[
-                    section.title.as_str(),
-                    &f.label,
-                    &f.key,
-                    &number(f.value),
-                    &number(f.prior_value),
-                    &number(f.change()),
-                    unit(f.unit),
-                ],
-            )?;
+            csv.line(&[
+                section.title.as_str(),
+                &f.label,
+                &f.key,
+                &csv.optional(f.value),
+                &csv.optional(f.prior_value),
+                &csv.optional(f.change()),
+                t.unit(f.unit),
+            ])?;
         }
         steps.step()?;
     }
-    out.write_all(b"\r\n")?;
-    line(&mut out, &["kategori", "aktivitet", "antall", "timer"])?;
+    csv.blank()?;
+    csv.line(&t.csv_activity_columns)?;
     for a in &doc.activities {
-        line(
-            &mut out,
-            &[
-                a.kategori.as_str(),
-                &a.label,
-                &decimal_comma(a.antall),
-                &decimal_comma(a.timer),
-            ],
-        )?;
+        csv.line(&[
+            a.kategori.as_str(),
+            &a.label,
+            &csv.number(a.antall),
+            &csv.number(a.timer),
+        ])?;
     }
     steps.step()?;
     let mut rows = 0u64;
     if let Some(annex) = annex {
-        out.write_all(b"\r\n")?;
-        line(
-            &mut out,
-            &["record_id", "dato", "metric", "verdi", "timer", "datakilde"],
-        )?;
+        csv.blank()?;
+        csv.line(&t.annex_columns)?;
         for r in annex {
-            line(
-                &mut out,
-                &[
-                    r.record_id.as_str(),
-                    &r.occurred_on.to_string(),
-                    &r.metric,
-                    &decimal_comma(r.value),
-                    &number(r.hours),
-                    &r.data_source,
-                ],
-            )?;
+            csv.line(&[
+                r.record_id.as_str(),
+                &r.occurred_on.to_string(),
+                &r.metric,
+                &csv.number(r.value),
+                &csv.optional(r.hours),
+                &r.data_source,
+            ])?;
             rows += 1;
             steps.annex_row(rows)?;
         }
         steps.step()?;
     }
-    out.flush()?;
+    csv.out.flush()?;
     Ok(rows)
 }

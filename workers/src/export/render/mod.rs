@@ -1,10 +1,15 @@
 //! Renders a [`ReportDocument`] to a file. Every format is written from the same document, and
 //! runs on a blocking thread (`spawn_blocking`): rendering is CPU and disk work.
+//!
+//! The document's locale decides the language of every fixed text (`texts`) and how numbers and
+//! dates are written (`format`), in Excel, CSV and PDF alike. The JSON is the Bufdir payload and
+//! reads the same in every locale.
 
 mod csv;
+mod format;
 mod json;
-mod numbers;
 mod pdf;
+mod texts;
 mod xlsx;
 
 use std::path::Path;

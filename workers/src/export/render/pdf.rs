@@ -4,9 +4,11 @@
 
 use std::path::Path;
 
-use pdf_writer::{Content, Finish, Name, Pdf, Rect, Ref, Str};
+use domain::Locale;
+use pdf_writer::{Content, Finish, Name, Pdf, Rect, Ref, Str, TextStr};
 
-use super::numbers::grouped;
+use super::format::{self, grouped};
+use super::texts::{Texts, fill, texts};
 use super::{RenderError, Steps};
 use crate::export::document::{AnnexRow, ReportDocument};
 
@@ -207,20 +209,29 @@ impl Pages {
     }
 }
 
-fn figure(x: Option<f64>) -> String {
-    x.map(grouped).unwrap_or_else(|| "–".into())
+/// No figure is a dash, not 0.
+fn figure(locale: Locale, x: Option<f64>) -> String {
+    x.map(|x| grouped(locale, x)).unwrap_or_else(|| "–".into())
 }
 
-fn validation_line(doc: &ReportDocument) -> String {
+fn count(locale: Locale, n: u64) -> String {
+    grouped(locale, n as f64)
+}
+
+fn validation_line(doc: &ReportDocument, t: &Texts) -> String {
+    let n = |n: usize| count(doc.locale, n as u64);
     match (doc.validation.errors.len(), doc.validation.warnings.len()) {
-        (0, 0) => "Validering: payloaden er gyldig.".into(),
-        (0, w) => format!("Validering: payloaden er gyldig, med {w} advarsel(er)."),
-        (e, w) => format!("Validering: payloaden er ikke gyldig ({e} feil, {w} advarsel(er))."),
+        (0, 0) => t.pdf_valid.to_string(),
+        (0, w) => fill(t.pdf_valid_with_warnings, &[("warnings", &n(w))]),
+        (e, w) => fill(t.pdf_invalid, &[("errors", &n(e)), ("warnings", &n(w))]),
     }
 }
 
 /// Counts the annex without keeping it: the PDF is a summary and only says how many there are.
-fn count(annex: &mut dyn Iterator<Item = AnnexRow>, steps: &mut Steps) -> Result<u64, RenderError> {
+fn count_annex(
+    annex: &mut dyn Iterator<Item = AnnexRow>,
+    steps: &mut Steps,
+) -> Result<u64, RenderError> {
     let mut rows = 0u64;
     for _ in annex {
         rows += 1;
@@ -235,34 +246,42 @@ pub fn write(
     path: &Path,
     steps: &mut Steps,
 ) -> Result<u64, RenderError> {
+    let locale = doc.locale;
+    let t = texts(locale);
     let mut pages = Pages::new();
-    let title = format!("Rapport til Bufdir – {}", doc.organization_name);
+    let title = fill(t.report_title, &[("org", &doc.organization_name)]);
     pages.paragraph(&title, 16.0, true);
-    let meta = format!(
-        "Organisasjonsnummer {} · periode {} · generert {}",
-        doc.organisasjonsnummer,
-        doc.period_label,
-        doc.generated_at.format("%Y-%m-%d %H:%M UTC")
+    let period = format::period(locale, &doc.period_label, doc.period_from, doc.period_to);
+    let generated = format!("{} UTC", format::timestamp(locale, doc.generated_at));
+    let meta = fill(
+        t.pdf_meta,
+        &[
+            ("number", &doc.organisasjonsnummer),
+            ("period", &period),
+            ("generated", &generated),
+        ],
     );
     pages.paragraph(&meta, BODY, false);
-    pages.paragraph(&validation_line(doc), BODY, false);
+    pages.paragraph(&validation_line(doc, t), BODY, false);
     pages.gap();
     steps.step()?;
+    let [value, prior, change] = t.pdf_figure_columns;
     let header = [
-        (At::Right(RIGHT[0]), "Verdi"),
-        (At::Right(RIGHT[1]), "Forrige"),
-        (At::Right(RIGHT[2]), "Endring"),
+        (At::Right(RIGHT[0]), value),
+        (At::Right(RIGHT[1]), prior),
+        (At::Right(RIGHT[2]), change),
     ];
+    let field_column = t.section_columns[0];
     for section in &doc.sections {
         // Keep a section's title with its header and first row.
         pages.room(LINE * 4.0);
         pages.paragraph(&section.title, 12.0, true);
-        pages.row("Felt", &header, BODY, true);
+        pages.row(field_column, &header, BODY, true);
         for field in &section.fields {
             let (value, prior, change) = (
-                figure(field.value),
-                figure(field.prior_value),
-                figure(field.change()),
+                figure(locale, field.value),
+                figure(locale, field.prior_value),
+                figure(locale, field.change()),
             );
             let cells = [
                 (At::Right(RIGHT[0]), value.as_str()),
@@ -275,14 +294,12 @@ pub fn write(
         steps.step()?;
     }
     pages.room(LINE * 4.0);
-    pages.paragraph("Aktiviteter", 12.0, true);
-    let header = [
-        (At::Right(RIGHT[0]), "Antall"),
-        (At::Right(RIGHT[1]), "Timer"),
-    ];
-    pages.row("Aktivitet", &header, BODY, true);
+    pages.paragraph(t.activities, 12.0, true);
+    let [_, activity, antall, timer] = t.activity_columns;
+    let header = [(At::Right(RIGHT[0]), antall), (At::Right(RIGHT[1]), timer)];
+    pages.row(activity, &header, BODY, true);
     for a in &doc.activities {
-        let (antall, timer) = (grouped(a.antall), grouped(a.timer));
+        let (antall, timer) = (grouped(locale, a.antall), grouped(locale, a.timer));
         let cells = [
             (At::Right(RIGHT[0]), antall.as_str()),
             (At::Right(RIGHT[1]), &timer),
@@ -292,27 +309,27 @@ pub fn write(
     steps.step()?;
     let mut rows = 0;
     if let Some(annex) = annex {
-        rows = count(annex, steps)?;
+        rows = count_annex(annex, steps)?;
         pages.gap();
-        let note = format!(
-            "Vedlegg: {} kilderecords (de står i Excel- og CSV-eksporten, ikke i denne PDF-en).",
-            grouped(rows as f64)
-        );
+        let note = fill(t.pdf_annex_note, &[("records", &count(locale, rows))]);
         pages.paragraph(&note, BODY, false);
         steps.step()?;
     }
     steps.check()?;
-    std::fs::write(path, assemble(pages.finish()))?;
+    std::fs::write(path, assemble(pages.finish(), locale, t))?;
     Ok(rows)
 }
 
 /// The document: catalog, page tree, the two fonts, and per page its content with a page number.
-fn assemble(contents: Vec<Content>) -> Vec<u8> {
+/// The catalog names the language, so screen readers read the text in the right one.
+fn assemble(contents: Vec<Content>, locale: Locale, t: &Texts) -> Vec<u8> {
     let catalog = Ref::new(1);
     let tree = Ref::new(2);
     let (regular, bold) = (Ref::new(3), Ref::new(4));
     let mut pdf = Pdf::new();
-    pdf.catalog(catalog).pages(tree);
+    pdf.catalog(catalog)
+        .pages(tree)
+        .lang(TextStr(locale.as_str()));
     let total = contents.len();
     let ids: Vec<(Ref, Ref)> = (0..total as i32)
         .map(|i| (Ref::new(5 + 2 * i), Ref::new(6 + 2 * i)))
@@ -321,13 +338,19 @@ fn assemble(contents: Vec<Content>) -> Vec<u8> {
         .kids(ids.iter().map(|(page, _)| *page))
         .count(total as i32);
     for (i, (mut content, (page_id, content_id))) in contents.into_iter().zip(&ids).enumerate() {
-        let footer = format!("Side {} av {total}", i + 1);
+        let footer = fill(
+            t.page_footer,
+            &[
+                ("page", &count(locale, i as u64 + 1)),
+                ("pages", &count(locale, total as u64)),
+            ],
+        );
         let x = PAGE.0 - MARGIN - width(&footer, 8.0, false);
         content
             .begin_text()
             .set_font(Name(b"F1"), 8.0)
             .next_line(x, MARGIN / 2.0)
-            .show(Str(footer.as_bytes()))
+            .show(Str(&win_ansi(&footer)))
             .end_text();
         let mut page = pdf.page(*page_id);
         page.media_box(Rect::new(0.0, 0.0, PAGE.0, PAGE.1));

@@ -1,14 +1,22 @@
-//! The Excel workbook: a cover sheet, a sheet per schema section, `Aktiviteter`, and for exports
+//! The Excel workbook: a cover sheet, a sheet per schema section, the activities, and for exports
 //! with attachments the source records and the validation result. The annex is written in
 //! rust_xlsxwriter's constant-memory mode (rows go to disk as they are written), so memory stays
 //! flat however many records there are.
+//!
+//! Figures and dates are real numbers and dates in every locale. Only the date formats differ:
+//! number format codes such as `#,##0.0` are stored in one notation and Excel shows them with the
+//! viewer's own separators, so writing them per locale would break them rather than translate
+//! them.
 
 use std::collections::HashSet;
 use std::path::Path;
 
+use domain::Locale;
 use domain::schema::Unit;
 use rust_xlsxwriter::{DocProperties, ExcelDateTime, Format, FormatAlign, Workbook, Worksheet};
 
+use super::format;
+use super::texts::{Texts, fill, texts};
 use super::{RenderError, Steps};
 use crate::export::document::{AnnexRow, ReportDocument};
 
@@ -25,16 +33,16 @@ struct Formats {
 }
 
 impl Formats {
-    fn new() -> Self {
+    fn new(locale: Locale) -> Self {
         Formats {
             header: Format::new().set_bold().set_background_color("#DDE5F0"),
             count: Format::new().set_num_format("#,##0"),
             hours: Format::new().set_num_format("#,##0.0"),
             date: Format::new()
-                .set_num_format("yyyy-mm-dd")
+                .set_num_format(format::excel_date(locale))
                 .set_align(FormatAlign::Left),
             datetime: Format::new()
-                .set_num_format("yyyy-mm-dd hh:mm:ss")
+                .set_num_format(format::excel_timestamp(locale))
                 .set_align(FormatAlign::Left),
             title: Format::new().set_bold().set_font_size(14),
         }
@@ -71,15 +79,16 @@ fn utf16_prefix(s: &str, units: usize) -> String {
 }
 
 /// A sheet name Excel accepts: at most 31 characters, none of `[]:*?/\`, not starting or ending
-/// with an apostrophe, unique in the book (Excel compares names case-insensitively).
-fn sheet_name(title: &str, taken: &mut HashSet<String>) -> String {
+/// with an apostrophe, unique in the book (Excel compares names case-insensitively). A title with
+/// nothing left becomes `fallback`.
+fn sheet_name(title: &str, fallback: &str, taken: &mut HashSet<String>) -> String {
     let clean: String = title
         .chars()
         .filter(|c| !matches!(c, '[' | ']' | ':' | '*' | '?' | '/' | '\\') && !c.is_control())
         .collect();
     let base = utf16_prefix(clean.trim().trim_matches('\''), 31);
     let base = match base.trim_end().trim_end_matches('\'') {
-        "" => "Ark".to_string(),
+        "" => utf16_prefix(fallback, 31),
         b => b.to_string(),
     };
     let mut name = base.clone();
@@ -96,6 +105,25 @@ fn sheet_name(title: &str, taken: &mut HashSet<String>) -> String {
 /// Names Excel will not take for a sheet, lower-cased as [`sheet_name`] keeps them.
 fn reserved() -> HashSet<String> {
     HashSet::from(["history".to_string()])
+}
+
+/// The book's sheet names so far, and the locale's name for a sheet whose title has none left.
+struct SheetNames {
+    taken: HashSet<String>,
+    fallback: &'static str,
+}
+
+impl SheetNames {
+    fn new(t: &Texts) -> Self {
+        SheetNames {
+            taken: reserved(),
+            fallback: t.fallback_sheet,
+        }
+    }
+
+    fn name(&mut self, title: &str) -> String {
+        sheet_name(title, self.fallback, &mut self.taken)
+    }
 }
 
 fn headers(sheet: &mut Worksheet, names: &[&str], f: &Formats) -> Result<(), RenderError> {
@@ -123,23 +151,26 @@ fn cover(
     book: &mut Workbook,
     doc: &ReportDocument,
     f: &Formats,
-    taken: &mut HashSet<String>,
+    t: &Texts,
+    names: &mut SheetNames,
 ) -> Result<(), RenderError> {
     let sheet = book.add_worksheet();
-    sheet.set_name(sheet_name("Forside", taken))?;
-    sheet.write_string_with_format(
-        0,
-        0,
-        text(&format!("Rapport til Bufdir – {}", doc.organization_name)),
-        &f.title,
-    )?;
+    sheet.set_name(names.name(t.cover_sheet))?;
+    let title = fill(t.report_title, &[("org", &doc.organization_name)]);
+    sheet.write_string_with_format(0, 0, text(&title), &f.title)?;
+    let period = format::period(
+        doc.locale,
+        &doc.period_label,
+        doc.period_from,
+        doc.period_to,
+    );
     let text_rows: [(&str, &str); 6] = [
-        ("Organisasjon", &doc.organization_name),
-        ("Organisasjons-ID", &doc.org_id),
-        ("Organisasjonsnummer", &doc.organisasjonsnummer),
-        ("Periode", &doc.period_label),
-        ("Payload-versjon", &doc.payload_version),
-        ("Hendelseslogg-posisjon", &doc.source_position),
+        (t.organisation, &doc.organization_name),
+        (t.organisation_id, &doc.org_id),
+        (t.organisation_number, &doc.organisasjonsnummer),
+        (t.period, &period),
+        (t.payload_version, &doc.payload_version),
+        (t.log_position, &doc.source_position),
     ];
     let mut row = 2;
     for (label, value) in text_rows {
@@ -147,15 +178,15 @@ fn cover(
         sheet.write_string(row, 1, text(value))?;
         row += 1;
     }
-    for (label, date) in [("Fra", doc.period_from), ("Til", doc.period_to)] {
+    for (label, date) in [(t.from, doc.period_from), (t.to, doc.period_to)] {
         sheet.write_string_with_format(row, 0, label, &f.header)?;
         sheet.write_date_with_format(row, 1, date, &f.date)?;
         row += 1;
     }
-    sheet.write_string_with_format(row, 0, "Generert", &f.header)?;
+    sheet.write_string_with_format(row, 0, t.generated, &f.header)?;
     sheet.write_datetime_with_format(row, 1, doc.generated_at.naive_utc(), &f.datetime)?;
     row += 1;
-    sheet.write_string_with_format(row, 0, "Eksport-ID", &f.header)?;
+    sheet.write_string_with_format(row, 0, t.export_id, &f.header)?;
     sheet.write_string(row, 1, text(&doc.export_id))?;
     sheet.autofit();
     Ok(())
@@ -165,24 +196,14 @@ fn section_sheets(
     book: &mut Workbook,
     doc: &ReportDocument,
     f: &Formats,
-    taken: &mut HashSet<String>,
+    t: &Texts,
+    names: &mut SheetNames,
     steps: &mut Steps,
 ) -> Result<(), RenderError> {
     for section in &doc.sections {
         let sheet = book.add_worksheet();
-        sheet.set_name(sheet_name(&section.title, taken))?;
-        headers(
-            sheet,
-            &[
-                "Felt",
-                "Nøkkel",
-                "Verdi",
-                "Forrige periode",
-                "Endring",
-                "Enhet",
-            ],
-            f,
-        )?;
+        sheet.set_name(names.name(&section.title))?;
+        headers(sheet, &t.section_columns, f)?;
         for (i, field) in section.fields.iter().enumerate() {
             let row = i as u32 + 1;
             let number = f.figure(field.unit);
@@ -191,14 +212,7 @@ fn section_sheets(
             optional(sheet, row, 2, field.value, number)?;
             optional(sheet, row, 3, field.prior_value, number)?;
             optional(sheet, row, 4, field.change(), number)?;
-            sheet.write_string(
-                row,
-                5,
-                match field.unit {
-                    Unit::Count => "antall",
-                    Unit::Hours => "timer",
-                },
-            )?;
+            sheet.write_string(row, 5, t.unit(field.unit))?;
         }
         sheet.autofit();
         steps.step()?;
@@ -210,11 +224,12 @@ fn activities(
     book: &mut Workbook,
     doc: &ReportDocument,
     f: &Formats,
-    taken: &mut HashSet<String>,
+    t: &Texts,
+    names: &mut SheetNames,
 ) -> Result<(), RenderError> {
     let sheet = book.add_worksheet();
-    sheet.set_name(sheet_name("Aktiviteter", taken))?;
-    headers(sheet, &["Kategori", "Aktivitet", "Antall", "Timer"], f)?;
+    sheet.set_name(names.name(t.activities))?;
+    headers(sheet, &t.activity_columns, f)?;
     for (i, a) in doc.activities.iter().enumerate() {
         let row = i as u32 + 1;
         sheet.write_string(row, 0, text(&a.kategori))?;
@@ -229,21 +244,18 @@ fn activities(
 fn annex_sheet<'a>(
     book: &'a mut Workbook,
     f: &Formats,
+    t: &Texts,
     number: u32,
-    taken: &mut HashSet<String>,
+    names: &mut SheetNames,
 ) -> Result<&'a mut Worksheet, RenderError> {
     let sheet = book.add_worksheet_with_constant_memory()?;
     let title = if number == 1 {
-        "Vedlegg kilderecords".to_string()
+        t.first_annex_sheet.to_string()
     } else {
-        format!("Vedlegg {number}")
+        fill(t.further_annex_sheet, &[("n", &number.to_string())])
     };
-    sheet.set_name(sheet_name(&title, taken))?;
-    headers(
-        sheet,
-        &["record_id", "dato", "metric", "verdi", "timer", "datakilde"],
-        f,
-    )?;
+    sheet.set_name(names.name(&title))?;
+    headers(sheet, &t.annex_columns, f)?;
     // Constant-memory sheets cannot autofit: their rows are already on disk.
     for (col, width) in [
         (0, 24.0),
@@ -262,18 +274,19 @@ fn annex(
     book: &mut Workbook,
     rows: &mut dyn Iterator<Item = AnnexRow>,
     f: &Formats,
-    taken: &mut HashSet<String>,
+    t: &Texts,
+    names: &mut SheetNames,
     steps: &mut Steps,
     rows_per_sheet: u32,
 ) -> Result<u64, RenderError> {
     let mut written = 0u64;
     let mut sheet_number = 1;
-    let mut sheet = annex_sheet(book, f, sheet_number, taken)?;
+    let mut sheet = annex_sheet(book, f, t, sheet_number, names)?;
     let mut row = 0u32;
     for record in rows {
         if row == rows_per_sheet {
             sheet_number += 1;
-            sheet = annex_sheet(book, f, sheet_number, taken)?;
+            sheet = annex_sheet(book, f, t, sheet_number, names)?;
             row = 0;
         }
         row += 1;
@@ -296,17 +309,18 @@ fn validation(
     book: &mut Workbook,
     doc: &ReportDocument,
     f: &Formats,
-    taken: &mut HashSet<String>,
+    t: &Texts,
+    names: &mut SheetNames,
 ) -> Result<(), RenderError> {
     let sheet = book.add_worksheet();
-    sheet.set_name(sheet_name("Validering", taken))?;
-    headers(sheet, &["Type", "Peker", "Kode", "Melding", "Message"], f)?;
+    sheet.set_name(names.name(t.validation_sheet))?;
+    headers(sheet, &t.validation_columns, f)?;
     let v = &doc.validation;
     let issues = v
         .errors
         .iter()
-        .map(|i| ("feil", i))
-        .chain(v.warnings.iter().map(|i| ("advarsel", i)));
+        .map(|i| (t.error, i))
+        .chain(v.warnings.iter().map(|i| (t.warning, i)));
     for (n, (kind, issue)) in issues.enumerate() {
         let row = n as u32 + 1;
         sheet.write_string(row, 0, kind)?;
@@ -316,10 +330,11 @@ fn validation(
         sheet.write_string(row, 4, text(&issue.message_en))?;
     }
     // The verdict goes below the list, so the list keeps one row per issue under its header.
+    let count = |n: usize| format::grouped(doc.locale, n as f64);
     let verdict = match (v.errors.len(), v.warnings.len()) {
-        (0, 0) => "Payloaden er gyldig, uten advarsler.".to_string(),
-        (0, w) => format!("Payloaden er gyldig, med {w} advarsel(er)."),
-        (e, _) => format!("Payloaden er ikke gyldig: {e} feil."),
+        (0, 0) => t.valid.to_string(),
+        (0, w) => fill(t.valid_with_warnings, &[("warnings", &count(w))]),
+        (e, _) => fill(t.invalid, &[("errors", &count(e))]),
     };
     let below = u32::try_from(v.errors.len() + v.warnings.len()).unwrap_or(u32::MAX - 2);
     sheet.write_string_with_format(below.saturating_add(2), 0, verdict, &f.title)?;
@@ -333,33 +348,43 @@ pub fn write(
     path: &Path,
     steps: &mut Steps,
 ) -> Result<u64, RenderError> {
-    let f = Formats::new();
+    let f = Formats::new(doc.locale);
+    let t = texts(doc.locale);
     let mut book = Workbook::new();
-    let mut taken = reserved();
+    let mut names = SheetNames::new(t);
     let created = ExcelDateTime::from_timestamp(doc.generated_at.timestamp())?;
+    let period = format::period(
+        doc.locale,
+        &doc.period_label,
+        doc.period_from,
+        doc.period_to,
+    );
     book.set_properties(
         &DocProperties::new()
             .set_title(format!(
-                "Rapport til Bufdir {} {}",
-                doc.organization_name, doc.period_label
+                "{} {period}",
+                fill(t.report_title, &[("org", &doc.organization_name)])
             ))
             .set_author("Bufdir reporting")
             .set_company("Bufdir reporting")
             .set_creation_datetime(&created)
-            .set_comment(format!(
-                "Eksport {}; hendelseslogg-posisjon {}",
-                doc.export_id, doc.source_position
+            .set_comment(fill(
+                t.workbook_comment,
+                &[
+                    ("export", &doc.export_id),
+                    ("position", &doc.source_position),
+                ],
             )),
     );
-    cover(&mut book, doc, &f, &mut taken)?;
+    cover(&mut book, doc, &f, t, &mut names)?;
     steps.step()?;
-    section_sheets(&mut book, doc, &f, &mut taken, steps)?;
-    activities(&mut book, doc, &f, &mut taken)?;
+    section_sheets(&mut book, doc, &f, t, &mut names, steps)?;
+    activities(&mut book, doc, &f, t, &mut names)?;
     steps.step()?;
     let mut written = 0;
     if let Some(rows) = annex_rows {
-        written = annex(&mut book, rows, &f, &mut taken, steps, ROWS_PER_SHEET)?;
-        validation(&mut book, doc, &f, &mut taken)?;
+        written = annex(&mut book, rows, &f, t, &mut names, steps, ROWS_PER_SHEET)?;
+        validation(&mut book, doc, &f, t, &mut names)?;
     }
     steps.check()?;
     book.save(path)?;
@@ -378,7 +403,7 @@ mod tests {
     #[test]
     fn sheet_names_are_ones_excel_accepts() {
         let mut taken = reserved();
-        let mut name = |t: &str| sheet_name(t, &mut taken);
+        let mut name = |t: &str| sheet_name(t, "Ark", &mut taken);
         assert_eq!(name("Tiltak: timer/uke [snitt]"), "Tiltak timeruke snitt");
         assert_eq!(name("'sitat'"), "sitat");
         assert_eq!(name("History"), "History 2");
@@ -390,52 +415,114 @@ mod tests {
         assert_eq!(name(&"😀".repeat(20)).encode_utf16().count(), 30);
         let mut book = Workbook::new();
         for t in ["a'", "History", "x".repeat(40).as_str(), "a'"] {
-            let n = sheet_name(t, &mut taken);
+            let n = sheet_name(t, "Ark", &mut taken);
             book.add_worksheet().set_name(&n).unwrap();
         }
     }
 
     #[test]
-    fn the_annex_goes_on_to_further_sheets_when_one_is_full() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("annex.xlsx");
-        let cancelled = AtomicBool::new(false);
-        let mut steps = Steps {
-            done: 0,
-            total: 1,
-            report: &mut |_, _| {},
-            cancelled: &cancelled,
+    fn every_locale_names_its_sheets_within_excel_rules() {
+        for locale in Locale::ALL {
+            let t = texts(locale);
+            let mut names = SheetNames::new(t);
+            assert_eq!(names.name("[]"), t.fallback_sheet);
+            assert_eq!(names.name("?"), format!("{} 2", t.fallback_sheet));
+            let fixed = [
+                t.cover_sheet,
+                t.activities,
+                t.validation_sheet,
+                t.first_annex_sheet,
+                &fill(t.further_annex_sheet, &[("n", "1048576")]),
+            ];
+            let mut book = Workbook::new();
+            for title in fixed {
+                // A fixed name must come through the rules untouched.
+                let name = names.name(title);
+                assert_eq!(name, title, "{locale:?}");
+                book.add_worksheet().set_name(&name).unwrap();
+            }
+        }
+    }
+
+    #[test]
+    fn dates_are_formatted_the_locale_s_way() {
+        let left = |code: &str| {
+            Format::new()
+                .set_num_format(code)
+                .set_align(FormatAlign::Left)
         };
-        let mut rows = (0..25).map(|i| AnnexRow {
-            record_id: format!("r{i}"),
-            occurred_on: NaiveDate::from_ymd_opt(2025, 1, 1).unwrap(),
-            metric: "m".into(),
-            value: f64::from(i),
-            hours: None,
-            data_source: "s".into(),
-        });
-        let mut book = Workbook::new();
-        let mut taken = reserved();
-        let written = annex(
-            &mut book,
-            &mut rows,
-            &Formats::new(),
-            &mut taken,
-            &mut steps,
-            10,
-        );
-        assert_eq!(written.unwrap(), 25);
-        book.save(&path).unwrap();
-        let mut back: calamine::Xlsx<_> = calamine::open_workbook(&path).unwrap();
-        let names = back.sheet_names();
-        assert_eq!(names, ["Vedlegg kilderecords", "Vedlegg 2", "Vedlegg 3"]);
-        let counts: Vec<usize> = names
-            .iter()
-            .map(|n| back.worksheet_range(n).unwrap().rows().count())
-            .collect();
-        assert_eq!(counts, [11, 11, 6]);
-        let third = back.worksheet_range("Vedlegg 3").unwrap();
-        assert_eq!(third.get((1, 0)), Some(&Data::String("r20".into())));
-        assert_eq!(third.get((0, 0)), Some(&Data::String("record_id".into())));
+        for locale in [Locale::NbNo, Locale::NnNo] {
+            let f = Formats::new(locale);
+            assert_eq!(f.date, left("dd.mm.yyyy"));
+            assert_eq!(f.datetime, left("dd.mm.yyyy hh:mm"));
+        }
+        let f = Formats::new(Locale::EnGb);
+        assert_eq!(f.date, left("dd\\/mm\\/yyyy"));
+        assert_eq!(f.datetime, left("dd\\/mm\\/yyyy hh:mm"));
+        for locale in Locale::ALL {
+            let f = Formats::new(locale);
+            assert_eq!(f.count, Format::new().set_num_format("#,##0"));
+            assert_eq!(f.hours, Format::new().set_num_format("#,##0.0"));
+        }
+    }
+
+    #[test]
+    fn the_annex_goes_on_to_further_sheets_when_one_is_full() {
+        let expected = [
+            (
+                Locale::NbNo,
+                ["Vedlegg kilderecords", "Vedlegg 2", "Vedlegg 3"],
+                "dato",
+            ),
+            (
+                Locale::NnNo,
+                ["Vedlegg kjeldepostar", "Vedlegg 2", "Vedlegg 3"],
+                "dato",
+            ),
+            (
+                Locale::EnGb,
+                ["Annex source records", "Annex 2", "Annex 3"],
+                "date",
+            ),
+        ];
+        for (locale, sheets, date_column) in expected {
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join("annex.xlsx");
+            let cancelled = AtomicBool::new(false);
+            let mut steps = Steps {
+                done: 0,
+                total: 1,
+                report: &mut |_, _| {},
+                cancelled: &cancelled,
+            };
+            let mut rows = (0..25).map(|i| AnnexRow {
+                record_id: format!("r{i}"),
+                occurred_on: NaiveDate::from_ymd_opt(2025, 1, 1).unwrap(),
+                metric: "m".into(),
+                value: f64::from(i),
+                hours: None,
+                data_source: "s".into(),
+            });
+            let mut book = Workbook::new();
+            let t = texts(locale);
+            let mut names = SheetNames::new(t);
+            let f = Formats::new(locale);
+            let written = annex(&mut book, &mut rows, &f, t, &mut names, &mut steps, 10);
+            assert_eq!(written.unwrap(), 25);
+            book.save(&path).unwrap();
+            let mut back: calamine::Xlsx<_> = calamine::open_workbook(&path).unwrap();
+            let names = back.sheet_names();
+            assert_eq!(names, sheets);
+            let counts: Vec<usize> = names
+                .iter()
+                .map(|n| back.worksheet_range(n).unwrap().rows().count())
+                .collect();
+            assert_eq!(counts, [11, 11, 6]);
+            let third = back.worksheet_range(sheets[2]).unwrap();
+            assert_eq!(third.get((1, 0)), Some(&Data::String("r20".into())));
+            assert_eq!(third.get((0, 0)), Some(&Data::String("record_id".into())));
+            assert_eq!(third.get((0, 1)), Some(&Data::String(date_column.into())));
+            assert!(matches!(third.get((1, 1)), Some(Data::DateTime(_))));
+        }
     }
 }
