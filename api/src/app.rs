@@ -18,6 +18,7 @@ use workers::Services;
 use workers::bufdir::{Bufdir, BufdirSettings};
 use workers::export::job::ExportSettings;
 use workers::files::LinkSigner;
+use workers::webhooks::{WebhookSettings, Webhooks};
 
 use crate::auth::Keys;
 use crate::body_limit::BodyLimit;
@@ -54,6 +55,7 @@ pub struct Settings {
     pub exports: ExportSettings,
     /// The base of download links (`https://reports.example.no`); unset: the request's host.
     pub public_url: Option<String>,
+    pub webhooks: WebhookSettings,
 }
 
 impl Settings {
@@ -72,6 +74,7 @@ impl Settings {
                 work_dir: data_dir.join("tmp"),
             },
             public_url: None,
+            webhooks: WebhookSettings::default(),
         }
     }
 
@@ -80,7 +83,20 @@ impl Settings {
             bufdir: self.bufdir.connect(db, keys)?,
             files: workers::files::from_setting(self.file_store.as_deref(), &self.files_dir)?,
             exports: self.exports.clone(),
+            webhooks: Arc::new(self.webhooks(db, keys)?),
         })
+    }
+
+    fn webhooks(&self, db: &Database, keys: &Keys) -> anyhow::Result<Webhooks> {
+        if let Some(global) = &self.webhooks.global {
+            url::Url::parse(&global.url)
+                .map_err(|e| anyhow::anyhow!("WEBHOOK_URL {:?} is not a URL: {e}", global.url))?;
+            anyhow::ensure!(
+                !global.secret.is_empty(),
+                "WEBHOOK_URL is set, so WEBHOOK_SECRET must be too: receivers check signatures with it"
+            );
+        }
+        Webhooks::new(db.read.clone(), keys.server_secret(), self.webhooks.clone())
     }
 }
 
@@ -193,6 +209,10 @@ pub fn endpoint(state: AppState, keys: Keys) -> impl poem::Endpoint {
         .at(
             "/api/v1/bufdir-exports/:export_id/file",
             poem::get(crate::routes::downloads::download),
+        )
+        .at(
+            "/api/v1/report-history/:report_id/file",
+            poem::get(crate::routes::downloads::download_report),
         )
         .nest("/", api)
         .around(idempotency::around)

@@ -8,7 +8,8 @@ use tokio_util::sync::CancellationToken;
 use crate::app::Application;
 use crate::auth::{Keys, Role};
 use crate::config::{
-    Common, LogFormat, ProjectionsCommand, SandboxArgs, ServeArgs, TokenArgs, WorkerArgs,
+    AuditCommand, Common, LogFormat, ProjectionsCommand, SandboxArgs, ServeArgs, TokenArgs,
+    WorkerArgs,
 };
 use crate::sandbox::Sandbox;
 
@@ -190,4 +191,28 @@ pub async fn migrate(common: &Common) -> anyhow::Result<()> {
     open(common).await?;
     println!("database is up to date");
     Ok(())
+}
+
+/// Runs an audit command and answers its exit code: `audit replay` prints its report and answers
+/// 0 when the read models equal the replay, 1 when they differ, and 2 when it could not run, so
+/// that a script can tell a finding from a failure.
+pub async fn audit(common: &Common, command: &AuditCommand) -> i32 {
+    let AuditCommand::Replay { max_differences } = command;
+    let options = crate::audit::replay::Options {
+        max_differences: *max_differences,
+    };
+    let report = async {
+        let db = open(common).await?;
+        crate::audit::replay::run(&db, &common.database_url(), &options).await
+    };
+    match report.await {
+        Ok(report) => {
+            print!("{report}");
+            if report.identical() { 0 } else { 1 }
+        }
+        Err(e) => {
+            eprintln!("audit replay failed: {e:#}");
+            2
+        }
+    }
 }

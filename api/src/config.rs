@@ -6,6 +6,8 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+use workers::webhooks::Endpoint;
+
 use crate::auth::Role;
 
 #[derive(Debug, Parser)]
@@ -46,6 +48,28 @@ pub struct Common {
     pub bufdir: BufdirArgs,
     #[command(flatten)]
     pub exports: ExportArgs,
+    #[command(flatten)]
+    pub webhooks: WebhookArgs,
+}
+
+/// Completion webhooks of re-exports.
+#[derive(Debug, Clone, Args)]
+pub struct WebhookArgs {
+    /// Where webhooks go for organisations that set no endpoint of their own.
+    #[arg(long, env = "WEBHOOK_URL", global = true)]
+    pub webhook_url: Option<String>,
+    /// The HMAC-SHA256 key that signs webhooks sent to `WEBHOOK_URL`.
+    #[arg(long, env = "WEBHOOK_SECRET", hide_env_values = true, global = true)]
+    pub webhook_secret: Option<String>,
+    /// The wait after a failed webhook, in seconds; it doubles with each further failure (up
+    /// to an hour).
+    #[arg(
+        long,
+        env = "WEBHOOK_RETRY_SECONDS",
+        default_value_t = 5,
+        global = true
+    )]
+    pub webhook_retry_seconds: u64,
 }
 
 /// Export files and their links.
@@ -227,6 +251,13 @@ impl Common {
             std::time::Duration::from_secs(self.exports.export_lease_seconds.max(3));
         settings.exports.file_ttl =
             chrono::Duration::hours(self.exports.export_file_ttl_hours.max(1) as i64);
+        let url = self.webhooks.webhook_url.as_deref().map(str::trim);
+        settings.webhooks.global = url.filter(|u| !u.is_empty()).map(|url| Endpoint {
+            url: url.to_string(),
+            secret: self.webhooks.webhook_secret.clone().unwrap_or_default(),
+        });
+        settings.webhooks.retry_base =
+            std::time::Duration::from_secs(self.webhooks.webhook_retry_seconds);
         settings
     }
 
@@ -276,6 +307,11 @@ pub enum Command {
     Token(TokenArgs),
     /// Create or upgrade the database schema, then exit.
     Migrate,
+    /// Check the service against its event log.
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
 }
 
 #[derive(Debug, Clone, Args)]
@@ -318,6 +354,18 @@ impl ServeArgs {
 pub enum ProjectionsCommand {
     /// Empty read models and replay the log into them: NAME, or all.
     Rebuild { name: Option<String> },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// Rebuild every read model from the log into a fresh database and compare it, table by
+    /// table and row by row, with the live read models (each up to its live checkpoint).
+    /// Exit code 0: identical; 1: they differ; 2: the audit could not run.
+    Replay {
+        /// At most this many differences are shown per table (all are counted).
+        #[arg(long, default_value_t = 20)]
+        max_differences: usize,
+    },
 }
 
 #[derive(Debug, Clone, Args)]

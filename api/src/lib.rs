@@ -2,6 +2,7 @@
 //! thin: parse, authorise, run a command or query a read model, map errors to problem+json.
 
 pub mod app;
+pub mod audit;
 pub mod auth;
 pub mod body_limit;
 pub mod cli;

@@ -16,5 +16,6 @@ async fn main() -> anyhow::Result<()> {
         Command::Openapi { output } => cli::openapi(output),
         Command::Token(token) => cli::token(common, token),
         Command::Migrate => cli::migrate(common).await,
+        Command::Audit { command } => std::process::exit(cli::audit(common, command).await),
     }
 }

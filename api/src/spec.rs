@@ -3,13 +3,17 @@
 
 use poem_openapi::OpenApiService;
 
+use crate::routes::audit::AuditApi;
 use crate::routes::bufdir_api::BufdirApi;
 use crate::routes::exports::ExportsApi;
 use crate::routes::health::HealthApi;
 use crate::routes::organizations::OrganizationsApi;
+use crate::routes::reexports::ReexportsApi;
 use crate::routes::report_data::ReportDataApi;
+use crate::routes::report_history::ReportHistoryApi;
 use crate::routes::source_records::SourceRecordsApi;
 use crate::routes::watch::WatchApi;
+use crate::routes::webhooks::WebhooksApi;
 
 pub type Apis = (
     OrganizationsApi,
@@ -18,6 +22,10 @@ pub type Apis = (
     ReportDataApi,
     BufdirApi,
     ExportsApi,
+    ReportHistoryApi,
+    ReexportsApi,
+    WebhooksApi,
+    AuditApi,
     HealthApi,
 );
 
@@ -29,6 +37,10 @@ pub fn service() -> OpenApiService<Apis, ()> {
         ReportDataApi,
         BufdirApi,
         ExportsApi,
+        ReportHistoryApi,
+        ReexportsApi,
+        WebhooksApi,
+        AuditApi,
         HealthApi,
     );
     OpenApiService::new(apis, "Bufdir reporting API", env!("CARGO_PKG_VERSION"))

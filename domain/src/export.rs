@@ -620,6 +620,54 @@ mod tests {
     }
 
     #[test]
+    fn a_notification_follows_a_result_and_is_recorded_once() {
+        let mut events = requested();
+        let notified = |at| ExportCommand::MarkNotified {
+            attempts: 1,
+            now: t(at),
+        };
+        assert_eq!(
+            Export::decide(&state(&events), notified(1)),
+            Err(ExportError::NotFinished("queued"))
+        );
+        events.extend(Export::decide(&state(&events), claim(1)).unwrap());
+        let fail = ExportCommand::Fail {
+            attempt: 1,
+            error: "disk full".into(),
+            now: t(2),
+        };
+        events.extend(Export::decide(&state(&events), fail).unwrap());
+        let refused = ExportCommand::NotificationFailed {
+            attempt: 1,
+            error: "503".into(),
+            retry_at: t(10),
+            now: t(3),
+        };
+        events.extend(Export::decide(&state(&events), refused).unwrap());
+        assert!(!state(&events).notified, "a failed attempt notifies nobody");
+        events.extend(Export::decide(&state(&events), notified(11)).unwrap());
+        assert!(state(&events).notified);
+        assert_eq!(
+            Export::decide(&state(&events), notified(12)),
+            Err(ExportError::AlreadyNotified)
+        );
+    }
+
+    #[test]
+    fn requests_written_before_locales_and_reexports_still_read() {
+        let old = serde_json::json!({"export_id": "exp_1", "org_id": "org_1", "format": "csv",
+            "period_from": "2025-01-01", "period_to": "2025-12-31", "activity_types": [],
+            "include_attachments": false, "submit_to_bufdir_api": false,
+            "requested_at": "2026-01-01T00:00:00Z"});
+        let event: ExportEvent = crate::decode_event("ExportRequested", &old).unwrap();
+        let ExportEvent::ExportRequested { request, .. } = event else {
+            panic!("{event:?}")
+        };
+        assert_eq!(request.locale, Locale::NbNo);
+        assert_eq!(request.reexport, None);
+    }
+
+    #[test]
     fn formats_accept_xlsx_as_excel() {
         assert_eq!(ExportFormat::parse("xlsx"), Some(ExportFormat::Excel));
         assert_eq!(ExportFormat::parse("EXCEL"), Some(ExportFormat::Excel));

@@ -384,6 +384,53 @@ mod tests {
     }
 
     #[test]
+    fn a_deleted_reports_file_is_removed_once() {
+        let mut state = recorded(d(2019, 12, 31));
+        assert_eq!(
+            Report::decide(&state, ReportCommand::RemoveFile { now: Utc::now() }),
+            Err(ReportError::NoFileToRemove),
+            "not deleted"
+        );
+        let file = ReportFile {
+            file_ref: "reports/a.pdf".into(),
+            file_size_bytes: 1,
+        };
+        let update = ReportCommand::Update {
+            status: Some(ReportStatus::Completed),
+            file: Some(file),
+            generated_at: None,
+            now: Utc::now(),
+        };
+        for command in [
+            update,
+            ReportCommand::Delete {
+                today: d(2026, 11, 23),
+                now: Utc::now(),
+            },
+            ReportCommand::RemoveFile { now: Utc::now() },
+        ] {
+            let events = Report::decide(&state, command).unwrap();
+            state = events.iter().fold(state, Report::evolve);
+        }
+        assert!(state.deleted && state.file_removed);
+        assert_eq!(
+            Report::decide(&state, ReportCommand::RemoveFile { now: Utc::now() }),
+            Err(ReportError::NoFileToRemove)
+        );
+        assert_eq!(
+            Report::decide(
+                &state,
+                ReportCommand::Delete {
+                    today: d(2026, 11, 23),
+                    now: Utc::now()
+                }
+            ),
+            Err(ReportError::Unknown),
+            "deleted once"
+        );
+    }
+
+    #[test]
     fn statuses_only_move_forward_and_completion_needs_a_file() {
         let state = recorded(d(2025, 12, 31));
         let update = |status, file: Option<ReportFile>| ReportCommand::Update {

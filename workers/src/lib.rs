@@ -7,6 +7,9 @@ pub mod bufdir_delivery;
 pub mod bufdir_status;
 pub mod export;
 pub mod files;
+pub mod history;
+pub mod sealing;
+pub mod webhooks;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -37,6 +40,7 @@ pub struct Services {
     pub bufdir: Arc<bufdir::Bufdir>,
     pub files: Arc<dyn files::FileStore>,
     pub exports: export::job::ExportSettings,
+    pub webhooks: Arc<webhooks::Webhooks>,
 }
 
 /// The service's workers.
@@ -71,6 +75,17 @@ pub fn all(
         Arc::new(export::expiry::FileExpiryWorker::new(
             db.clone(),
             services.files.clone(),
+        )),
+        Arc::new(webhooks::NotifyWorker::new(
+            db.clone(),
+            projections.clone(),
+            services.webhooks.clone(),
+        )),
+        Arc::new(history::HistoryWorker::new(
+            db.clone(),
+            projections.clone(),
+            services.files.clone(),
+            services.exports.work_dir.clone(),
         )),
     ]
 }

@@ -1,4 +1,4 @@
-//! Downloads of export files through signed, expiring links. The link is the credential (a
+//! Downloads of export and report files through signed, expiring links. The link is the credential (a
 //! browser or a mail client follows it without a bearer token), so it is checked in full: the
 //! HMAC covers the path and the expiry, and a tampered or expired link is a 403.
 
@@ -6,7 +6,7 @@ use chrono::Utc;
 use poem::http::StatusCode;
 use poem::web::{Data, Path, Query};
 use poem::{Body, Response, handler};
-use projections::exports;
+use projections::{exports, reports};
 use serde::Deserialize;
 use workers::files::LinkError;
 
@@ -65,10 +65,64 @@ pub async fn download(
     else {
         return Err(ApiError::NotFound("the export has no file".into()));
     };
+    serve(&state, &key, &name, &content_type).await
+}
+
+/// A report file, through a link from `GET /api/v1/report-history/{id}/download-url`.
+#[handler]
+pub async fn download_report(
+    Path(report_id): Path<String>,
+    Query(signed): Query<Signed>,
+    state: Data<&AppState>,
+) -> Result<Response, ApiError> {
+    let (Some(expires), Some(signature)) = (signed.expires, signed.signature) else {
+        return Err(forbidden("this link is not signed"));
+    };
+    let path = crate::routes::report_history::file_path(&report_id);
+    state
+        .links
+        .verify(&path, expires, &signature, Utc::now())
+        .map_err(|e| match e {
+            LinkError::Expired => forbidden("this link has expired; ask for a new download URL"),
+            _ => forbidden("this link is not valid"),
+        })?;
+    let report = reports::get(&state.db.read, &report_id)
+        .await
+        .map_err(ApiError::internal)?
+        .filter(|r| !r.deleted && !r.file_removed)
+        .ok_or_else(|| ApiError::NotFound("the file is no longer available".into()))?;
+    let (Some(key), Some(name)) = (report.file_ref, report.file_name) else {
+        return Err(ApiError::NotFound("the report has no file".into()));
+    };
+    serve(&state, &key, &name, content_type_of(&name)).await
+}
+
+/// By extension: reports recorded through the API bring only a file name.
+fn content_type_of(name: &str) -> &'static str {
+    match name
+        .rsplit('.')
+        .next()
+        .map(str::to_ascii_lowercase)
+        .as_deref()
+    {
+        Some("xlsx") => "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+        Some("csv") => "text/csv; charset=utf-8",
+        Some("pdf") => "application/pdf",
+        Some("json") => "application/json",
+        _ => "application/octet-stream",
+    }
+}
+
+async fn serve(
+    state: &AppState,
+    key: &str,
+    name: &str,
+    content_type: &str,
+) -> Result<Response, ApiError> {
     let Some((size, stream)) = state
         .services
         .files
-        .get(&key)
+        .get(key)
         .await
         .map_err(ApiError::internal)?
     else {
@@ -77,7 +131,7 @@ pub async fn download(
     Ok(Response::builder()
         .status(StatusCode::OK)
         .content_type(content_type)
-        .header("Content-Disposition", disposition(&name))
+        .header("Content-Disposition", disposition(name))
         .header("Content-Length", size)
         .header("Cache-Control", "private, no-store")
         .body(Body::from_bytes_stream(stream)))

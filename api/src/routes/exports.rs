@@ -7,7 +7,7 @@ use commands::CommandError;
 use domain::export::{
     Export, ExportCommand, ExportError, ExportFormat, ExportRequest, MAX_RANGE_YEARS,
 };
-use domain::schema;
+use domain::{Locale, schema};
 use poem::Request;
 use poem::web::Data;
 use poem_openapi::param::{Path, Query};
@@ -19,7 +19,7 @@ use projections::organizations::Visible;
 use crate::auth::{BearerAuth, Caller, Role};
 use crate::problem::{ApiError, FieldError, ProblemResponse};
 use crate::routes::source_records::visible_org;
-use crate::routes::{ApiTags, PageParams, Pagination, metadata, new_id};
+use crate::routes::{ApiTags, PageParams, Pagination, base_url, metadata, new_id};
 use crate::state::AppState;
 
 pub struct ExportsApi;
@@ -66,6 +66,9 @@ pub struct CreateExport {
     /// Submit the payload to Bufdir when the export completes.
     #[oai(default)]
     pub submit_to_bufdir_api: bool,
+    /// `nb-NO` (default), `nn-NO` or `en-GB`: labels, numbers and dates in the file. The JSON
+    /// payload is the same in every locale.
+    pub locale: Option<String>,
 }
 
 #[derive(Debug, Object)]
@@ -117,6 +120,7 @@ pub struct ExportDetail {
     pub period_from: NaiveDate,
     pub period_to: NaiveDate,
     pub activity_types: Vec<String>,
+    pub locale: String,
     /// A signed link to the file, valid until `file_expires_at`; null until completed and after
     /// the file expired.
     pub file_url: Option<String>,
@@ -207,8 +211,22 @@ async fn visible_export(
     caller.scope(&org, found, "export")
 }
 
-fn check(body: &CreateExport) -> Result<ExportFormat, ApiError> {
+fn check(body: &CreateExport) -> Result<(ExportFormat, Locale), ApiError> {
     let mut errors = vec![];
+    let locale = match &body.locale {
+        None => Some(Locale::default()),
+        Some(tag) => Locale::parse(tag),
+    };
+    if locale.is_none() {
+        errors.push(FieldError::new(
+            "locale",
+            "unknown_locale",
+            format!(
+                "{:?} is not a locale: use nb-NO, nn-NO or en-GB",
+                body.locale.as_deref().unwrap_or_default()
+            ),
+        ));
+    }
     let format = ExportFormat::parse(&body.format);
     if format.is_none() {
         errors.push(FieldError::new(
@@ -255,18 +273,10 @@ fn check(body: &CreateExport) -> Result<ExportFormat, ApiError> {
             ));
         }
     }
-    match format {
-        Some(format) if errors.is_empty() => Ok(format),
+    match (format, locale) {
+        (Some(format), Some(locale)) if errors.is_empty() => Ok((format, locale)),
         _ => Err(ApiError::invalid(errors)),
     }
-}
-
-fn base_url(state: &AppState, req: &Request) -> String {
-    if let Some(url) = &state.public_url {
-        return url.trim_end_matches('/').to_string();
-    }
-    let host = req.header("host").unwrap_or("localhost");
-    format!("http://{host}")
 }
 
 async fn detail(state: &AppState, req: &Request, row: ExportRow) -> Result<ExportDetail, ApiError> {
@@ -304,6 +314,7 @@ async fn detail(state: &AppState, req: &Request, row: ExportRow) -> Result<Expor
         period_from: row.period_from,
         period_to: row.period_to,
         activity_types: row.activity_types,
+        locale: row.locale.as_str().into(),
         created_at: row.created_at,
         completed_at: row.completed_at,
         error_message: row.error_message,
@@ -359,7 +370,7 @@ impl ExportsApi {
         let caller = auth.0;
         caller.require_any(WRITERS)?;
         let org = visible_org(&state, &caller, &body.org_id).await?;
-        let format = check(&body)?;
+        let (format, locale) = check(&body)?;
         let body = body.0;
         let export_id = new_id("exp");
         let now = Utc::now();
@@ -371,7 +382,7 @@ impl ExportsApi {
             activity_types: body.activity_types,
             include_attachments: body.include_attachments,
             submit_to_bufdir_api: body.submit_to_bufdir_api,
-            locale: domain::Locale::default(),
+            locale,
             reexport: None,
         };
         let command = ExportCommand::Request {

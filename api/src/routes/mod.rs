@@ -1,14 +1,18 @@
 //! The HTTP operations, one file per resource.
 
+pub mod audit;
 pub mod bufdir_api;
 pub mod downloads;
 pub mod exports;
 pub mod health;
 pub mod organizations;
 mod pagination;
+pub mod reexports;
 pub mod report_data;
+pub mod report_history;
 pub mod source_records;
 pub mod watch;
+pub mod webhooks;
 
 pub use pagination::{PageParams, Pagination};
 
@@ -26,8 +30,14 @@ pub enum ApiTags {
     BufdirApi,
     /// Export jobs: reports rendered to Excel, CSV, PDF or the Bufdir JSON payload.
     BufdirExports,
+    /// Every report made, with its file, kept for the retention period.
+    ReportHistory,
+    /// Re-exports: a report regenerated from the log as it stood when it was made.
+    ReportReexports,
     /// Liveness and readiness.
     Health,
+    /// The event log, for auditors.
+    Audit,
 }
 
 /// A prefixed, sortable, unguessable id (`snap_01j...`).
@@ -45,4 +55,13 @@ pub fn metadata(caller: &crate::auth::Caller, req: &poem::Request) -> store::Met
         request_id,
         recorded_at: None,
     }
+}
+
+/// The base of links handed out (download links): `PUBLIC_BASE_URL`, else the request's host.
+pub fn base_url(state: &crate::state::AppState, req: &poem::Request) -> String {
+    if let Some(url) = &state.public_url {
+        return url.trim_end_matches('/').to_string();
+    }
+    let host = req.header("host").unwrap_or("localhost");
+    format!("http://{host}")
 }

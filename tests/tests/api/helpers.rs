@@ -87,6 +87,8 @@ pub async fn spawn_on(url: &str, sqlite: Option<TempSqlite>, options: Options) -
     settings.bufdir = options.bufdir.clone();
     settings.exports.lease = options.export_lease;
     settings.exports.file_ttl = options.file_ttl;
+    // Tests step the workers; a failed webhook is due again at once.
+    settings.webhooks.retry_base = std::time::Duration::ZERO;
     let app = Application::build(db, keys.clone(), "127.0.0.1:0".parse().unwrap(), settings)
         .await
         .expect("app");
@@ -144,6 +146,29 @@ impl TestApp {
             .post(self.url(path))
             .bearer_auth(token)
             .json(body)
+            .send()
+            .await
+            .unwrap();
+        read(r).await
+    }
+
+    pub async fn put(&self, path: &str, token: &str, body: &Value) -> (u16, Value) {
+        let r = self
+            .client
+            .put(self.url(path))
+            .bearer_auth(token)
+            .json(body)
+            .send()
+            .await
+            .unwrap();
+        read(r).await
+    }
+
+    pub async fn delete(&self, path: &str, token: &str) -> (u16, Value) {
+        let r = self
+            .client
+            .delete(self.url(path))
+            .bearer_auth(token)
             .send()
             .await
             .unwrap();

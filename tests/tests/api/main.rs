@@ -3,6 +3,7 @@
 
 mod helpers;
 
+mod audit;
 mod auth;
 mod bufdir;
 mod docs_and_health;
@@ -11,7 +12,9 @@ mod exports;
 mod idempotency;
 mod organizations;
 mod projections;
+mod reexports;
 mod report_data;
+mod report_history;
 mod source_records;
 mod sse;
 mod watch;

@@ -1,50 +1,33 @@
 //! Organisations' Bufdir client credentials, kept sealed in the `bufdir_credentials` table so the
 //! delivery worker can fetch a fresh token after a restart. A database dump alone does not reveal
-//! a secret: it is encrypted (ChaCha20-Poly1305) with a key derived from the server secret.
+//! a secret: it is sealed ([`Sealer`]) with a key derived from the server secret.
 
-use chacha20poly1305::aead::{Aead, KeyInit};
-use chacha20poly1305::{ChaCha20Poly1305, Key, Nonce};
 use chrono::{SecondsFormat, Utc};
-use sha2::{Digest, Sha256};
 use sqlx::{AnyPool, Row};
 
 use super::wire::Credentials;
+use crate::sealing::Sealer;
 
 #[derive(Clone)]
 pub struct CredentialStore {
     pool: AnyPool,
-    cipher: ChaCha20Poly1305,
+    sealer: Sealer,
 }
 
 impl CredentialStore {
     /// `server_secret` is the service's own secret (the JWT secret); the key is derived from it
     /// for this one purpose.
     pub fn new(pool: AnyPool, server_secret: &[u8]) -> Self {
-        let mut hasher = Sha256::new();
-        hasher.update(b"bufdir-reporting credentials v1\n");
-        hasher.update(server_secret);
-        let key: [u8; 32] = hasher.finalize().into();
         CredentialStore {
             pool,
-            cipher: ChaCha20Poly1305::new(&Key::from(key)),
+            sealer: Sealer::new(server_secret, "credentials"),
         }
     }
 
     pub async fn save(&self, org_id: &str, credentials: &Credentials) -> anyhow::Result<()> {
-        let nonce: [u8; 12] = rand::random();
-        // The organisation is bound in as associated data, so a sealed secret copied to
-        // another organisation's row does not open.
         let sealed = self
-            .cipher
-            .encrypt(
-                &Nonce::from(nonce),
-                chacha20poly1305::aead::Payload {
-                    msg: credentials.client_secret.as_bytes(),
-                    aad: org_id.as_bytes(),
-                },
-            )
-            .map_err(|_| anyhow::anyhow!("sealing a client secret failed"))?;
-        let sealed = format!("{}.{}", hex::encode(nonce), hex::encode(sealed));
+            .sealer
+            .seal(credentials.client_secret.as_bytes(), org_id)?;
         sqlx::query(
             "INSERT INTO bufdir_credentials (org_id, client_id, sealed_secret, updated_at) \
              VALUES ($1, $2, $3, $4) ON CONFLICT (org_id) DO UPDATE SET \
@@ -77,22 +60,7 @@ impl CredentialStore {
                 "the stored Bufdir credentials of {org_id} cannot be opened (was the server secret changed?); authenticate again"
             )
         };
-        let (nonce, ciphertext) = sealed.split_once('.').ok_or_else(unreadable)?;
-        let nonce: [u8; 12] = hex::decode(nonce)
-            .ok()
-            .and_then(|n| n.try_into().ok())
-            .ok_or_else(unreadable)?;
-        let ciphertext = hex::decode(ciphertext).map_err(|_| unreadable())?;
-        let secret = self
-            .cipher
-            .decrypt(
-                &Nonce::from(nonce),
-                chacha20poly1305::aead::Payload {
-                    msg: &ciphertext,
-                    aad: org_id.as_bytes(),
-                },
-            )
-            .map_err(|_| unreadable())?;
+        let secret = self.sealer.open(&sealed, org_id).ok_or_else(unreadable)?;
         Ok(Some(Credentials {
             client_id,
             client_secret: String::from_utf8(secret).map_err(|_| unreadable())?,

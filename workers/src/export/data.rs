@@ -30,7 +30,7 @@ pub fn period_label(from: NaiveDate, to: NaiveDate) -> String {
 }
 
 /// The same range a year earlier.
-fn year_before(date: NaiveDate) -> NaiveDate {
+pub(super) fn year_before(date: NaiveDate) -> NaiveDate {
     date.checked_sub_months(Months::new(12)).unwrap_or(date)
 }
 
@@ -106,7 +106,7 @@ pub async fn read(
     Ok(())
 }
 
-fn document_from(
+pub(super) fn document_from(
     export: &ExportRow,
     organization_name: String,
     organisasjonsnummer: String,

@@ -206,8 +206,20 @@ impl ExportWorker {
         };
         let db = self.db.clone();
         let reading_row = row.clone();
+        let as_of = row
+            .as_of_position
+            .as_deref()
+            .map(str::parse::<store::Position>)
+            .transpose()
+            .map_err(|e| Stop::Failed(format!("the re-export's log position: {e}")))?;
         let reading = tokio::spawn(async move {
-            super::data::read(&db, &reading_row, Utc::now(), annex_tx, doc_tx).await
+            match as_of {
+                Some(position) => {
+                    super::as_of::read(&db, &reading_row, position, Utc::now(), annex_tx, doc_tx)
+                        .await
+                }
+                None => super::data::read(&db, &reading_row, Utc::now(), annex_tx, doc_tx).await,
+            }
         });
         let doc = match doc_rx.await {
             Ok(doc) => doc,
@@ -219,8 +231,13 @@ impl ExportWorker {
             }
         };
         std::fs::create_dir_all(&self.settings.work_dir).map_err(anyhow::Error::from)?;
+        // A re-export says so, and in which language, so it is not mistaken for the original.
+        let variant = match &row.reexport_of {
+            Some(_) => format!("-reexport-{}", doc.locale.as_str()),
+            None => String::new(),
+        };
         let file_name = format!(
-            "bufdir-{}-{}.{}",
+            "bufdir-{}-{}{variant}.{}",
             safe(&doc.org_id),
             safe(&doc.period_label),
             format.extension()

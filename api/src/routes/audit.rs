@@ -1,0 +1,197 @@
+//! The audit trail: the event log itself, in log order, for admins. Every read model is rebuilt
+//! from it, so paging through it shows everything the service has recorded, who caused it and
+//! when.
+
+use chrono::{DateTime, Utc};
+use poem::web::Data;
+use poem_openapi::param::Query;
+use poem_openapi::payload::Json;
+use poem_openapi::{Object, OpenApi};
+use store::{Filter, Position, RecordedEvent, category_of};
+use uuid::Uuid;
+
+use crate::audit::event_org::StreamOwners;
+use crate::auth::{BearerAuth, Role};
+use crate::problem::{ApiError, ProblemResponse};
+use crate::routes::ApiTags;
+use crate::state::AppState;
+
+pub struct AuditApi;
+
+const DEFAULT_LIMIT: u32 = 100;
+
+/// Who caused an event and in answer to what.
+#[derive(Debug, Clone, Object)]
+pub struct AuditMetadata {
+    /// The token subject of the request (or the worker) that caused it.
+    pub actor: Option<String>,
+    pub correlation_id: Option<Uuid>,
+    pub causation_id: Option<Uuid>,
+    /// The request's `X-Request-Id`, where it had one.
+    pub request_id: Option<String>,
+    /// When the store committed it.
+    pub recorded_at: Option<DateTime<Utc>>,
+}
+
+/// One event as the log holds it.
+#[derive(Debug, Clone, Object)]
+pub struct AuditEvent {
+    /// Its place in the log: opaque, ordered like the log.
+    pub position: String,
+    pub stream: String,
+    /// Its place in its stream, from 0.
+    pub version: u64,
+    pub event_type: String,
+    pub schema_version: u32,
+    pub event_id: Uuid,
+    pub payload: serde_json::Value,
+    pub metadata: AuditMetadata,
+}
+
+impl From<RecordedEvent> for AuditEvent {
+    fn from(e: RecordedEvent) -> Self {
+        AuditEvent {
+            position: e.position.to_string(),
+            stream: e.stream,
+            version: e.version,
+            event_type: e.event_type,
+            schema_version: e.schema_version,
+            event_id: e.event_id,
+            payload: e.payload,
+            metadata: AuditMetadata {
+                actor: e.metadata.actor,
+                correlation_id: e.metadata.correlation_id,
+                causation_id: e.metadata.causation_id,
+                request_id: e.metadata.request_id,
+                recorded_at: e.metadata.recorded_at,
+            },
+        }
+    }
+}
+
+#[derive(Debug, Object)]
+pub struct AuditEventPage {
+    /// The matching events of the scanned part of the log, in log order.
+    pub data: Vec<AuditEvent>,
+    /// Pass as `after` for the next page; `null` when this page reached the end of the log.
+    pub next_after: Option<String>,
+}
+
+/// What the caller asked for besides the position.
+struct Wanted {
+    stream: Option<String>,
+    category: Option<String>,
+    org: Option<String>,
+}
+
+impl Wanted {
+    /// The part of the filter the store applies itself; `None` when nothing can match.
+    fn store_filter(&self) -> Option<Filter> {
+        let stream_category = self.stream.as_deref().map(category_of);
+        match (self.category.as_deref(), stream_category) {
+            (Some(c), Some(s)) if c != s => None,
+            (Some(c), _) | (None, Some(c)) => Some(Filter::categories([c])),
+            (None, None) => Some(Filter::all()),
+        }
+    }
+
+    async fn matches(
+        &self,
+        event: &RecordedEvent,
+        owners: &mut StreamOwners<'_>,
+    ) -> Result<bool, ApiError> {
+        if self.stream.as_ref().is_some_and(|s| *s != event.stream) {
+            return Ok(false);
+        }
+        let Some(org) = &self.org else {
+            return Ok(true);
+        };
+        let owner = owners.org_of(event).await.map_err(ApiError::internal)?;
+        Ok(owner.as_ref() == Some(org))
+    }
+}
+
+#[OpenApi(tag = "ApiTags::Audit")]
+impl AuditApi {
+    /// Read the event log
+    ///
+    /// Needs the `admin` role. Events in log order, each with its envelope (position, stream,
+    /// version, type, schema version, id, payload, and who caused it). Page through the whole
+    /// log by passing each page's `next_after` as `after` until it is `null`. `limit` is how
+    /// many events of the log a page scans: with `stream` or `org` a page may hold fewer events,
+    /// or none, and still move on, so keep following `next_after`. To follow the log later,
+    /// continue after the last position you received.
+    ///
+    /// An event belongs to the organisation that owns its stream. Streams of organisations,
+    /// source data, Bufdir access, snapshots and submissions are named
+    /// `{category}-{org_id}` or `{category}-{org_id}:{...}`, and the id in the name is matched
+    /// exactly (`org-demo` is not `org-demo-ungdom`). Any other stream (exports, reports) belongs
+    /// to the organisation named by the `org_id` of its first event, the one that created it,
+    /// so all its later events count too, even those that do not name the organisation.
+    #[oai(
+        path = "/api/v1/audit/events",
+        method = "get",
+        operation_id = "listAuditEvents"
+    )]
+    #[allow(clippy::too_many_arguments)]
+    async fn events(
+        &self,
+        auth: BearerAuth,
+        state: Data<&AppState>,
+        /// Only this stream, by its exact name (`organization-org-demo`).
+        stream: Query<Option<String>>,
+        /// Only streams of this category, the part of a stream name before its first `-`
+        /// (`organization`, `sourcedata`, `snapshot`, `submission`, `export`, `report`, ...).
+        category: Query<Option<String>>,
+        /// Only events of this organisation (see above how an event's organisation is found).
+        org: Query<Option<String>>,
+        /// Continue after this position: a page's `next_after`, or an event's `position`.
+        after: Query<Option<String>>,
+        /// How many events of the log this page scans (default 100, at most 1000).
+        #[oai(validator(minimum(value = "1"), maximum(value = "1000")))]
+        limit: Query<Option<u32>>,
+    ) -> Result<Json<AuditEventPage>, ProblemResponse> {
+        auth.0.require_any(&[Role::Admin])?;
+        let after = after
+            .0
+            .as_deref()
+            .map(|a| {
+                a.parse::<Position>().map_err(|_| {
+                    ApiError::BadRequest(format!(
+                        "after {a:?} is not a log position: pass a next_after or an event's position"
+                    ))
+                })
+            })
+            .transpose()?;
+        let limit = limit.0.unwrap_or(DEFAULT_LIMIT) as usize;
+        let wanted = Wanted {
+            stream: stream.0,
+            category: category.0,
+            org: org.0,
+        };
+        let Some(filter) = wanted.store_filter() else {
+            return Ok(Json(AuditEventPage {
+                data: vec![],
+                next_after: None,
+            }));
+        };
+        let scanned = state
+            .db
+            .events
+            .read_all(after.as_ref(), &filter, limit)
+            .await
+            .map_err(ApiError::internal)?;
+        // The store answers fewer than asked only when nothing more is readable yet.
+        let next_after = (scanned.len() == limit)
+            .then(|| scanned.last().map(|e| e.position.to_string()))
+            .flatten();
+        let mut owners = StreamOwners::new(state.db.events.as_ref());
+        let mut data = Vec::new();
+        for event in scanned {
+            if wanted.matches(&event, &mut owners).await? {
+                data.push(event.into());
+            }
+        }
+        Ok(Json(AuditEventPage { data, next_after }))
+    }
+}

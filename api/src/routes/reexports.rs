@@ -1,0 +1,624 @@
+//! Re-exports (`/api/v1/report-reexports`): a report regenerated from the event log as it stood
+//! when the report was made, in another format or language if asked. A re-export is an export
+//! job (same worker, leases and files) that reads the log up to the report's position instead of
+//! today's read models; it records a report of its own when it completes, and may send a signed
+//! webhook (`workers::webhooks`).
+
+use chrono::{DateTime, Utc};
+use commands::CommandError;
+use domain::Locale;
+use domain::export::{
+    Export, ExportCommand, ExportError, ExportFile, ExportFormat, ExportRequest, ReexportOf,
+};
+use poem::Request;
+use poem::web::Data;
+use poem_openapi::param::{Path, Query};
+use poem_openapi::payload::Json;
+use poem_openapi::{ApiResponse, Enum, Object, OpenApi};
+use projections::exports::{self, ExportFilter, ExportRow};
+use projections::organizations::Visible;
+
+use crate::auth::{BearerAuth, Caller, Role};
+use crate::problem::{ApiError, FieldError, ProblemResponse};
+use crate::routes::report_history::visible_report;
+use crate::routes::{ApiTags, PageParams, Pagination, metadata, new_id};
+use crate::state::AppState;
+
+pub struct ReexportsApi;
+
+const WRITERS: &[Role] = &[Role::Reporter, Role::Admin, Role::Service];
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
+#[oai(rename_all = "snake_case")]
+pub enum ReexportStatus {
+    Pending,
+    Running,
+    Completed,
+    Failed,
+    Cancelled,
+}
+
+/// An export's status as a re-export names it: a queued job is `pending`.
+fn status_name(export_status: &str) -> String {
+    match export_status {
+        "queued" => "pending".into(),
+        other => other.into(),
+    }
+}
+
+fn export_status(status: ReexportStatus) -> &'static str {
+    match status {
+        ReexportStatus::Pending => "queued",
+        ReexportStatus::Running => "running",
+        ReexportStatus::Completed => "completed",
+        ReexportStatus::Failed => "failed",
+        ReexportStatus::Cancelled => "cancelled",
+    }
+}
+
+#[derive(Debug, Clone, Object)]
+pub struct ExportParams {
+    /// `xlsx`, `csv` or `pdf`. Default: the original report's format.
+    pub format: Option<String>,
+    /// Add the source records behind the figures (an annex). Default false.
+    pub include_annexes: Option<bool>,
+    /// `nb-NO` (default), `nn-NO` or `en-GB`: labels, numbers and dates.
+    pub locale: Option<String>,
+}
+
+#[derive(Debug, Object)]
+pub struct CreateReexport {
+    pub report_id: String,
+    pub export_params: Option<ExportParams>,
+    /// POST a signed webhook with the result when it is done. Default false.
+    pub notify_on_completion: Option<bool>,
+}
+
+#[derive(Debug, Clone, Object)]
+pub struct ResolvedParams {
+    pub format: String,
+    pub include_annexes: bool,
+    pub locale: String,
+}
+
+#[derive(Debug, Object)]
+pub struct Reexport {
+    pub reexport_id: String,
+    pub report_id: String,
+    pub org_id: String,
+    /// `pending`, `running`, `completed`, `failed` or `cancelled`.
+    pub status: String,
+    pub export_params: ResolvedParams,
+    pub output_file_ref: Option<String>,
+    pub output_file_size_bytes: Option<u64>,
+    pub requested_by: Option<String>,
+    pub requested_at: DateTime<Utc>,
+    pub completed_at: Option<DateTime<Utc>>,
+    /// Whether the completion webhook was delivered (a 2xx answer).
+    pub notified: bool,
+    pub notify_on_completion: bool,
+    pub error_message: Option<String>,
+    /// The log position the figures are read up to: the original report's.
+    pub as_of_position: Option<String>,
+}
+
+fn format_name(export_format: &str) -> String {
+    match export_format {
+        "excel" => "xlsx".into(),
+        other => other.into(),
+    }
+}
+
+impl From<ExportRow> for Reexport {
+    fn from(r: ExportRow) -> Self {
+        Reexport {
+            status: status_name(&r.status),
+            export_params: ResolvedParams {
+                format: format_name(&r.format),
+                include_annexes: r.include_attachments,
+                locale: r.locale.as_str().into(),
+            },
+            output_file_ref: r.file_key.filter(|_| r.status == "completed"),
+            output_file_size_bytes: r.file_size_bytes,
+            requested_by: r.requested_by,
+            requested_at: r.created_at,
+            completed_at: r.completed_at,
+            notified: r.notified,
+            notify_on_completion: r.notify_on_completion,
+            error_message: r.error_message,
+            as_of_position: r.as_of_position,
+            report_id: r.reexport_of.unwrap_or_default(),
+            reexport_id: r.export_id,
+            org_id: r.org_id,
+        }
+    }
+}
+
+#[derive(Debug, Object)]
+pub struct ReexportList {
+    pub data: Vec<Reexport>,
+    pub pagination: Pagination,
+}
+
+#[derive(Debug, Object)]
+pub struct UpdateReexport {
+    /// `running` (take or keep the job: it is held for the export lease, renewed by each such
+    /// update), `completed` (with `output_file_ref` and `output_file_size_bytes`), `failed`
+    /// (with `error_message`) or `cancelled`.
+    pub status: Option<ReexportStatus>,
+    pub output_file_ref: Option<String>,
+    pub output_file_size_bytes: Option<u64>,
+    pub completed_at: Option<DateTime<Utc>>,
+    /// `true`: the renderer sent the notification itself.
+    pub notified: Option<bool>,
+    pub error_message: Option<String>,
+}
+
+#[derive(Debug, Object)]
+pub struct ReexportCancelled {
+    pub reexport_id: String,
+    pub cancelled: bool,
+    pub cancelled_at: DateTime<Utc>,
+}
+
+#[derive(ApiResponse)]
+pub enum CreateResponse {
+    /// Queued; follow `Location`.
+    #[oai(status = 202)]
+    Accepted(Json<Reexport>, #[oai(header = "Location")] String),
+}
+
+fn location(id: &str) -> String {
+    format!("/api/v1/report-reexports/{id}")
+}
+
+fn rejected(e: CommandError<ExportError>) -> ApiError {
+    match e {
+        CommandError::Rejected(ExportError::Unknown) => {
+            ApiError::NotFound("re-export not found".into())
+        }
+        CommandError::Rejected(ExportError::NotCancellable(status)) => ApiError::Conflict(format!(
+            "the re-export is {}; only a pending or running re-export can be cancelled",
+            status_name(status)
+        )),
+        CommandError::Rejected(ExportError::NotFinished(status)) => ApiError::Conflict(format!(
+            "the re-export is {}; a notification follows a completed or failed re-export",
+            status_name(status)
+        )),
+        CommandError::Rejected(ExportError::LostClaim(_) | ExportError::NotClaimable) => {
+            ApiError::Conflict(
+                "another renderer holds this re-export, or it is no longer running".into(),
+            )
+        }
+        CommandError::Rejected(e) => ApiError::Conflict(e.to_string()),
+        other => ApiError::internal(other),
+    }
+}
+
+async fn visible_reexport(
+    state: &AppState,
+    caller: &Caller,
+    id: &str,
+) -> Result<ExportRow, ApiError> {
+    let found = exports::get(&state.db.read, id)
+        .await
+        .map_err(ApiError::internal)?
+        .filter(|e| !e.deleted && e.reexport_of.is_some());
+    let org = found.as_ref().map(|e| e.org_id.clone()).unwrap_or_default();
+    caller.scope(&org, found, "re-export")
+}
+
+/// Runs one command; returns what it recorded.
+async fn run(
+    state: &AppState,
+    caller: &Caller,
+    req: &Request,
+    id: &str,
+    command: ExportCommand,
+) -> Result<Vec<domain::export::ExportEvent>, ApiError> {
+    let executed = commands::execute::<Export>(
+        state.db.events.as_ref(),
+        &Export::stream(id),
+        &metadata(caller, req),
+        move || command.clone(),
+    )
+    .await
+    .map_err(rejected)?;
+    if let Some(outcome) = executed.outcome {
+        state.wait_for(exports::NAME, &outcome.position).await?;
+    }
+    Ok(executed.events)
+}
+
+/// The format a re-export is written in: as asked, else the original report's.
+fn resolve_format(asked: Option<&str>, original: Option<&str>) -> Result<ExportFormat, ApiError> {
+    let name = asked.or(original).unwrap_or("xlsx");
+    match ExportFormat::parse(name) {
+        Some(f @ (ExportFormat::Excel | ExportFormat::Csv | ExportFormat::Pdf)) => Ok(f),
+        // The original was the JSON payload: re-exports are documents, so Excel.
+        _ if asked.is_none() => Ok(ExportFormat::Excel),
+        _ => Err(ApiError::invalid(vec![FieldError::new(
+            "export_params/format",
+            "unknown_format",
+            format!("{name:?} is not a re-export format: use xlsx, csv or pdf"),
+        )])),
+    }
+}
+
+fn resolve_locale(asked: Option<&str>) -> Result<Locale, ApiError> {
+    match asked {
+        None => Ok(Locale::default()),
+        Some(tag) => Locale::parse(tag).ok_or_else(|| {
+            ApiError::invalid(vec![FieldError::new(
+                "export_params/locale",
+                "unknown_locale",
+                format!("{tag:?} is not a locale: use nb-NO, nn-NO or en-GB"),
+            )])
+        }),
+    }
+}
+
+#[OpenApi(tag = "ApiTags::ReportReexports")]
+impl ReexportsApi {
+    /// List re-export jobs with status tracking
+    #[oai(
+        path = "/api/v1/report-reexports",
+        method = "get",
+        operation_id = "listReexports"
+    )]
+    #[allow(clippy::too_many_arguments)]
+    async fn list(
+        &self,
+        auth: BearerAuth,
+        state: Data<&AppState>,
+        report_id: Query<Option<String>>,
+        org_id: Query<Option<String>>,
+        status: Query<Option<ReexportStatus>>,
+        #[oai(validator(minimum(value = "1"), maximum(value = "1000000")))] page: Query<
+            Option<u32>,
+        >,
+        #[oai(validator(minimum(value = "1"), maximum(value = "100")))] limit: Query<Option<u32>>,
+    ) -> Result<Json<ReexportList>, ProblemResponse> {
+        let caller = auth.0;
+        let params = PageParams::new(page.0, limit.0);
+        let filter = ExportFilter {
+            reexports: true,
+            reexport_of: report_id.0,
+            org_id: org_id.0,
+            status: status.0.map(|s| export_status(s).to_string()),
+            ..ExportFilter::default()
+        };
+        let visible = if caller.is_admin() {
+            Visible::All
+        } else {
+            Visible::Only(&caller.claims.orgs)
+        };
+        let (rows, total) = exports::list(
+            &state.db.read,
+            &filter,
+            visible,
+            params.offset(),
+            u64::from(params.limit),
+        )
+        .await
+        .map_err(ApiError::internal)?;
+        Ok(Json(ReexportList {
+            data: rows.into_iter().map(Reexport::from).collect(),
+            pagination: params.pagination(total),
+        }))
+    }
+
+    /// Get status and result of a specific re-export job
+    #[oai(
+        path = "/api/v1/report-reexports/:reexport_id",
+        method = "get",
+        operation_id = "getReexport"
+    )]
+    async fn get(
+        &self,
+        auth: BearerAuth,
+        state: Data<&AppState>,
+        reexport_id: Path<String>,
+    ) -> Result<Json<Reexport>, ProblemResponse> {
+        let row = visible_reexport(&state, &auth.0, &reexport_id.0).await?;
+        Ok(Json(row.into()))
+    }
+
+    /// Trigger a re-export of a historical report with optional parameter overrides
+    ///
+    /// The figures are read from the event log up to the report's `source_position`: the data
+    /// as it stood when the report was made, whatever changed since. Only a completed report
+    /// can be re-exported (409 otherwise).
+    #[oai(
+        path = "/api/v1/report-reexports",
+        method = "post",
+        operation_id = "createReexport"
+    )]
+    async fn create(
+        &self,
+        auth: BearerAuth,
+        state: Data<&AppState>,
+        req: &Request,
+        body: Json<CreateReexport>,
+    ) -> Result<CreateResponse, ProblemResponse> {
+        let caller = auth.0;
+        let report = visible_report(&state, &caller, &body.report_id).await?;
+        caller.require_any(WRITERS)?;
+        if report.status != "completed" {
+            return Err(ApiError::Conflict(format!(
+                "report {} is {}; only a completed report can be re-exported",
+                report.report_id, report.status
+            ))
+            .into());
+        }
+        let original = match &report.export_id {
+            Some(id) => exports::get(&state.db.read, id)
+                .await
+                .map_err(ApiError::internal)?,
+            None => None,
+        };
+        let params = body.export_params.clone();
+        let params = params.as_ref();
+        let original_format = original.as_ref().map(|o| o.format.clone()).or_else(|| {
+            report
+                .file_name
+                .as_ref()
+                .and_then(|n| n.rsplit('.').next().map(str::to_string))
+        });
+        let format = resolve_format(
+            params.and_then(|p| p.format.as_deref()),
+            original_format.as_deref(),
+        )?;
+        let locale = resolve_locale(params.and_then(|p| p.locale.as_deref()))?;
+        let org = domain::OrgId::parse(&report.org_id).map_err(ApiError::internal)?;
+        let reexport_id = new_id("reexp");
+        let request = ExportRequest {
+            org_id: org,
+            format,
+            period_from: report.period_from,
+            period_to: report.period_to,
+            // The same report: the categories the original export was limited to.
+            activity_types: original
+                .as_ref()
+                .map(|o| o.activity_types.clone())
+                .unwrap_or_default(),
+            include_attachments: params.and_then(|p| p.include_annexes).unwrap_or(false),
+            submit_to_bufdir_api: false,
+            locale,
+            reexport: Some(ReexportOf {
+                report_id: report.report_id.clone(),
+                as_of_position: report.as_of_position.clone(),
+                notify_on_completion: body.notify_on_completion.unwrap_or(false),
+            }),
+        };
+        let command = ExportCommand::Request {
+            export_id: reexport_id.clone(),
+            request,
+            now: Utc::now(),
+        };
+        run(&state, &caller, req, &reexport_id, command).await?;
+        let row = visible_reexport(&state, &caller, &reexport_id).await?;
+        Ok(CreateResponse::Accepted(
+            Json(row.into()),
+            location(&reexport_id),
+        ))
+    }
+
+    /// Update re-export job state (e.g. store result file ref, mark notification sent)
+    ///
+    /// For an external renderer with the `service` role. Only valid transitions are taken:
+    /// `pending` → `running` → `completed` | `failed` (or straight from `pending`), `cancelled`
+    /// from `pending` or `running`; anything else is a 409. `notified: true` records that the
+    /// renderer sent the notification, once the job is completed or failed.
+    #[oai(
+        path = "/api/v1/report-reexports/:reexport_id",
+        method = "put",
+        operation_id = "updateReexport"
+    )]
+    async fn update(
+        &self,
+        auth: BearerAuth,
+        state: Data<&AppState>,
+        req: &Request,
+        reexport_id: Path<String>,
+        body: Json<UpdateReexport>,
+    ) -> Result<Json<Reexport>, ProblemResponse> {
+        let caller = auth.0;
+        let row = visible_reexport(&state, &caller, &reexport_id.0).await?;
+        caller.require_any(&[Role::Service])?;
+        let body = body.0;
+        let id = row.export_id.clone();
+        let now = Utc::now();
+        let lease_until = now
+            + chrono::Duration::from_std(state.services.exports.lease)
+                .map_err(ApiError::internal)?;
+        let renderer = format!("external:{}", caller.actor());
+        // Takes the job if it is waiting; returns the attempt that holds it.
+        let hold = |row: &ExportRow| {
+            let (state, caller, req, id, renderer) = (&state, &caller, req, &id, renderer.clone());
+            let (status, attempt) = (row.status.clone(), row.attempt);
+            async move {
+                if status != "queued" {
+                    return Ok(attempt);
+                }
+                let claim = ExportCommand::Claim {
+                    worker: renderer,
+                    lease_until,
+                    now,
+                };
+                let events = run(state, caller, req, id, claim).await?;
+                match events.first() {
+                    Some(domain::export::ExportEvent::ExportClaimed { attempt, .. }) => {
+                        Ok(*attempt)
+                    }
+                    _ => Err(ApiError::Conflict(
+                        "the re-export could not be taken".into(),
+                    )),
+                }
+            }
+        };
+        match body.status {
+            None => {}
+            Some(ReexportStatus::Pending) if row.status != "queued" => {
+                return Err(ApiError::Conflict(format!(
+                    "the re-export is {}; it cannot become pending again",
+                    status_name(&row.status)
+                ))
+                .into());
+            }
+            Some(ReexportStatus::Pending) => {}
+            Some(ReexportStatus::Running) => {
+                let attempt = match row.status.as_str() {
+                    "queued" | "running" => hold(&row).await?,
+                    other => {
+                        return Err(ApiError::Conflict(format!(
+                            "the re-export is {}; it cannot run again",
+                            status_name(other)
+                        ))
+                        .into());
+                    }
+                };
+                if row.status == "running" {
+                    let renew = ExportCommand::Progress {
+                        attempt,
+                        done: row.progress_done,
+                        total: row.progress_total,
+                        lease_until,
+                    };
+                    run(&state, &caller, req, &id, renew).await?;
+                }
+            }
+            Some(ReexportStatus::Completed) => {
+                let (Some(file_ref), Some(size)) =
+                    (body.output_file_ref.clone(), body.output_file_size_bytes)
+                else {
+                    return Err(ApiError::invalid(vec![FieldError::new(
+                        "output_file_ref",
+                        "required",
+                        "a completed re-export needs output_file_ref and output_file_size_bytes",
+                    )])
+                    .into());
+                };
+                if workers::files::check_key(&file_ref).is_err() {
+                    return Err(ApiError::invalid(vec![FieldError::new(
+                        "output_file_ref",
+                        "invalid_file_ref",
+                        "a file ref is a relative path of segments made of letters, digits, '.', '_' and '-'",
+                    )])
+                    .into());
+                }
+                if !matches!(row.status.as_str(), "queued" | "running") {
+                    return Err(ApiError::Conflict(format!(
+                        "the re-export is {}; only a pending or running one can complete",
+                        status_name(&row.status)
+                    ))
+                    .into());
+                }
+                let attempt = hold(&row).await?;
+                let format = ExportFormat::parse(&row.format).unwrap_or(ExportFormat::Excel);
+                let complete = ExportCommand::Complete {
+                    attempt,
+                    file: ExportFile {
+                        name: projections::reports::file_name_of(&file_ref).to_string(),
+                        key: file_ref,
+                        content_type: content_type(format).into(),
+                        size_bytes: size,
+                        expires_at: now + state.services.exports.file_ttl,
+                    },
+                    source_position: row.as_of_position.clone().unwrap_or_default(),
+                    submission: None,
+                    duration_ms: (now - row.created_at).num_milliseconds().max(0) as u64,
+                    steps: 0,
+                    now: body.completed_at.unwrap_or(now),
+                };
+                run(&state, &caller, req, &id, complete).await?;
+            }
+            Some(ReexportStatus::Failed) => {
+                if !matches!(row.status.as_str(), "queued" | "running") {
+                    return Err(ApiError::Conflict(format!(
+                        "the re-export is {}; only a pending or running one can fail",
+                        status_name(&row.status)
+                    ))
+                    .into());
+                }
+                let attempt = hold(&row).await?;
+                let fail = ExportCommand::Fail {
+                    attempt,
+                    error: body
+                        .error_message
+                        .clone()
+                        .unwrap_or_else(|| format!("reported failed by {}", caller.actor())),
+                    now,
+                };
+                run(&state, &caller, req, &id, fail).await?;
+            }
+            Some(ReexportStatus::Cancelled) => {
+                let cancel = ExportCommand::Cancel {
+                    reason: format!("cancelled by {}", caller.actor()),
+                    now,
+                };
+                run(&state, &caller, req, &id, cancel).await?;
+            }
+        }
+        match body.notified {
+            Some(true) => {
+                let current = visible_reexport(&state, &caller, &id).await?;
+                let mark = ExportCommand::MarkNotified {
+                    attempts: current.notify_attempts,
+                    now: Utc::now(),
+                };
+                run(&state, &caller, req, &id, mark).await?;
+            }
+            Some(false) if row.notified => {
+                return Err(ApiError::Conflict(
+                    "the notification was sent; that cannot be undone".into(),
+                )
+                .into());
+            }
+            _ => {}
+        }
+        let row = visible_reexport(&state, &caller, &id).await?;
+        Ok(Json(row.into()))
+    }
+
+    /// Cancel a pending re-export job
+    ///
+    /// From pending or running (a running render stops promptly and leaves no file); 409 once
+    /// completed, failed or cancelled.
+    #[oai(
+        path = "/api/v1/report-reexports/:reexport_id",
+        method = "delete",
+        operation_id = "cancelReexport"
+    )]
+    async fn cancel(
+        &self,
+        auth: BearerAuth,
+        state: Data<&AppState>,
+        req: &Request,
+        reexport_id: Path<String>,
+    ) -> Result<Json<ReexportCancelled>, ProblemResponse> {
+        let caller = auth.0;
+        let row = visible_reexport(&state, &caller, &reexport_id.0).await?;
+        caller.require_any(WRITERS)?;
+        let now = Utc::now();
+        let cancel = ExportCommand::Cancel {
+            reason: format!("cancelled by {}", caller.actor()),
+            now,
+        };
+        run(&state, &caller, req, &row.export_id, cancel).await?;
+        Ok(Json(ReexportCancelled {
+            reexport_id: row.export_id,
+            cancelled: true,
+            cancelled_at: now,
+        }))
+    }
+}
+
+fn content_type(format: ExportFormat) -> &'static str {
+    match format {
+        ExportFormat::Excel => "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+        ExportFormat::Csv => "text/csv; charset=utf-8",
+        ExportFormat::Pdf => "application/pdf",
+        ExportFormat::Json => "application/json",
+    }
+}

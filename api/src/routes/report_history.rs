@@ -1,0 +1,564 @@
+//! The report history (`/api/v1/report-history`): every report made, with its file, kept for the
+//! retention period. Completed exports and re-exports record themselves (the history worker,
+//! `workers::history`); clients may also record reports made elsewhere and attach their files.
+
+use chrono::{DateTime, Duration, NaiveDate, Utc};
+use commands::CommandError;
+use domain::report::{
+    NewReport, Report, ReportCommand, ReportError, ReportFile, ReportStatus as Status,
+    ReportType as Kind, retained_until,
+};
+use poem::Request;
+use poem::web::Data;
+use poem_openapi::param::{Path, Query};
+use poem_openapi::payload::Json;
+use poem_openapi::{ApiResponse, Enum, Object, OpenApi};
+use projections::organizations::Visible;
+use projections::reports::{self, ReportFilter, ReportRow};
+
+use crate::auth::{BearerAuth, Caller, Role};
+use crate::problem::{ApiError, FieldError, ProblemResponse};
+use crate::routes::source_records::visible_org;
+use crate::routes::{ApiTags, PageParams, Pagination, base_url, metadata, new_id};
+use crate::state::AppState;
+
+pub struct ReportHistoryApi;
+
+const WRITERS: &[Role] = &[Role::Reporter, Role::Admin, Role::Service];
+
+/// How long a download link of a report file works.
+const LINK_LIFETIME_MINUTES: i64 = 60;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
+#[oai(rename_all = "snake_case")]
+pub enum ReportType {
+    AnnualSummary,
+    QuarterlyActivity,
+    CustomPeriod,
+}
+
+impl From<ReportType> for Kind {
+    fn from(t: ReportType) -> Self {
+        match t {
+            ReportType::AnnualSummary => Kind::AnnualSummary,
+            ReportType::QuarterlyActivity => Kind::QuarterlyActivity,
+            ReportType::CustomPeriod => Kind::CustomPeriod,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
+#[oai(rename_all = "snake_case")]
+pub enum ReportStatus {
+    Pending,
+    Generating,
+    Completed,
+    Failed,
+}
+
+impl From<ReportStatus> for Status {
+    fn from(s: ReportStatus) -> Self {
+        match s {
+            ReportStatus::Pending => Status::Pending,
+            ReportStatus::Generating => Status::Generating,
+            ReportStatus::Completed => Status::Completed,
+            ReportStatus::Failed => Status::Failed,
+        }
+    }
+}
+
+/// A report in the history.
+#[derive(Debug, Object)]
+pub struct ReportRecord {
+    pub report_id: String,
+    pub org_id: String,
+    /// `annual_summary` (a calendar year), `quarterly_activity` (a calendar quarter) or
+    /// `custom_period`.
+    pub report_type: String,
+    pub period_from: NaiveDate,
+    pub period_to: NaiveDate,
+    /// `pending`, `generating`, `completed` or `failed`.
+    pub status: String,
+    /// Where the file is kept; fetch it through `GET /{report_id}/download-url`.
+    pub file_ref: Option<String>,
+    pub file_size_bytes: Option<u64>,
+    /// Who made the report (the token subject that asked for it).
+    pub generated_by: Option<String>,
+    pub generated_at: Option<DateTime<Utc>>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    /// The event-log position the report's figures were read at. A re-export reads the log up
+    /// to here, so it shows what was known then.
+    pub source_position: Option<String>,
+    /// The export or re-export that produced it; none for reports recorded through the API.
+    pub export_id: Option<String>,
+    /// The report may not be deleted before the day after this (bokføringsloven § 13).
+    pub retained_until: NaiveDate,
+}
+
+impl From<ReportRow> for ReportRecord {
+    fn from(r: ReportRow) -> Self {
+        ReportRecord {
+            retained_until: retained_until(r.period_to),
+            report_id: r.report_id,
+            org_id: r.org_id,
+            report_type: r.report_type,
+            period_from: r.period_from,
+            period_to: r.period_to,
+            status: r.status,
+            file_ref: r.file_ref,
+            file_size_bytes: r.file_size_bytes,
+            generated_by: r.generated_by,
+            generated_at: r.generated_at,
+            created_at: r.created_at,
+            updated_at: r.updated_at,
+            source_position: r.source_position,
+            export_id: r.export_id,
+        }
+    }
+}
+
+#[derive(Debug, Object)]
+pub struct ReportList {
+    pub data: Vec<ReportRecord>,
+    pub pagination: Pagination,
+}
+
+#[derive(Debug, Object)]
+pub struct CreateReport {
+    pub org_id: String,
+    /// Must match the period: a calendar year is `annual_summary`, a calendar quarter
+    /// `quarterly_activity`, anything else `custom_period`.
+    pub report_type: ReportType,
+    pub period_from: NaiveDate,
+    pub period_to: NaiveDate,
+    /// Default `pending`. `completed` needs `file_ref` and `file_size_bytes`.
+    pub status: Option<ReportStatus>,
+    /// Default: the caller (the token's subject).
+    pub generated_by: Option<String>,
+    pub file_ref: Option<String>,
+    pub file_size_bytes: Option<u64>,
+    pub generated_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Object)]
+pub struct UpdateReport {
+    /// Statuses only move forward: `pending` → `generating` → `completed` | `failed`, and a
+    /// failed report may go back to `pending` or `generating`. A completed report is final.
+    pub status: Option<ReportStatus>,
+    /// A file store key (`reports/org-a/2026-Q1/report.xlsx`), with `file_size_bytes`.
+    pub file_ref: Option<String>,
+    pub file_size_bytes: Option<u64>,
+    pub generated_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Object)]
+pub struct DownloadUrl {
+    pub report_id: String,
+    /// Signed; works without a bearer token until `expires_at`.
+    pub download_url: String,
+    pub expires_at: DateTime<Utc>,
+    pub file_name: String,
+    pub file_size_bytes: Option<u64>,
+}
+
+#[derive(Debug, Object)]
+pub struct ReportDeleted {
+    pub report_id: String,
+    pub deleted: bool,
+    pub deleted_at: DateTime<Utc>,
+}
+
+#[derive(ApiResponse)]
+pub enum CreateResponse {
+    /// Recorded.
+    #[oai(status = 201)]
+    Created(Json<ReportRecord>, #[oai(header = "Location")] String),
+}
+
+fn location(report_id: &str) -> String {
+    format!("/api/v1/report-history/{report_id}")
+}
+
+/// The path a report's download link signs.
+pub fn file_path(report_id: &str) -> String {
+    format!("/api/v1/report-history/{report_id}/file")
+}
+
+fn rejected(e: CommandError<ReportError>) -> ApiError {
+    match e {
+        CommandError::Rejected(ReportError::Unknown) => {
+            ApiError::NotFound("report not found".into())
+        }
+        CommandError::Rejected(ReportError::CompletedWithoutFile) => {
+            ApiError::invalid(vec![FieldError::new(
+                "file_ref",
+                "file_required",
+                "a completed report needs file_ref and file_size_bytes",
+            )])
+        }
+        CommandError::Rejected(
+            e @ (ReportError::Transition { .. }
+            | ReportError::Retained(_)
+            | ReportError::AlreadyExists
+            | ReportError::NoFileToRemove),
+        ) => ApiError::Conflict(e.to_string()),
+        other => ApiError::internal(other),
+    }
+}
+
+/// A live (not deleted) report the caller may see.
+pub async fn visible_report(
+    state: &AppState,
+    caller: &Caller,
+    id: &str,
+) -> Result<ReportRow, ApiError> {
+    let found = reports::get(&state.db.read, id)
+        .await
+        .map_err(ApiError::internal)?
+        .filter(|r| !r.deleted);
+    let org = found.as_ref().map(|r| r.org_id.clone()).unwrap_or_default();
+    caller.scope(&org, found, "report")
+}
+
+async fn run(
+    state: &AppState,
+    caller: &Caller,
+    req: &Request,
+    report_id: &str,
+    command: ReportCommand,
+) -> Result<(), ApiError> {
+    let executed = commands::execute::<Report>(
+        state.db.events.as_ref(),
+        &Report::stream(report_id),
+        &metadata(caller, req),
+        move || command.clone(),
+    )
+    .await
+    .map_err(rejected)?;
+    if let Some(outcome) = executed.outcome {
+        state.wait_for(reports::NAME, &outcome.position).await?;
+    }
+    Ok(())
+}
+
+/// A file reference with its size, both or neither.
+fn file_of(
+    file_ref: Option<String>,
+    size: Option<u64>,
+    errors: &mut Vec<FieldError>,
+) -> Option<ReportFile> {
+    match (file_ref, size) {
+        (None, None) => None,
+        (Some(file_ref), Some(file_size_bytes)) => {
+            if workers::files::check_key(&file_ref).is_err() {
+                errors.push(FieldError::new(
+                    "file_ref",
+                    "invalid_file_ref",
+                    "a file_ref is a relative path of segments made of letters, digits, '.', '_' and '-'",
+                ));
+                return None;
+            }
+            Some(ReportFile {
+                file_ref,
+                file_size_bytes,
+            })
+        }
+        (Some(_), None) => {
+            errors.push(FieldError::new(
+                "file_size_bytes",
+                "required",
+                "file_size_bytes comes with file_ref",
+            ));
+            None
+        }
+        (None, Some(_)) => {
+            errors.push(FieldError::new(
+                "file_ref",
+                "required",
+                "file_ref comes with file_size_bytes",
+            ));
+            None
+        }
+    }
+}
+
+fn check_generated_by(value: &Option<String>, errors: &mut Vec<FieldError>) {
+    if value
+        .as_ref()
+        .is_some_and(|v| v.trim().is_empty() || v.chars().count() > 200)
+    {
+        errors.push(FieldError::new(
+            "generated_by",
+            "invalid",
+            "generated_by is 1 to 200 characters",
+        ));
+    }
+}
+
+#[OpenApi(tag = "ApiTags::ReportHistory")]
+impl ReportHistoryApi {
+    /// List report history for an organisation with optional period filtering
+    ///
+    /// Newest first. `period_from`/`period_to` keep reports whose period overlaps that range.
+    #[oai(
+        path = "/api/v1/report-history",
+        method = "get",
+        operation_id = "listReportHistory"
+    )]
+    #[allow(clippy::too_many_arguments)]
+    async fn list(
+        &self,
+        auth: BearerAuth,
+        state: Data<&AppState>,
+        org_id: Query<Option<String>>,
+        /// Reports whose period ends on or after this day.
+        period_from: Query<Option<NaiveDate>>,
+        /// Reports whose period starts on or before this day.
+        period_to: Query<Option<NaiveDate>>,
+        report_type: Query<Option<ReportType>>,
+        status: Query<Option<ReportStatus>>,
+        #[oai(validator(minimum(value = "1"), maximum(value = "1000000")))] page: Query<
+            Option<u32>,
+        >,
+        #[oai(validator(minimum(value = "1"), maximum(value = "100")))] limit: Query<Option<u32>>,
+    ) -> Result<Json<ReportList>, ProblemResponse> {
+        let caller = auth.0;
+        let params = PageParams::new(page.0, limit.0);
+        let filter = ReportFilter {
+            org_id: org_id.0,
+            report_type: report_type.0.map(|t| Kind::from(t).as_str().to_string()),
+            status: status.0.map(|s| Status::from(s).as_str().to_string()),
+            period_from: period_from.0,
+            period_to: period_to.0,
+        };
+        let visible = if caller.is_admin() {
+            Visible::All
+        } else {
+            Visible::Only(&caller.claims.orgs)
+        };
+        let (rows, total) = reports::list(
+            &state.db.read,
+            &filter,
+            visible,
+            params.offset(),
+            u64::from(params.limit),
+        )
+        .await
+        .map_err(ApiError::internal)?;
+        Ok(Json(ReportList {
+            data: rows.into_iter().map(ReportRecord::from).collect(),
+            pagination: params.pagination(total),
+        }))
+    }
+
+    /// Retrieve a single historical report record
+    #[oai(
+        path = "/api/v1/report-history/:report_id",
+        method = "get",
+        operation_id = "getReportHistory"
+    )]
+    async fn get(
+        &self,
+        auth: BearerAuth,
+        state: Data<&AppState>,
+        report_id: Path<String>,
+    ) -> Result<Json<ReportRecord>, ProblemResponse> {
+        let row = visible_report(&state, &auth.0, &report_id.0).await?;
+        Ok(Json(row.into()))
+    }
+
+    /// Create a new report history record
+    ///
+    /// For reports made outside this service. Exports and re-exports record their reports by
+    /// themselves.
+    #[oai(
+        path = "/api/v1/report-history",
+        method = "post",
+        operation_id = "createReportHistory"
+    )]
+    async fn create(
+        &self,
+        auth: BearerAuth,
+        state: Data<&AppState>,
+        req: &Request,
+        body: Json<CreateReport>,
+    ) -> Result<CreateResponse, ProblemResponse> {
+        let caller = auth.0;
+        caller.require_any(WRITERS)?;
+        let org = visible_org(&state, &caller, &body.org_id).await?;
+        let body = body.0;
+        let mut errors = vec![];
+        let kind = Kind::from(body.report_type);
+        if body.period_from > body.period_to {
+            errors.push(FieldError::new(
+                "period_to",
+                "period_order",
+                "period_to is before period_from",
+            ));
+        } else if Kind::of_range(body.period_from, body.period_to) != kind {
+            let expected = Kind::of_range(body.period_from, body.period_to);
+            errors.push(FieldError::new(
+                "report_type",
+                "report_type_mismatch",
+                format!(
+                    "{} to {} is a {} report",
+                    body.period_from,
+                    body.period_to,
+                    expected.as_str()
+                ),
+            ));
+        }
+        check_generated_by(&body.generated_by, &mut errors);
+        let file = file_of(body.file_ref, body.file_size_bytes, &mut errors);
+        if !errors.is_empty() {
+            return Err(ApiError::invalid(errors).into());
+        }
+        let report_id = new_id("rpt");
+        let report = NewReport {
+            report_id: report_id.clone(),
+            org_id: org,
+            report_type: kind,
+            period_from: body.period_from,
+            period_to: body.period_to,
+            status: body.status.map(Status::from).unwrap_or_default(),
+            file,
+            generated_by: body.generated_by.or_else(|| Some(caller.actor())),
+            generated_at: body.generated_at,
+            source_position: None,
+            export_id: None,
+        };
+        let command = ReportCommand::Record {
+            report,
+            now: Utc::now(),
+        };
+        run(&state, &caller, req, &report_id, command).await?;
+        let row = visible_report(&state, &caller, &report_id).await?;
+        Ok(CreateResponse::Created(
+            Json(row.into()),
+            location(&report_id),
+        ))
+    }
+
+    /// Update an existing report history record (e.g. attach file_ref on completion)
+    ///
+    /// Only valid status changes are taken (409 otherwise); a completed report is final.
+    #[oai(
+        path = "/api/v1/report-history/:report_id",
+        method = "put",
+        operation_id = "updateReportHistory"
+    )]
+    async fn update(
+        &self,
+        auth: BearerAuth,
+        state: Data<&AppState>,
+        req: &Request,
+        report_id: Path<String>,
+        body: Json<UpdateReport>,
+    ) -> Result<Json<ReportRecord>, ProblemResponse> {
+        let caller = auth.0;
+        visible_report(&state, &caller, &report_id.0).await?;
+        caller.require_any(WRITERS)?;
+        let body = body.0;
+        let mut errors = vec![];
+        let file = file_of(body.file_ref, body.file_size_bytes, &mut errors);
+        if !errors.is_empty() {
+            return Err(ApiError::invalid(errors).into());
+        }
+        let command = ReportCommand::Update {
+            status: body.status.map(Status::from),
+            file,
+            generated_at: body.generated_at,
+            now: Utc::now(),
+        };
+        run(&state, &caller, req, &report_id.0, command).await?;
+        let row = visible_report(&state, &caller, &report_id.0).await?;
+        Ok(Json(row.into()))
+    }
+
+    /// Generate a signed download URL for a report file
+    ///
+    /// The link works for an hour without a bearer token. 409 while the report has no file.
+    #[oai(
+        path = "/api/v1/report-history/:report_id/download-url",
+        method = "get",
+        operation_id = "getReportDownloadUrl"
+    )]
+    async fn download_url(
+        &self,
+        auth: BearerAuth,
+        state: Data<&AppState>,
+        req: &Request,
+        report_id: Path<String>,
+    ) -> Result<Json<DownloadUrl>, ProblemResponse> {
+        let row = visible_report(&state, &auth.0, &report_id.0).await?;
+        let (Some(_), Some(file_name), "completed") =
+            (&row.file_ref, row.file_name.clone(), row.status.as_str())
+        else {
+            return Err(ApiError::Conflict(format!(
+                "report {} is {} and has no file yet",
+                row.report_id, row.status
+            ))
+            .into());
+        };
+        let expires_at = Utc::now() + Duration::minutes(LINK_LIFETIME_MINUTES);
+        let path = file_path(&row.report_id);
+        Ok(Json(DownloadUrl {
+            download_url: format!(
+                "{}{path}?{}",
+                base_url(&state, req),
+                state.links.sign(&path, expires_at)
+            ),
+            expires_at,
+            file_name,
+            file_size_bytes: row.file_size_bytes,
+            report_id: row.report_id,
+        }))
+    }
+
+    /// Delete a report history record (retention policy enforcement applies)
+    ///
+    /// Refused with 409 until five years after the end of the calendar year the report's period
+    /// ends in (bokføringsloven § 13); the problem says until when. Afterwards the record and
+    /// its file go; the log keeps the deletion and who did it. Needs the `admin` role.
+    #[oai(
+        path = "/api/v1/report-history/:report_id",
+        method = "delete",
+        operation_id = "deleteReportHistory"
+    )]
+    async fn delete(
+        &self,
+        auth: BearerAuth,
+        state: Data<&AppState>,
+        req: &Request,
+        report_id: Path<String>,
+    ) -> Result<Json<ReportDeleted>, ProblemResponse> {
+        let caller = auth.0;
+        let row = visible_report(&state, &caller, &report_id.0).await?;
+        caller.require_any(&[Role::Admin])?;
+        let now = Utc::now();
+        let command = ReportCommand::Delete {
+            today: now.date_naive(),
+            now,
+        };
+        run(&state, &caller, req, &row.report_id, command).await?;
+        if let Some(file_ref) = &row.file_ref {
+            state
+                .services
+                .files
+                .delete(file_ref)
+                .await
+                .map_err(ApiError::internal)?;
+            let removed = ReportCommand::RemoveFile { now: Utc::now() };
+            // Recording it keeps the history worker from trying again.
+            if let Err(e) = run(&state, &caller, req, &row.report_id, removed).await {
+                tracing::warn!(error = %e, "could not record the removal of a deleted report's file");
+            }
+        }
+        Ok(Json(ReportDeleted {
+            report_id: row.report_id,
+            deleted: true,
+            deleted_at: now,
+        }))
+    }
+}

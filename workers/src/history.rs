@@ -1,0 +1,193 @@
+//! The report history keeps itself: every completed export and re-export becomes a report,
+//! and the files of deleted reports are removed.
+//!
+//! An export's file expires with its download link; a report is a legal record kept for years.
+//! So the file is copied under `reports/{org}/{report_id}/` (a place expiry never touches)
+//! before the report is recorded. The report id comes from the export id, so a worker that dies
+//! between the copy and the record repeats both harmlessly, and a report is never recorded twice.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::Utc;
+use commands::CommandError;
+use domain::OrgId;
+use domain::report::{NewReport, Report, ReportCommand, ReportFile, ReportStatus, ReportType};
+use futures::StreamExt;
+use projections::exports::{self, ExportRow};
+use projections::{Projections, reports};
+use store::{Database, Metadata};
+use tokio::io::AsyncWriteExt;
+
+use crate::files::FileStore;
+use crate::{Outcome, Worker};
+
+pub struct HistoryWorker {
+    db: Database,
+    projections: Arc<Projections>,
+    files: Arc<dyn FileStore>,
+    /// Where a copied file is staged on its way into the store.
+    work_dir: PathBuf,
+}
+
+/// Exports (or deleted reports) handled per step.
+const BATCH: u64 = 20;
+
+/// `exp_01j…` and `reexp_01j…` become `rpt_01j…`: the same ULID, so one export, one report.
+pub fn report_id_of(export_id: &str) -> String {
+    let ulid = export_id.split_once('_').map_or(export_id, |(_, u)| u);
+    format!("rpt_{ulid}")
+}
+
+fn metadata() -> Metadata {
+    Metadata {
+        actor: Some("worker:report-history".into()),
+        ..Metadata::default()
+    }
+}
+
+impl HistoryWorker {
+    pub fn new(
+        db: Database,
+        projections: Arc<Projections>,
+        files: Arc<dyn FileStore>,
+        work_dir: PathBuf,
+    ) -> Self {
+        HistoryWorker {
+            db,
+            projections,
+            files,
+            work_dir,
+        }
+    }
+
+    /// Copies a stored file to `to`; `None` when the source is gone.
+    async fn copy(&self, from: &str, to: &str) -> anyhow::Result<Option<u64>> {
+        let Some((_, mut chunks)) = self.files.get(from).await? else {
+            return Ok(None);
+        };
+        tokio::fs::create_dir_all(&self.work_dir).await?;
+        let staged = self.work_dir.join(format!(
+            "copy-{}",
+            ulid::Ulid::new().to_string().to_lowercase()
+        ));
+        let result = async {
+            let mut out = tokio::fs::File::create(&staged).await?;
+            while let Some(chunk) = chunks.next().await {
+                out.write_all(&chunk?).await?;
+            }
+            out.sync_all().await?;
+            drop(out);
+            self.files.put_file(to, &staged).await
+        }
+        .await;
+        let _ = tokio::fs::remove_file(&staged).await;
+        result.map(Some)
+    }
+
+    async fn run(&self, report_id: &str, command: ReportCommand) -> anyhow::Result<()> {
+        let executed = commands::execute::<Report>(
+            self.db.events.as_ref(),
+            &Report::stream(report_id),
+            &metadata(),
+            move || command.clone(),
+        )
+        .await;
+        let outcome = match executed {
+            Ok(executed) => executed.outcome,
+            // Recorded (or removed) already, by an earlier run that died before seeing it.
+            Err(CommandError::Rejected(_)) => None,
+            Err(e) => return Err(e.into()),
+        };
+        let target = match outcome {
+            Some(outcome) => Some(outcome.position),
+            None => self.db.events.head().await?,
+        };
+        if let Some(target) = target {
+            // So the next step does not see the same work again.
+            self.projections
+                .wait_for(reports::NAME, &target, Duration::from_secs(10))
+                .await?;
+        }
+        Ok(())
+    }
+
+    async fn record(&self, export: &ExportRow) -> anyhow::Result<()> {
+        let report_id = report_id_of(&export.export_id);
+        let org = OrgId::parse(&export.org_id)?;
+        let (Some(key), Some(name)) = (&export.file_key, &export.file_name) else {
+            anyhow::bail!("completed export {} has no file", export.export_id);
+        };
+        let file_ref = format!("reports/{org}/{report_id}/{name}");
+        let copied = self.copy(key, &file_ref).await?;
+        if copied.is_none() {
+            tracing::warn!(export_id = %export.export_id, "the export's file is gone; its report is recorded as failed");
+        }
+        let report = NewReport {
+            report_id: report_id.clone(),
+            org_id: org,
+            report_type: ReportType::of_range(export.period_from, export.period_to),
+            period_from: export.period_from,
+            period_to: export.period_to,
+            status: if copied.is_some() {
+                ReportStatus::Completed
+            } else {
+                ReportStatus::Failed
+            },
+            file: copied.map(|size| ReportFile {
+                file_ref,
+                file_size_bytes: size,
+            }),
+            generated_by: export.requested_by.clone(),
+            generated_at: export.completed_at,
+            // A re-export read the log at its report's position; an export at the read model's.
+            source_position: export
+                .as_of_position
+                .clone()
+                .or_else(|| export.source_position.clone()),
+            export_id: Some(export.export_id.clone()),
+        };
+        self.run(
+            &report_id,
+            ReportCommand::Record {
+                report,
+                now: Utc::now(),
+            },
+        )
+        .await
+    }
+
+    async fn remove_file(&self, report: &reports::ReportRow) -> anyhow::Result<()> {
+        if let Some(file_ref) = &report.file_ref {
+            self.files.delete(file_ref).await?;
+        }
+        self.run(
+            &report.report_id,
+            ReportCommand::RemoveFile { now: Utc::now() },
+        )
+        .await
+    }
+}
+
+#[async_trait::async_trait]
+impl Worker for HistoryWorker {
+    fn name(&self) -> &'static str {
+        "report-history"
+    }
+
+    async fn run_once(&self) -> anyhow::Result<Outcome> {
+        let completed = exports::unrecorded_reports(&self.db.read, BATCH).await?;
+        let deleted = reports::files_to_remove(&self.db.read, BATCH).await?;
+        if completed.is_empty() && deleted.is_empty() {
+            return Ok(Outcome::Idle);
+        }
+        for export in &completed {
+            self.record(export).await?;
+        }
+        for report in &deleted {
+            self.remove_file(report).await?;
+        }
+        Ok(Outcome::Worked)
+    }
+}

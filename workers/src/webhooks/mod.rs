@@ -1,0 +1,212 @@
+//! Completion webhooks of re-exports, sent from an outbox: a finished re-export that asked to be
+//! notified and was not yet is owed a webhook (the exports read model lists them), so nothing is
+//! lost to a crash or an unreachable receiver. Each attempt is an event; `notified` turns true
+//! only on a 2xx answer. Delivery is at least once: a crash between the answer and its record
+//! sends it again, so receivers deduplicate on `Bufdir-Webhook-Id`.
+
+mod endpoints;
+pub mod signature;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use commands::CommandError;
+use domain::export::{Export, ExportCommand};
+use projections::Projections;
+use projections::exports::{self, ExportRow};
+use serde_json::json;
+use store::{Database, Metadata};
+
+pub use endpoints::{Endpoint, WebhookEndpoints};
+
+use crate::{Outcome, Worker};
+
+#[derive(Debug, Clone)]
+pub struct WebhookSettings {
+    /// The service-wide endpoint, for organisations without their own.
+    pub global: Option<Endpoint>,
+    /// The wait after the first failed attempt; it doubles with each further one.
+    pub retry_base: Duration,
+    pub max_backoff: Duration,
+    pub timeout: Duration,
+}
+
+impl Default for WebhookSettings {
+    fn default() -> Self {
+        WebhookSettings {
+            global: None,
+            retry_base: Duration::from_secs(5),
+            max_backoff: Duration::from_secs(3600),
+            timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+/// What sending needs: the endpoints and an HTTP client.
+pub struct Webhooks {
+    pub endpoints: WebhookEndpoints,
+    http: reqwest::Client,
+    settings: WebhookSettings,
+}
+
+impl Webhooks {
+    pub fn new(
+        pool: sqlx::AnyPool,
+        server_secret: &[u8],
+        settings: WebhookSettings,
+    ) -> anyhow::Result<Self> {
+        let http = reqwest::Client::builder()
+            .use_rustls_tls()
+            .timeout(settings.timeout)
+            // A receiver's redirect would carry the signed body somewhere nobody configured.
+            .redirect(reqwest::redirect::Policy::none())
+            .user_agent(concat!("bufdir-reporting/", env!("CARGO_PKG_VERSION")))
+            .build()?;
+        Ok(Webhooks {
+            endpoints: WebhookEndpoints::new(pool, server_secret, settings.global.clone()),
+            http,
+            settings,
+        })
+    }
+
+    /// The wait before attempt `failed + 1`.
+    fn backoff(&self, failed: u32) -> Duration {
+        let factor = 2u32.saturating_pow(failed.saturating_sub(1).min(20));
+        self.settings
+            .retry_base
+            .saturating_mul(factor)
+            .min(self.settings.max_backoff)
+    }
+}
+
+fn time(t: &Option<DateTime<Utc>>) -> Option<String> {
+    t.map(|t| t.to_rfc3339_opts(SecondsFormat::Secs, true))
+}
+
+/// The body: the re-export's result, as `GET /api/v1/report-reexports/{id}` would show it.
+pub fn body(row: &ExportRow) -> serde_json::Value {
+    let completed = row.status == "completed";
+    json!({
+        "event": if completed { "reexport.completed" } else { "reexport.failed" },
+        "reexport_id": row.export_id,
+        "report_id": row.reexport_of,
+        "org_id": row.org_id,
+        "status": row.status,
+        "output_file_ref": row.file_key,
+        "output_file_size_bytes": row.file_size_bytes,
+        "requested_by": row.requested_by,
+        "completed_at": time(&row.completed_at),
+        "error_message": row.error_message,
+    })
+}
+
+pub struct NotifyWorker {
+    db: Database,
+    projections: Arc<Projections>,
+    webhooks: Arc<Webhooks>,
+}
+
+impl NotifyWorker {
+    pub fn new(db: Database, projections: Arc<Projections>, webhooks: Arc<Webhooks>) -> Self {
+        NotifyWorker {
+            db,
+            projections,
+            webhooks,
+        }
+    }
+
+    /// One attempt: `Ok(())` on a 2xx answer, else why not.
+    async fn send(&self, row: &ExportRow) -> Result<(), String> {
+        let endpoint = self
+            .webhooks
+            .endpoints
+            .for_org(&row.org_id)
+            .await
+            .map_err(|e| format!("{e:#}"))?
+            .ok_or_else(|| "no webhook URL is configured for the organisation".to_string())?;
+        let body = serde_json::to_vec(&body(row)).map_err(|e| e.to_string())?;
+        let signature = signature::sign(&endpoint.secret, Utc::now().timestamp(), &body);
+        let answer = self
+            .webhooks
+            .http
+            .post(&endpoint.url)
+            .header("Content-Type", "application/json")
+            .header(signature::HEADER, signature)
+            .header("Bufdir-Webhook-Id", &row.export_id)
+            .body(body)
+            .send()
+            .await
+            .map_err(|e| format!("{e}"))?;
+        if answer.status().is_success() {
+            Ok(())
+        } else {
+            Err(format!("the receiver answered {}", answer.status()))
+        }
+    }
+
+    async fn record(&self, export_id: &str, command: ExportCommand) -> anyhow::Result<()> {
+        let metadata = Metadata {
+            actor: Some("worker:webhooks".into()),
+            ..Metadata::default()
+        };
+        match commands::execute::<Export>(
+            self.db.events.as_ref(),
+            &Export::stream(export_id),
+            &metadata,
+            move || command.clone(),
+        )
+        .await
+        {
+            Ok(executed) => {
+                if let Some(outcome) = executed.outcome {
+                    // So the next step sees this attempt and does not send again at once.
+                    self.projections
+                        .wait_for(exports::NAME, &outcome.position, Duration::from_secs(10))
+                        .await?;
+                }
+                Ok(())
+            }
+            // Marked notified meanwhile (an external renderer, or another worker).
+            Err(CommandError::Rejected(_)) => Ok(()),
+            Err(e) => Err(e.into()),
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl Worker for NotifyWorker {
+    fn name(&self) -> &'static str {
+        "webhooks"
+    }
+
+    async fn run_once(&self) -> anyhow::Result<Outcome> {
+        let now = Utc::now();
+        let Some(row) = exports::next_notification(&self.db.read, now).await? else {
+            return Ok(Outcome::Idle);
+        };
+        let attempt = row.notify_attempts + 1;
+        let command = match self.send(&row).await {
+            Ok(()) => {
+                tracing::info!(reexport_id = %row.export_id, attempt, "webhook delivered");
+                ExportCommand::MarkNotified {
+                    attempts: attempt,
+                    now: Utc::now(),
+                }
+            }
+            Err(error) => {
+                let wait = self.webhooks.backoff(attempt);
+                tracing::warn!(reexport_id = %row.export_id, attempt, error, retry_in_ms = wait.as_millis() as u64, "webhook not delivered");
+                let now = Utc::now();
+                ExportCommand::NotificationFailed {
+                    attempt,
+                    error,
+                    retry_at: now + chrono::Duration::from_std(wait)?,
+                    now,
+                }
+            }
+        };
+        self.record(&row.export_id, command).await?;
+        Ok(Outcome::Worked)
+    }
+}
