@@ -22,7 +22,6 @@ use workers::webhooks::{WebhookSettings, Webhooks};
 
 use crate::auth::Keys;
 use crate::body_limit::BodyLimit;
-use crate::problem::catch_all;
 use crate::state::AppState;
 use crate::watch::WatchHub;
 use crate::{idempotency, spec};
@@ -120,6 +119,7 @@ impl Application {
         bind: SocketAddr,
         settings: Settings,
     ) -> anyhow::Result<Self> {
+        crate::metrics::install();
         let services = settings.services(&db, &keys)?;
         let projections = Projections::new(db.clone(), projections::all());
         let acceptor = TcpListener::bind(bind).into_acceptor().await?;
@@ -214,6 +214,7 @@ pub fn endpoint(state: AppState, keys: Keys) -> impl poem::Endpoint {
             "/api/v1/report-history/:report_id/file",
             poem::get(crate::routes::downloads::download_report),
         )
+        .at("/metrics", poem::get(crate::metrics::scrape))
         .nest("/", api)
         .around(idempotency::around)
         .with(BodyLimit(MAX_BODY_BYTES))
@@ -221,5 +222,5 @@ pub fn endpoint(state: AppState, keys: Keys) -> impl poem::Endpoint {
         .data(state)
         .data(keys)
         .with(Tracing)
-        .catch_all_error(catch_all)
+        .around(crate::observe::around)
 }

@@ -10,6 +10,8 @@ pub mod config;
 pub mod csv_payload;
 pub mod demo;
 pub mod idempotency;
+pub mod metrics;
+pub mod observe;
 pub mod problem;
 pub mod routes;
 pub mod sandbox;

@@ -18,6 +18,10 @@ pub struct Problem {
     /// For validation problems: each field that was wrong.
     #[oai(skip_serializing_if_is_none)]
     pub errors: Option<Vec<FieldError>>,
+    /// The request's id, as in the `X-Request-Id` response header; quote it when reporting a
+    /// problem. A replayed idempotent answer keeps the id of the request that made it.
+    #[oai(skip_serializing_if_is_none)]
+    pub request_id: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Object)]
@@ -125,6 +129,7 @@ pub fn problem(status: StatusCode, detail: String, errors: Option<Vec<FieldError
         status: status.as_u16(),
         detail,
         errors,
+        request_id: crate::observe::request_id(),
     }
 }
 
@@ -207,6 +212,9 @@ pub fn problem_response(p: &Problem) -> Response {
             })
             .collect();
     }
+    if let Some(id) = &p.request_id {
+        body["request_id"] = id.clone().into();
+    }
     let status = StatusCode::from_u16(p.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     let mut response = Response::builder()
         .status(status)
@@ -220,6 +228,16 @@ pub fn problem_response(p: &Problem) -> Response {
 /// Route-wide: errors that never reached a handler (unknown route, unparseable body or
 /// parameter, missing token, body too large) come out as problem+json too.
 pub async fn catch_all(err: poem::Error) -> Response {
+    // Metrics label a request by the route it matched, which the router left on the error.
+    let route = err.data::<poem::PathPattern>().cloned();
+    let mut response = error_response(err);
+    if let Some(route) = route {
+        response.set_data(route);
+    }
+    response
+}
+
+fn error_response(err: poem::Error) -> Response {
     if let Some(api) = err.downcast_ref::<ApiError>() {
         return poem::error::ResponseError::as_response(api);
     }

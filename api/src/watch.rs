@@ -212,7 +212,9 @@ impl WatchHub {
         };
         let db = self.db.clone();
         let shutdown = self.shutdown.clone();
+        let open = crate::metrics::OpenStream::start();
         let items = async_stream::stream! {
+            let _open = open;
             let mut last = start;
             let wanted = |item: &WatchItem| item.org_id == org_id && item.period_id == period_id;
             // What was missed: everything after `last` that is in the store now.

@@ -36,6 +36,7 @@ pub async fn connect(url: &str) -> Result<Database, StoreError> {
                 "unsupported database url {url:?}: use sqlite://PATH or postgres://..."
             )));
         };
+    let events: Arc<dyn EventStore> = Arc::new(crate::metered::Metered(events));
     let read = AnyPoolOptions::new()
         .max_connections(8)
         .after_connect(move |conn, _| {

@@ -9,6 +9,7 @@ mod connect;
 mod error;
 mod event;
 mod filter;
+mod metered;
 pub mod migrate;
 mod postgres;
 mod sqlite;

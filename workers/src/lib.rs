@@ -49,7 +49,7 @@ pub fn all(
     projections: &Arc<Projections>,
     services: &Services,
 ) -> Vec<Arc<dyn Worker>> {
-    vec![
+    let workers: Vec<Arc<dyn Worker>> = vec![
         Arc::new(aggregation::AggregationWorker::new(
             db.clone(),
             projections.clone(),
@@ -87,7 +87,34 @@ pub fn all(
             services.files.clone(),
             services.exports.work_dir.clone(),
         )),
-    ]
+    ];
+    workers
+        .into_iter()
+        .map(|worker| Arc::new(Metered(worker)) as Arc<dyn Worker>)
+        .collect()
+}
+
+/// Counts each step by worker and outcome, whoever drives it: `run_until_stopped` in a process,
+/// or a test stepping `run_once` itself.
+struct Metered(Arc<dyn Worker>);
+
+#[async_trait::async_trait]
+impl Worker for Metered {
+    fn name(&self) -> &'static str {
+        self.0.name()
+    }
+
+    async fn run_once(&self) -> anyhow::Result<Outcome> {
+        let result = self.0.run_once().await;
+        let outcome = match &result {
+            Ok(Outcome::Worked) => "worked",
+            Ok(Outcome::Idle) => "idle",
+            Err(_) => "error",
+        };
+        metrics::counter!("worker_steps_total", "worker" => self.0.name(), "outcome" => outcome)
+            .increment(1);
+        result
+    }
 }
 
 /// How long an idle worker waits before looking again when nothing wakes it: work written by

@@ -47,7 +47,9 @@ pub fn new_id(prefix: &str) -> String {
 
 /// Request metadata that goes into every event a request causes.
 pub fn metadata(caller: &crate::auth::Caller, req: &poem::Request) -> store::Metadata {
-    let request_id = req.header("x-request-id").map(str::to_string);
+    // Set by `observe::around` for every request (the client's if sane, else generated), so the
+    // events carry the id the response and the logs carry.
+    let request_id = req.header(crate::observe::REQUEST_ID).map(str::to_string);
     store::Metadata {
         correlation_id: Some(uuid::Uuid::now_v7()),
         causation_id: None,

@@ -10,6 +10,7 @@ mod docs_and_health;
 mod errors;
 mod exports;
 mod idempotency;
+mod metrics;
 mod organizations;
 mod projections;
 mod reexports;

@@ -111,7 +111,8 @@ impl BufdirClient {
         credentials: &Credentials,
     ) -> Result<TokenResponse, BufdirError> {
         let url = format!("{}{}", self.base, wire::AUTHENTICATE);
-        self.send(|| self.http.post(&url).json(credentials)).await
+        self.send("authenticate", || self.http.post(&url).json(credentials))
+            .await
     }
 
     /// Files a submission; the same `idempotency_key` again answers with the first filing.
@@ -123,7 +124,7 @@ impl BufdirClient {
         request: &SubmitRequest,
     ) -> Result<SubmitResponse, BufdirError> {
         let url = format!("{}{}", self.base, wire::SUBMISSIONS);
-        self.send(|| {
+        self.send("submit", || {
             self.http
                 .post(&url)
                 .bearer_auth(token)
@@ -140,25 +141,39 @@ impl BufdirClient {
         reference_id: &str,
     ) -> Result<StatusResponse, BufdirError> {
         let url = format!("{}{}/{}", self.base, wire::SUBMISSIONS, reference_id);
-        self.send(|| self.http.get(&url).bearer_auth(token)).await
+        self.send("status", || self.http.get(&url).bearer_auth(token))
+            .await
     }
 
     /// Sends the request built by `build`, retrying what may be retried.
     async fn send<T: DeserializeOwned>(
         &self,
+        operation: &'static str,
         build: impl Fn() -> RequestBuilder,
     ) -> Result<T, BufdirError> {
         let mut retry = 0;
         loop {
             let error = match build().send().await {
-                Ok(response) => match read(response).await {
-                    Ok(answer) => return Ok(answer),
-                    Err(e) => e,
-                },
-                Err(e) => BufdirError::Unavailable {
-                    message: transport_message(&e),
-                    retry_after: None,
-                },
+                Ok(response) => {
+                    let status = response.status();
+                    match read(response).await {
+                        Ok(answer) => {
+                            record_call(operation, "ok");
+                            return Ok(answer);
+                        }
+                        Err(e) => {
+                            record_call(operation, status_class(status));
+                            e
+                        }
+                    }
+                }
+                Err(e) => {
+                    record_call(operation, if e.is_timeout() { "timeout" } else { "error" });
+                    BufdirError::Unavailable {
+                        message: transport_message(&e),
+                        retry_after: None,
+                    }
+                }
             };
             if !error.is_transient() || retry >= self.settings.retries {
                 return Err(error);
@@ -174,6 +189,21 @@ impl BufdirClient {
             tracing::warn!(retry, ?delay, error = %error, "retrying a Bufdir call");
             tokio::time::sleep(delay).await;
         }
+    }
+}
+
+/// One attempt, retries included, so the series shows how often Bufdir makes us retry.
+fn record_call(operation: &'static str, outcome: &'static str) {
+    metrics::counter!("bufdir_api_calls_total", "operation" => operation, "outcome" => outcome)
+        .increment(1);
+}
+
+/// A 2xx whose body could not be read or broke off is an `error`, not a success.
+fn status_class(status: StatusCode) -> &'static str {
+    match status.as_u16() {
+        400..=499 => "4xx",
+        500..=599 => "5xx",
+        _ => "error",
     }
 }
 
