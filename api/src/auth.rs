@@ -46,6 +46,15 @@ impl Caller {
         self.claims.sub.clone()
     }
 
+    /// The organisations whose resources the caller's lists may show.
+    pub fn visible(&self) -> projections::organizations::Visible<'_> {
+        if self.is_admin() {
+            projections::organizations::Visible::All
+        } else {
+            projections::organizations::Visible::Only(&self.claims.orgs)
+        }
+    }
+
     /// Whether the caller may see `org_id`'s resources. Admins reach every organisation.
     pub fn may_see(&self, org_id: &str) -> bool {
         self.is_admin() || self.claims.orgs.iter().any(|o| o == org_id)

@@ -1,9 +1,16 @@
-//! Refuses request bodies over the limit with 413, whether or not they announce their length.
-//! (poem's own SizeLimit also refuses every request without a Content-Length, GETs included.)
+//! Refuses request bodies over the limit with 413, whether or not they announce their length
+//! (poem's own SizeLimit also refuses every request without a Content-Length, GETs included),
+//! and requests whose headers together exceed [`MAX_HEADER_BYTES`] with 431: hyper alone would
+//! take several hundred kilobytes of headers on every request.
 
+use poem::http::StatusCode;
 use poem::{Endpoint, IntoResponse, Middleware, Request, Response};
 
 use crate::problem::ApiError;
+
+/// Names and values of all request headers together; far above what browsers and clients send
+/// (a bearer token is about 400 bytes), so only abuse is refused.
+pub const MAX_HEADER_BYTES: usize = 32 * 1024;
 
 pub struct BodyLimit(pub usize);
 
@@ -24,6 +31,17 @@ impl<E: Endpoint> Endpoint for BodyLimitEndpoint<E> {
     type Output = Response;
 
     async fn call(&self, mut req: Request) -> poem::Result<Response> {
+        let header_bytes: usize = req
+            .headers()
+            .iter()
+            .map(|(name, value)| name.as_str().len() + value.len())
+            .sum();
+        if header_bytes > MAX_HEADER_BYTES {
+            return Err(poem::Error::from_string(
+                format!("the request headers are larger than {MAX_HEADER_BYTES} bytes"),
+                StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            ));
+        }
         let max = self.max;
         let too_large =
             || ApiError::PayloadTooLarge(format!("the request body is larger than {max} bytes"));

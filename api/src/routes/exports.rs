@@ -14,12 +14,11 @@ use poem_openapi::param::{Path, Query};
 use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, Enum, Object, OpenApi};
 use projections::exports::{self, ExportFilter, ExportRow};
-use projections::organizations::Visible;
 
 use crate::auth::{BearerAuth, Caller, Role};
 use crate::problem::{ApiError, FieldError, ProblemResponse};
 use crate::routes::source_records::visible_org;
-use crate::routes::{ApiTags, PageParams, Pagination, base_url, metadata, new_id};
+use crate::routes::{ApiTags, PageParams, Pagination, base_url, new_id};
 use crate::state::AppState;
 
 pub struct ExportsApi;
@@ -338,18 +337,17 @@ async fn run(
     export_id: &str,
     command: ExportCommand,
 ) -> Result<(), ApiError> {
-    let executed = commands::execute::<Export>(
-        state.db.events.as_ref(),
+    crate::routes::execute::<Export>(
+        state,
+        caller,
+        req,
         &Export::stream(export_id),
-        &metadata(caller, req),
-        move || command.clone(),
+        exports::NAME,
+        command,
+        rejected,
     )
     .await
-    .map_err(rejected)?;
-    if let Some(outcome) = executed.outcome {
-        state.wait_for(exports::NAME, &outcome.position).await?;
-    }
-    Ok(())
+    .map(|_| ())
 }
 
 #[OpenApi(tag = "ApiTags::BufdirExports")]
@@ -437,11 +435,7 @@ impl ExportsApi {
             period_to: period_to.0,
             ..ExportFilter::default()
         };
-        let visible = if caller.is_admin() {
-            Visible::All
-        } else {
-            Visible::Only(&caller.claims.orgs)
-        };
+        let visible = caller.visible();
         let (rows, total) = exports::list(
             &state.db.read,
             &filter,

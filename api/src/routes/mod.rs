@@ -67,3 +67,32 @@ pub fn base_url(state: &crate::state::AppState, req: &poem::Request) -> String {
     let host = req.header("host").unwrap_or("localhost");
     format!("http://{host}")
 }
+
+/// Runs `command` on an aggregate's stream as the caller, maps a refusal with `rejected`, and
+/// waits until `projection` shows the result, so the caller reads its own write.
+pub async fn execute<A>(
+    state: &crate::state::AppState,
+    caller: &crate::auth::Caller,
+    req: &poem::Request,
+    stream: &str,
+    projection: &str,
+    command: A::Command,
+    rejected: fn(commands::CommandError<A::Error>) -> crate::problem::ApiError,
+) -> Result<Vec<A::Event>, crate::problem::ApiError>
+where
+    A: domain::Aggregate,
+    A::Command: Clone,
+{
+    let executed = commands::execute::<A>(
+        state.db.events.as_ref(),
+        stream,
+        &metadata(caller, req),
+        move || command.clone(),
+    )
+    .await
+    .map_err(rejected)?;
+    if let Some(outcome) = &executed.outcome {
+        state.wait_for(projection, &outcome.position).await?;
+    }
+    Ok(executed.events)
+}

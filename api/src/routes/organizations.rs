@@ -9,7 +9,7 @@ use poem::web::Data;
 use poem_openapi::param::{Header, Path, Query};
 use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, Object, OpenApi};
-use projections::organizations::{self as read, OrganizationRow, Visible};
+use projections::organizations::{self as read, OrganizationRow};
 
 use crate::auth::{BearerAuth, Role};
 use crate::problem::{ApiError, FieldError, ProblemResponse};
@@ -137,11 +137,7 @@ impl OrganizationsApi {
     ) -> Result<Json<OrganizationList>, ProblemResponse> {
         let caller = auth.0;
         let params = PageParams::new(page.0, limit.0);
-        let visible = if caller.is_admin() {
-            Visible::All
-        } else {
-            Visible::Only(&caller.claims.orgs)
-        };
+        let visible = caller.visible();
         let (rows, total) = read::list(
             &state.db.read,
             visible,

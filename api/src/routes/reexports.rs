@@ -16,12 +16,11 @@ use poem_openapi::param::{Path, Query};
 use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, Enum, Object, OpenApi};
 use projections::exports::{self, ExportFilter, ExportRow};
-use projections::organizations::Visible;
 
 use crate::auth::{BearerAuth, Caller, Role};
 use crate::problem::{ApiError, FieldError, ProblemResponse};
 use crate::routes::report_history::visible_report;
-use crate::routes::{ApiTags, PageParams, Pagination, metadata, new_id};
+use crate::routes::{ApiTags, PageParams, Pagination, new_id};
 use crate::state::AppState;
 
 pub struct ReexportsApi;
@@ -216,18 +215,16 @@ async fn run(
     id: &str,
     command: ExportCommand,
 ) -> Result<Vec<domain::export::ExportEvent>, ApiError> {
-    let executed = commands::execute::<Export>(
-        state.db.events.as_ref(),
+    crate::routes::execute::<Export>(
+        state,
+        caller,
+        req,
         &Export::stream(id),
-        &metadata(caller, req),
-        move || command.clone(),
+        exports::NAME,
+        command,
+        rejected,
     )
     .await
-    .map_err(rejected)?;
-    if let Some(outcome) = executed.outcome {
-        state.wait_for(exports::NAME, &outcome.position).await?;
-    }
-    Ok(executed.events)
 }
 
 /// The format a re-export is written in: as asked, else the original report's.
@@ -288,11 +285,7 @@ impl ReexportsApi {
             status: status.0.map(|s| export_status(s).to_string()),
             ..ExportFilter::default()
         };
-        let visible = if caller.is_admin() {
-            Visible::All
-        } else {
-            Visible::Only(&caller.claims.orgs)
-        };
+        let visible = caller.visible();
         let (rows, total) = exports::list(
             &state.db.read,
             &filter,

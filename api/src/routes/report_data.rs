@@ -288,11 +288,7 @@ impl ReportDataApi {
             period_id: period_id.0,
             status: snapshot_status.0.map(|s| s.as_str().to_string()),
         };
-        let visible = if caller.is_admin() {
-            Visible::All
-        } else {
-            Visible::Only(&caller.claims.orgs)
-        };
+        let visible = caller.visible();
         let (rows, total) = report_queries::snapshots(
             &state.db.read,
             &filter,

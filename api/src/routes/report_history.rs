@@ -13,13 +13,12 @@ use poem::web::Data;
 use poem_openapi::param::{Path, Query};
 use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, Enum, Object, OpenApi};
-use projections::organizations::Visible;
 use projections::reports::{self, ReportFilter, ReportRow};
 
 use crate::auth::{BearerAuth, Caller, Role};
 use crate::problem::{ApiError, FieldError, ProblemResponse};
 use crate::routes::source_records::visible_org;
-use crate::routes::{ApiTags, PageParams, Pagination, base_url, metadata, new_id};
+use crate::routes::{ApiTags, PageParams, Pagination, base_url, new_id};
 use crate::state::AppState;
 
 pub struct ReportHistoryApi;
@@ -228,18 +227,17 @@ async fn run(
     report_id: &str,
     command: ReportCommand,
 ) -> Result<(), ApiError> {
-    let executed = commands::execute::<Report>(
-        state.db.events.as_ref(),
+    crate::routes::execute::<Report>(
+        state,
+        caller,
+        req,
         &Report::stream(report_id),
-        &metadata(caller, req),
-        move || command.clone(),
+        reports::NAME,
+        command,
+        rejected,
     )
     .await
-    .map_err(rejected)?;
-    if let Some(outcome) = executed.outcome {
-        state.wait_for(reports::NAME, &outcome.position).await?;
-    }
-    Ok(())
+    .map(|_| ())
 }
 
 /// A file reference with its size, both or neither.
@@ -332,11 +330,7 @@ impl ReportHistoryApi {
             period_from: period_from.0,
             period_to: period_to.0,
         };
-        let visible = if caller.is_admin() {
-            Visible::All
-        } else {
-            Visible::Only(&caller.claims.orgs)
-        };
+        let visible = caller.visible();
         let (rows, total) = reports::list(
             &state.db.read,
             &filter,

@@ -18,4 +18,5 @@ mod report_data;
 mod report_history;
 mod source_records;
 mod sse;
+mod tenancy;
 mod watch;
