@@ -44,6 +44,7 @@ pub fn service() -> OpenApiService<Apis, ()> {
         HealthApi,
     );
     OpenApiService::new(apis, "Bufdir reporting API", env!("CARGO_PKG_VERSION"))
+    .license(env!("CARGO_PKG_LICENSE"))
     .description(
         "Reporting to Bufdir (Barne-, ungdoms- og familiedirektoratet): source data, aggregated \
              report snapshots, exports, submission and report history. Errors are \

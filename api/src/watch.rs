@@ -42,7 +42,7 @@ pub struct SnapshotStatusChanged {
 
 /// One SSE message; `event` names its kind (and is also the SSE `event:` field).
 #[derive(Debug, Clone, Union)]
-#[oai(discriminator_name = "event")]
+#[oai(discriminator_name = "event", one_of)]
 pub enum WatchEvent {
     #[oai(mapping = "data_updated")]
     DataUpdated(DataUpdated),

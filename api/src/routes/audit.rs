@@ -24,12 +24,17 @@ const DEFAULT_LIMIT: u32 = 100;
 #[derive(Debug, Clone, Object)]
 pub struct AuditMetadata {
     /// The token subject of the request (or the worker) that caused it.
+    #[oai(nullable)]
     pub actor: Option<String>,
+    #[oai(nullable)]
     pub correlation_id: Option<Uuid>,
+    #[oai(nullable)]
     pub causation_id: Option<Uuid>,
     /// The request's `X-Request-Id`, where it had one.
+    #[oai(nullable)]
     pub request_id: Option<String>,
     /// When the store committed it.
+    #[oai(nullable)]
     pub recorded_at: Option<DateTime<Utc>>,
 }
 
@@ -74,6 +79,7 @@ pub struct AuditEventPage {
     /// The matching events of the scanned part of the log, in log order.
     pub data: Vec<AuditEvent>,
     /// Pass as `after` for the next page; `null` when this page reached the end of the log.
+    #[oai(nullable)]
     pub next_after: Option<String>,
 }
 

@@ -8,7 +8,7 @@ use domain::bufdir_payload::{self, Issue};
 use domain::submission::{self, Submission, SubmissionCommand, SubmissionError};
 use poem::Request;
 use poem::web::Data;
-use poem_openapi::param::Path;
+use poem_openapi::param::{Header, Path};
 use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, Object, OpenApi};
 use projections::submissions::{self, SubmissionRow};
@@ -78,6 +78,7 @@ pub struct Authenticate {
     pub client_secret: String,
     /// The organisation the credentials belong to. May be left out by callers who belong to
     /// exactly one organisation.
+    #[oai(nullable)]
     pub org_id: Option<String>,
 }
 
@@ -111,17 +112,21 @@ pub struct Submit {
 #[derive(Debug, Object)]
 pub struct SubmissionReceipt {
     /// Bufdir's reference; null until delivered.
+    #[oai(nullable)]
     pub submission_reference_id: Option<String>,
     /// `pending` (not yet delivered), `received`, `accepted`, `rejected`, or `failed` (Bufdir
     /// refused it; see `last_error`).
     pub status: String,
+    #[oai(nullable)]
     pub submitted_at: Option<DateTime<Utc>>,
+    #[oai(nullable)]
     pub bufdir_confirmation: Option<String>,
     /// Our id of the submission; `submission-status` takes it as well as Bufdir's reference.
     pub submission_id: String,
     pub report_id: String,
     pub org_id: String,
     pub attempts: u32,
+    #[oai(nullable)]
     pub last_error: Option<String>,
     pub warnings: Vec<String>,
 }
@@ -140,10 +145,14 @@ pub enum SubmitResponse {
 #[derive(Debug, Object)]
 pub struct SubmissionStatusView {
     /// Bufdir's reference; null until delivered.
+    #[oai(nullable)]
     pub reference_id: Option<String>,
     pub status: String,
+    #[oai(nullable)]
     pub submitted_at: Option<DateTime<Utc>>,
+    #[oai(nullable)]
     pub processed_at: Option<DateTime<Utc>>,
+    #[oai(nullable)]
     pub notes: Option<String>,
     pub submission_id: String,
     pub report_id: String,
@@ -151,7 +160,9 @@ pub struct SubmissionStatusView {
     pub payload_version: String,
     pub requested_at: DateTime<Utc>,
     pub attempts: u32,
+    #[oai(nullable)]
     pub next_attempt_at: Option<DateTime<Utc>>,
+    #[oai(nullable)]
     pub last_error: Option<String>,
 }
 
@@ -360,6 +371,9 @@ impl BufdirApi {
         auth: BearerAuth,
         state: Data<&AppState>,
         req: &Request,
+        /// Makes a retry safe: the same key and body get the first answer.
+        #[oai(name = "Idempotency-Key")]
+        _idempotency_key: Header<Option<String>>,
         body: Json<Submit>,
     ) -> Result<SubmitResponse, ProblemResponse> {
         let caller = auth.0;

@@ -10,7 +10,7 @@ use domain::export::{
 use domain::{Locale, schema};
 use poem::Request;
 use poem::web::Data;
-use poem_openapi::param::{Path, Query};
+use poem_openapi::param::{Header, Path, Query};
 use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, Enum, Object, OpenApi};
 use projections::exports::{self, ExportFilter, ExportRow};
@@ -67,6 +67,7 @@ pub struct CreateExport {
     pub submit_to_bufdir_api: bool,
     /// `nb-NO` (default), `nn-NO` or `en-GB`: labels, numbers and dates in the file. The JSON
     /// payload is the same in every locale.
+    #[oai(nullable)]
     pub locale: Option<String>,
 }
 
@@ -75,6 +76,7 @@ pub struct ExportQueued {
     pub export_id: String,
     pub status: String,
     /// From the durations of recent exports; null until one has completed.
+    #[oai(nullable)]
     pub estimated_duration_seconds: Option<u64>,
     pub created_at: DateTime<Utc>,
 }
@@ -95,6 +97,7 @@ pub struct ExportSummary {
     pub period_from: NaiveDate,
     pub period_to: NaiveDate,
     pub created_at: DateTime<Utc>,
+    #[oai(nullable)]
     pub completed_at: Option<DateTime<Utc>>,
 }
 
@@ -122,28 +125,40 @@ pub struct ExportDetail {
     pub locale: String,
     /// A signed link to the file, valid until `file_expires_at`; null until completed and after
     /// the file expired.
+    #[oai(nullable)]
     pub file_url: Option<String>,
+    #[oai(nullable)]
     pub file_expires_at: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
+    #[oai(nullable)]
     pub completed_at: Option<DateTime<Utc>>,
+    #[oai(nullable)]
     pub error_message: Option<String>,
     /// Steps of the current render.
     pub progress: Progress,
     pub retry_count: u32,
+    #[oai(nullable)]
     pub file_size_bytes: Option<u64>,
+    #[oai(nullable)]
     pub file_name: Option<String>,
     pub include_attachments: bool,
     pub submit_to_bufdir_api: bool,
     /// Bufdir's reference once the submission was delivered.
+    #[oai(nullable)]
     pub submission_reference_id: Option<String>,
     /// Our submission id (`submission-status` takes it) and its status.
+    #[oai(nullable)]
     pub submission_id: Option<String>,
+    #[oai(nullable)]
     pub submission_status: Option<String>,
     /// Why the payload was not submitted: the validator's errors.
     pub submission_errors: Vec<String>,
+    #[oai(nullable)]
     pub cancelled_at: Option<DateTime<Utc>>,
+    #[oai(nullable)]
     pub cancel_reason: Option<String>,
     /// The event-log position the figures were read at.
+    #[oai(nullable)]
     pub source_position: Option<String>,
 }
 
@@ -363,6 +378,9 @@ impl ExportsApi {
         auth: BearerAuth,
         state: Data<&AppState>,
         req: &Request,
+        /// Makes a retry safe: the same key and body get the first answer.
+        #[oai(name = "Idempotency-Key")]
+        _idempotency_key: Header<Option<String>>,
         body: Json<CreateExport>,
     ) -> Result<CreateResponse, ProblemResponse> {
         let caller = auth.0;
@@ -535,6 +553,9 @@ impl ExportsApi {
         auth: BearerAuth,
         state: Data<&AppState>,
         req: &Request,
+        /// Makes a retry safe: the same key and body get the first answer.
+        #[oai(name = "Idempotency-Key")]
+        _idempotency_key: Header<Option<String>>,
         export_id: Path<String>,
     ) -> Result<RetryResponse, ProblemResponse> {
         let caller = auth.0;

@@ -28,12 +28,14 @@ pub struct StoreStatus {
     pub backend: String,
     pub reachable: bool,
     /// The newest position in the log, as an opaque string.
+    #[oai(nullable)]
     pub head: Option<String>,
 }
 
 #[derive(Debug, Object)]
 pub struct ProjectionStatus {
     pub name: String,
+    #[oai(nullable)]
     pub checkpoint: Option<String>,
     /// Events still to apply (counted up to 1000).
     pub lag: u64,

@@ -27,6 +27,7 @@ pub enum ApiTags {
     /// Aggregated report data: snapshots per organisation and period, and the live watch.
     AggregatedReportData,
     /// Validation, authentication and submission to Bufdir's external API.
+    #[oai(rename = "Bufdir")]
     BufdirApi,
     /// Export jobs: reports rendered to Excel, CSV, PDF or the Bufdir JSON payload.
     BufdirExports,

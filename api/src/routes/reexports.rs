@@ -12,7 +12,7 @@ use domain::export::{
 };
 use poem::Request;
 use poem::web::Data;
-use poem_openapi::param::{Path, Query};
+use poem_openapi::param::{Header, Path, Query};
 use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, Enum, Object, OpenApi};
 use projections::exports::{self, ExportFilter, ExportRow};
@@ -58,10 +58,13 @@ fn export_status(status: ReexportStatus) -> &'static str {
 #[derive(Debug, Clone, Object)]
 pub struct ExportParams {
     /// `xlsx`, `csv` or `pdf`. Default: the original report's format.
+    #[oai(nullable)]
     pub format: Option<String>,
     /// Add the source records behind the figures (an annex). Default false.
+    #[oai(nullable)]
     pub include_annexes: Option<bool>,
     /// `nb-NO` (default), `nn-NO` or `en-GB`: labels, numbers and dates.
+    #[oai(nullable)]
     pub locale: Option<String>,
 }
 
@@ -70,6 +73,7 @@ pub struct CreateReexport {
     pub report_id: String,
     pub export_params: Option<ExportParams>,
     /// POST a signed webhook with the result when it is done. Default false.
+    #[oai(nullable)]
     pub notify_on_completion: Option<bool>,
 }
 
@@ -88,16 +92,22 @@ pub struct Reexport {
     /// `pending`, `running`, `completed`, `failed` or `cancelled`.
     pub status: String,
     pub export_params: ResolvedParams,
+    #[oai(nullable)]
     pub output_file_ref: Option<String>,
+    #[oai(nullable)]
     pub output_file_size_bytes: Option<u64>,
+    #[oai(nullable)]
     pub requested_by: Option<String>,
     pub requested_at: DateTime<Utc>,
+    #[oai(nullable)]
     pub completed_at: Option<DateTime<Utc>>,
     /// Whether the completion webhook was delivered (a 2xx answer).
     pub notified: bool,
     pub notify_on_completion: bool,
+    #[oai(nullable)]
     pub error_message: Option<String>,
     /// The log position the figures are read up to: the original report's.
+    #[oai(nullable)]
     pub as_of_position: Option<String>,
 }
 
@@ -145,11 +155,16 @@ pub struct UpdateReexport {
     /// update), `completed` (with `output_file_ref` and `output_file_size_bytes`), `failed`
     /// (with `error_message`) or `cancelled`.
     pub status: Option<ReexportStatus>,
+    #[oai(nullable)]
     pub output_file_ref: Option<String>,
+    #[oai(nullable)]
     pub output_file_size_bytes: Option<u64>,
+    #[oai(nullable)]
     pub completed_at: Option<DateTime<Utc>>,
     /// `true`: the renderer sent the notification itself.
+    #[oai(nullable)]
     pub notified: Option<bool>,
+    #[oai(nullable)]
     pub error_message: Option<String>,
 }
 
@@ -332,6 +347,9 @@ impl ReexportsApi {
         auth: BearerAuth,
         state: Data<&AppState>,
         req: &Request,
+        /// Makes a retry safe: the same key and body get the first answer.
+        #[oai(name = "Idempotency-Key")]
+        _idempotency_key: Header<Option<String>>,
         body: Json<CreateReexport>,
     ) -> Result<CreateResponse, ProblemResponse> {
         let caller = auth.0;

@@ -76,6 +76,7 @@ impl Lang {
 pub struct SnapshotSummary {
     pub snapshot_id: String,
     pub organization_id: String,
+    #[oai(nullable)]
     pub organization_name: Option<String>,
     pub period_id: String,
     pub snapshot_status: SnapshotStatus,
@@ -85,6 +86,7 @@ pub struct SnapshotSummary {
     pub populated_field_count: u64,
     /// False while new source data or an invalidation has not been aggregated yet.
     pub cache_valid: bool,
+    #[oai(nullable)]
     pub aggregated_at: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
 }
@@ -99,8 +101,11 @@ pub struct SnapshotList {
 pub struct FieldView {
     pub field_key: String,
     /// Null when no source record feeds the field.
+    #[oai(nullable)]
     pub value: Option<f64>,
+    #[oai(nullable)]
     pub prior_period_value: Option<f64>,
+    #[oai(nullable)]
     pub data_source: Option<String>,
     pub label: String,
     /// `count` or `hours`.
@@ -120,7 +125,9 @@ pub struct SectionView {
 pub struct PriorPeriod {
     pub period_id: String,
     /// The prior period's current snapshot, if one exists.
+    #[oai(nullable)]
     pub snapshot_id: Option<String>,
+    #[oai(nullable)]
     pub aggregated_at: Option<DateTime<Utc>>,
 }
 
@@ -128,10 +135,12 @@ pub struct PriorPeriod {
 pub struct SnapshotDetail {
     pub snapshot_id: String,
     pub organization_id: String,
+    #[oai(nullable)]
     pub organization_name: Option<String>,
     pub period_id: String,
     pub snapshot_status: SnapshotStatus,
     pub cache_valid: bool,
+    #[oai(nullable)]
     pub aggregated_at: Option<DateTime<Utc>>,
     pub sections: Vec<SectionView>,
     pub prior_period: PriorPeriod,
@@ -139,6 +148,7 @@ pub struct SnapshotDetail {
     pub populated_field_count: u64,
     pub job_id: String,
     pub created_at: DateTime<Utc>,
+    #[oai(nullable)]
     pub error_message: Option<String>,
 }
 
@@ -160,7 +170,9 @@ pub struct SnapshotJob {
     pub snapshot_status: SnapshotStatus,
     pub job_id: String,
     /// From the durations of recent aggregations.
+    #[oai(nullable)]
     pub estimated_completion_seconds: Option<u64>,
+    #[oai(nullable)]
     pub aggregated_at: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
 }

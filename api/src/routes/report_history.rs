@@ -10,7 +10,7 @@ use domain::report::{
 };
 use poem::Request;
 use poem::web::Data;
-use poem_openapi::param::{Path, Query};
+use poem_openapi::param::{Header, Path, Query};
 use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, Enum, Object, OpenApi};
 use projections::reports::{self, ReportFilter, ReportRow};
@@ -79,17 +79,23 @@ pub struct ReportRecord {
     /// `pending`, `generating`, `completed` or `failed`.
     pub status: String,
     /// Where the file is kept; fetch it through `GET /{report_id}/download-url`.
+    #[oai(nullable)]
     pub file_ref: Option<String>,
+    #[oai(nullable)]
     pub file_size_bytes: Option<u64>,
     /// Who made the report (the token subject that asked for it).
+    #[oai(nullable)]
     pub generated_by: Option<String>,
+    #[oai(nullable)]
     pub generated_at: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     /// The event-log position the report's figures were read at. A re-export reads the log up
     /// to here, so it shows what was known then.
+    #[oai(nullable)]
     pub source_position: Option<String>,
     /// The export or re-export that produced it; none for reports recorded through the API.
+    #[oai(nullable)]
     pub export_id: Option<String>,
     /// The report may not be deleted before the day after this (bokføringsloven § 13).
     pub retained_until: NaiveDate,
@@ -134,9 +140,13 @@ pub struct CreateReport {
     /// Default `pending`. `completed` needs `file_ref` and `file_size_bytes`.
     pub status: Option<ReportStatus>,
     /// Default: the caller (the token's subject).
+    #[oai(nullable)]
     pub generated_by: Option<String>,
+    #[oai(nullable)]
     pub file_ref: Option<String>,
+    #[oai(nullable)]
     pub file_size_bytes: Option<u64>,
+    #[oai(nullable)]
     pub generated_at: Option<DateTime<Utc>>,
 }
 
@@ -146,8 +156,11 @@ pub struct UpdateReport {
     /// failed report may go back to `pending` or `generating`. A completed report is final.
     pub status: Option<ReportStatus>,
     /// A file store key (`reports/org-a/2026-Q1/report.xlsx`), with `file_size_bytes`.
+    #[oai(nullable)]
     pub file_ref: Option<String>,
+    #[oai(nullable)]
     pub file_size_bytes: Option<u64>,
+    #[oai(nullable)]
     pub generated_at: Option<DateTime<Utc>>,
 }
 
@@ -158,6 +171,7 @@ pub struct DownloadUrl {
     pub download_url: String,
     pub expires_at: DateTime<Utc>,
     pub file_name: String,
+    #[oai(nullable)]
     pub file_size_bytes: Option<u64>,
 }
 
@@ -376,6 +390,9 @@ impl ReportHistoryApi {
         auth: BearerAuth,
         state: Data<&AppState>,
         req: &Request,
+        /// Makes a retry safe: the same key and body get the first answer.
+        #[oai(name = "Idempotency-Key")]
+        _idempotency_key: Header<Option<String>>,
         body: Json<CreateReport>,
     ) -> Result<CreateResponse, ProblemResponse> {
         let caller = auth.0;

@@ -35,6 +35,7 @@ pub struct RecordInput {
     /// A metric of the reporting schema.
     pub metric: String,
     pub value: f64,
+    #[oai(nullable)]
     pub hours: Option<f64>,
 }
 
@@ -64,6 +65,7 @@ pub struct SourceRecordView {
     pub occurred_on: String,
     pub metric: String,
     pub value: f64,
+    #[oai(nullable)]
     pub hours: Option<f64>,
     pub data_source: String,
     pub imported_at: chrono::DateTime<Utc>,
