@@ -45,7 +45,8 @@ if ! command -v java >/dev/null; then
 fi
 command -v node >/dev/null && command -v npm >/dev/null || fail "node and npm are needed (Node.js 20.19 or later)"
 
-fingerprint() { cat "$@" | sha256sum | cut -c1-16; }
+# What is installed, and where (a venv does not survive being moved).
+fingerprint() { { cat "$@"; echo "$cache"; } | sha256sum | cut -c1-16; }
 
 venv="$cache/venv"
 want="$(fingerprint "$here/requirements.txt")"
@@ -246,4 +247,5 @@ if grep -q 'panicked' "$data/serve.log"; then
   grep 'panicked' "$data/serve.log" | head -n 5
   fail "the server panicked"
 fi
-echo "clients: $passed passed, 0 failed ($((SECONDS - start)) s)"
+echo "== clients: done (at $((SECONDS - start)) s)"
+echo "clients: $passed passed, 0 failed"
