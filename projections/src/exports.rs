@@ -533,25 +533,6 @@ pub async fn next_notification(
     found.as_ref().map(row).transpose()
 }
 
-/// When the next owed webhook falls due, so the notifier sleeps exactly that long.
-pub async fn next_notification_due(
-    pool: &AnyPool,
-) -> Result<Option<DateTime<Utc>>, ProjectionError> {
-    let due: Option<Option<String>> = sqlx::query_scalar(
-        "SELECT min(notify_retry_at) FROM exports WHERE notify_on_completion = 1 \
-             AND notified = 0 AND deleted = 0 AND status IN ('completed', 'failed')",
-    )
-    .fetch_optional(pool)
-    .await?;
-    due.flatten()
-        .map(|t| {
-            DateTime::parse_from_rfc3339(&t)
-                .map(|t| t.with_timezone(&Utc))
-                .map_err(|e| ProjectionError::Corrupt(format!("notify_retry_at: {e}")))
-        })
-        .transpose()
-}
-
 /// Completed exports (and re-exports) not yet in the report history.
 pub async fn unrecorded_reports(
     pool: &AnyPool,

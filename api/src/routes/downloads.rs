@@ -8,6 +8,7 @@ use poem::web::{Data, Path, Query};
 use poem::{Body, Response, handler};
 use projections::{exports, reports};
 use serde::Deserialize;
+use workers::export::render::Format;
 use workers::files::LinkError;
 
 use crate::problem::ApiError;
@@ -94,23 +95,9 @@ pub async fn download_report(
     let (Some(key), Some(name)) = (report.file_ref, report.file_name) else {
         return Err(ApiError::NotFound("the report has no file".into()));
     };
-    serve(&state, &key, &name, content_type_of(&name)).await
-}
-
-/// By extension: reports recorded through the API bring only a file name.
-fn content_type_of(name: &str) -> &'static str {
-    match name
-        .rsplit('.')
-        .next()
-        .map(str::to_ascii_lowercase)
-        .as_deref()
-    {
-        Some("xlsx") => "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-        Some("csv") => "text/csv; charset=utf-8",
-        Some("pdf") => "application/pdf",
-        Some("json") => "application/json",
-        _ => "application/octet-stream",
-    }
+    let content_type =
+        Format::from_file_name(&name).map_or("application/octet-stream", Format::content_type);
+    serve(&state, &key, &name, content_type).await
 }
 
 async fn serve(

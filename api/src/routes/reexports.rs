@@ -16,6 +16,7 @@ use poem_openapi::param::{Header, Path, Query};
 use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, Enum, Object, OpenApi};
 use projections::exports::{self, ExportFilter, ExportRow};
+use workers::export::render::Format;
 
 use crate::auth::{BearerAuth, Caller, Role};
 use crate::problem::{ApiError, FieldError, ProblemResponse};
@@ -532,7 +533,7 @@ impl ReexportsApi {
                     file: ExportFile {
                         name: projections::reports::file_name_of(&file_ref).to_string(),
                         key: file_ref,
-                        content_type: content_type(format).into(),
+                        content_type: Format::from(format).content_type().into(),
                         size_bytes: size,
                         expires_at: now + state.services.exports.file_ttl,
                     },
@@ -622,14 +623,5 @@ impl ReexportsApi {
             cancelled: true,
             cancelled_at: now,
         }))
-    }
-}
-
-fn content_type(format: ExportFormat) -> &'static str {
-    match format {
-        ExportFormat::Excel => "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-        ExportFormat::Csv => "text/csv; charset=utf-8",
-        ExportFormat::Pdf => "application/pdf",
-        ExportFormat::Json => "application/json",
     }
 }

@@ -64,12 +64,7 @@ struct Produced {
 }
 
 fn format_of(name: &str) -> Format {
-    match name {
-        "csv" => Format::Csv,
-        "pdf" => Format::Pdf,
-        "json" => Format::Json,
-        _ => Format::Excel,
-    }
+    domain::export::ExportFormat::parse(name).map_or(Format::Excel, Format::from)
 }
 
 /// A file name safe on every file system: letters, digits, `-` and `_`.

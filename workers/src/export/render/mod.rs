@@ -25,6 +25,18 @@ pub enum Format {
     Json,
 }
 
+impl From<domain::export::ExportFormat> for Format {
+    fn from(format: domain::export::ExportFormat) -> Self {
+        use domain::export::ExportFormat as E;
+        match format {
+            E::Excel => Format::Excel,
+            E::Csv => Format::Csv,
+            E::Pdf => Format::Pdf,
+            E::Json => Format::Json,
+        }
+    }
+}
+
 impl Format {
     pub fn extension(self) -> &'static str {
         match self {
@@ -33,6 +45,15 @@ impl Format {
             Format::Pdf => "pdf",
             Format::Json => "json",
         }
+    }
+
+    /// By a file name's extension, for files that come with only a name (reports recorded
+    /// through the API).
+    pub fn from_file_name(name: &str) -> Option<Format> {
+        let extension = name.rsplit_once('.')?.1.to_ascii_lowercase();
+        [Format::Excel, Format::Csv, Format::Pdf, Format::Json]
+            .into_iter()
+            .find(|f| f.extension() == extension)
     }
 
     pub fn content_type(self) -> &'static str {
