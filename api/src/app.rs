@@ -7,7 +7,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use poem::listener::{Acceptor, Listener, TcpAcceptor, TcpListener};
-use poem::middleware::Tracing;
 use poem::{EndpointExt, Route, Server};
 use projections::Projections;
 use std::path::PathBuf;
@@ -99,6 +98,12 @@ impl Settings {
     }
 }
 
+/// Connections for the workers. The API and the projection runners have pools of their own (one
+/// connection per projection), so a burst of reads or a long export holding connections cannot
+/// stall the projections that writes wait for (read-your-writes): that starvation was what made
+/// writes time out under mixed load.
+const WORKER_POOL: u32 = 4;
+
 /// Largest request body accepted (413 beyond).
 pub const MAX_BODY_BYTES: usize = 16 * 1024 * 1024;
 
@@ -109,6 +114,8 @@ pub struct Application {
     acceptor: TcpAcceptor,
     state: AppState,
     keys: Keys,
+    /// The database for the workers, with a pool of its own.
+    background: Database,
     run_workers: bool,
 }
 
@@ -121,7 +128,10 @@ impl Application {
     ) -> anyhow::Result<Self> {
         crate::metrics::install();
         let services = settings.services(&db, &keys)?;
-        let projections = Projections::new(db.clone(), projections::all());
+        let projections = projections::all();
+        let runners = db.with_own_pool(projections.len() as u32).await?;
+        let background = db.with_own_pool(WORKER_POOL).await?;
+        let projections = Projections::new(runners, projections);
         let acceptor = TcpListener::bind(bind).into_acceptor().await?;
         let streams_stop = CancellationToken::new();
         let watch = WatchHub::start(db.clone(), streams_stop.clone()).await?;
@@ -138,6 +148,7 @@ impl Application {
             acceptor,
             state,
             keys,
+            background,
             run_workers: true,
         })
     }
@@ -166,7 +177,7 @@ impl Application {
         let mut tasks = self.state.projections.spawn(background.clone());
         if self.run_workers {
             let projections = &self.state.projections;
-            let all = workers::all(&self.state.db, projections, &self.state.services);
+            let all = workers::all(&self.background, projections, &self.state.services);
             tasks.extend(workers::run_until_stopped(
                 all,
                 projections.changed(),
@@ -221,6 +232,5 @@ pub fn endpoint(state: AppState, keys: Keys) -> impl poem::Endpoint {
         .data(state.db.read.clone())
         .data(state)
         .data(keys)
-        .with(Tracing)
         .around(crate::observe::around)
 }

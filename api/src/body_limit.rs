@@ -3,7 +3,6 @@
 //! and requests whose headers together exceed [`MAX_HEADER_BYTES`] with 431: hyper alone would
 //! take several hundred kilobytes of headers on every request.
 
-use poem::http::StatusCode;
 use poem::{Endpoint, IntoResponse, Middleware, Request, Response};
 
 use crate::problem::ApiError;
@@ -37,10 +36,10 @@ impl<E: Endpoint> Endpoint for BodyLimitEndpoint<E> {
             .map(|(name, value)| name.as_str().len() + value.len())
             .sum();
         if header_bytes > MAX_HEADER_BYTES {
-            return Err(poem::Error::from_string(
-                format!("the request headers are larger than {MAX_HEADER_BYTES} bytes"),
-                StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
-            ));
+            return Err(ApiError::HeadersTooLarge(format!(
+                "the request headers are larger than {MAX_HEADER_BYTES} bytes"
+            ))
+            .into());
         }
         let max = self.max;
         let too_large =

@@ -66,6 +66,8 @@ pub enum ApiError {
     Conflict(String),
     #[error("{0}")]
     PayloadTooLarge(String),
+    #[error("{0}")]
+    HeadersTooLarge(String),
     #[error("{detail}")]
     Unprocessable {
         detail: String,
@@ -97,6 +99,7 @@ impl ApiError {
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::HeadersTooLarge(_) => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
             ApiError::Unprocessable { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -160,6 +163,9 @@ pub enum ProblemResponse {
     /// The body's `Content-Type` is missing or not one the operation takes.
     #[oai(status = 415, content_type = "application/problem+json")]
     UnsupportedMediaType(Json<Problem>),
+    /// The request's headers together are too large.
+    #[oai(status = 431, content_type = "application/problem+json")]
+    HeadersTooLarge(Json<Problem>),
     /// Well-formed but invalid; `errors` names each field.
     #[oai(status = 422, content_type = "application/problem+json")]
     Unprocessable(Json<Problem>),
@@ -181,6 +187,7 @@ impl From<ApiError> for ProblemResponse {
             ApiError::NotFound(_) => ProblemResponse::NotFound(p),
             ApiError::Conflict(_) => ProblemResponse::Conflict(p),
             ApiError::PayloadTooLarge(_) => ProblemResponse::PayloadTooLarge(p),
+            ApiError::HeadersTooLarge(_) => ProblemResponse::HeadersTooLarge(p),
             ApiError::Unprocessable { .. } => ProblemResponse::Unprocessable(p),
             ApiError::Unavailable(_) => ProblemResponse::Unavailable(p, RETRY_AFTER_SECONDS),
             ApiError::Internal(_) => ProblemResponse::Internal(p),

@@ -268,7 +268,14 @@ impl Projections {
         let mut progress = self.progress[p.name()].subscribe();
         let deadline = tokio::time::Instant::now() + timeout;
         loop {
-            progress.borrow_and_update();
+            // This process's runner committed past the target: no need to ask the database.
+            if progress
+                .borrow_and_update()
+                .as_ref()
+                .is_some_and(|at| at >= target)
+            {
+                return Ok(true);
+            }
             if self.has_reached(&p, target).await? {
                 return Ok(true);
             }
