@@ -28,4 +28,6 @@ pub enum StoreError {
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("stored event is unreadable: {0}")]
     Corrupt(String),
+    #[error("eventstoredb: {0}")]
+    EventStoreDb(String),
 }

@@ -8,6 +8,7 @@ mod batch;
 mod connect;
 mod error;
 mod event;
+mod eventstoredb;
 mod filter;
 mod metered;
 pub mod migrate;
@@ -20,6 +21,7 @@ pub use error::StoreError;
 pub use event::{
     AppendOutcome, ExpectedVersion, Metadata, NewEvent, Position, RecordedEvent, category_of,
 };
+pub use eventstoredb::EventStoreDbStore;
 pub use filter::Filter;
 pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;

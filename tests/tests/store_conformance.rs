@@ -1,5 +1,6 @@
 //! One conformance suite for every event-store backend (design section 3).
-//! SQLite always runs; PostgreSQL runs where `TEST_DATABASE_URL` is set, and always in CI.
+//! SQLite always runs; PostgreSQL runs where `TEST_DATABASE_URL` is set, and always in CI;
+//! EventStoreDB runs where `EVENTSTORE_URL` is set.
 
 mod support;
 
@@ -7,9 +8,11 @@ use std::collections::HashSet;
 use std::sync::Arc;
 
 use futures::StreamExt;
+use futures::stream::BoxStream;
 use serde_json::json;
 use store::{
-    EventStore, ExpectedVersion, Filter, Metadata, NewEvent, PostgresStore, SqliteStore, StoreError,
+    AppendOutcome, EventStore, EventStoreDbStore, ExpectedVersion, Filter, Metadata, NewEvent,
+    Position, PostgresStore, RecordedEvent, SqliteStore, StoreError,
 };
 use uuid::Uuid;
 
@@ -441,6 +444,148 @@ async fn postgres() -> Option<(Arc<dyn EventStore>, Opener)> {
     Some((store, open))
 }
 
+/// An EventStoreDB server keeps its data between runs and has one `$all` for everything on it,
+/// while every case expects an empty log of its own. So the cases run one at a time, each
+/// through a [`Scoped`] view of the server.
+async fn eventstoredb() -> Option<(
+    Arc<dyn EventStore>,
+    Opener,
+    tokio::sync::MutexGuard<'static, ()>,
+)> {
+    static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+    let Ok(url) = std::env::var("EVENTSTORE_URL") else {
+        eprintln!(
+            "skipped: EVENTSTORE_URL is not set (no EventStoreDB server on this machine); \
+             the EventStoreDB backend is covered by its mapping unit tests only"
+        );
+        return None;
+    };
+    let alone = ONE_AT_A_TIME.lock().await;
+    let server = EventStoreDbStore::open(&url).await.unwrap();
+    let scope = Arc::new(Scope {
+        run: Uuid::new_v4().simple().to_string(),
+        floor: server.head().await.unwrap(),
+    });
+    let store: Arc<dyn EventStore> = Arc::new(Scoped {
+        server,
+        scope: scope.clone(),
+    });
+    let open: Opener = Arc::new(move || {
+        let (url, scope) = (url.clone(), scope.clone());
+        Box::pin(async move {
+            let server = EventStoreDbStore::open(&url).await.unwrap();
+            Arc::new(Scoped { server, scope }) as Arc<dyn EventStore>
+        })
+    });
+    Some((store, open, alone))
+}
+
+/// One case's share of a shared server: the streams it names, with a run id put after the
+/// category (`acct-1` is `acct-<run>-1` on the server, so category filters see the same
+/// category), and only what was written after the case began (`floor`). The case sees its own
+/// names back and an empty log at the start.
+struct Scope {
+    run: String,
+    floor: Option<Position>,
+}
+
+impl Scope {
+    fn on_server(&self, stream: &str) -> String {
+        match stream.split_once('-') {
+            Some((category, id)) => format!("{category}-{}-{id}", self.run),
+            // Only the empty name, which must stay invalid, has no category.
+            None if stream.is_empty() => String::new(),
+            None => panic!("cases name streams category-id, not {stream:?}"),
+        }
+    }
+
+    /// The event as the case named it, or `None` when another case or run wrote it.
+    fn seen(&self, mut event: RecordedEvent) -> Option<RecordedEvent> {
+        let (category, rest) = event.stream.split_once('-')?;
+        let id = rest.strip_prefix(self.run.as_str())?.strip_prefix('-')?;
+        event.stream = format!("{category}-{id}");
+        Some(event)
+    }
+}
+
+struct Scoped {
+    server: EventStoreDbStore,
+    scope: Arc<Scope>,
+}
+
+#[async_trait::async_trait]
+impl EventStore for Scoped {
+    async fn append(
+        &self,
+        stream: &str,
+        expected: ExpectedVersion,
+        events: Vec<NewEvent>,
+    ) -> Result<AppendOutcome, StoreError> {
+        let stream = self.scope.on_server(stream);
+        self.server.append(&stream, expected, events).await
+    }
+
+    async fn read_stream(
+        &self,
+        stream: &str,
+        from_version: u64,
+    ) -> Result<Vec<RecordedEvent>, StoreError> {
+        let events = self
+            .server
+            .read_stream(&self.scope.on_server(stream), from_version)
+            .await?;
+        Ok(events
+            .into_iter()
+            .filter_map(|e| self.scope.seen(e))
+            .collect())
+    }
+
+    async fn read_all(
+        &self,
+        after: Option<&Position>,
+        filter: &Filter,
+        limit: usize,
+    ) -> Result<Vec<RecordedEvent>, StoreError> {
+        let mut cursor = after.copied().or(self.scope.floor);
+        let mut seen = Vec::new();
+        while seen.len() < limit {
+            let want = limit - seen.len();
+            let page = self.server.read_all(cursor.as_ref(), filter, want).await?;
+            let Some(last) = page.last() else { break };
+            cursor = Some(last.position);
+            let end = page.len() < want;
+            seen.extend(page.into_iter().filter_map(|e| self.scope.seen(e)));
+            if end {
+                break;
+            }
+        }
+        Ok(seen)
+    }
+
+    async fn head(&self) -> Result<Option<Position>, StoreError> {
+        // The cases run alone, so the server's newest event is this case's, if it wrote any.
+        let head = self.server.head().await?;
+        Ok(head.filter(|h| Some(*h) > self.scope.floor))
+    }
+
+    fn subscribe(
+        &self,
+        after: Option<Position>,
+        filter: Filter,
+    ) -> BoxStream<'static, Result<RecordedEvent, StoreError>> {
+        let scope = self.scope.clone();
+        let events = self.server.subscribe(after.or(scope.floor), filter);
+        Box::pin(events.filter_map(move |event| {
+            let event = event.map(|e| scope.seen(e)).transpose();
+            async move { event }
+        }))
+    }
+
+    fn backend_name(&self) -> &'static str {
+        self.server.backend_name()
+    }
+}
+
 macro_rules! conformance {
     ($($case:ident),* $(,)?) => {
         mod on_sqlite {
@@ -457,6 +602,17 @@ macro_rules! conformance {
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn $case() {
                     let Some((store, open)) = super::postgres().await else { return };
+                    super::$case(store, open).await;
+                }
+            )*
+        }
+        mod on_eventstoredb {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $case() {
+                    let Some((store, open, _alone)) = super::eventstoredb().await else {
+                        return;
+                    };
                     super::$case(store, open).await;
                 }
             )*
