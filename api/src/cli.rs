@@ -50,10 +50,10 @@ pub fn shutdown_on_signal() -> CancellationToken {
 }
 
 async fn open(common: &Common) -> anyhow::Result<store::Database> {
-    if common.embedded() {
+    if common.database_url.is_none() {
         std::fs::create_dir_all(&common.data_dir)?;
     }
-    Ok(store::connect(&common.database_url()).await?)
+    Ok(store::connect_with(&common.database_url(), common.eventstore_url.as_deref()).await?)
 }
 
 pub async fn serve(common: &Common, args: &ServeArgs) -> anyhow::Result<()> {

@@ -31,6 +31,10 @@ pub struct Common {
     /// `sqlite://PATH` or `postgres://USER@HOST/DB`. Default: `sqlite://<data-dir>/bufdir.db`.
     #[arg(long, env = "DATABASE_URL", global = true)]
     pub database_url: Option<String>,
+    /// `esdb://HOST:2113?tls=false` or `esdb+discover://...`: keep the event log in EventStoreDB
+    /// (KurrentDB); the read models stay in `DATABASE_URL`.
+    #[arg(long, env = "EVENTSTORE_URL", global = true)]
+    pub eventstore_url: Option<String>,
     /// Log output: human-readable or one JSON object per line.
     #[arg(
         long,
@@ -267,9 +271,9 @@ impl Common {
             .unwrap_or_else(|| format!("sqlite://{}/bufdir.db", self.data_dir.display()))
     }
 
-    /// Whether this is the embedded default (no database configured).
+    /// Whether this is the embedded default (no database and no event store configured).
     pub fn embedded(&self) -> bool {
-        self.database_url.is_none()
+        self.database_url.is_none() && self.eventstore_url.is_none()
     }
 }
 

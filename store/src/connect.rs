@@ -3,7 +3,7 @@ use std::sync::Arc;
 use sqlx::AnyPool;
 use sqlx::any::AnyPoolOptions;
 
-use crate::{EventStore, PostgresStore, SqliteStore, StoreError};
+use crate::{EventStore, EventStoreDbStore, PostgresStore, SqliteStore, StoreError};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Backend {
@@ -11,7 +11,8 @@ pub enum Backend {
     Postgres,
 }
 
-/// The event store and the pool the read models live in (the same database).
+/// The event store and the pool the read models live in: the same database, unless the log is
+/// in EventStoreDB.
 ///
 /// Read models go through `sqlx::Any` so that each projection's SQL is written once for both
 /// backends; they keep to types Any can carry (text, integers, reals). The event store uses the
@@ -30,17 +31,30 @@ const READ_POOL: u32 = 8;
 
 /// Opens the database at `url` (`sqlite://...` or `postgres://...`) and migrates it.
 pub async fn connect(url: &str) -> Result<Database, StoreError> {
+    connect_with(url, None).await
+}
+
+/// Like [`connect`], but with `eventstore_url` (`esdb://...`) the event log lives in EventStoreDB
+/// and the database at `url` holds only the read models and the service's own tables.
+pub async fn connect_with(url: &str, eventstore_url: Option<&str>) -> Result<Database, StoreError> {
     sqlx::any::install_default_drivers();
-    let (events, backend): (Arc<dyn EventStore>, Backend) =
-        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-            (Arc::new(PostgresStore::open(url).await?), Backend::Postgres)
-        } else if url.starts_with("sqlite:") {
-            (Arc::new(SqliteStore::open(url).await?), Backend::Sqlite)
-        } else {
-            return Err(StoreError::Config(format!(
-                "unsupported database url {url:?}: use sqlite://PATH or postgres://..."
-            )));
-        };
+    let backend = backend_of(url)?;
+    let events: Arc<dyn EventStore> = match (eventstore_url, backend) {
+        (Some(esdb), _) => {
+            migrate(url, backend).await?;
+            let store = EventStoreDbStore::open(esdb).await?;
+            // The client connects lazily; a wrong address should stop the start, not the first
+            // write.
+            store.head().await.map_err(|e| {
+                StoreError::Config(format!(
+                    "EventStoreDB at EVENTSTORE_URL is not answering: {e}"
+                ))
+            })?;
+            Arc::new(store)
+        }
+        (None, Backend::Postgres) => Arc::new(PostgresStore::open(url).await?),
+        (None, Backend::Sqlite) => Arc::new(SqliteStore::open(url).await?),
+    };
     let events: Arc<dyn EventStore> = Arc::new(crate::metered::Metered(events));
     let read = read_pool(url, backend, READ_POOL).await?;
     Ok(Database {
@@ -49,6 +63,42 @@ pub async fn connect(url: &str) -> Result<Database, StoreError> {
         backend,
         url: url.into(),
     })
+}
+
+fn backend_of(url: &str) -> Result<Backend, StoreError> {
+    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        Ok(Backend::Postgres)
+    } else if url.starts_with("sqlite:") {
+        Ok(Backend::Sqlite)
+    } else {
+        Err(StoreError::Config(format!(
+            "unsupported database url {url:?}: use sqlite://PATH or postgres://..."
+        )))
+    }
+}
+
+/// The schema without the SQL event store's writer: with the log elsewhere, the read models and
+/// the service's tables still need it.
+async fn migrate(url: &str, backend: Backend) -> Result<(), StoreError> {
+    match backend {
+        Backend::Postgres => {
+            let pool = sqlx::postgres::PgPoolOptions::new()
+                .max_connections(1)
+                .connect(url)
+                .await?;
+            crate::migrate::postgres(&pool).await?;
+            pool.close().await;
+        }
+        Backend::Sqlite => {
+            let pool = sqlx::sqlite::SqlitePoolOptions::new()
+                .max_connections(1)
+                .connect_with(crate::sqlite::connect_options(url)?)
+                .await?;
+            crate::migrate::sqlite(&pool).await?;
+            pool.close().await;
+        }
+    }
+    Ok(())
 }
 
 impl Database {

@@ -16,7 +16,7 @@ mod postgres;
 mod sqlite;
 mod subscription;
 
-pub use connect::{Backend, Database, connect};
+pub use connect::{Backend, Database, connect, connect_with};
 pub use error::StoreError;
 pub use event::{
     AppendOutcome, ExpectedVersion, Metadata, NewEvent, Position, RecordedEvent, category_of,
