@@ -44,7 +44,8 @@ pub async fn connect_with(url: &str, eventstore_url: Option<&str>) -> Result<Dat
             migrate(url, backend).await?;
             let store = EventStoreDbStore::open(esdb).await?;
             // The client connects lazily; a wrong address should stop the start, not the first
-            // write.
+            // write. Connecting now also lets the crate install rustls's process-wide crypto
+            // provider before any other client could (it panics if another came first).
             store.head().await.map_err(|e| {
                 StoreError::Config(format!(
                     "EventStoreDB at EVENTSTORE_URL is not answering: {e}"
