@@ -52,23 +52,22 @@ pub async fn around<E: Endpoint>(ep: Arc<E>, mut req: Request) -> poem::Result<R
     let span = tracing::info_span!("request", request_id = %id, method, path = %path);
     let mut response = CURRENT
         .scope(Arc::from(id), async move {
-            match ep.call(req).await {
+            let response = match ep.call(req).await {
                 Ok(r) => r.into_response(),
                 Err(e) => catch_all(e).await,
-            }
+            };
+            // Inside the span, which names the request.
+            tracing::debug!(
+                status = response.status().as_u16(),
+                duration_ms = started.elapsed().as_secs_f64() * 1000.0,
+                "answered"
+            );
+            response
         })
         .instrument(span)
         .await;
     let route = route_label(&response, &path);
     let elapsed = started.elapsed();
-    tracing::debug!(
-        request_id = %header.to_str().unwrap_or_default(),
-        method,
-        path = %path,
-        status = response.status().as_u16(),
-        duration_ms = elapsed.as_secs_f64() * 1000.0,
-        "answered"
-    );
     crate::metrics::record_request(method, &route, response.status(), elapsed);
     response.headers_mut().insert(REQUEST_ID, header);
     Ok(response)

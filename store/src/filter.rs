@@ -1,4 +1,4 @@
-use crate::RecordedEvent;
+use crate::{RecordedEvent, category_of};
 
 /// Which events a reader wants. Empty lists mean "all"; a filter with both lists wants events
 /// that match one of the categories and one of the types.
@@ -28,8 +28,13 @@ impl Filter {
     }
 
     pub fn matches(&self, event: &RecordedEvent) -> bool {
-        (self.categories.is_empty() || self.categories.iter().any(|c| c == event.category()))
-            && (self.event_types.is_empty() || self.event_types.contains(&event.event_type))
+        self.matches_names(&event.stream, &event.event_type)
+    }
+
+    /// [`Filter::matches`] on the names alone, for backends that decide before decoding.
+    pub(crate) fn matches_names(&self, stream: &str, event_type: &str) -> bool {
+        (self.categories.is_empty() || self.categories.iter().any(|c| c == category_of(stream)))
+            && (self.event_types.is_empty() || self.event_types.iter().any(|t| t == event_type))
     }
 
     /// The lists as JSON arrays (or NULL when empty), which both SQL backends can expand in a

@@ -7,8 +7,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::{
-    AppendOutcome, ExpectedVersion, Filter, Metadata, NewEvent, Position, RecordedEvent,
-    StoreError, category_of,
+    AppendOutcome, ExpectedVersion, Filter, Metadata, NewEvent, Position, RecordedEvent, StoreError,
 };
 
 pub(super) fn expected_revision(expected: ExpectedVersion) -> ExpectedRevision {
@@ -102,12 +101,15 @@ pub(super) fn is_system(stream: &str, event_type: &str) -> bool {
 }
 
 /// Whether a raw event is one a reader with `filter` wants. Decides on the names alone, so an
-/// event nobody asked for is never decoded. Agrees with [`Filter::matches`].
+/// event nobody asked for is never decoded.
 pub(super) fn wanted(filter: &Filter, stream: &str, event_type: &str) -> bool {
-    !is_system(stream, event_type)
-        && (filter.categories.is_empty()
-            || filter.categories.iter().any(|c| c == category_of(stream)))
-        && (filter.event_types.is_empty() || filter.event_types.iter().any(|t| t == event_type))
+    !is_system(stream, event_type) && filter.matches_names(stream, event_type)
+}
+
+/// The record a read or subscription answered with: the link when the server resolved one,
+/// else the event itself.
+pub(super) fn original(resolved: eventstore::ResolvedEvent) -> Option<eventstore::RecordedEvent> {
+    resolved.link.or(resolved.event)
 }
 
 /// EventStoreDB's `created`: 100-nanosecond ticks since the Unix epoch, as a string.

@@ -167,11 +167,7 @@ impl EventStoreDbStore {
 async fn drain(mut read: ReadStream) -> eventstore::Result<Vec<eventstore::RecordedEvent>> {
     let mut events = Vec::new();
     while let Some(resolved) = read.next().await? {
-        let raw = match (resolved.link, resolved.event) {
-            (Some(raw), _) | (None, Some(raw)) => raw,
-            (None, None) => continue,
-        };
-        events.push(raw);
+        events.extend(mapping::original(resolved));
     }
     Ok(events)
 }

@@ -57,7 +57,7 @@ async fn run(connection: Arc<Connection>, after: Option<Position>, filter: Filte
             match next {
                 Ok(SubscriptionEvent::EventAppeared(resolved)) => {
                     backoff.reset();
-                    let Some(raw) = resolved.link.as_ref().or(resolved.event.as_ref()) else {
+                    let Some(raw) = mapping::original(resolved) else {
                         continue;
                     };
                     let position = mapping::position(raw.position);
@@ -68,7 +68,7 @@ async fn run(connection: Arc<Connection>, after: Option<Position>, filter: Filte
                     if !mapping::wanted(&filter, &raw.stream_id, &raw.event_type) {
                         continue;
                     }
-                    let event = mapping::recorded(raw);
+                    let event = mapping::recorded(&raw);
                     let stop = event.is_err();
                     if tx.send(event).await.is_err() || stop {
                         return;
