@@ -87,8 +87,18 @@ impl Settings {
 
     fn webhooks(&self, db: &Database, keys: &Keys) -> anyhow::Result<Webhooks> {
         if let Some(global) = &self.webhooks.global {
-            url::Url::parse(&global.url)
+            let url = url::Url::parse(&global.url)
                 .map_err(|e| anyhow::anyhow!("WEBHOOK_URL {:?} is not a URL: {e}", global.url))?;
+            let literal = match url.host() {
+                Some(url::Host::Ipv4(ip)) => Some(std::net::IpAddr::V4(ip)),
+                Some(url::Host::Ipv6(ip)) => Some(std::net::IpAddr::V6(ip)),
+                _ => None,
+            };
+            if let Some(ip) = literal {
+                self.webhooks.targets.literal(ip).map_err(|e| {
+                    anyhow::anyhow!("WEBHOOK_URL: {e} (WEBHOOK_ALLOW_PRIVATE=true allows it)")
+                })?;
+            }
             anyhow::ensure!(
                 !global.secret.is_empty(),
                 "WEBHOOK_URL is set, so WEBHOOK_SECRET must be too: receivers check signatures with it"
@@ -228,7 +238,10 @@ pub fn endpoint(state: AppState, keys: Keys) -> impl poem::Endpoint {
         .at("/metrics", poem::get(crate::metrics::scrape))
         .nest("/", api)
         .around(idempotency::around)
-        .with(BodyLimit(MAX_BODY_BYTES))
+        .with(BodyLimit {
+            max: MAX_BODY_BYTES,
+            uploads: crate::file_refs::MAX_UPLOAD_BYTES,
+        })
         .data(state.db.read.clone())
         .data(state)
         .data(keys)

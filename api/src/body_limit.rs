@@ -11,19 +11,34 @@ use crate::problem::ApiError;
 /// (a bearer token is about 400 bytes), so only abuse is refused.
 pub const MAX_HEADER_BYTES: usize = 32 * 1024;
 
-pub struct BodyLimit(pub usize);
+/// `max` for every body but file uploads, which may be up to `uploads` and are counted by
+/// their handler as they stream to disk, never held in memory.
+pub struct BodyLimit {
+    pub max: usize,
+    pub uploads: u64,
+}
 
 impl<E: Endpoint> Middleware<E> for BodyLimit {
     type Output = BodyLimitEndpoint<E>;
 
     fn transform(&self, inner: E) -> Self::Output {
-        BodyLimitEndpoint { inner, max: self.0 }
+        BodyLimitEndpoint {
+            inner,
+            max: self.max,
+            uploads: self.uploads,
+        }
     }
 }
 
 pub struct BodyLimitEndpoint<E> {
     inner: E,
     max: usize,
+    uploads: u64,
+}
+
+/// The file uploads (`PUT …/upload`), which take larger bodies than the JSON operations.
+fn is_upload(req: &Request) -> bool {
+    req.method() == poem::http::Method::PUT && req.uri().path().ends_with("/upload")
 }
 
 impl<E: Endpoint> Endpoint for BodyLimitEndpoint<E> {
@@ -41,7 +56,8 @@ impl<E: Endpoint> Endpoint for BodyLimitEndpoint<E> {
             ))
             .into());
         }
-        let max = self.max;
+        let upload = is_upload(&req);
+        let max = if upload { self.uploads } else { self.max as u64 };
         let too_large =
             || ApiError::PayloadTooLarge(format!("the request body is larger than {max} bytes"));
         let announced = req
@@ -50,12 +66,13 @@ impl<E: Endpoint> Endpoint for BodyLimitEndpoint<E> {
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.parse::<u64>().ok());
         match announced {
-            Some(n) if n > max as u64 => return Err(too_large().into()),
+            Some(n) if n > max => return Err(too_large().into()),
+            _ if upload => {}
             Some(_) => {}
             None => {
                 let body = req
                     .take_body()
-                    .into_bytes_limit(max)
+                    .into_bytes_limit(self.max)
                     .await
                     .map_err(|_| too_large())?;
                 req.set_body(body);

@@ -74,6 +74,17 @@ pub struct WebhookArgs {
         global = true
     )]
     pub webhook_retry_seconds: u64,
+    /// Let webhooks reach loopback, private and link-local addresses. Only for development and
+    /// tests with a receiver on this machine or network: off, an organisation's webhook can
+    /// never reach inside.
+    #[arg(
+        long,
+        env = "WEBHOOK_ALLOW_PRIVATE",
+        default_value_t = false,
+        action = clap::ArgAction::Set,
+        global = true
+    )]
+    pub webhook_allow_private: bool,
 }
 
 /// Export files and their links.
@@ -262,6 +273,7 @@ impl Common {
         });
         settings.webhooks.retry_base =
             std::time::Duration::from_secs(self.webhooks.webhook_retry_seconds);
+        settings.webhooks.targets.allow_private = self.webhooks.webhook_allow_private;
         settings
     }
 

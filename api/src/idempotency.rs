@@ -1,6 +1,6 @@
 //! `Idempotency-Key` on POST: a retry with the same key and body gets the first answer, stored
 //! durably; the same key with another body is a 422. Keys are scoped to the caller (token
-//! subject), so two callers cannot collide. A key whose first request is still running answers
+//! subject, organisations and roles), so two callers cannot collide. A key whose first request is still running answers
 //! 409; one whose first request died without an answer is taken over after a while.
 
 use std::sync::Arc;
@@ -43,7 +43,7 @@ pub async fn around<E: Endpoint>(ep: Arc<E>, mut req: Request) -> poem::Result<R
     // Without a valid token there is no scope; the handler answers 401 and nothing is stored.
     let Some(scope) = bearer(&req)
         .and_then(|t| keys.verify(t).ok())
-        .map(|c| c.claims.sub)
+        .map(|c| scope_of(&c))
     else {
         return call(&ep, req).await;
     };
@@ -195,6 +195,28 @@ async fn answer_and_store<E: Endpoint>(
         tracing::error!(error = %e, "could not store the answer for an idempotency key");
     }
     Ok(Response::from_parts(parts, Body::from(bytes)))
+}
+
+/// Whose keys these are: the subject together with its organisations and roles. The subject
+/// alone is not enough: two organisations' identity providers may both have a `kari`, and a
+/// replayed answer must never cross from one organisation (or role) to another.
+fn scope_of(caller: &crate::auth::Caller) -> String {
+    let mut orgs = caller.claims.orgs.clone();
+    orgs.sort();
+    let mut roles: Vec<String> = caller
+        .claims
+        .roles
+        .iter()
+        .map(|r| format!("{r:?}"))
+        .collect();
+    roles.sort();
+    let mut hasher = Sha256::new();
+    for part in [orgs.join("\n"), roles.join("\n")] {
+        hasher.update(part.as_bytes());
+        hasher.update([0]);
+    }
+    let digest = hex::encode(hasher.finalize());
+    format!("{}#{}", caller.claims.sub, &digest[..16])
 }
 
 fn bearer(req: &Request) -> Option<&str> {

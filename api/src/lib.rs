@@ -8,6 +8,7 @@ pub mod body_limit;
 pub mod cli;
 pub mod config;
 pub mod csv_payload;
+pub mod file_refs;
 pub mod demo;
 pub mod idempotency;
 pub mod metrics;

@@ -7,7 +7,7 @@
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::{Aggregate, Locale, OrgId};
+use crate::{Aggregate, FileKey, Locale, OrgId};
 
 pub struct Export;
 
@@ -117,6 +117,7 @@ pub enum ExportSubmission {
 
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct ExportState {
+    pub export_id: Option<String>,
     pub request: Option<ExportRequest>,
     pub status: ExportStatus,
     pub attempt: u32,
@@ -273,6 +274,9 @@ pub enum ExportError {
     NotFinished(&'static str),
     #[error("the notification was already sent")]
     AlreadyNotified,
+    /// A file neither the export's own worker wrote nor under its organisation's prefix.
+    #[error("the file {0} belongs neither to this export nor to its organisation")]
+    ForeignFile(String),
 }
 
 impl Export {
@@ -286,6 +290,23 @@ fn live(state: &ExportState) -> Result<(), ExportError> {
         Err(ExportError::Unknown)
     } else {
         Ok(())
+    }
+}
+
+/// A completed export's file lies where its own worker writes (`exports/{id}/…`) or under its
+/// organisation's prefix (an external renderer's upload): never another organisation's file.
+fn owns(state: &ExportState, key: &str) -> Result<(), ExportError> {
+    let owned = FileKey::parse(key).is_ok_and(|key| {
+        state.export_id.as_deref().is_some_and(|id| key.is_of_export(id))
+            || state
+                .request
+                .as_ref()
+                .is_some_and(|r| key.is_owned_by(&r.org_id))
+    });
+    if owned {
+        Ok(())
+    } else {
+        Err(ExportError::ForeignFile(key.to_string()))
     }
 }
 
@@ -382,6 +403,7 @@ impl Aggregate for Export {
                 now,
             } => {
                 holds(state, attempt)?;
+                owns(state, &file.key)?;
                 ExportEvent::ExportCompleted {
                     attempt,
                     file,
@@ -474,7 +496,10 @@ impl Aggregate for Export {
 
     fn evolve(mut state: ExportState, event: &ExportEvent) -> ExportState {
         match event {
-            ExportEvent::ExportRequested { request, .. } => {
+            ExportEvent::ExportRequested {
+                export_id, request, ..
+            } => {
+                state.export_id = Some(export_id.clone());
                 state.request = Some(request.clone());
                 state.status = ExportStatus::Queued;
             }
@@ -672,5 +697,47 @@ mod tests {
         assert_eq!(ExportFormat::parse("xlsx"), Some(ExportFormat::Excel));
         assert_eq!(ExportFormat::parse("EXCEL"), Some(ExportFormat::Excel));
         assert_eq!(ExportFormat::parse("docx"), None);
+    }
+
+    #[test]
+    fn an_export_completes_only_with_its_own_or_its_organisations_file() {
+        let mut events = requested();
+        events.extend(Export::decide(&state(&events), claim(1)).unwrap());
+        let complete = |key: &str| ExportCommand::Complete {
+            attempt: 1,
+            file: ExportFile {
+                key: key.into(),
+                name: "report.xlsx".into(),
+                content_type: "application/octet-stream".into(),
+                size_bytes: 10,
+                expires_at: t(100),
+            },
+            source_position: "1".into(),
+            submission: None,
+            duration_ms: 1,
+            steps: 1,
+            now: t(2),
+        };
+        for foreign in [
+            "exports/exp_2/1/report.xlsx",
+            "reports/org_2/rpt_1/report.xlsx",
+            "reports/org_1",
+            "elsewhere/report.xlsx",
+        ] {
+            assert_eq!(
+                Export::decide(&state(&events), complete(foreign)),
+                Err(ExportError::ForeignFile(foreign.into())),
+                "{foreign}"
+            );
+        }
+        for own in [
+            "exports/exp_1/1/report.xlsx",
+            "reports/org_1/reexports/exp_1/report.xlsx",
+        ] {
+            assert!(
+                Export::decide(&state(&events), complete(own)).is_ok(),
+                "{own}"
+            );
+        }
     }
 }

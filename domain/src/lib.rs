@@ -7,6 +7,7 @@ pub mod aggregation;
 pub mod bufdir_access;
 pub mod bufdir_payload;
 pub mod export;
+pub mod file_key;
 pub mod locale;
 pub mod org_id;
 pub mod org_number;
@@ -20,6 +21,7 @@ pub mod source_records;
 pub mod submission;
 
 pub use aggregate::{Aggregate, DecodeError, decode_event, encode_event};
+pub use file_key::FileKey;
 pub use locale::Locale;
 pub use org_id::OrgId;
 pub use org_number::OrgNumber;

@@ -5,7 +5,7 @@
 use chrono::{DateTime, Datelike, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::{Aggregate, OrgId, PeriodId};
+use crate::{Aggregate, FileKey, OrgId, PeriodId};
 
 pub struct Report;
 
@@ -205,6 +205,22 @@ pub enum ReportError {
     Retained(NaiveDate),
     #[error("the report is not deleted or has no file left to remove")]
     NoFileToRemove,
+    /// A file outside the report's organisation's prefix (`reports/{org}/`).
+    #[error("the file {0} does not lie under the organisation's own prefix")]
+    ForeignFile(String),
+}
+
+/// A report's file lies under its organisation's prefix, never anywhere else: the file store
+/// is shared by every organisation, and a key is all a download link or a deletion goes by.
+fn owned_file(org: &OrgId, file: Option<&ReportFile>) -> Result<(), ReportError> {
+    match file {
+        Some(file)
+            if !FileKey::parse(&file.file_ref).is_ok_and(|key| key.is_owned_by(org)) =>
+        {
+            Err(ReportError::ForeignFile(file.file_ref.clone()))
+        }
+        _ => Ok(()),
+    }
 }
 
 impl Report {
@@ -234,6 +250,7 @@ impl Aggregate for Report {
                 if report.status == ReportStatus::Completed && report.file.is_none() {
                     return Err(ReportError::CompletedWithoutFile);
                 }
+                owned_file(&report.org_id, report.file.as_ref())?;
                 Ok(vec![ReportEvent::ReportRecorded {
                     report,
                     recorded_at: now,
@@ -265,6 +282,9 @@ impl Aggregate for Report {
                 }
                 if next == ReportStatus::Completed && file.is_none() && state.file.is_none() {
                     return Err(ReportError::CompletedWithoutFile);
+                }
+                if let Some(org) = &state.org_id {
+                    owned_file(org, file.as_ref())?;
                 }
                 Ok(vec![ReportEvent::ReportUpdated {
                     status: next,
@@ -392,7 +412,7 @@ mod tests {
             "not deleted"
         );
         let file = ReportFile {
-            file_ref: "reports/a.pdf".into(),
+            file_ref: "reports/org-1/rpt_1/a.pdf".into(),
             file_size_bytes: 1,
         };
         let update = ReportCommand::Update {
@@ -444,7 +464,7 @@ mod tests {
             Err(ReportError::CompletedWithoutFile)
         );
         let file = ReportFile {
-            file_ref: "reports/a.xlsx".into(),
+            file_ref: "reports/org-1/rpt_1/a.xlsx".into(),
             file_size_bytes: 10,
         };
         let done = Report::decide(&state, update(ReportStatus::Completed, Some(file))).unwrap();
@@ -453,5 +473,70 @@ mod tests {
             Report::decide(&state, update(ReportStatus::Pending, None)),
             Err(ReportError::Transition { .. })
         ));
+    }
+
+    #[test]
+    fn a_report_never_takes_a_file_outside_its_organisation() {
+        let state = recorded(d(2025, 12, 31));
+        for foreign in [
+            "reports/org-2/rpt_9/report.csv",
+            "reports/org-10/x.csv",
+            "exports/exp_1/1/report.csv",
+            "reports/org-1",
+            "../reports/org-1/x.csv",
+        ] {
+            let file = ReportFile {
+                file_ref: foreign.into(),
+                file_size_bytes: 3,
+            };
+            let update = ReportCommand::Update {
+                status: Some(ReportStatus::Completed),
+                file: Some(file.clone()),
+                generated_at: None,
+                now: Utc::now(),
+            };
+            assert_eq!(
+                Report::decide(&state, update),
+                Err(ReportError::ForeignFile(foreign.into())),
+                "{foreign}"
+            );
+        }
+        let ReportCommand::Record { mut report, .. } = record_of(&state) else {
+            unreachable!()
+        };
+        report.status = ReportStatus::Completed;
+        report.file = Some(ReportFile {
+            file_ref: "reports/org-2/rpt_1/report.csv".into(),
+            file_size_bytes: 3,
+        });
+        assert!(matches!(
+            Report::decide(
+                &ReportState::default(),
+                ReportCommand::Record {
+                    report,
+                    now: Utc::now()
+                }
+            ),
+            Err(ReportError::ForeignFile(_))
+        ));
+    }
+
+    fn record_of(state: &ReportState) -> ReportCommand {
+        ReportCommand::Record {
+            report: NewReport {
+                report_id: "rpt_2".into(),
+                org_id: state.org_id.clone().unwrap(),
+                report_type: ReportType::AnnualSummary,
+                period_from: d(2025, 1, 1),
+                period_to: d(2025, 12, 31),
+                status: ReportStatus::Pending,
+                file: None,
+                generated_by: None,
+                generated_at: None,
+                source_position: None,
+                export_id: None,
+            },
+            now: Utc::now(),
+        }
     }
 }

@@ -119,9 +119,18 @@ impl HistoryWorker {
         let (Some(key), Some(name)) = (&export.file_key, &export.file_name) else {
             anyhow::bail!("completed export {} has no file", export.export_id);
         };
-        let file_ref = format!("reports/{org}/{report_id}/{name}");
-        let copied = self.copy(key, &file_ref).await?;
-        if copied.is_none() {
+        // Defence in depth: the domain lets an export complete only with its own file or one of
+        // its organisation's, so this never copies another organisation's file into a report.
+        let owned = domain::FileKey::parse(key)
+            .is_ok_and(|k| k.is_of_export(&export.export_id) || k.is_owned_by(&org));
+        let file_ref = domain::FileKey::for_report(&org, &report_id, name)?.to_string();
+        let copied = if owned {
+            self.copy(key, &file_ref).await?
+        } else {
+            tracing::error!(export_id = %export.export_id, %key, "the export names a file outside its organisation; its report is recorded as failed");
+            None
+        };
+        if copied.is_none() && owned {
             tracing::warn!(export_id = %export.export_id, "the export's file is gone; its report is recorded as failed");
         }
         let report = NewReport {

@@ -189,6 +189,31 @@ fn unavailable(e: BufdirError) -> ApiError {
     ApiError::Unavailable(format!("{e}; try again shortly"))
 }
 
+/// A `report_id` is the client's label for what it submits, but where it names one of our
+/// reports or exports, that must be the organisation's own: a submission is never tied to
+/// another organisation's report.
+async fn report_of_org(state: &AppState, org: &domain::OrgId, report_id: &str) -> Result<(), ApiError> {
+    let report_org = projections::reports::get(&state.db.read, report_id)
+        .await
+        .map_err(ApiError::internal)?
+        .map(|r| r.org_id);
+    let export_org = match report_org {
+        Some(_) => None,
+        None => projections::exports::get(&state.db.read, report_id)
+            .await
+            .map_err(ApiError::internal)?
+            .map(|e| e.org_id),
+    };
+    match report_org.or(export_org) {
+        Some(owner) if owner != org.as_str() => Err(ApiError::invalid(vec![FieldError::new(
+            "/report_id",
+            "unknown_report",
+            format!("{org} has no report or export {report_id}"),
+        )])),
+        _ => Ok(()),
+    }
+}
+
 /// The organisation a call is for: the one named, or the caller's only one.
 fn chosen_org(caller: &Caller, named: Option<String>) -> Result<String, ApiError> {
     match (named, caller.claims.orgs.as_slice()) {
@@ -392,6 +417,7 @@ impl BufdirApi {
             )])
             .into());
         }
+        report_of_org(&state, &org, &body.report_id).await?;
         let v = bufdir_payload::validate(
             &body.payload_version,
             &body.payload,

@@ -3,6 +3,7 @@
 //! HMAC covers the path and the expiry, and a tampered or expired link is a 403.
 
 use chrono::Utc;
+use domain::{FileKey, OrgId};
 use poem::http::StatusCode;
 use poem::web::{Data, Path, Query};
 use poem::{Body, Response, handler};
@@ -27,6 +28,13 @@ pub struct Signed {
 
 fn forbidden(detail: &str) -> ApiError {
     ApiError::Forbidden(detail.into())
+}
+
+/// A reference recorded before references were checked may name another organisation's file;
+/// it is never served.
+fn foreign(key: &str) -> ApiError {
+    tracing::error!(%key, "a recorded file lies outside its organisation; not served");
+    ApiError::NotFound("the file is no longer available".into())
 }
 
 /// A header-safe `filename` for Content-Disposition (our names are ASCII already).
@@ -66,6 +74,12 @@ pub async fn download(
     else {
         return Err(ApiError::NotFound("the export has no file".into()));
     };
+    let owned = OrgId::parse(&export.org_id).is_ok_and(|org| {
+        FileKey::parse(&key).is_ok_and(|k| k.is_of_export(&export.export_id) || k.is_owned_by(&org))
+    });
+    if !owned {
+        return Err(foreign(&key));
+    }
     serve(&state, &key, &name, &content_type).await
 }
 
@@ -95,6 +109,11 @@ pub async fn download_report(
     let (Some(key), Some(name)) = (report.file_ref, report.file_name) else {
         return Err(ApiError::NotFound("the report has no file".into()));
     };
+    let owned = OrgId::parse(&report.org_id)
+        .is_ok_and(|org| FileKey::parse(&key).is_ok_and(|k| k.is_owned_by(&org)));
+    if !owned {
+        return Err(foreign(&key));
+    }
     let content_type =
         Format::from_file_name(&name).map_or("application/octet-stream", Format::content_type);
     serve(&state, &key, &name, content_type).await

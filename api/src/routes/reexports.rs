@@ -10,15 +10,17 @@ use domain::Locale;
 use domain::export::{
     Export, ExportCommand, ExportError, ExportFile, ExportFormat, ExportRequest, ReexportOf,
 };
-use poem::Request;
+use domain::{FileKey, OrgId};
 use poem::web::Data;
+use poem::{Body, Request};
 use poem_openapi::param::{Header, Path, Query};
-use poem_openapi::payload::Json;
+use poem_openapi::payload::{Binary, Json};
 use poem_openapi::{ApiResponse, Enum, Object, OpenApi};
 use projections::exports::{self, ExportFilter, ExportRow};
 use workers::export::render::Format;
 
 use crate::auth::{BearerAuth, Caller, Role};
+use crate::file_refs::{owned_file, store_upload, upload_key, upload_name};
 use crate::problem::{ApiError, FieldError, ProblemResponse};
 use crate::routes::report_history::visible_report;
 use crate::routes::{ApiTags, PageParams, Pagination, new_id};
@@ -205,6 +207,13 @@ fn rejected(e: CommandError<ExportError>) -> ApiError {
                 "another renderer holds this re-export, or it is no longer running".into(),
             )
         }
+        CommandError::Rejected(ExportError::ForeignFile(_)) => {
+            ApiError::invalid(vec![FieldError::new(
+                "output_file_ref",
+                "foreign_file_ref",
+                "a file reference must lie under the organisation's own prefix",
+            )])
+        }
         CommandError::Rejected(e) => ApiError::Conflict(e.to_string()),
         other => ApiError::internal(other),
     }
@@ -268,6 +277,78 @@ fn resolve_locale(asked: Option<&str>) -> Result<Locale, ApiError> {
                 format!("{tag:?} is not a locale: use nb-NO, nn-NO or en-GB"),
             )])
         }),
+    }
+}
+
+/// 409 unless the re-export is pending or running: only those can complete.
+fn finishable(row: &ExportRow) -> Result<(), ApiError> {
+    if matches!(row.status.as_str(), "queued" | "running") {
+        Ok(())
+    } else {
+        Err(ApiError::Conflict(format!(
+            "the re-export is {}; only a pending or running one can complete",
+            status_name(&row.status)
+        )))
+    }
+}
+
+/// Records attempt `attempt`'s result: the organisation's file at `key`, of `size` bytes.
+#[allow(clippy::too_many_arguments)]
+async fn complete(
+    state: &AppState,
+    caller: &Caller,
+    req: &Request,
+    row: &ExportRow,
+    attempt: u32,
+    key: FileKey,
+    size: u64,
+    completed_at: DateTime<Utc>,
+) -> Result<(), ApiError> {
+    let now = Utc::now();
+    let format = ExportFormat::parse(&row.format).unwrap_or(ExportFormat::Excel);
+    let complete = ExportCommand::Complete {
+        attempt,
+        file: ExportFile {
+            name: key.file_name().to_string(),
+            key: key.into(),
+            content_type: Format::from(format).content_type().into(),
+            size_bytes: size,
+            expires_at: now + state.services.exports.file_ttl,
+        },
+        source_position: row.as_of_position.clone().unwrap_or_default(),
+        submission: None,
+        duration_ms: (now - row.created_at).num_milliseconds().max(0) as u64,
+        steps: 0,
+        now: completed_at,
+    };
+    run(state, caller, req, &row.export_id, complete).await?;
+    Ok(())
+}
+
+/// Takes a waiting re-export for an external renderer; returns the attempt that holds it.
+async fn take(
+    state: &AppState,
+    caller: &Caller,
+    req: &Request,
+    row: &ExportRow,
+) -> Result<u32, ApiError> {
+    if row.status != "queued" {
+        return Ok(row.attempt);
+    }
+    let now = Utc::now();
+    let claim = ExportCommand::Claim {
+        worker: format!("external:{}", caller.actor()),
+        lease_until: now
+            + chrono::Duration::from_std(state.services.exports.lease)
+                .map_err(ApiError::internal)?,
+        now,
+    };
+    let events = run(state, caller, req, &row.export_id, claim).await?;
+    match events.first() {
+        Some(domain::export::ExportEvent::ExportClaimed { attempt, .. }) => Ok(*attempt),
+        _ => Err(ApiError::Conflict(
+            "the re-export could not be taken".into(),
+        )),
     }
 }
 
@@ -444,31 +525,6 @@ impl ReexportsApi {
         let lease_until = now
             + chrono::Duration::from_std(state.services.exports.lease)
                 .map_err(ApiError::internal)?;
-        let renderer = format!("external:{}", caller.actor());
-        // Takes the job if it is waiting; returns the attempt that holds it.
-        let hold = |row: &ExportRow| {
-            let (state, caller, req, id, renderer) = (&state, &caller, req, &id, renderer.clone());
-            let (status, attempt) = (row.status.clone(), row.attempt);
-            async move {
-                if status != "queued" {
-                    return Ok(attempt);
-                }
-                let claim = ExportCommand::Claim {
-                    worker: renderer,
-                    lease_until,
-                    now,
-                };
-                let events = run(state, caller, req, id, claim).await?;
-                match events.first() {
-                    Some(domain::export::ExportEvent::ExportClaimed { attempt, .. }) => {
-                        Ok(*attempt)
-                    }
-                    _ => Err(ApiError::Conflict(
-                        "the re-export could not be taken".into(),
-                    )),
-                }
-            }
-        };
         match body.status {
             None => {}
             Some(ReexportStatus::Pending) if row.status != "queued" => {
@@ -481,7 +537,7 @@ impl ReexportsApi {
             Some(ReexportStatus::Pending) => {}
             Some(ReexportStatus::Running) => {
                 let attempt = match row.status.as_str() {
-                    "queued" | "running" => hold(&row).await?,
+                    "queued" | "running" => take(&state, &caller, req, &row).await?,
                     other => {
                         return Err(ApiError::Conflict(format!(
                             "the re-export is {}; it cannot run again",
@@ -511,39 +567,12 @@ impl ReexportsApi {
                     )])
                     .into());
                 };
-                if workers::files::check_key(&file_ref).is_err() {
-                    return Err(ApiError::invalid(vec![FieldError::new(
-                        "output_file_ref",
-                        "invalid_file_ref",
-                        "a file ref is a relative path of segments made of letters, digits, '.', '_' and '-'",
-                    )])
-                    .into());
-                }
-                if !matches!(row.status.as_str(), "queued" | "running") {
-                    return Err(ApiError::Conflict(format!(
-                        "the re-export is {}; only a pending or running one can complete",
-                        status_name(&row.status)
-                    ))
-                    .into());
-                }
-                let attempt = hold(&row).await?;
-                let format = ExportFormat::parse(&row.format).unwrap_or(ExportFormat::Excel);
-                let complete = ExportCommand::Complete {
-                    attempt,
-                    file: ExportFile {
-                        name: projections::reports::file_name_of(&file_ref).to_string(),
-                        key: file_ref,
-                        content_type: Format::from(format).content_type().into(),
-                        size_bytes: size,
-                        expires_at: now + state.services.exports.file_ttl,
-                    },
-                    source_position: row.as_of_position.clone().unwrap_or_default(),
-                    submission: None,
-                    duration_ms: (now - row.created_at).num_milliseconds().max(0) as u64,
-                    steps: 0,
-                    now: body.completed_at.unwrap_or(now),
-                };
-                run(&state, &caller, req, &id, complete).await?;
+                let org = OrgId::parse(&row.org_id).map_err(ApiError::internal)?;
+                let key = owned_file(&state, &org, "output_file_ref", &file_ref, size).await?;
+                finishable(&row)?;
+                let attempt = take(&state, &caller, req, &row).await?;
+                let completed_at = body.completed_at.unwrap_or(now);
+                complete(&state, &caller, req, &row, attempt, key, size, completed_at).await?;
             }
             Some(ReexportStatus::Failed) => {
                 if !matches!(row.status.as_str(), "queued" | "running") {
@@ -553,7 +582,7 @@ impl ReexportsApi {
                     ))
                     .into());
                 }
-                let attempt = hold(&row).await?;
+                let attempt = take(&state, &caller, req, &row).await?;
                 let fail = ExportCommand::Fail {
                     attempt,
                     error: body
@@ -590,6 +619,49 @@ impl ReexportsApi {
             _ => {}
         }
         let row = visible_reexport(&state, &caller, &id).await?;
+        Ok(Json(row.into()))
+    }
+
+    /// Upload a re-export's file and complete it
+    ///
+    /// For an external renderer with the `service` role: the finished file's bytes (any content
+    /// type; at most 256 MiB). They are kept under the organisation's own prefix and the
+    /// re-export completes with them, as `PUT` with `status: completed` would, without the
+    /// renderer naming a file store key. A pending re-export is taken first; 409 unless it is
+    /// pending or running. `file_name` defaults to `reexport` with the extension of the
+    /// content type.
+    #[oai(
+        path = "/api/v1/report-reexports/:reexport_id/upload",
+        method = "put",
+        operation_id = "uploadReexportFile"
+    )]
+    async fn upload(
+        &self,
+        auth: BearerAuth,
+        state: Data<&AppState>,
+        req: &Request,
+        reexport_id: Path<String>,
+        file_name: Query<Option<String>>,
+        body: Binary<Body>,
+    ) -> Result<Json<Reexport>, ProblemResponse> {
+        let caller = auth.0;
+        let row = visible_reexport(&state, &caller, &reexport_id.0).await?;
+        caller.require_any(&[Role::Service])?;
+        finishable(&row)?;
+        let name = upload_name(file_name.0.as_deref(), req.content_type(), "reexport")?;
+        let org = OrgId::parse(&row.org_id).map_err(ApiError::internal)?;
+        let key = upload_key(
+            &format!("{}reexports/{}", FileKey::org_prefix(&org), row.export_id),
+            &name,
+        )?;
+        let attempt = take(&state, &caller, req, &row).await?;
+        let size = store_upload(&state, body.0, &key).await?;
+        if let Err(e) = complete(&state, &caller, req, &row, attempt, key.clone(), size, Utc::now()).await {
+            // Not recorded (cancelled or taken over meanwhile): the stored copy is an orphan.
+            let _ = state.services.files.delete(key.as_str()).await;
+            return Err(e.into());
+        }
+        let row = visible_reexport(&state, &caller, &row.export_id).await?;
         Ok(Json(row.into()))
     }
 

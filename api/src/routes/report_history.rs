@@ -8,14 +8,16 @@ use domain::report::{
     NewReport, Report, ReportCommand, ReportError, ReportFile, ReportStatus as Status,
     ReportType as Kind, retained_until,
 };
-use poem::Request;
+use domain::{FileKey, OrgId};
 use poem::web::Data;
+use poem::{Body, Request};
 use poem_openapi::param::{Header, Path, Query};
-use poem_openapi::payload::Json;
+use poem_openapi::payload::{Binary, Json};
 use poem_openapi::{ApiResponse, Enum, Object, OpenApi};
 use projections::reports::{self, ReportFilter, ReportRow};
 
 use crate::auth::{BearerAuth, Caller, Role};
+use crate::file_refs::{owned_file, store_upload, upload_key, upload_name};
 use crate::problem::{ApiError, FieldError, ProblemResponse};
 use crate::routes::source_records::visible_org;
 use crate::routes::{ApiTags, PageParams, Pagination, base_url, new_id};
@@ -203,6 +205,13 @@ fn rejected(e: CommandError<ReportError>) -> ApiError {
         CommandError::Rejected(ReportError::Unknown) => {
             ApiError::NotFound("report not found".into())
         }
+        CommandError::Rejected(ReportError::ForeignFile(_)) => {
+            ApiError::invalid(vec![FieldError::new(
+                "file_ref",
+                "foreign_file_ref",
+                "a file reference must lie under the organisation's own prefix",
+            )])
+        }
         CommandError::Rejected(ReportError::CompletedWithoutFile) => {
             ApiError::invalid(vec![FieldError::new(
                 "file_ref",
@@ -259,23 +268,10 @@ fn file_of(
     file_ref: Option<String>,
     size: Option<u64>,
     errors: &mut Vec<FieldError>,
-) -> Option<ReportFile> {
+) -> Option<(String, u64)> {
     match (file_ref, size) {
         (None, None) => None,
-        (Some(file_ref), Some(file_size_bytes)) => {
-            if workers::files::check_key(&file_ref).is_err() {
-                errors.push(FieldError::new(
-                    "file_ref",
-                    "invalid_file_ref",
-                    "a file_ref is a relative path of segments made of letters, digits, '.', '_' and '-'",
-                ));
-                return None;
-            }
-            Some(ReportFile {
-                file_ref,
-                file_size_bytes,
-            })
-        }
+        (Some(file_ref), Some(file_size_bytes)) => Some((file_ref, file_size_bytes)),
         (Some(_), None) => {
             errors.push(FieldError::new(
                 "file_size_bytes",
@@ -293,6 +289,22 @@ fn file_of(
             None
         }
     }
+}
+
+/// The named file, once it is checked to be the organisation's own ([`owned_file`]).
+async fn checked_file(
+    state: &AppState,
+    org: &OrgId,
+    file: Option<(String, u64)>,
+) -> Result<Option<ReportFile>, ApiError> {
+    let Some((file_ref, file_size_bytes)) = file else {
+        return Ok(None);
+    };
+    let key = owned_file(state, org, "file_ref", &file_ref, file_size_bytes).await?;
+    Ok(Some(ReportFile {
+        file_ref: key.into(),
+        file_size_bytes,
+    }))
 }
 
 fn check_generated_by(value: &Option<String>, errors: &mut Vec<FieldError>) {
@@ -425,6 +437,7 @@ impl ReportHistoryApi {
         if !errors.is_empty() {
             return Err(ApiError::invalid(errors).into());
         }
+        let file = checked_file(&state, &org, file).await?;
         let report_id = new_id("rpt");
         let report = NewReport {
             report_id: report_id.clone(),
@@ -468,7 +481,7 @@ impl ReportHistoryApi {
         body: Json<UpdateReport>,
     ) -> Result<Json<ReportRecord>, ProblemResponse> {
         let caller = auth.0;
-        visible_report(&state, &caller, &report_id.0).await?;
+        let row = visible_report(&state, &caller, &report_id.0).await?;
         caller.require_any(WRITERS)?;
         let body = body.0;
         let mut errors = vec![];
@@ -476,6 +489,8 @@ impl ReportHistoryApi {
         if !errors.is_empty() {
             return Err(ApiError::invalid(errors).into());
         }
+        let org = OrgId::parse(&row.org_id).map_err(ApiError::internal)?;
+        let file = checked_file(&state, &org, file).await?;
         let command = ReportCommand::Update {
             status: body.status.map(Status::from),
             file,
@@ -484,6 +499,62 @@ impl ReportHistoryApi {
         };
         run(&state, &caller, req, &report_id.0, command).await?;
         let row = visible_report(&state, &caller, &report_id.0).await?;
+        Ok(Json(row.into()))
+    }
+
+    /// Upload a report's file
+    ///
+    /// The finished file's bytes (any content type; at most 256 MiB). It is kept under the
+    /// organisation's own prefix, attached to the report, and the report becomes `completed`.
+    /// So a renderer outside this service never names a file store key. 409 once the report is
+    /// completed. `file_name` (one segment of letters, digits, `.`, `_`, `-`) defaults to
+    /// `report` with the extension of the content type.
+    #[oai(
+        path = "/api/v1/report-history/:report_id/upload",
+        method = "put",
+        operation_id = "uploadReportFile"
+    )]
+    async fn upload(
+        &self,
+        auth: BearerAuth,
+        state: Data<&AppState>,
+        req: &Request,
+        report_id: Path<String>,
+        file_name: Query<Option<String>>,
+        body: Binary<Body>,
+    ) -> Result<Json<ReportRecord>, ProblemResponse> {
+        let caller = auth.0;
+        let row = visible_report(&state, &caller, &report_id.0).await?;
+        caller.require_any(WRITERS)?;
+        if row.status == "completed" {
+            return Err(ApiError::Conflict(format!(
+                "report {} is completed; its file is final",
+                row.report_id
+            ))
+            .into());
+        }
+        let name = upload_name(file_name.0.as_deref(), req.content_type(), "report")?;
+        let org = OrgId::parse(&row.org_id).map_err(ApiError::internal)?;
+        let key = upload_key(
+            &format!("{}{}", FileKey::org_prefix(&org), row.report_id),
+            &name,
+        )?;
+        let size = store_upload(&state, body.0, &key).await?;
+        let command = ReportCommand::Update {
+            status: Some(Status::Completed),
+            file: Some(ReportFile {
+                file_ref: key.to_string(),
+                file_size_bytes: size,
+            }),
+            generated_at: None,
+            now: Utc::now(),
+        };
+        if let Err(e) = run(&state, &caller, req, &row.report_id, command).await {
+            // Not recorded (completed meanwhile, say): the stored copy would be an orphan.
+            let _ = state.services.files.delete(key.as_str()).await;
+            return Err(e.into());
+        }
+        let row = visible_report(&state, &caller, &row.report_id).await?;
         Ok(Json(row.into()))
     }
 
@@ -554,12 +625,19 @@ impl ReportHistoryApi {
         };
         run(&state, &caller, req, &row.report_id, command).await?;
         if let Some(file_ref) = &row.file_ref {
-            state
-                .services
-                .files
-                .delete(file_ref)
-                .await
-                .map_err(ApiError::internal)?;
+            // A reference recorded before references were checked may name a file that is not
+            // the organisation's: that file is left alone.
+            let org = OrgId::parse(&row.org_id).map_err(ApiError::internal)?;
+            if FileKey::parse(file_ref).is_ok_and(|k| k.is_owned_by(&org)) {
+                state
+                    .services
+                    .files
+                    .delete(file_ref)
+                    .await
+                    .map_err(ApiError::internal)?;
+            } else {
+                tracing::warn!(report_id = %row.report_id, %file_ref, "a deleted report's file lies outside its organisation; not removed");
+            }
             let removed = ReportCommand::RemoveFile { now: Utc::now() };
             // Recording it keeps the history worker from trying again.
             if let Err(e) = run(&state, &caller, req, &row.report_id, removed).await {

@@ -13,12 +13,15 @@ use crate::problem::{ApiError, FieldError, ProblemResponse};
 use crate::routes::ApiTags;
 use crate::routes::source_records::visible_org;
 use crate::state::AppState;
+use workers::webhooks::TargetError;
 
 pub struct WebhooksApi;
 
 #[derive(Debug, Object)]
 pub struct SetWebhook {
-    /// `https://…` (or `http://…`, for receivers inside your own network).
+    /// `https://…` (or `http://…`). It must resolve to public addresses only: loopback,
+    /// private, link-local and metadata addresses are refused (422), when it is set and again
+    /// each time a webhook is sent; redirects are not followed.
     pub url: String,
 }
 
@@ -35,22 +38,6 @@ pub struct WebhookSet {
 pub struct WebhookInfo {
     pub org_id: String,
     pub url: String,
-}
-
-fn check_url(url: &str) -> Result<(), ApiError> {
-    let ok = url::Url::parse(url)
-        .ok()
-        .filter(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some())
-        .is_some();
-    if ok && url.len() <= 2000 {
-        Ok(())
-    } else {
-        Err(ApiError::invalid(vec![FieldError::new(
-            "url",
-            "invalid_url",
-            "an absolute http or https URL of at most 2000 characters",
-        )]))
-    }
 }
 
 #[OpenApi(tag = "ApiTags::ReportReexports")]
@@ -74,7 +61,21 @@ impl WebhooksApi {
         let org = visible_org(&state, &caller, &org_id.0).await?;
         caller.require_any(&[Role::Admin])?;
         let url = body.0.url.trim().to_string();
-        check_url(&url)?;
+        state
+            .services
+            .webhooks
+            .check_target(&url)
+            .await
+            .map_err(|e| {
+                let code = match e {
+                    TargetError::NotHttp => "invalid_url",
+                    TargetError::Unresolvable(..) => "unresolvable_url",
+                    TargetError::Internal(_) | TargetError::ResolvesInternal(..) => {
+                        "internal_url"
+                    }
+                };
+                ApiError::invalid(vec![FieldError::new("url", code, e.to_string())])
+            })?;
         let endpoint = state
             .services
             .webhooks

@@ -518,6 +518,9 @@ impl FileStore for Gated {
     > {
         self.inner.get(key).await
     }
+    async fn size(&self, key: &str) -> anyhow::Result<Option<u64>> {
+        self.inner.size(key).await
+    }
     async fn delete(&self, key: &str) -> anyhow::Result<()> {
         self.inner.delete(key).await
     }

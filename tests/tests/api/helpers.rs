@@ -37,6 +37,8 @@ pub struct Options {
     pub export_lease: std::time::Duration,
     /// How long export files are kept.
     pub file_ttl: chrono::Duration,
+    /// Let webhooks reach this machine (the tests' receivers listen on 127.0.0.1).
+    pub webhook_allow_private: bool,
 }
 
 impl Default for Options {
@@ -49,6 +51,7 @@ impl Default for Options {
             workers: false,
             export_lease: std::time::Duration::from_secs(30),
             file_ttl: chrono::Duration::days(30),
+            webhook_allow_private: true,
         }
     }
 }
@@ -89,6 +92,7 @@ pub async fn spawn_on(url: &str, sqlite: Option<TempSqlite>, options: Options) -
     settings.exports.file_ttl = options.file_ttl;
     // Tests step the workers; a failed webhook is due again at once.
     settings.webhooks.retry_base = std::time::Duration::ZERO;
+    settings.webhooks.targets.allow_private = options.webhook_allow_private;
     let app = Application::build(db, keys.clone(), "127.0.0.1:0".parse().unwrap(), settings)
         .await
         .expect("app");
@@ -173,6 +177,22 @@ impl TestApp {
             .await
             .unwrap();
         read(r).await
+    }
+
+    /// Puts `bytes` into the file store at `key`, as a renderer with access to the store
+    /// would; returns the size.
+    pub async fn put_file(&self, key: &str, bytes: &[u8]) -> u64 {
+        let staged = std::env::temp_dir().join(format!("bufdir-put-{}", uuid::Uuid::new_v4()));
+        std::fs::write(&staged, bytes).unwrap();
+        let size = self
+            .state
+            .services
+            .files
+            .put_file(key, &staged)
+            .await
+            .expect("stored");
+        let _ = std::fs::remove_file(&staged);
+        size
     }
 
     pub async fn create_org(&self, org_id: &str, number: &str) -> (u16, Value) {

@@ -325,6 +325,12 @@ async fn an_external_renderer_reports_progress_and_results_through_put() {
         .await;
     assert_eq!(status, 422, "{problem}");
 
+    // The renderer left its file in the organisation's own part of the store.
+    app.put_file(
+        "reports/org-hist/reexports/rpt_reexport_20260326.xlsx",
+        &vec![7u8; 215040],
+    )
+    .await;
     let done = json!({"status": "completed",
                       "output_file_ref": "reports/org-hist/reexports/rpt_reexport_20260326.xlsx",
                       "output_file_size_bytes": 215040, "completed_at": "2026-03-26T12:02:30Z",

@@ -200,6 +200,12 @@ async fn reports_recorded_by_hand_only_move_forward_and_filter_by_period_type_an
         .put(&path, &reporter, &json!({"status": "generating"}))
         .await;
     assert_eq!(status, 200, "{updated}");
+    // The renderer left its file in the organisation's own part of the store.
+    app.put_file(
+        "reports/org-hist/2026-Q1/report_final.xlsx",
+        &vec![7u8; 318720],
+    )
+    .await;
     let done = json!({"status": "completed", "file_ref": "reports/org-hist/2026-Q1/report_final.xlsx",
                       "file_size_bytes": 318720, "generated_at": "2026-03-26T12:45:00Z"});
     let (status, updated) = app.put(&path, &reporter, &done).await;

@@ -278,8 +278,12 @@ impl ExportWorker {
             let _ = std::fs::remove_file(&temp);
             return Err(Stop::Cancelled);
         }
-        let key = format!("exports/{}/{attempt}/{file_name}", row.export_id);
-        let stored = self.files.put_file(&key, &temp).await;
+        let key = domain::FileKey::for_export(&row.export_id, attempt, &file_name);
+        let stored = match &key {
+            Ok(key) => self.files.put_file(key.as_str(), &temp).await,
+            Err(e) => Err(anyhow::anyhow!("{e}")),
+        };
+        let key = key.map(String::from).unwrap_or_default();
         let _ = std::fs::remove_file(&temp);
         let size_bytes = stored?;
         let submission = if row.submit_to_bufdir_api {

@@ -19,10 +19,6 @@ pub use signing::{LinkError, LinkSigner};
 /// A stored file as a stream of chunks, with its size (known up front, for `Content-Length`).
 pub type Download = (u64, BoxStream<'static, std::io::Result<Bytes>>);
 
-/// The longest key accepted; far above what exports use, well below S3's 1024-byte limit so
-/// a prefix still fits.
-const MAX_KEY_LEN: usize = 512;
-
 #[async_trait::async_trait]
 pub trait FileStore: Send + Sync + 'static {
     /// Stores the finished local file `source` under `key` (e.g.
@@ -31,26 +27,19 @@ pub trait FileStore: Send + Sync + 'static {
     async fn put_file(&self, key: &str, source: &Path) -> anyhow::Result<u64>;
     /// Opens a stored file for streaming download; `None` if there is none.
     async fn get(&self, key: &str) -> anyhow::Result<Option<Download>>;
+    /// The size of a stored file; `None` if there is none. A reference a client hands us is
+    /// checked with it: the file must be there, as large as they say.
+    async fn size(&self, key: &str) -> anyhow::Result<Option<u64>>;
     /// Removes a file; removing a missing file is fine, so expiry can be retried.
     async fn delete(&self, key: &str) -> anyhow::Result<()>;
     /// For logs: `local` or `s3`.
     fn backend(&self) -> &'static str;
 }
 
-/// Keys are relative paths of `[A-Za-z0-9._-]` segments, so nothing a key holds can reach
-/// outside the store's root or mean different things to the two backends.
+/// Keys are relative paths of `[A-Za-z0-9._-]` segments ([`domain::FileKey`]), so nothing a
+/// key holds can reach outside the store's root or mean different things to the two backends.
 pub fn check_key(key: &str) -> anyhow::Result<()> {
-    let ok = !key.is_empty()
-        && key.len() <= MAX_KEY_LEN
-        && key.split('/').all(|segment| {
-            !segment.is_empty()
-                && segment != "."
-                && segment != ".."
-                && segment
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
-        });
-    anyhow::ensure!(ok, "invalid file key {key:?}");
+    domain::FileKey::parse(key).map_err(|_| anyhow::anyhow!("invalid file key {key:?}"))?;
     Ok(())
 }
 

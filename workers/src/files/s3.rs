@@ -117,6 +117,14 @@ impl FileStore for S3FileStore {
         }
     }
 
+    async fn size(&self, key: &str) -> anyhow::Result<Option<u64>> {
+        match self.store.head(&self.path(key)?).await {
+            Ok(meta) => Ok(Some(meta.size)),
+            Err(object_store::Error::NotFound { .. }) => Ok(None),
+            Err(e) => Err(e.into()),
+        }
+    }
+
     async fn delete(&self, key: &str) -> anyhow::Result<()> {
         match self.store.delete(&self.path(key)?).await {
             Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),

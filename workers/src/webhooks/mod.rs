@@ -6,6 +6,7 @@
 
 mod endpoints;
 pub mod signature;
+pub mod target;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -19,6 +20,7 @@ use serde_json::json;
 use store::{Database, Metadata};
 
 pub use endpoints::{Endpoint, WebhookEndpoints};
+pub use target::{TargetError, TargetPolicy};
 
 use crate::{Outcome, Worker};
 
@@ -29,7 +31,11 @@ pub struct WebhookSettings {
     /// The wait after the first failed attempt; it doubles with each further one.
     pub retry_base: Duration,
     pub max_backoff: Duration,
+    /// A whole attempt, connecting included: a receiver that hangs must not hold a worker.
     pub timeout: Duration,
+    /// `WEBHOOK_ALLOW_PRIVATE`: let webhooks reach loopback and private addresses (development,
+    /// tests). Off, they go to public addresses only.
+    pub targets: TargetPolicy,
 }
 
 impl Default for WebhookSettings {
@@ -38,7 +44,10 @@ impl Default for WebhookSettings {
             global: None,
             retry_base: Duration::from_secs(5),
             max_backoff: Duration::from_secs(3600),
-            timeout: Duration::from_secs(10),
+            timeout: Duration::from_secs(5),
+            targets: TargetPolicy {
+                allow_private: false,
+            },
         }
     }
 }
@@ -51,18 +60,30 @@ pub struct Webhooks {
 }
 
 impl Webhooks {
+    /// Whether `url` may be a webhook target now (see [`target`]).
+    pub async fn check_target(&self, url: &str) -> Result<url::Url, TargetError> {
+        self.settings.targets.check(url).await
+    }
+
     pub fn new(
         pool: sqlx::AnyPool,
         server_secret: &[u8],
         settings: WebhookSettings,
     ) -> anyhow::Result<Self> {
-        let http = reqwest::Client::builder()
+        let mut http = reqwest::Client::builder()
             .use_rustls_tls()
             .timeout(settings.timeout)
-            // A receiver's redirect would carry the signed body somewhere nobody configured.
+            .connect_timeout(settings.timeout.min(Duration::from_secs(2)))
+            // A receiver's redirect would carry the signed body somewhere nobody configured,
+            // and past the address check.
             .redirect(reqwest::redirect::Policy::none())
-            .user_agent(concat!("bufdir-reporting/", env!("CARGO_PKG_VERSION")))
-            .build()?;
+            // Proxies from the environment would connect on our behalf, past the address check.
+            .no_proxy()
+            .user_agent(concat!("bufdir-reporting/", env!("CARGO_PKG_VERSION")));
+        if let Some(resolver) = settings.targets.resolver() {
+            http = http.dns_resolver(resolver);
+        }
+        let http = http.build()?;
         Ok(Webhooks {
             endpoints: WebhookEndpoints::new(pool, server_secret, settings.global.clone()),
             http,
@@ -125,6 +146,20 @@ impl NotifyWorker {
             .await
             .map_err(|e| format!("{e:#}"))?
             .ok_or_else(|| "no webhook URL is configured for the organisation".to_string())?;
+        // Checked again at send time: an address in the URL here, a name in the resolver.
+        let url = url::Url::parse(&endpoint.url).map_err(|e| e.to_string())?;
+        let literal = match url.host() {
+            Some(url::Host::Ipv4(ip)) => Some(std::net::IpAddr::V4(ip)),
+            Some(url::Host::Ipv6(ip)) => Some(std::net::IpAddr::V6(ip)),
+            _ => None,
+        };
+        if let Some(ip) = literal {
+            self.webhooks
+                .settings
+                .targets
+                .literal(ip)
+                .map_err(|e| e.to_string())?;
+        }
         let body = serde_json::to_vec(&body(row)).map_err(|e| e.to_string())?;
         let signature = signature::sign(&endpoint.secret, Utc::now().timestamp(), &body);
         let answer = self
@@ -137,7 +172,19 @@ impl NotifyWorker {
             .body(body)
             .send()
             .await
-            .map_err(|e| format!("{e}"))?;
+            .map_err(|e| {
+                // The resolver's refusal is the cause of a connect error; name it.
+                let mut cause: Option<&dyn std::error::Error> = Some(&e);
+                let mut text = String::new();
+                while let Some(c) = cause {
+                    if !text.is_empty() {
+                        text.push_str(": ");
+                    }
+                    text.push_str(&c.to_string());
+                    cause = c.source();
+                }
+                text
+            })?;
         if answer.status().is_success() {
             Ok(())
         } else {
