@@ -57,7 +57,11 @@ impl<E: Endpoint> Endpoint for BodyLimitEndpoint<E> {
             .into());
         }
         let upload = is_upload(&req);
-        let max = if upload { self.uploads } else { self.max as u64 };
+        let max = if upload {
+            self.uploads
+        } else {
+            self.max as u64
+        };
         let too_large =
             || ApiError::PayloadTooLarge(format!("the request body is larger than {max} bytes"));
         let announced = req

@@ -122,7 +122,11 @@ pub async fn store_upload(state: &AppState, body: Body, key: &FileKey) -> Result
         out.sync_all().await.map_err(ApiError::internal)?;
         drop(out);
         if size == 0 {
-            return Err(invalid("body", "empty_file", "the uploaded file is empty".into()));
+            return Err(invalid(
+                "body",
+                "empty_file",
+                "the uploaded file is empty".into(),
+            ));
         }
         state
             .services

@@ -297,7 +297,10 @@ fn live(state: &ExportState) -> Result<(), ExportError> {
 /// organisation's prefix (an external renderer's upload): never another organisation's file.
 fn owns(state: &ExportState, key: &str) -> Result<(), ExportError> {
     let owned = FileKey::parse(key).is_ok_and(|key| {
-        state.export_id.as_deref().is_some_and(|id| key.is_of_export(id))
+        state
+            .export_id
+            .as_deref()
+            .is_some_and(|id| key.is_of_export(id))
             || state
                 .request
                 .as_ref()

@@ -159,7 +159,11 @@ mod tests {
         let other = FileKey::parse("reports/org-ab/rpt_1/report.xlsx").unwrap();
         assert!(!other.is_owned_by(&org("org-a")));
         // The prefix itself names no file.
-        assert!(!FileKey::parse("reports/org-a").unwrap().is_owned_by(&org("org-a")));
+        assert!(
+            !FileKey::parse("reports/org-a")
+                .unwrap()
+                .is_owned_by(&org("org-a"))
+        );
         assert!(
             !FileKey::parse("exports/exp_1/1/a.csv")
                 .unwrap()
@@ -174,7 +178,11 @@ mod tests {
         assert!(key.is_of_export("exp_1"));
         assert!(!key.is_of_export("exp_"));
         assert!(!key.is_of_export("exp_10"));
-        assert!(!FileKey::parse("exports/exp_1").unwrap().is_of_export("exp_1"));
+        assert!(
+            !FileKey::parse("exports/exp_1")
+                .unwrap()
+                .is_of_export("exp_1")
+        );
     }
 
     #[test]

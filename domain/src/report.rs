@@ -214,9 +214,7 @@ pub enum ReportError {
 /// is shared by every organisation, and a key is all a download link or a deletion goes by.
 fn owned_file(org: &OrgId, file: Option<&ReportFile>) -> Result<(), ReportError> {
     match file {
-        Some(file)
-            if !FileKey::parse(&file.file_ref).is_ok_and(|key| key.is_owned_by(org)) =>
-        {
+        Some(file) if !FileKey::parse(&file.file_ref).is_ok_and(|key| key.is_owned_by(org)) => {
             Err(ReportError::ForeignFile(file.file_ref.clone()))
         }
         _ => Ok(()),

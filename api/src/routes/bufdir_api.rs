@@ -192,7 +192,11 @@ fn unavailable(e: BufdirError) -> ApiError {
 /// A `report_id` is the client's label for what it submits, but where it names one of our
 /// reports or exports, that must be the organisation's own: a submission is never tied to
 /// another organisation's report.
-async fn report_of_org(state: &AppState, org: &domain::OrgId, report_id: &str) -> Result<(), ApiError> {
+async fn report_of_org(
+    state: &AppState,
+    org: &domain::OrgId,
+    report_id: &str,
+) -> Result<(), ApiError> {
     let report_org = projections::reports::get(&state.db.read, report_id)
         .await
         .map_err(ApiError::internal)?

@@ -158,6 +158,9 @@ pub struct UpdateReexport {
     /// update), `completed` (with `output_file_ref` and `output_file_size_bytes`), `failed`
     /// (with `error_message`) or `cancelled`.
     pub status: Option<ReexportStatus>,
+    /// A file store key under the organisation's own prefix (`reports/{org_id}/…`), with
+    /// `output_file_size_bytes`: the file must be there, of that size (422 otherwise). Or
+    /// upload the bytes with `PUT /{reexport_id}/upload`.
     #[oai(nullable)]
     pub output_file_ref: Option<String>,
     #[oai(nullable)]
@@ -656,7 +659,18 @@ impl ReexportsApi {
         )?;
         let attempt = take(&state, &caller, req, &row).await?;
         let size = store_upload(&state, body.0, &key).await?;
-        if let Err(e) = complete(&state, &caller, req, &row, attempt, key.clone(), size, Utc::now()).await {
+        if let Err(e) = complete(
+            &state,
+            &caller,
+            req,
+            &row,
+            attempt,
+            key.clone(),
+            size,
+            Utc::now(),
+        )
+        .await
+        {
             // Not recorded (cancelled or taken over meanwhile): the stored copy is an orphan.
             let _ = state.services.files.delete(key.as_str()).await;
             return Err(e.into());

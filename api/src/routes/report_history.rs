@@ -144,6 +144,8 @@ pub struct CreateReport {
     /// Default: the caller (the token's subject).
     #[oai(nullable)]
     pub generated_by: Option<String>,
+    /// A file store key under the organisation's own prefix (`reports/{org_id}/…`), with
+    /// `file_size_bytes`: the file must be there, of that size (422 otherwise).
     #[oai(nullable)]
     pub file_ref: Option<String>,
     #[oai(nullable)]
@@ -157,7 +159,9 @@ pub struct UpdateReport {
     /// Statuses only move forward: `pending` → `generating` → `completed` | `failed`, and a
     /// failed report may go back to `pending` or `generating`. A completed report is final.
     pub status: Option<ReportStatus>,
-    /// A file store key (`reports/org-a/2026-Q1/report.xlsx`), with `file_size_bytes`.
+    /// A file store key under the organisation's own prefix
+    /// (`reports/org-a/2026-Q1/report.xlsx`), with `file_size_bytes`: the file must be there,
+    /// of that size (422 otherwise). Or upload the bytes with `PUT /{report_id}/upload`.
     #[oai(nullable)]
     pub file_ref: Option<String>,
     #[oai(nullable)]

@@ -70,9 +70,7 @@ impl WebhooksApi {
                 let code = match e {
                     TargetError::NotHttp => "invalid_url",
                     TargetError::Unresolvable(..) => "unresolvable_url",
-                    TargetError::Internal(_) | TargetError::ResolvesInternal(..) => {
-                        "internal_url"
-                    }
+                    TargetError::Internal(_) | TargetError::ResolvesInternal(..) => "internal_url",
                 };
                 ApiError::invalid(vec![FieldError::new("url", code, e.to_string())])
             })?;

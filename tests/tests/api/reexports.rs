@@ -46,7 +46,7 @@ async fn report_file(app: &TestApp, export_id: &str) -> (Value, String) {
     (report, body)
 }
 
-async fn reexport(app: &TestApp, token: &str, body: &Value) -> Value {
+pub async fn reexport(app: &TestApp, token: &str, body: &Value) -> Value {
     let r = app
         .client
         .post(app.url("/api/v1/report-reexports"))
@@ -78,7 +78,7 @@ async fn get(app: &TestApp, id: &str) -> Value {
 
 /// An organisation with one report of 2025 made when r1 was 10; since then r1 was corrected to
 /// 99 and r2 (5) arrived. Returns the report.
-async fn report_then_changes(app: &TestApp) -> Value {
+pub async fn report_then_changes(app: &TestApp) -> Value {
     assert_eq!(app.create_org(ORG, "986128433").await.0, 201);
     let (_, metric) = count_field();
     import(app, ORG, &metric, &[("r1", "2025-03-01", 10.0)]).await;
@@ -365,16 +365,16 @@ async fn an_external_renderer_reports_progress_and_results_through_put() {
 }
 
 /// Each request a receiver got: its signature header, webhook id and body.
-type Seen = Arc<Mutex<Vec<(String, String, Vec<u8>)>>>;
+pub type Seen = Arc<Mutex<Vec<(String, String, Vec<u8>)>>>;
 
 /// A webhook receiver on a local port that answers 503 to its first `fail` requests.
-struct Receiver {
-    url: String,
-    seen: Seen,
+pub struct Receiver {
+    pub url: String,
+    pub seen: Seen,
     _server: tokio::task::JoinHandle<()>,
 }
 
-async fn receiver(fail: usize) -> Receiver {
+pub async fn receiver(fail: usize) -> Receiver {
     use poem::http::StatusCode;
     use poem::listener::{Acceptor, Listener, TcpListener};
     use poem::{EndpointExt, Request, Route, handler, post, web::Data};

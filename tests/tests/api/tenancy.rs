@@ -7,7 +7,7 @@ use api::auth::{Keys, Role};
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use crate::helpers::{TestApp, read, spawn_app};
+use crate::helpers::{TestApp, read, spawn_app, spawn_app_on_postgres};
 use crate::report_history::{count_field, export_2025, import, report_of};
 
 const A: &str = "org-a";
@@ -19,6 +19,8 @@ struct Owned {
     export: String,
     report: String,
     reexport: String,
+    /// The report's file in the store, and its size.
+    file: (String, u64),
 }
 
 async fn seed(app: &TestApp) -> Owned {
@@ -51,6 +53,10 @@ async fn seed(app: &TestApp) -> Owned {
         export: export_id,
         report: report_id,
         reexport: reexport["reexport_id"].as_str().unwrap().to_string(),
+        file: (
+            report["file_ref"].as_str().unwrap().to_string(),
+            report["file_size_bytes"].as_u64().unwrap(),
+        ),
     }
 }
 
@@ -239,6 +245,13 @@ fn table(o: &Owned) -> Vec<Case> {
         ),
         case(delete.clone(), &rpt, None, true, NotFound),
         case(
+            put.clone(),
+            &format!("{rpt}/upload"),
+            Some(json!("bytes")),
+            true,
+            NotFound,
+        ),
+        case(
             get.clone(),
             &format!("{rpt}/download-url"),
             None,
@@ -277,6 +290,20 @@ fn table(o: &Owned) -> Vec<Case> {
         case(delete.clone(), &rex, None, true, NotFound),
         case(
             put.clone(),
+            &format!("{rex}/upload"),
+            Some(json!("bytes")),
+            true,
+            NotFound,
+        ),
+        case(
+            get.clone(),
+            &format!("/api/v1/report-reexports?report_id={}", o.report),
+            None,
+            false,
+            Filtered,
+        ),
+        case(
+            put.clone(),
             &hook,
             Some(json!({"url": "https://evil.example"})),
             true,
@@ -285,6 +312,13 @@ fn table(o: &Owned) -> Vec<Case> {
         case(get.clone(), &hook, None, false, NotFound),
         case(delete.clone(), &hook, None, true, NotFound),
         case(get.clone(), "/api/v1/audit/events", None, false, Forbidden),
+        case(
+            get.clone(),
+            &format!("/api/v1/audit/events?org={A}"),
+            None,
+            false,
+            Forbidden,
+        ),
     ]
 }
 
@@ -313,7 +347,17 @@ fn secrets(o: &Owned) -> Vec<String> {
 
 #[tokio::test]
 async fn no_operation_lets_a_caller_past_its_token_organisation_or_role() {
-    let app = spawn_app().await;
+    no_operation_crosses_organisations(spawn_app().await).await;
+}
+
+#[tokio::test]
+async fn no_operation_lets_a_caller_past_its_token_organisation_or_role_on_postgres() {
+    if let Some(app) = spawn_app_on_postgres().await {
+        no_operation_crosses_organisations(app).await;
+    }
+}
+
+async fn no_operation_crosses_organisations(app: TestApp) {
     let owned = seed(&app).await;
     let cases = table(&owned);
     let head = app.state.db.events.head().await.unwrap();
@@ -433,4 +477,236 @@ async fn oversized_bodies_and_headers_are_refused_cleanly() {
     // The server is still well.
     let (status, _) = app.get("/api/v1/organizations", &app.admin).await;
     assert_eq!(status, 200);
+}
+
+/// A request of organisation B's caller that names one of A's objects in its body or query.
+struct Naming {
+    what: &'static str,
+    method: Method,
+    path: String,
+    body: Value,
+    status: u16,
+    /// The field a 422 names.
+    field: Option<&'static str>,
+}
+
+#[tokio::test]
+async fn no_body_field_or_file_reference_reaches_another_organisation() {
+    body_fields_stay_in_their_organisation(spawn_app().await).await;
+}
+
+#[tokio::test]
+async fn no_body_field_or_file_reference_reaches_another_organisation_on_postgres() {
+    if let Some(app) = spawn_app_on_postgres().await {
+        body_fields_stay_in_their_organisation(app).await;
+    }
+}
+
+async fn body_fields_stay_in_their_organisation(app: TestApp) {
+    let a = seed(&app).await;
+    // B's own report and re-export, which B's caller may change, aimed at A's objects.
+    let (_, metric) = count_field();
+    import(&app, B, &metric, &[("b-record-1", "2025-04-01", 3.0)]).await;
+    let b_export = export_2025(&app, B, "csv").await;
+    let b_report = report_of(&app, B, b_export["export_id"].as_str().unwrap()).await;
+    let (status, b_reexport) = app
+        .post(
+            "/api/v1/report-reexports",
+            &app.admin,
+            &json!({"report_id": b_report["report_id"]}),
+        )
+        .await;
+    assert_eq!(status, 202, "{b_reexport}");
+    let b_pending = {
+        let body = json!({"org_id": B, "report_type": "annual_summary",
+                          "period_from": "2024-01-01", "period_to": "2024-12-31"});
+        let (status, created) = app.post("/api/v1/report-history", &app.admin, &body).await;
+        assert_eq!(status, 201, "{created}");
+        created["report_id"].as_str().unwrap().to_string()
+    };
+    let (a_key, a_size) = a.file.clone();
+    let b_rex = format!(
+        "/api/v1/report-reexports/{}",
+        b_reexport["reexport_id"].as_str().unwrap()
+    );
+    let post = Method::POST;
+    let put = Method::PUT;
+    let cases = vec![
+        Naming {
+            what: "A's file attached to B's report",
+            method: put.clone(),
+            path: format!("/api/v1/report-history/{b_pending}"),
+            body: json!({"status": "completed", "file_ref": a_key, "file_size_bytes": a_size}),
+            status: 422,
+            field: Some("file_ref"),
+        },
+        Naming {
+            what: "A's file in a new report of B",
+            method: post.clone(),
+            path: "/api/v1/report-history".into(),
+            body: json!({"org_id": B, "report_type": "annual_summary", "period_from": "2023-01-01",
+                         "period_to": "2023-12-31", "status": "completed", "file_ref": a_key,
+                         "file_size_bytes": a_size}),
+            status: 422,
+            field: Some("file_ref"),
+        },
+        Naming {
+            what: "A's file as B's re-export result",
+            method: put.clone(),
+            path: b_rex.clone(),
+            body: json!({"status": "completed", "output_file_ref": a_key,
+                         "output_file_size_bytes": a_size}),
+            status: 422,
+            field: Some("output_file_ref"),
+        },
+        Naming {
+            what: "A's export file as B's re-export result",
+            method: put.clone(),
+            path: b_rex.clone(),
+            body: json!({"status": "completed",
+                         "output_file_ref": format!("exports/{}/1/report.csv", a.export),
+                         "output_file_size_bytes": 1}),
+            status: 422,
+            field: Some("output_file_ref"),
+        },
+        Naming {
+            what: "a re-export of A's report",
+            method: post.clone(),
+            path: "/api/v1/report-reexports".into(),
+            body: json!({"report_id": a.report}),
+            status: 404,
+            field: None,
+        },
+        Naming {
+            what: "B's submission tied to A's report",
+            method: post.clone(),
+            path: "/api/v1/bufdir-api/submit".into(),
+            body: json!({"org_id": B, "report_id": a.report, "payload_version": "bufdir_2025_v2",
+                         "payload": {}}),
+            status: 422,
+            field: Some("/report_id"),
+        },
+        Naming {
+            what: "B's submission tied to A's export",
+            method: post.clone(),
+            path: "/api/v1/bufdir-api/submit".into(),
+            body: json!({"org_id": B, "report_id": a.export, "payload_version": "bufdir_2025_v2",
+                         "payload": {}}),
+            status: 422,
+            field: Some("/report_id"),
+        },
+        Naming {
+            what: "an export for A",
+            method: post.clone(),
+            path: "/api/v1/bufdir-exports".into(),
+            body: json!({"org_id": A, "format": "csv", "period_from": "2025-01-01",
+                         "period_to": "2025-12-31"}),
+            status: 404,
+            field: None,
+        },
+        Naming {
+            what: "records into A",
+            method: post.clone(),
+            path: "/api/v1/source-records".into(),
+            body: json!({"organization_id": A, "data_source": "x", "records": []}),
+            status: 404,
+            field: None,
+        },
+        Naming {
+            what: "a snapshot of A",
+            method: post.clone(),
+            path: "/api/v1/aggregated-report-data".into(),
+            body: json!({"organization_id": A, "period_id": "2025"}),
+            status: 404,
+            field: None,
+        },
+        Naming {
+            what: "Bufdir credentials for A",
+            method: post.clone(),
+            path: "/api/v1/bufdir-api/authenticate".into(),
+            body: json!({"org_id": A, "client_id": "c", "client_secret": "s"}),
+            status: 404,
+            field: None,
+        },
+        Naming {
+            what: "a report of A",
+            method: post.clone(),
+            path: "/api/v1/report-history".into(),
+            body: json!({"org_id": A, "report_type": "annual_summary",
+                         "period_from": "2023-01-01", "period_to": "2023-12-31"}),
+            status: 404,
+            field: None,
+        },
+    ];
+    // Every role B's caller could have, so only the organisation stands in the way.
+    let caller_b = app.keys.mint(
+        "user-b",
+        vec![B.into()],
+        vec![Role::Reporter, Role::Service],
+        3600,
+    );
+    let head = app.state.db.events.head().await.unwrap();
+    for c in &cases {
+        let r = app
+            .client
+            .request(c.method.clone(), app.url(&c.path))
+            .bearer_auth(&caller_b)
+            .json(&c.body)
+            .send()
+            .await
+            .unwrap();
+        let (status, problem) = read(r).await;
+        assert_eq!(status, c.status, "{}: {problem}", c.what);
+        if let Some(field) = c.field {
+            assert_eq!(
+                problem["errors"][0]["field"], field,
+                "{}: {problem}",
+                c.what
+            );
+        }
+        let text = problem.to_string();
+        for secret in secrets(&a) {
+            if secret != A {
+                assert!(
+                    !text.contains(secret.as_str()) || c.body.to_string().contains(&secret),
+                    "{}: showed {secret}: {text}",
+                    c.what
+                );
+            }
+        }
+    }
+    assert_eq!(
+        app.state.db.events.head().await.unwrap(),
+        head,
+        "no refused request wrote anything"
+    );
+
+    // An idempotency key is the caller's own: the same subject, key and body from another
+    // organisation never replays A's stored answer.
+    let key = "shared-key-1";
+    let body = json!({"org_id": A, "report_type": "annual_summary",
+                      "period_from": "2022-01-01", "period_to": "2022-12-31"});
+    let same_sub = |org: &str| {
+        app.keys
+            .mint("kari", vec![org.into()], vec![Role::Reporter], 3600)
+    };
+    let send = |token: String| {
+        app.client
+            .post(app.url("/api/v1/report-history"))
+            .bearer_auth(token)
+            .header("Idempotency-Key", key)
+            .json(&body)
+            .send()
+    };
+    let first = send(same_sub(A)).await.unwrap();
+    assert_eq!(first.status(), 201);
+    let head = app.state.db.events.head().await.unwrap();
+    let replay = send(same_sub(B)).await.unwrap();
+    assert!(replay.headers().get("Idempotent-Replayed").is_none());
+    let (status, problem) = read(replay).await;
+    assert_eq!(
+        status, 404,
+        "B's caller is refused, not replayed A's answer: {problem}"
+    );
+    assert_eq!(app.state.db.events.head().await.unwrap(), head);
 }
