@@ -64,6 +64,10 @@ pub enum ApiError {
     NotFound(String),
     #[error("{0}")]
     Conflict(String),
+    /// A command lost the race for its stream every time it tried: a 409 the client may
+    /// simply retry (`Retry-After`).
+    #[error("{0}")]
+    Contended(String),
     #[error("{0}")]
     PayloadTooLarge(String),
     #[error("{0}")]
@@ -97,7 +101,7 @@ impl ApiError {
             ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
-            ApiError::Conflict(_) => StatusCode::CONFLICT,
+            ApiError::Conflict(_) | ApiError::Contended(_) => StatusCode::CONFLICT,
             ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::HeadersTooLarge(_) => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
             ApiError::Unprocessable { .. } => StatusCode::UNPROCESSABLE_ENTITY,
@@ -139,6 +143,9 @@ pub fn problem(status: StatusCode, detail: String, errors: Option<Vec<FieldError
 /// What a 503 asks the client to wait before trying again.
 pub const RETRY_AFTER_SECONDS: u64 = 5;
 
+/// What a 409 of a contended command asks the client to wait: the race is over in moments.
+pub const CONTENDED_RETRY_AFTER_SECONDS: u64 = 1;
+
 /// The error responses every operation declares, so generated clients know their shape.
 #[derive(ApiResponse, Debug)]
 pub enum ProblemResponse {
@@ -154,9 +161,10 @@ pub enum ProblemResponse {
     /// Unknown, or belonging to an organisation the caller is not in.
     #[oai(status = 404, content_type = "application/problem+json")]
     NotFound(Json<Problem>),
-    /// The resource's state does not allow this.
+    /// The resource's state does not allow this; or, with `Retry-After`, other changes to it
+    /// arrived at the same moment: try again.
     #[oai(status = 409, content_type = "application/problem+json")]
-    Conflict(Json<Problem>),
+    Conflict(Json<Problem>, #[oai(header = "Retry-After")] Option<u64>),
     /// The request body is too large.
     #[oai(status = 413, content_type = "application/problem+json")]
     PayloadTooLarge(Json<Problem>),
@@ -185,7 +193,10 @@ impl From<ApiError> for ProblemResponse {
             ApiError::Unauthorized(_) => ProblemResponse::Unauthorized(p),
             ApiError::Forbidden(_) => ProblemResponse::Forbidden(p),
             ApiError::NotFound(_) => ProblemResponse::NotFound(p),
-            ApiError::Conflict(_) => ProblemResponse::Conflict(p),
+            ApiError::Conflict(_) => ProblemResponse::Conflict(p, None),
+            ApiError::Contended(_) => {
+                ProblemResponse::Conflict(p, Some(CONTENDED_RETRY_AFTER_SECONDS))
+            }
             ApiError::PayloadTooLarge(_) => ProblemResponse::PayloadTooLarge(p),
             ApiError::HeadersTooLarge(_) => ProblemResponse::HeadersTooLarge(p),
             ApiError::Unprocessable { .. } => ProblemResponse::Unprocessable(p),
@@ -201,7 +212,14 @@ impl poem::error::ResponseError for ApiError {
     }
 
     fn as_response(&self) -> Response {
-        problem_response(&self.problem())
+        let mut response = problem_response(&self.problem());
+        if let ApiError::Contended(_) = self {
+            response.headers_mut().insert(
+                "Retry-After",
+                poem::http::HeaderValue::from(CONTENDED_RETRY_AFTER_SECONDS),
+            );
+        }
+        response
     }
 }
 
@@ -232,6 +250,7 @@ pub fn problem_response(p: &Problem) -> Response {
     if status == StatusCode::SERVICE_UNAVAILABLE {
         response = response.header("Retry-After", RETRY_AFTER_SECONDS);
     }
+
     response.body(body.to_string())
 }
 

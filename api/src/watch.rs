@@ -5,6 +5,7 @@
 
 use std::sync::Arc;
 
+use crate::wire::Timestamp;
 use domain::report_data::{ReportData, ReportDataEvent};
 use domain::{Aggregate, decode_event};
 use futures::{Stream, StreamExt};
@@ -26,7 +27,7 @@ pub struct DataUpdated {
     pub period_id: String,
     pub changed_sections: Vec<String>,
     pub changed_field_keys: Vec<String>,
-    pub updated_at: chrono::DateTime<chrono::Utc>,
+    pub updated_at: Timestamp,
 }
 
 /// A snapshot moved to another status (`processing`, `current`, `historical`, `failed`,
@@ -37,7 +38,7 @@ pub struct SnapshotStatusChanged {
     pub organization_id: String,
     pub period_id: String,
     pub snapshot_status: String,
-    pub changed_at: chrono::DateTime<chrono::Utc>,
+    pub changed_at: Timestamp,
 }
 
 /// One SSE message; `event` names its kind (and is also the SSE `event:` field).
@@ -74,13 +75,13 @@ fn to_item(event: &RecordedEvent) -> Option<WatchItem> {
     let decoded: ReportDataEvent = decode_event(&event.event_type, &event.payload).ok()?;
     let (org, period) = decoded.org_and_period();
     let (org_id, period_id) = (org.to_string(), period.to_string());
-    let status = |snapshot_id: &str, status: &str, at| {
+    let status = |snapshot_id: &str, status: &str, at: chrono::DateTime<chrono::Utc>| {
         WatchEvent::SnapshotStatusChanged(SnapshotStatusChanged {
             snapshot_id: snapshot_id.to_string(),
             organization_id: org_id.clone(),
             period_id: period_id.clone(),
             snapshot_status: status.into(),
-            changed_at: at,
+            changed_at: at.into(),
         })
     };
     use ReportDataEvent as E;
@@ -116,7 +117,7 @@ fn to_item(event: &RecordedEvent) -> Option<WatchItem> {
                     period_id: period_id.clone(),
                     changed_sections: changed_sections.clone(),
                     changed_field_keys: changed_field_keys.clone(),
-                    updated_at: *aggregated_at,
+                    updated_at: (*aggregated_at).into(),
                 }));
             }
             out

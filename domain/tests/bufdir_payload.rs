@@ -197,11 +197,32 @@ fn required_schema_fields_must_be_present_and_unknown_ones_are_named() {
             ),
         ]
     );
-    let mut p = valid();
-    p.as_object_mut().unwrap().remove("felter");
+}
+
+#[test]
+fn the_contracts_payload_without_felter_is_valid_with_only_the_contact_warning() {
+    // The contracts' example, with a valid organisation number in place of 912345678 (which
+    // has no valid MOD11 check digit).
+    let p = json!({
+        "organisasjonsnummer": "986128433",
+        "rapporteringsperiode": "2025",
+        "aktiviteter": [{"kategori": "individual_mentoring", "antall": 842, "timer": 6740}]
+    });
+    let v = validate(V2, &p, today());
+    assert!(v.is_valid(), "{:?}", v.errors);
+    let warnings: Vec<&str> = v.warnings.iter().map(|w| w.message_en.as_str()).collect();
     assert_eq!(
-        codes(&validate(V2, &p, today())),
-        [("/payload/felter", "required")]
+        warnings,
+        ["Field 'kontaktperson' is recommended but not present."]
+    );
+    // The example's own number is refused for its check digit, and only for that.
+    let example = with(p, "/organisasjonsnummer", json!("912345678"));
+    assert_eq!(
+        codes(&validate(V2, &example, today())),
+        [(
+            "/payload/organisasjonsnummer",
+            "invalid_organisasjonsnummer"
+        )]
     );
 }
 

@@ -2,7 +2,6 @@
 //! from it, so paging through it shows everything the service has recorded, who caused it and
 //! when.
 
-use chrono::{DateTime, Utc};
 use poem::web::Data;
 use poem_openapi::param::Query;
 use poem_openapi::payload::Json;
@@ -15,6 +14,7 @@ use crate::auth::{BearerAuth, Role};
 use crate::problem::{ApiError, ProblemResponse};
 use crate::routes::ApiTags;
 use crate::state::AppState;
+use crate::wire::Timestamp;
 
 pub struct AuditApi;
 
@@ -35,7 +35,7 @@ pub struct AuditMetadata {
     pub request_id: Option<String>,
     /// When the store committed it.
     #[oai(nullable)]
-    pub recorded_at: Option<DateTime<Utc>>,
+    pub recorded_at: Option<Timestamp>,
 }
 
 /// One event as the log holds it.
@@ -68,7 +68,7 @@ impl From<RecordedEvent> for AuditEvent {
                 correlation_id: e.metadata.correlation_id,
                 causation_id: e.metadata.causation_id,
                 request_id: e.metadata.request_id,
-                recorded_at: e.metadata.recorded_at,
+                recorded_at: e.metadata.recorded_at.map(Into::into),
             },
         }
     }

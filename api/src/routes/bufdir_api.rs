@@ -1,11 +1,10 @@
 //! The Bufdir API gateway: validate a payload, exchange client credentials, submit (through the
 //! outbox, see `workers::bufdir_delivery`) and follow a submission's status.
 
-use chrono::{DateTime, Utc};
-use commands::CommandError;
+use chrono::Utc;
 use domain::bufdir_access::{BufdirAccess, BufdirAccessCommand};
 use domain::bufdir_payload::{self, Issue};
-use domain::submission::{self, Submission, SubmissionCommand, SubmissionError};
+use domain::submission::{self, Submission, SubmissionCommand};
 use poem::Request;
 use poem::web::Data;
 use poem_openapi::param::{Header, Path};
@@ -20,6 +19,7 @@ use crate::problem::{ApiError, FieldError, ProblemResponse};
 use crate::routes::source_records::visible_org;
 use crate::routes::{ApiTags, metadata, new_id};
 use crate::state::AppState;
+use crate::wire::Timestamp;
 
 pub struct BufdirApi;
 
@@ -88,7 +88,7 @@ pub struct BufdirToken {
     pub token_type: String,
     /// Seconds from `issued_at`.
     pub expires_in: u64,
-    pub issued_at: DateTime<Utc>,
+    pub issued_at: Timestamp,
     pub org_id: String,
 }
 
@@ -118,7 +118,7 @@ pub struct SubmissionReceipt {
     /// refused it; see `last_error`).
     pub status: String,
     #[oai(nullable)]
-    pub submitted_at: Option<DateTime<Utc>>,
+    pub submitted_at: Option<Timestamp>,
     #[oai(nullable)]
     pub bufdir_confirmation: Option<String>,
     /// Our id of the submission; `submission-status` takes it as well as Bufdir's reference.
@@ -149,19 +149,19 @@ pub struct SubmissionStatusView {
     pub reference_id: Option<String>,
     pub status: String,
     #[oai(nullable)]
-    pub submitted_at: Option<DateTime<Utc>>,
+    pub submitted_at: Option<Timestamp>,
     #[oai(nullable)]
-    pub processed_at: Option<DateTime<Utc>>,
+    pub processed_at: Option<Timestamp>,
     #[oai(nullable)]
     pub notes: Option<String>,
     pub submission_id: String,
     pub report_id: String,
     pub org_id: String,
     pub payload_version: String,
-    pub requested_at: DateTime<Utc>,
+    pub requested_at: Timestamp,
     pub attempts: u32,
     #[oai(nullable)]
-    pub next_attempt_at: Option<DateTime<Utc>>,
+    pub next_attempt_at: Option<Timestamp>,
     #[oai(nullable)]
     pub last_error: Option<String>,
 }
@@ -170,7 +170,7 @@ fn receipt(row: SubmissionRow, warnings: Vec<String>) -> SubmissionReceipt {
     SubmissionReceipt {
         submission_reference_id: row.reference_id,
         status: row.status,
-        submitted_at: row.submitted_at,
+        submitted_at: row.submitted_at.map(Into::into),
         bufdir_confirmation: row.confirmation,
         submission_id: row.submission_id,
         report_id: row.report_id,
@@ -370,13 +370,13 @@ impl BufdirApi {
             record,
         )
         .await
-        .map_err(ApiError::internal)?;
+        .map_err(ApiError::from)?;
         Ok(AuthenticateResponse::Ok(
             Json(BufdirToken {
                 access_token: token.access_token,
                 token_type: token.token_type,
                 expires_in: token.expires_in,
-                issued_at: token.issued_at,
+                issued_at: token.issued_at.into(),
                 org_id: org.as_str().to_string(),
             }),
             // A token is a secret: no cache may keep it, nor the idempotency store.
@@ -478,12 +478,7 @@ impl BufdirApi {
             command,
         )
         .await
-        .map_err(|e| match e {
-            CommandError::Rejected(e @ SubmissionError::OtherPayload { .. }) => {
-                ApiError::Conflict(e.to_string())
-            }
-            other => ApiError::internal(other),
-        })?;
+        .map_err(ApiError::from)?;
         // Nothing appended means this report already has a submission of this payload.
         let position = match executed.outcome {
             Some(outcome) => Some(outcome.position),
@@ -538,16 +533,16 @@ impl BufdirApi {
         Ok(Json(SubmissionStatusView {
             reference_id: row.reference_id,
             status: row.status,
-            submitted_at: row.submitted_at,
-            processed_at: row.processed_at,
+            submitted_at: row.submitted_at.map(Into::into),
+            processed_at: row.processed_at.map(Into::into),
             notes: row.notes,
             submission_id: row.submission_id,
             report_id: row.report_id,
             org_id: row.org_id,
             payload_version: row.payload_version,
-            requested_at: row.requested_at,
+            requested_at: row.requested_at.into(),
             attempts: row.attempts,
-            next_attempt_at: row.next_attempt_at,
+            next_attempt_at: row.next_attempt_at.map(Into::into),
             last_error: row.last_error,
         }))
     }

@@ -2,11 +2,8 @@
 //! the export worker's (`workers::export::job`); the finished file is fetched through a signed,
 //! expiring link served by [`crate::routes::downloads`].
 
-use chrono::{DateTime, Months, NaiveDate, Utc};
-use commands::CommandError;
-use domain::export::{
-    Export, ExportCommand, ExportError, ExportFormat, ExportRequest, MAX_RANGE_YEARS,
-};
+use chrono::{Months, Utc};
+use domain::export::{Export, ExportCommand, ExportFormat, ExportRequest, MAX_RANGE_YEARS};
 use domain::{Locale, schema};
 use poem::Request;
 use poem::web::Data;
@@ -20,6 +17,7 @@ use crate::problem::{ApiError, FieldError, ProblemResponse};
 use crate::routes::source_records::visible_org;
 use crate::routes::{ApiTags, PageParams, Pagination, base_url, new_id};
 use crate::state::AppState;
+use crate::wire::{Date, Timestamp};
 
 pub struct ExportsApi;
 
@@ -53,9 +51,9 @@ pub struct CreateExport {
     /// `excel` (or `xlsx`), `csv`, `pdf` or `json` (the Bufdir payload).
     pub format: String,
     /// First day of the range.
-    pub period_from: NaiveDate,
+    pub period_from: Date,
     /// Last day of the range, at most 5 years after `period_from`.
-    pub period_to: NaiveDate,
+    pub period_to: Date,
     /// Activity categories to include; empty or left out: all.
     #[oai(default)]
     pub activity_types: Vec<String>,
@@ -78,7 +76,7 @@ pub struct ExportQueued {
     /// From the durations of recent exports; null until one has completed.
     #[oai(nullable)]
     pub estimated_duration_seconds: Option<u64>,
-    pub created_at: DateTime<Utc>,
+    pub created_at: Timestamp,
 }
 
 #[derive(ApiResponse)]
@@ -94,11 +92,11 @@ pub struct ExportSummary {
     pub org_id: String,
     pub status: String,
     pub format: String,
-    pub period_from: NaiveDate,
-    pub period_to: NaiveDate,
-    pub created_at: DateTime<Utc>,
+    pub period_from: Date,
+    pub period_to: Date,
+    pub created_at: Timestamp,
     #[oai(nullable)]
-    pub completed_at: Option<DateTime<Utc>>,
+    pub completed_at: Option<Timestamp>,
 }
 
 #[derive(Debug, Object)]
@@ -119,8 +117,8 @@ pub struct ExportDetail {
     pub org_id: String,
     pub status: String,
     pub format: String,
-    pub period_from: NaiveDate,
-    pub period_to: NaiveDate,
+    pub period_from: Date,
+    pub period_to: Date,
     pub activity_types: Vec<String>,
     pub locale: String,
     /// A signed link to the file, valid until `file_expires_at`; null until completed and after
@@ -128,10 +126,10 @@ pub struct ExportDetail {
     #[oai(nullable)]
     pub file_url: Option<String>,
     #[oai(nullable)]
-    pub file_expires_at: Option<DateTime<Utc>>,
-    pub created_at: DateTime<Utc>,
+    pub file_expires_at: Option<Timestamp>,
+    pub created_at: Timestamp,
     #[oai(nullable)]
-    pub completed_at: Option<DateTime<Utc>>,
+    pub completed_at: Option<Timestamp>,
     #[oai(nullable)]
     pub error_message: Option<String>,
     /// Steps of the current render.
@@ -154,7 +152,7 @@ pub struct ExportDetail {
     /// Why the payload was not submitted: the validator's errors.
     pub submission_errors: Vec<String>,
     #[oai(nullable)]
-    pub cancelled_at: Option<DateTime<Utc>>,
+    pub cancelled_at: Option<Timestamp>,
     #[oai(nullable)]
     pub cancel_reason: Option<String>,
     /// The event-log position the figures were read at.
@@ -171,7 +169,7 @@ pub struct CancelExport {
 pub struct ExportCancelled {
     pub export_id: String,
     pub status: String,
-    pub cancelled_at: DateTime<Utc>,
+    pub cancelled_at: Timestamp,
 }
 
 #[derive(Debug, Object)]
@@ -179,7 +177,7 @@ pub struct ExportRequeued {
     pub export_id: String,
     pub status: String,
     pub retry_count: u32,
-    pub queued_at: DateTime<Utc>,
+    pub queued_at: Timestamp,
 }
 
 #[derive(ApiResponse)]
@@ -197,18 +195,6 @@ pub struct ExportDeleted {
 
 fn location(export_id: &str) -> String {
     format!("/api/v1/bufdir-exports/{export_id}")
-}
-
-fn rejected(e: CommandError<ExportError>) -> ApiError {
-    match e {
-        CommandError::Rejected(ExportError::Unknown) => {
-            ApiError::NotFound("export not found".into())
-        }
-        CommandError::Rejected(
-            e @ (ExportError::NotCancellable(_) | ExportError::NotRetryable(_)),
-        ) => ApiError::Conflict(e.to_string()),
-        other => ApiError::internal(other),
-    }
 }
 
 /// A live (not deleted) export the caller may see.
@@ -261,7 +247,7 @@ fn check(body: &CreateExport) -> Result<(ExportFormat, Locale), ApiError> {
     } else if body
         .period_from
         .checked_add_months(Months::new(12 * MAX_RANGE_YEARS as u32))
-        .is_none_or(|limit| body.period_to >= limit)
+        .is_none_or(|limit| body.period_to >= limit.into())
     {
         errors.push(FieldError::new(
             "period_to",
@@ -313,7 +299,7 @@ async fn detail(state: &AppState, req: &Request, row: ExportRow) -> Result<Expor
         _ => None,
     };
     Ok(ExportDetail {
-        file_expires_at: file_url.as_ref().and(row.file_expires_at),
+        file_expires_at: file_url.as_ref().and(row.file_expires_at.map(Into::into)),
         file_url,
         progress: Progress {
             done: row.progress_done,
@@ -325,12 +311,12 @@ async fn detail(state: &AppState, req: &Request, row: ExportRow) -> Result<Expor
         org_id: row.org_id,
         status: row.status,
         format: row.format,
-        period_from: row.period_from,
-        period_to: row.period_to,
+        period_from: row.period_from.into(),
+        period_to: row.period_to.into(),
         activity_types: row.activity_types,
         locale: row.locale.as_str().into(),
-        created_at: row.created_at,
-        completed_at: row.completed_at,
+        created_at: row.created_at.into(),
+        completed_at: row.completed_at.map(Into::into),
         error_message: row.error_message,
         retry_count: row.retry_count,
         file_size_bytes: row.file_size_bytes,
@@ -339,7 +325,7 @@ async fn detail(state: &AppState, req: &Request, row: ExportRow) -> Result<Expor
         submit_to_bufdir_api: row.submit_to_bufdir_api,
         submission_id: row.submission_id,
         submission_errors: row.submission_errors,
-        cancelled_at: row.cancelled_at,
+        cancelled_at: row.cancelled_at.map(Into::into),
         cancel_reason: row.cancel_reason,
         source_position: row.source_position,
     })
@@ -359,7 +345,7 @@ async fn run(
         &Export::stream(export_id),
         exports::NAME,
         command,
-        rejected,
+        ApiError::from,
     )
     .await
     .map(|_| ())
@@ -393,8 +379,8 @@ impl ExportsApi {
         let request = ExportRequest {
             org_id: org,
             format,
-            period_from: body.period_from,
-            period_to: body.period_to,
+            period_from: body.period_from.into(),
+            period_to: body.period_to.into(),
             activity_types: body.activity_types,
             include_attachments: body.include_attachments,
             submit_to_bufdir_api: body.submit_to_bufdir_api,
@@ -416,7 +402,7 @@ impl ExportsApi {
                 export_id: export_id.clone(),
                 status: "queued".into(),
                 estimated_duration_seconds: estimated,
-                created_at: now,
+                created_at: now.into(),
             }),
             location(&export_id),
         ))
@@ -436,9 +422,9 @@ impl ExportsApi {
         org_id: Query<Option<String>>,
         status: Query<Option<ExportStatus>>,
         /// Exports whose range ends on or after this day.
-        period_from: Query<Option<NaiveDate>>,
+        period_from: Query<Option<Date>>,
         /// Exports whose range starts on or before this day.
-        period_to: Query<Option<NaiveDate>>,
+        period_to: Query<Option<Date>>,
         #[oai(validator(minimum(value = "1"), maximum(value = "1000000")))] page: Query<
             Option<u32>,
         >,
@@ -449,8 +435,8 @@ impl ExportsApi {
         let filter = ExportFilter {
             org_id: org_id.0,
             status: status.0.map(|s| s.as_str().to_string()),
-            period_from: period_from.0,
-            period_to: period_to.0,
+            period_from: period_from.0.map(Into::into),
+            period_to: period_to.0.map(Into::into),
             ..ExportFilter::default()
         };
         let visible = caller.visible();
@@ -470,10 +456,10 @@ impl ExportsApi {
                 org_id: r.org_id,
                 status: r.status,
                 format: r.format,
-                period_from: r.period_from,
-                period_to: r.period_to,
-                created_at: r.created_at,
-                completed_at: r.completed_at,
+                period_from: r.period_from.into(),
+                period_to: r.period_to.into(),
+                created_at: r.created_at.into(),
+                completed_at: r.completed_at.map(Into::into),
             })
             .collect();
         Ok(Json(ExportList {
@@ -536,7 +522,7 @@ impl ExportsApi {
         Ok(Json(ExportCancelled {
             export_id: export_id.0,
             status: "cancelled".into(),
-            cancelled_at: now,
+            cancelled_at: now.into(),
         }))
     }
 
@@ -576,7 +562,7 @@ impl ExportsApi {
                 export_id: row.export_id.clone(),
                 status: "queued".into(),
                 retry_count: row.retry_count,
-                queued_at: now,
+                queued_at: now.into(),
             }),
             location(&row.export_id),
         ))

@@ -69,8 +69,9 @@ pub fn base_url(state: &crate::state::AppState, req: &poem::Request) -> String {
     format!("http://{host}")
 }
 
-/// Runs `command` on an aggregate's stream as the caller, maps a refusal with `rejected`, and
-/// waits until `projection` shows the result, so the caller reads its own write.
+/// Runs `command` on an aggregate's stream as the caller, maps a refusal with `rejected` (the
+/// rest of a command's failures map the same for every command, [`command_failed`]), and waits
+/// until `projection` shows the result, so the caller reads its own write.
 pub async fn execute<A>(
     state: &crate::state::AppState,
     caller: &crate::auth::Caller,
@@ -78,7 +79,7 @@ pub async fn execute<A>(
     stream: &str,
     projection: &str,
     command: A::Command,
-    rejected: fn(commands::CommandError<A::Error>) -> crate::problem::ApiError,
+    rejected: fn(A::Error) -> crate::problem::ApiError,
 ) -> Result<Vec<A::Event>, crate::problem::ApiError>
 where
     A: domain::Aggregate,
@@ -91,7 +92,7 @@ where
         move || command.clone(),
     )
     .await
-    .map_err(rejected)?;
+    .map_err(|e| crate::rejections::command_failed(e, rejected))?;
     if let Some(outcome) = &executed.outcome {
         state.wait_for(projection, &outcome.position).await?;
     }

@@ -1,8 +1,5 @@
-use chrono::{DateTime, SubsecRound, Utc};
-use commands::CommandError;
-use domain::organization::{
-    OrgName, Organization as OrgAggregate, OrganizationCommand, OrganizationError,
-};
+use chrono::{SubsecRound, Utc};
+use domain::organization::{OrgName, Organization as OrgAggregate, OrganizationCommand};
 use domain::{OrgId, OrgNumber};
 use poem::Request;
 use poem::web::Data;
@@ -15,6 +12,7 @@ use crate::auth::{BearerAuth, Role};
 use crate::problem::{ApiError, FieldError, ProblemResponse};
 use crate::routes::{ApiTags, PageParams, Pagination, metadata};
 use crate::state::AppState;
+use crate::wire::Timestamp;
 
 pub struct OrganizationsApi;
 
@@ -32,7 +30,7 @@ pub struct Organization {
     pub org_id: String,
     pub name: String,
     pub organisasjonsnummer: String,
-    pub created_at: DateTime<Utc>,
+    pub created_at: Timestamp,
 }
 
 impl From<OrganizationRow> for Organization {
@@ -41,7 +39,7 @@ impl From<OrganizationRow> for Organization {
             org_id: r.org_id,
             name: r.name,
             organisasjonsnummer: r.organisasjonsnummer,
-            created_at: r.created_at,
+            created_at: r.created_at.into(),
         }
     }
 }
@@ -97,12 +95,7 @@ impl OrganizationsApi {
             },
         )
         .await
-        .map_err(|e| match e {
-            CommandError::Rejected(OrganizationError::AlreadyRegistered(id)) => {
-                ApiError::Conflict(format!("organisation {id} is already registered"))
-            }
-            other => ApiError::internal(other),
-        })?;
+        .map_err(ApiError::from)?;
         if let Some(outcome) = executed.outcome {
             state.wait_for(read::NAME, &outcome.position).await?;
         }
@@ -110,7 +103,7 @@ impl OrganizationsApi {
             org_id: org_id.to_string(),
             name: name.as_str().to_string(),
             organisasjonsnummer: number.to_string(),
-            created_at: now,
+            created_at: now.into(),
         };
         let location = format!("/api/v1/organizations/{org_id}");
         Ok(Created::Created(Json(org), location))

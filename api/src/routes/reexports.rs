@@ -5,7 +5,6 @@
 //! webhook (`workers::webhooks`).
 
 use chrono::{DateTime, Utc};
-use commands::CommandError;
 use domain::Locale;
 use domain::export::{
     Export, ExportCommand, ExportError, ExportFile, ExportFormat, ExportRequest, ReexportOf,
@@ -25,6 +24,7 @@ use crate::problem::{ApiError, FieldError, ProblemResponse};
 use crate::routes::report_history::visible_report;
 use crate::routes::{ApiTags, PageParams, Pagination, new_id};
 use crate::state::AppState;
+use crate::wire::Timestamp;
 
 pub struct ReexportsApi;
 
@@ -101,9 +101,9 @@ pub struct Reexport {
     pub output_file_size_bytes: Option<u64>,
     #[oai(nullable)]
     pub requested_by: Option<String>,
-    pub requested_at: DateTime<Utc>,
+    pub requested_at: Timestamp,
     #[oai(nullable)]
-    pub completed_at: Option<DateTime<Utc>>,
+    pub completed_at: Option<Timestamp>,
     /// Whether the completion webhook was delivered (a 2xx answer).
     pub notified: bool,
     pub notify_on_completion: bool,
@@ -133,8 +133,8 @@ impl From<ExportRow> for Reexport {
             output_file_ref: r.file_key.filter(|_| r.status == "completed"),
             output_file_size_bytes: r.file_size_bytes,
             requested_by: r.requested_by,
-            requested_at: r.created_at,
-            completed_at: r.completed_at,
+            requested_at: r.created_at.into(),
+            completed_at: r.completed_at.map(Into::into),
             notified: r.notified,
             notify_on_completion: r.notify_on_completion,
             error_message: r.error_message,
@@ -166,7 +166,7 @@ pub struct UpdateReexport {
     #[oai(nullable)]
     pub output_file_size_bytes: Option<u64>,
     #[oai(nullable)]
-    pub completed_at: Option<DateTime<Utc>>,
+    pub completed_at: Option<Timestamp>,
     /// `true`: the renderer sent the notification itself.
     #[oai(nullable)]
     pub notified: Option<bool>,
@@ -178,7 +178,7 @@ pub struct UpdateReexport {
 pub struct ReexportCancelled {
     pub reexport_id: String,
     pub cancelled: bool,
-    pub cancelled_at: DateTime<Utc>,
+    pub cancelled_at: Timestamp,
 }
 
 #[derive(ApiResponse)]
@@ -192,33 +192,22 @@ fn location(id: &str) -> String {
     format!("/api/v1/report-reexports/{id}")
 }
 
-fn rejected(e: CommandError<ExportError>) -> ApiError {
+/// A re-export's refusals, in its own words (a queued job is `pending` here).
+fn rejected(e: ExportError) -> ApiError {
     match e {
-        CommandError::Rejected(ExportError::Unknown) => {
-            ApiError::NotFound("re-export not found".into())
-        }
-        CommandError::Rejected(ExportError::NotCancellable(status)) => ApiError::Conflict(format!(
+        ExportError::Unknown => ApiError::NotFound("re-export not found".into()),
+        ExportError::NotCancellable(status) => ApiError::Conflict(format!(
             "the re-export is {}; only a pending or running re-export can be cancelled",
             status_name(status)
         )),
-        CommandError::Rejected(ExportError::NotFinished(status)) => ApiError::Conflict(format!(
+        ExportError::NotFinished(status) => ApiError::Conflict(format!(
             "the re-export is {}; a notification follows a completed or failed re-export",
             status_name(status)
         )),
-        CommandError::Rejected(ExportError::LostClaim(_) | ExportError::NotClaimable) => {
-            ApiError::Conflict(
-                "another renderer holds this re-export, or it is no longer running".into(),
-            )
-        }
-        CommandError::Rejected(ExportError::ForeignFile(_)) => {
-            ApiError::invalid(vec![FieldError::new(
-                "output_file_ref",
-                "foreign_file_ref",
-                "a file reference must lie under the organisation's own prefix",
-            )])
-        }
-        CommandError::Rejected(e) => ApiError::Conflict(e.to_string()),
-        other => ApiError::internal(other),
+        ExportError::LostClaim(_) | ExportError::NotClaimable => ApiError::Conflict(
+            "another renderer holds this re-export, or it is no longer running".into(),
+        ),
+        other => other.into(),
     }
 }
 
@@ -574,7 +563,7 @@ impl ReexportsApi {
                 let key = owned_file(&state, &org, "output_file_ref", &file_ref, size).await?;
                 finishable(&row)?;
                 let attempt = take(&state, &caller, req, &row).await?;
-                let completed_at = body.completed_at.unwrap_or(now);
+                let completed_at = body.completed_at.map_or(now, Into::into);
                 complete(&state, &caller, req, &row, attempt, key, size, completed_at).await?;
             }
             Some(ReexportStatus::Failed) => {
@@ -707,7 +696,7 @@ impl ReexportsApi {
         Ok(Json(ReexportCancelled {
             reexport_id: row.export_id,
             cancelled: true,
-            cancelled_at: now,
+            cancelled_at: now.into(),
         }))
     }
 }

@@ -1,6 +1,5 @@
-use chrono::{DateTime, SubsecRound, Utc};
-use commands::CommandError;
-use domain::report_data::{ReportData, ReportDataCommand, ReportDataError};
+use chrono::{SubsecRound, Utc};
+use domain::report_data::{ReportData, ReportDataCommand};
 use domain::schema::{self, Labels, Requirement, Unit};
 use domain::{OrgId, PeriodId};
 use poem::Request;
@@ -17,6 +16,7 @@ use crate::problem::{ApiError, FieldError, ProblemResponse};
 use crate::routes::source_records::visible_org;
 use crate::routes::{ApiTags, PageParams, Pagination, metadata, new_id};
 use crate::state::AppState;
+use crate::wire::Timestamp;
 
 pub struct ReportDataApi;
 
@@ -87,8 +87,8 @@ pub struct SnapshotSummary {
     /// False while new source data or an invalidation has not been aggregated yet.
     pub cache_valid: bool,
     #[oai(nullable)]
-    pub aggregated_at: Option<DateTime<Utc>>,
-    pub created_at: DateTime<Utc>,
+    pub aggregated_at: Option<Timestamp>,
+    pub created_at: Timestamp,
 }
 
 #[derive(Debug, Object)]
@@ -128,7 +128,7 @@ pub struct PriorPeriod {
     #[oai(nullable)]
     pub snapshot_id: Option<String>,
     #[oai(nullable)]
-    pub aggregated_at: Option<DateTime<Utc>>,
+    pub aggregated_at: Option<Timestamp>,
 }
 
 #[derive(Debug, Object)]
@@ -141,13 +141,13 @@ pub struct SnapshotDetail {
     pub snapshot_status: SnapshotStatus,
     pub cache_valid: bool,
     #[oai(nullable)]
-    pub aggregated_at: Option<DateTime<Utc>>,
+    pub aggregated_at: Option<Timestamp>,
     pub sections: Vec<SectionView>,
     pub prior_period: PriorPeriod,
     pub field_count: u64,
     pub populated_field_count: u64,
     pub job_id: String,
-    pub created_at: DateTime<Utc>,
+    pub created_at: Timestamp,
     #[oai(nullable)]
     pub error_message: Option<String>,
 }
@@ -173,8 +173,8 @@ pub struct SnapshotJob {
     #[oai(nullable)]
     pub estimated_completion_seconds: Option<u64>,
     #[oai(nullable)]
-    pub aggregated_at: Option<DateTime<Utc>>,
-    pub created_at: DateTime<Utc>,
+    pub aggregated_at: Option<Timestamp>,
+    pub created_at: Timestamp,
 }
 
 #[derive(ApiResponse)]
@@ -203,7 +203,7 @@ pub struct Invalidated {
     pub cache_valid: bool,
     pub invalidation_reason: String,
     pub job_id: String,
-    pub invalidated_at: DateTime<Utc>,
+    pub invalidated_at: Timestamp,
 }
 
 #[derive(ApiResponse)]
@@ -230,8 +230,8 @@ fn summary(row: SnapshotRow) -> Result<SnapshotSummary, ApiError> {
         organization_id: row.org_id,
         organization_name: row.organization_name,
         period_id: row.period_id,
-        aggregated_at: row.aggregated_at,
-        created_at: row.created_at,
+        aggregated_at: row.aggregated_at.map(Into::into),
+        created_at: row.created_at.into(),
     })
 }
 
@@ -252,18 +252,6 @@ async fn estimate_seconds(state: &AppState) -> Result<Option<u64>, ApiError> {
         .await
         .map_err(ApiError::internal)?;
     Ok(ms.map(|ms| ((ms / 1000.0).ceil() as u64).max(1)))
-}
-
-fn rejected(e: CommandError<ReportDataError>) -> ApiError {
-    match e {
-        CommandError::Rejected(ReportDataError::UnknownSnapshot(id)) => {
-            ApiError::NotFound(format!("snapshot {id} not found"))
-        }
-        CommandError::Rejected(
-            e @ (ReportDataError::Historical(_) | ReportDataError::NotProcessing(_)),
-        ) => ApiError::Conflict(e.to_string()),
-        other => ApiError::internal(other),
-    }
 }
 
 fn stream_of(row: &SnapshotRow) -> Result<String, ApiError> {
@@ -379,15 +367,15 @@ impl ReportDataApi {
             field_count: schema.fields().count() as u64,
             populated_field_count: row.populated_field_count,
             cache_valid: row.cache_valid,
-            aggregated_at: row.aggregated_at,
+            aggregated_at: row.aggregated_at.map(Into::into),
             prior_period: PriorPeriod {
                 period_id: prior_period,
                 snapshot_id: prior_snapshot.as_ref().map(|s| s.snapshot_id.clone()),
-                aggregated_at: prior_snapshot.and_then(|s| s.aggregated_at),
+                aggregated_at: prior_snapshot.and_then(|s| s.aggregated_at).map(Into::into),
             },
             sections,
             job_id: row.job_id,
-            created_at: row.created_at,
+            created_at: row.created_at.into(),
             error_message: row.error,
             snapshot_id: row.snapshot_id,
             organization_id: row.org_id,
@@ -442,7 +430,7 @@ impl ReportDataApi {
             },
         )
         .await
-        .map_err(rejected)?;
+        .map_err(ApiError::from)?;
         let estimate = estimate_seconds(&state).await?;
         let Some(outcome) = executed.outcome else {
             // Nothing new: answer with the snapshot that made the request unnecessary.
@@ -474,8 +462,8 @@ impl ReportDataApi {
                 organization_id: existing.org_id,
                 period_id: existing.period_id,
                 job_id: existing.job_id,
-                aggregated_at: existing.aggregated_at,
-                created_at: existing.created_at,
+                aggregated_at: existing.aggregated_at.map(Into::into),
+                created_at: existing.created_at.into(),
             };
             return Ok(if existing.status == "current" {
                 TriggerResponse::Existing(Json(job))
@@ -497,7 +485,7 @@ impl ReportDataApi {
                 job_id,
                 estimated_completion_seconds: estimate,
                 aggregated_at: None,
-                created_at: now,
+                created_at: now.into(),
             }),
             location,
         ))
@@ -553,7 +541,7 @@ impl ReportDataApi {
             },
         )
         .await
-        .map_err(rejected)?;
+        .map_err(ApiError::from)?;
         if let Some(outcome) = executed.outcome {
             state.wait_for(report_data::NAME, &outcome.position).await?;
         }
@@ -567,7 +555,7 @@ impl ReportDataApi {
                 cache_valid: false,
                 invalidation_reason: reason,
                 job_id,
-                invalidated_at: now,
+                invalidated_at: now.into(),
             }),
             location,
         ))
@@ -602,7 +590,7 @@ impl ReportDataApi {
             },
         )
         .await
-        .map_err(rejected)?;
+        .map_err(ApiError::from)?;
         if let Some(outcome) = executed.outcome {
             state.wait_for(report_data::NAME, &outcome.position).await?;
         }

@@ -2,11 +2,10 @@
 //! retention period. Completed exports and re-exports record themselves (the history worker,
 //! `workers::history`); clients may also record reports made elsewhere and attach their files.
 
-use chrono::{DateTime, Duration, NaiveDate, Utc};
-use commands::CommandError;
+use chrono::{Duration, Utc};
 use domain::report::{
-    NewReport, Report, ReportCommand, ReportError, ReportFile, ReportStatus as Status,
-    ReportType as Kind, retained_until,
+    NewReport, Report, ReportCommand, ReportFile, ReportStatus as Status, ReportType as Kind,
+    retained_until,
 };
 use domain::{FileKey, OrgId};
 use poem::web::Data;
@@ -22,6 +21,7 @@ use crate::problem::{ApiError, FieldError, ProblemResponse};
 use crate::routes::source_records::visible_org;
 use crate::routes::{ApiTags, PageParams, Pagination, base_url, new_id};
 use crate::state::AppState;
+use crate::wire::{Date, Timestamp};
 
 pub struct ReportHistoryApi;
 
@@ -76,8 +76,8 @@ pub struct ReportRecord {
     /// `annual_summary` (a calendar year), `quarterly_activity` (a calendar quarter) or
     /// `custom_period`.
     pub report_type: String,
-    pub period_from: NaiveDate,
-    pub period_to: NaiveDate,
+    pub period_from: Date,
+    pub period_to: Date,
     /// `pending`, `generating`, `completed` or `failed`.
     pub status: String,
     /// Where the file is kept; fetch it through `GET /{report_id}/download-url`.
@@ -89,9 +89,9 @@ pub struct ReportRecord {
     #[oai(nullable)]
     pub generated_by: Option<String>,
     #[oai(nullable)]
-    pub generated_at: Option<DateTime<Utc>>,
-    pub created_at: DateTime<Utc>,
-    pub updated_at: DateTime<Utc>,
+    pub generated_at: Option<Timestamp>,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
     /// The event-log position the report's figures were read at. A re-export reads the log up
     /// to here, so it shows what was known then.
     #[oai(nullable)]
@@ -100,25 +100,25 @@ pub struct ReportRecord {
     #[oai(nullable)]
     pub export_id: Option<String>,
     /// The report may not be deleted before the day after this (bokføringsloven § 13).
-    pub retained_until: NaiveDate,
+    pub retained_until: Date,
 }
 
 impl From<ReportRow> for ReportRecord {
     fn from(r: ReportRow) -> Self {
         ReportRecord {
-            retained_until: retained_until(r.period_to),
+            retained_until: retained_until(r.period_to).into(),
             report_id: r.report_id,
             org_id: r.org_id,
             report_type: r.report_type,
-            period_from: r.period_from,
-            period_to: r.period_to,
+            period_from: r.period_from.into(),
+            period_to: r.period_to.into(),
             status: r.status,
             file_ref: r.file_ref,
             file_size_bytes: r.file_size_bytes,
             generated_by: r.generated_by,
-            generated_at: r.generated_at,
-            created_at: r.created_at,
-            updated_at: r.updated_at,
+            generated_at: r.generated_at.map(Into::into),
+            created_at: r.created_at.into(),
+            updated_at: r.updated_at.into(),
             source_position: r.source_position,
             export_id: r.export_id,
         }
@@ -137,8 +137,8 @@ pub struct CreateReport {
     /// Must match the period: a calendar year is `annual_summary`, a calendar quarter
     /// `quarterly_activity`, anything else `custom_period`.
     pub report_type: ReportType,
-    pub period_from: NaiveDate,
-    pub period_to: NaiveDate,
+    pub period_from: Date,
+    pub period_to: Date,
     /// Default `pending`. `completed` needs `file_ref` and `file_size_bytes`.
     pub status: Option<ReportStatus>,
     /// Default: the caller (the token's subject).
@@ -151,7 +151,7 @@ pub struct CreateReport {
     #[oai(nullable)]
     pub file_size_bytes: Option<u64>,
     #[oai(nullable)]
-    pub generated_at: Option<DateTime<Utc>>,
+    pub generated_at: Option<Timestamp>,
 }
 
 #[derive(Debug, Object)]
@@ -167,7 +167,7 @@ pub struct UpdateReport {
     #[oai(nullable)]
     pub file_size_bytes: Option<u64>,
     #[oai(nullable)]
-    pub generated_at: Option<DateTime<Utc>>,
+    pub generated_at: Option<Timestamp>,
 }
 
 #[derive(Debug, Object)]
@@ -175,7 +175,7 @@ pub struct DownloadUrl {
     pub report_id: String,
     /// Signed; works without a bearer token until `expires_at`.
     pub download_url: String,
-    pub expires_at: DateTime<Utc>,
+    pub expires_at: Timestamp,
     pub file_name: String,
     #[oai(nullable)]
     pub file_size_bytes: Option<u64>,
@@ -185,7 +185,7 @@ pub struct DownloadUrl {
 pub struct ReportDeleted {
     pub report_id: String,
     pub deleted: bool,
-    pub deleted_at: DateTime<Utc>,
+    pub deleted_at: Timestamp,
 }
 
 #[derive(ApiResponse)]
@@ -202,35 +202,6 @@ fn location(report_id: &str) -> String {
 /// The path a report's download link signs.
 pub fn file_path(report_id: &str) -> String {
     format!("/api/v1/report-history/{report_id}/file")
-}
-
-fn rejected(e: CommandError<ReportError>) -> ApiError {
-    match e {
-        CommandError::Rejected(ReportError::Unknown) => {
-            ApiError::NotFound("report not found".into())
-        }
-        CommandError::Rejected(ReportError::ForeignFile(_)) => {
-            ApiError::invalid(vec![FieldError::new(
-                "file_ref",
-                "foreign_file_ref",
-                "a file reference must lie under the organisation's own prefix",
-            )])
-        }
-        CommandError::Rejected(ReportError::CompletedWithoutFile) => {
-            ApiError::invalid(vec![FieldError::new(
-                "file_ref",
-                "file_required",
-                "a completed report needs file_ref and file_size_bytes",
-            )])
-        }
-        CommandError::Rejected(
-            e @ (ReportError::Transition { .. }
-            | ReportError::Retained(_)
-            | ReportError::AlreadyExists
-            | ReportError::NoFileToRemove),
-        ) => ApiError::Conflict(e.to_string()),
-        other => ApiError::internal(other),
-    }
 }
 
 /// A live (not deleted) report the caller may see.
@@ -261,7 +232,7 @@ async fn run(
         &Report::stream(report_id),
         reports::NAME,
         command,
-        rejected,
+        ApiError::from,
     )
     .await
     .map(|_| ())
@@ -341,9 +312,9 @@ impl ReportHistoryApi {
         state: Data<&AppState>,
         org_id: Query<Option<String>>,
         /// Reports whose period ends on or after this day.
-        period_from: Query<Option<NaiveDate>>,
+        period_from: Query<Option<Date>>,
         /// Reports whose period starts on or before this day.
-        period_to: Query<Option<NaiveDate>>,
+        period_to: Query<Option<Date>>,
         report_type: Query<Option<ReportType>>,
         status: Query<Option<ReportStatus>>,
         #[oai(validator(minimum(value = "1"), maximum(value = "1000000")))] page: Query<
@@ -357,8 +328,8 @@ impl ReportHistoryApi {
             org_id: org_id.0,
             report_type: report_type.0.map(|t| Kind::from(t).as_str().to_string()),
             status: status.0.map(|s| Status::from(s).as_str().to_string()),
-            period_from: period_from.0,
-            period_to: period_to.0,
+            period_from: period_from.0.map(Into::into),
+            period_to: period_to.0.map(Into::into),
         };
         let visible = caller.visible();
         let (rows, total) = reports::list(
@@ -423,8 +394,8 @@ impl ReportHistoryApi {
                 "period_order",
                 "period_to is before period_from",
             ));
-        } else if Kind::of_range(body.period_from, body.period_to) != kind {
-            let expected = Kind::of_range(body.period_from, body.period_to);
+        } else if Kind::of_range(body.period_from.0, body.period_to.0) != kind {
+            let expected = Kind::of_range(body.period_from.0, body.period_to.0);
             errors.push(FieldError::new(
                 "report_type",
                 "report_type_mismatch",
@@ -447,12 +418,12 @@ impl ReportHistoryApi {
             report_id: report_id.clone(),
             org_id: org,
             report_type: kind,
-            period_from: body.period_from,
-            period_to: body.period_to,
+            period_from: body.period_from.into(),
+            period_to: body.period_to.into(),
             status: body.status.map(Status::from).unwrap_or_default(),
             file,
             generated_by: body.generated_by.or_else(|| Some(caller.actor())),
-            generated_at: body.generated_at,
+            generated_at: body.generated_at.map(Into::into),
             source_position: None,
             export_id: None,
         };
@@ -498,7 +469,7 @@ impl ReportHistoryApi {
         let command = ReportCommand::Update {
             status: body.status.map(Status::from),
             file,
-            generated_at: body.generated_at,
+            generated_at: body.generated_at.map(Into::into),
             now: Utc::now(),
         };
         run(&state, &caller, req, &report_id.0, command).await?;
@@ -595,7 +566,7 @@ impl ReportHistoryApi {
                 base_url(&state, req),
                 state.links.sign(&path, expires_at)
             ),
-            expires_at,
+            expires_at: expires_at.into(),
             file_name,
             file_size_bytes: row.file_size_bytes,
             report_id: row.report_id,
@@ -651,7 +622,7 @@ impl ReportHistoryApi {
         Ok(Json(ReportDeleted {
             report_id: row.report_id,
             deleted: true,
-            deleted_at: now,
+            deleted_at: now.into(),
         }))
     }
 }

@@ -15,6 +15,7 @@ use crate::csv_payload::Csv;
 use crate::problem::{ApiError, FieldError, ProblemResponse};
 use crate::routes::{ApiTags, PageParams, Pagination, metadata};
 use crate::state::AppState;
+use crate::wire::Timestamp;
 
 pub struct SourceRecordsApi;
 
@@ -68,7 +69,7 @@ pub struct SourceRecordView {
     #[oai(nullable)]
     pub hours: Option<f64>,
     pub data_source: String,
-    pub imported_at: chrono::DateTime<Utc>,
+    pub imported_at: Timestamp,
 }
 
 #[derive(Debug, Object)]
@@ -215,7 +216,7 @@ impl SourceRecordsApi {
                 vec![NewEvent::new(event_type, payload, metadata(&caller, req))],
             )
             .await
-            .map_err(ApiError::internal)?;
+            .map_err(crate::rejections::store_failed)?;
         state.wait_for(report_data::NAME, &outcome.position).await?;
         Ok(Json(ImportResult {
             import_id,
@@ -282,7 +283,7 @@ impl SourceRecordsApi {
                     value: r.value,
                     hours: r.hours,
                     data_source: r.data_source,
-                    imported_at: r.imported_at,
+                    imported_at: r.imported_at.into(),
                 })
                 .collect(),
             pagination: params.pagination(total),

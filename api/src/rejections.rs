@@ -1,0 +1,138 @@
+//! What a command's failure means in HTTP, in one place: each aggregate's refusal (the domain
+//! said no: 404, 409 or 422), and what is the same for every command: losing the race for a
+//! stream again and again is a 409 with `Retry-After` (the client may simply try again), a
+//! store that cannot be reached is a 503, anything else is our failure (500, logged).
+
+use commands::CommandError;
+use domain::bufdir_access::BufdirAccessError;
+use domain::export::ExportError;
+use domain::organization::OrganizationError;
+use domain::report::ReportError;
+use domain::report_data::ReportDataError;
+use domain::submission::SubmissionError;
+use store::StoreError;
+
+use crate::problem::{ApiError, FieldError};
+
+/// A command's failure, with the domain's refusal mapped by `rejected` (for wording particular
+/// to one resource) and everything else the same for every command.
+pub fn command_failed<E>(e: CommandError<E>, rejected: impl FnOnce(E) -> ApiError) -> ApiError
+where
+    E: std::error::Error,
+{
+    match e {
+        CommandError::Rejected(e) => rejected(e),
+        CommandError::Contended => ApiError::Contended(
+            "other changes to this resource kept arriving at the same moment; try again".into(),
+        ),
+        CommandError::Store(e) => store_failed(e),
+        CommandError::Decode(e) => ApiError::internal(e),
+    }
+}
+
+/// A store failure outside a command: the database gone is a 503, the rest is ours.
+pub fn store_failed(e: StoreError) -> ApiError {
+    match e {
+        StoreError::Closed => {
+            ApiError::Unavailable("the service is shutting down; try again shortly".into())
+        }
+        StoreError::Database(ref db) if unreachable(db) => {
+            tracing::warn!(error = %e, "the database is unreachable");
+            ApiError::Unavailable("the database is unreachable; try again shortly".into())
+        }
+        other => ApiError::internal(other),
+    }
+}
+
+fn unreachable(e: &sqlx::Error) -> bool {
+    matches!(
+        e,
+        sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed
+    )
+}
+
+impl<E> From<CommandError<E>> for ApiError
+where
+    E: std::error::Error + Into<ApiError>,
+{
+    fn from(e: CommandError<E>) -> Self {
+        command_failed(e, Into::into)
+    }
+}
+
+impl From<ExportError> for ApiError {
+    fn from(e: ExportError) -> Self {
+        match e {
+            ExportError::Unknown => ApiError::NotFound("export not found".into()),
+            ExportError::ForeignFile(_) => ApiError::invalid(vec![FieldError::new(
+                "output_file_ref",
+                "foreign_file_ref",
+                "a file reference must lie under the organisation's own prefix",
+            )]),
+            e @ (ExportError::AlreadyExists
+            | ExportError::NotCancellable(_)
+            | ExportError::NotRetryable(_)
+            | ExportError::NotClaimable
+            | ExportError::LostClaim(_)
+            | ExportError::NoFile
+            | ExportError::NotFinished(_)
+            | ExportError::AlreadyNotified) => ApiError::Conflict(e.to_string()),
+        }
+    }
+}
+
+impl From<ReportError> for ApiError {
+    fn from(e: ReportError) -> Self {
+        match e {
+            ReportError::Unknown => ApiError::NotFound("report not found".into()),
+            ReportError::ForeignFile(_) => ApiError::invalid(vec![FieldError::new(
+                "file_ref",
+                "foreign_file_ref",
+                "a file reference must lie under the organisation's own prefix",
+            )]),
+            ReportError::CompletedWithoutFile => ApiError::invalid(vec![FieldError::new(
+                "file_ref",
+                "file_required",
+                "a completed report needs file_ref and file_size_bytes",
+            )]),
+            e @ (ReportError::Transition { .. }
+            | ReportError::Retained(_)
+            | ReportError::AlreadyExists
+            | ReportError::NoFileToRemove) => ApiError::Conflict(e.to_string()),
+        }
+    }
+}
+
+impl From<ReportDataError> for ApiError {
+    fn from(e: ReportDataError) -> Self {
+        match e {
+            ReportDataError::UnknownSnapshot(id) => {
+                ApiError::NotFound(format!("snapshot {id} not found"))
+            }
+            e @ (ReportDataError::Historical(_) | ReportDataError::NotProcessing(_)) => {
+                ApiError::Conflict(e.to_string())
+            }
+        }
+    }
+}
+
+impl From<OrganizationError> for ApiError {
+    fn from(e: OrganizationError) -> Self {
+        match e {
+            OrganizationError::AlreadyRegistered(_) => ApiError::Conflict(e.to_string()),
+        }
+    }
+}
+
+impl From<SubmissionError> for ApiError {
+    fn from(e: SubmissionError) -> Self {
+        // Every refusal of a submission is about the state it is in.
+        ApiError::Conflict(e.to_string())
+    }
+}
+
+impl From<BufdirAccessError> for ApiError {
+    fn from(e: BufdirAccessError) -> Self {
+        match e {}
+    }
+}
