@@ -220,6 +220,10 @@ impl Application {
 /// The whole HTTP surface: the API, its docs and spec, and the middleware every route shares.
 pub fn endpoint(state: AppState, keys: Keys) -> impl poem::Endpoint {
     let api = spec::service();
+    let allowed = Arc::new(crate::http_semantics::AllowedMethods::from_spec(
+        &api.spec(),
+        &PLAIN_ROUTES,
+    ));
     let ui = api.swagger_ui();
     let json = api.spec_endpoint();
     let yaml = api.spec_endpoint_yaml();
@@ -245,5 +249,16 @@ pub fn endpoint(state: AppState, keys: Keys) -> impl poem::Endpoint {
         .data(state.db.read.clone())
         .data(state)
         .data(keys)
+        .around(move |ep, req| crate::http_semantics::around(ep, allowed.clone(), req))
         .around(crate::observe::around)
 }
+
+/// The routes outside the OpenAPI spec, with their methods (for `Allow`).
+const PLAIN_ROUTES: [(&str, &[&str]); 6] = [
+    ("/openapi.json", &["GET"]),
+    ("/openapi.yaml", &["GET"]),
+    ("/docs", &["GET"]),
+    ("/api/v1/bufdir-exports/{export_id}/file", &["GET"]),
+    ("/api/v1/report-history/{report_id}/file", &["GET"]),
+    ("/metrics", &["GET"]),
+];

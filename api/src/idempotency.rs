@@ -15,6 +15,15 @@ use crate::auth::Keys;
 use crate::problem::{ApiError, catch_all};
 
 pub const HEADER: &str = "Idempotency-Key";
+/// The longest key; the spec says the same (`KEY_PATTERN`).
+pub const MAX_KEY_LEN: usize = 255;
+/// What a key may be, as the spec states it: visible ASCII, 1 to 255 characters.
+pub const KEY_PATTERN: &str = r"^[!-~]{1,255}$";
+
+fn is_valid_key(key: &str) -> bool {
+    (1..=MAX_KEY_LEN).contains(&key.len()) && key.bytes().all(|b| b.is_ascii_graphic())
+}
+
 /// After this long without an answer, a pending key is considered abandoned (its request died).
 const ABANDONED_AFTER: Duration = Duration::minutes(2);
 
@@ -22,15 +31,6 @@ pub async fn around<E: Endpoint>(ep: Arc<E>, mut req: Request) -> poem::Result<R
     let key = match req.headers().get(HEADER) {
         Some(key) if req.method() == Method::POST => key.clone(),
         _ => return call(&ep, req).await,
-    };
-    let key = match key.to_str() {
-        Ok(k) if (1..=255).contains(&k.len()) => k.to_string(),
-        _ => {
-            return Err(ApiError::BadRequest(format!(
-                "{HEADER} must be 1 to 255 visible ASCII characters"
-            ))
-            .into());
-        }
     };
     let keys = req
         .data::<Keys>()
@@ -40,12 +40,22 @@ pub async fn around<E: Endpoint>(ep: Arc<E>, mut req: Request) -> poem::Result<R
         .data::<AnyPool>()
         .expect("the read pool is in the app data")
         .clone();
-    // Without a valid token there is no scope; the handler answers 401 and nothing is stored.
+    // Authentication comes before any other check: without a valid token the handler answers
+    // 401, whatever the key looks like, and nothing is stored.
     let Some(scope) = bearer(&req)
         .and_then(|t| keys.verify(t).ok())
         .map(|c| scope_of(&c))
     else {
         return call(&ep, req).await;
+    };
+    let key = match key.to_str() {
+        Ok(k) if is_valid_key(k) => k.to_string(),
+        _ => {
+            return Err(ApiError::BadRequest(format!(
+                "{HEADER} must be 1 to {MAX_KEY_LEN} visible ASCII characters"
+            ))
+            .into());
+        }
     };
     let body = req.take_body().into_bytes().await?;
     let hash = request_hash(&req, &body);

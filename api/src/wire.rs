@@ -180,3 +180,46 @@ mod tests {
         );
     }
 }
+
+/// Any JSON value that must be present: `serde_json::Value` alone reads a missing member as
+/// `null`, so a body without a required `payload` would pass as one with `"payload": null`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RequiredJson(pub Value);
+
+impl Type for RequiredJson {
+    const IS_REQUIRED: bool = true;
+    type RawValueType = Self;
+    type RawElementValueType = Self;
+
+    fn name() -> Cow<'static, str> {
+        "any".into()
+    }
+
+    fn schema_ref() -> MetaSchemaRef {
+        MetaSchemaRef::Inline(Box::new(MetaSchema::ANY))
+    }
+
+    fn as_raw_value(&self) -> Option<&Self::RawValueType> {
+        Some(self)
+    }
+
+    fn raw_element_iter<'a>(
+        &'a self,
+    ) -> Box<dyn Iterator<Item = &'a Self::RawElementValueType> + 'a> {
+        Box::new(self.as_raw_value().into_iter())
+    }
+}
+
+impl ParseFromJSON for RequiredJson {
+    fn parse_from_json(value: Option<Value>) -> ParseResult<Self> {
+        value
+            .map(RequiredJson)
+            .ok_or_else(ParseError::expected_input)
+    }
+}
+
+impl ToJSON for RequiredJson {
+    fn to_json(&self) -> Option<Value> {
+        Some(self.0.clone())
+    }
+}

@@ -191,6 +191,14 @@ impl ReportingSchema {
         self.metrics.iter().any(|m| m.key == key)
     }
 
+    /// Whether records of `metric` are counted by their `value` in some field, so that value
+    /// must be a whole number.
+    pub fn counts_value_of(&self, metric: &str) -> bool {
+        self.fields().any(|(_, f)| {
+            f.metric == metric && f.unit == Unit::Count && f.measure == Measure::Value
+        })
+    }
+
     pub fn is_activity_category(&self, key: &str) -> bool {
         self.activity_categories.iter().any(|c| c.key == key)
     }

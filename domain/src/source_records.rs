@@ -124,6 +124,20 @@ pub fn validate(
             ));
         }
         let value = number(row, "value", &r.value, &mut errors);
+        if let Some(v) = value
+            && v.fract() != 0.0
+            && schema.counts_value_of(&r.metric)
+        {
+            errors.push(RecordError::new(
+                row,
+                "value",
+                "not_a_whole_number",
+                format!(
+                    "the value of {} is a count, so a whole number, got {v}",
+                    r.metric
+                ),
+            ));
+        }
         let hours = r
             .hours
             .as_ref()
@@ -348,6 +362,29 @@ mod tests {
             NaiveDate::from_ymd_opt(2024, 5, 17).unwrap()
         );
         assert_eq!(records[0].value, 3.0);
+    }
+
+    #[test]
+    fn a_counted_value_is_whole_and_hours_may_have_fractions() {
+        let errors = validate(
+            vec![
+                raw("a", "2024-05-17", "volunteers", RawNumber::Number(2.5)),
+                raw(
+                    "b",
+                    "2024-05-17",
+                    "volunteers",
+                    RawNumber::Text("2,0".into()),
+                ),
+                raw("c", "2024-05-17", "volunteer_hours", RawNumber::Number(2.5)),
+            ],
+            schema(),
+        )
+        .unwrap_err();
+        let got: Vec<(usize, &str, &str)> = errors
+            .iter()
+            .map(|e| (e.row, e.field.as_str(), e.code))
+            .collect();
+        assert_eq!(got, vec![(0, "value", "not_a_whole_number")]);
     }
 
     #[test]

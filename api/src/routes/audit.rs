@@ -152,6 +152,7 @@ impl AuditApi {
         /// Only events of this organisation (see above how an event's organisation is found).
         org: Query<Option<String>>,
         /// Continue after this position: a page's `next_after`, or an event's `position`.
+        #[oai(validator(pattern = r"^[0-9]{1,18}(/[0-9]{1,18})?$"))]
         after: Query<Option<String>>,
         /// How many events of the log this page scans (default 100, at most 1000).
         #[oai(validator(minimum(value = "1"), maximum(value = "1000")))]

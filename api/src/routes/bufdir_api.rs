@@ -19,7 +19,8 @@ use crate::problem::{ApiError, FieldError, ProblemResponse};
 use crate::routes::source_records::visible_org;
 use crate::routes::{ApiTags, metadata, new_id};
 use crate::state::AppState;
-use crate::wire::Timestamp;
+use crate::text::{OrgIdText, PayloadVersionText, ReportIdText, Text200, Text1000};
+use crate::wire::{RequiredJson, Timestamp};
 
 pub struct BufdirApi;
 
@@ -32,7 +33,7 @@ pub struct ValidatePayload {
     pub payload_version: String,
     /// `organisasjonsnummer`, `rapporteringsperiode`, `aktiviteter[{kategori, antall, timer}]`,
     /// `kontaktperson {navn, epost, telefon}` (recommended) and the schema's fields as `felter`.
-    pub payload: serde_json::Value,
+    pub payload: RequiredJson,
 }
 
 /// One finding of the validator.
@@ -73,13 +74,13 @@ pub struct ValidationResult {
 #[derive(Debug, Object)]
 pub struct Authenticate {
     /// The organisation's Bufdir client id.
-    pub client_id: String,
+    pub client_id: Text200,
     #[oai(write_only)]
-    pub client_secret: String,
+    pub client_secret: Text1000,
     /// The organisation the credentials belong to. May be left out by callers who belong to
     /// exactly one organisation.
     #[oai(nullable)]
-    pub org_id: Option<String>,
+    pub org_id: Option<OrgIdText>,
 }
 
 #[derive(Debug, Object)]
@@ -103,10 +104,10 @@ pub enum AuthenticateResponse {
 pub struct Submit {
     /// Submitting the same report with the same payload again answers with the first
     /// submission; another payload is a 409 unless Bufdir rejected or refused the last one.
-    pub report_id: String,
-    pub org_id: String,
-    pub payload_version: String,
-    pub payload: serde_json::Value,
+    pub report_id: ReportIdText,
+    pub org_id: OrgIdText,
+    pub payload_version: PayloadVersionText,
+    pub payload: RequiredJson,
 }
 
 #[derive(Debug, Object)]
@@ -285,7 +286,7 @@ impl BufdirApi {
     ) -> Result<Json<ValidationResult>, ProblemResponse> {
         let v = bufdir_payload::validate(
             &body.payload_version,
-            &body.payload,
+            &body.payload.0,
             Utc::now().date_naive(),
         );
         Ok(Json(ValidationResult {
@@ -318,7 +319,12 @@ impl BufdirApi {
         let caller = auth.0;
         caller.require_any(SUBMITTERS)?;
         let body = body.0;
-        let org = visible_org(&state, &caller, &chosen_org(&caller, body.org_id)?).await?;
+        let org = visible_org(
+            &state,
+            &caller,
+            &chosen_org(&caller, body.org_id.map(String::from))?,
+        )
+        .await?;
         let mut errors = vec![];
         if !(1..=200).contains(&body.client_id.len()) {
             errors.push(FieldError::new(
@@ -338,8 +344,8 @@ impl BufdirApi {
             return Err(ApiError::invalid(errors).into());
         }
         let credentials = Credentials {
-            client_id: body.client_id,
-            client_secret: body.client_secret,
+            client_id: body.client_id.0,
+            client_secret: body.client_secret.0,
         };
         let token = match state
             .services
@@ -401,7 +407,10 @@ impl BufdirApi {
         state: Data<&AppState>,
         req: &Request,
         /// Makes a retry safe: the same key and body get the first answer.
-        #[oai(name = "Idempotency-Key")]
+        #[oai(
+            name = "Idempotency-Key",
+            validator(min_length = 1, max_length = 255, pattern = r"^[!-~]{1,255}$")
+        )]
         _idempotency_key: Header<Option<String>>,
         body: Json<Submit>,
     ) -> Result<SubmitResponse, ProblemResponse> {
@@ -424,12 +433,13 @@ impl BufdirApi {
         report_of_org(&state, &org, &body.report_id).await?;
         let v = bufdir_payload::validate(
             &body.payload_version,
-            &body.payload,
+            &body.payload.0,
             Utc::now().date_naive(),
         );
         let mut errors = v.errors.clone();
         let number = body
             .payload
+            .0
             .get("organisasjonsnummer")
             .and_then(|n| n.as_str());
         if v.is_valid() && number != Some(org_row.organisasjonsnummer.as_str()) {
@@ -466,9 +476,9 @@ impl BufdirApi {
         let command = || SubmissionCommand::Submit {
             submission_id: submission_id.clone(),
             org_id: org.clone(),
-            report_id: body.report_id.clone(),
-            payload_version: body.payload_version.clone(),
-            payload: body.payload.clone(),
+            report_id: body.report_id.0.clone(),
+            payload_version: body.payload_version.0.clone(),
+            payload: body.payload.0.clone(),
             now: Utc::now(),
         };
         let executed = commands::execute::<Submission>(

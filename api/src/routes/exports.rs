@@ -17,6 +17,7 @@ use crate::problem::{ApiError, FieldError, ProblemResponse};
 use crate::routes::source_records::visible_org;
 use crate::routes::{ApiTags, PageParams, Pagination, base_url, new_id};
 use crate::state::AppState;
+use crate::text::{CategoryText, ExportFormatText, LocaleText, OrgIdText, UpTo1000};
 use crate::wire::{Date, Timestamp};
 
 pub struct ExportsApi;
@@ -47,16 +48,16 @@ impl ExportStatus {
 
 #[derive(Debug, Object)]
 pub struct CreateExport {
-    pub org_id: String,
+    pub org_id: OrgIdText,
     /// `excel` (or `xlsx`), `csv`, `pdf` or `json` (the Bufdir payload).
-    pub format: String,
+    pub format: ExportFormatText,
     /// First day of the range.
     pub period_from: Date,
     /// Last day of the range, at most 5 years after `period_from`.
     pub period_to: Date,
     /// Activity categories to include; empty or left out: all.
     #[oai(default)]
-    pub activity_types: Vec<String>,
+    pub activity_types: Vec<CategoryText>,
     /// Annex sheets with the source records and the validation result (Excel and CSV).
     #[oai(default)]
     pub include_attachments: bool,
@@ -66,7 +67,7 @@ pub struct CreateExport {
     /// `nb-NO` (default), `nn-NO` or `en-GB`: labels, numbers and dates in the file. The JSON
     /// payload is the same in every locale.
     #[oai(nullable)]
-    pub locale: Option<String>,
+    pub locale: Option<LocaleText>,
 }
 
 #[derive(Debug, Object)]
@@ -162,7 +163,7 @@ pub struct ExportDetail {
 
 #[derive(Debug, Object)]
 pub struct CancelExport {
-    pub reason: String,
+    pub reason: UpTo1000,
 }
 
 #[derive(Debug, Object)]
@@ -223,7 +224,7 @@ fn check(body: &CreateExport) -> Result<(ExportFormat, Locale), ApiError> {
             "unknown_locale",
             format!(
                 "{:?} is not a locale: use nb-NO, nn-NO or en-GB",
-                body.locale.as_deref().unwrap_or_default()
+                body.locale.as_ref().map_or("", |l| l.as_str())
             ),
         ));
     }
@@ -365,7 +366,10 @@ impl ExportsApi {
         state: Data<&AppState>,
         req: &Request,
         /// Makes a retry safe: the same key and body get the first answer.
-        #[oai(name = "Idempotency-Key")]
+        #[oai(
+            name = "Idempotency-Key",
+            validator(min_length = 1, max_length = 255, pattern = r"^[!-~]{1,255}$")
+        )]
         _idempotency_key: Header<Option<String>>,
         body: Json<CreateExport>,
     ) -> Result<CreateResponse, ProblemResponse> {
@@ -381,7 +385,7 @@ impl ExportsApi {
             format,
             period_from: body.period_from.into(),
             period_to: body.period_to.into(),
-            activity_types: body.activity_types,
+            activity_types: body.activity_types.into_iter().map(String::from).collect(),
             include_attachments: body.include_attachments,
             submit_to_bufdir_api: body.submit_to_bufdir_api,
             locale,
@@ -515,7 +519,7 @@ impl ExportsApi {
         }
         let now = Utc::now();
         let command = ExportCommand::Cancel {
-            reason: body.0.reason,
+            reason: body.0.reason.0,
             now,
         };
         run(&state, &caller, req, &export_id.0, command).await?;
@@ -540,7 +544,10 @@ impl ExportsApi {
         state: Data<&AppState>,
         req: &Request,
         /// Makes a retry safe: the same key and body get the first answer.
-        #[oai(name = "Idempotency-Key")]
+        #[oai(
+            name = "Idempotency-Key",
+            validator(min_length = 1, max_length = 255, pattern = r"^[!-~]{1,255}$")
+        )]
         _idempotency_key: Header<Option<String>>,
         export_id: Path<String>,
     ) -> Result<RetryResponse, ProblemResponse> {

@@ -12,6 +12,7 @@ use crate::auth::{BearerAuth, Role};
 use crate::problem::{ApiError, FieldError, ProblemResponse};
 use crate::routes::{ApiTags, PageParams, Pagination, metadata};
 use crate::state::AppState;
+use crate::text::{NameText, OrgIdText, OrgNumberText};
 use crate::wire::Timestamp;
 
 pub struct OrganizationsApi;
@@ -19,10 +20,10 @@ pub struct OrganizationsApi;
 #[derive(Debug, Object)]
 pub struct CreateOrganization {
     /// Opaque id, `^[a-z0-9][a-z0-9_-]{1,63}$`.
-    pub org_id: String,
-    pub name: String,
+    pub org_id: OrgIdText,
+    pub name: NameText,
     /// Nine digits with a valid MOD11 check digit.
-    pub organisasjonsnummer: String,
+    pub organisasjonsnummer: OrgNumberText,
 }
 
 #[derive(Debug, Clone, Object)]
@@ -73,7 +74,10 @@ impl OrganizationsApi {
         state: Data<&AppState>,
         req: &Request,
         /// Makes a retry safe: the same key and body get the first answer.
-        #[oai(name = "Idempotency-Key")]
+        #[oai(
+            name = "Idempotency-Key",
+            validator(min_length = 1, max_length = 255, pattern = r"^[!-~]{1,255}$")
+        )]
         _idempotency_key: Header<Option<String>>,
         body: Json<CreateOrganization>,
     ) -> Result<Created, ProblemResponse> {

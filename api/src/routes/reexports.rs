@@ -24,6 +24,7 @@ use crate::problem::{ApiError, FieldError, ProblemResponse};
 use crate::routes::report_history::visible_report;
 use crate::routes::{ApiTags, PageParams, Pagination, new_id};
 use crate::state::AppState;
+use crate::text::{FileNameText, FileRefText, LocaleText, ReexportFormatText};
 use crate::wire::Timestamp;
 
 pub struct ReexportsApi;
@@ -62,13 +63,13 @@ fn export_status(status: ReexportStatus) -> &'static str {
 pub struct ExportParams {
     /// `xlsx`, `csv` or `pdf`. Default: the original report's format.
     #[oai(nullable)]
-    pub format: Option<String>,
+    pub format: Option<ReexportFormatText>,
     /// Add the source records behind the figures (an annex). Default false.
     #[oai(nullable)]
     pub include_annexes: Option<bool>,
     /// `nb-NO` (default), `nn-NO` or `en-GB`: labels, numbers and dates.
     #[oai(nullable)]
-    pub locale: Option<String>,
+    pub locale: Option<LocaleText>,
 }
 
 #[derive(Debug, Object)]
@@ -162,7 +163,7 @@ pub struct UpdateReexport {
     /// `output_file_size_bytes`: the file must be there, of that size (422 otherwise). Or
     /// upload the bytes with `PUT /{reexport_id}/upload`.
     #[oai(nullable)]
-    pub output_file_ref: Option<String>,
+    pub output_file_ref: Option<FileRefText>,
     #[oai(nullable)]
     pub output_file_size_bytes: Option<u64>,
     #[oai(nullable)]
@@ -422,7 +423,10 @@ impl ReexportsApi {
         state: Data<&AppState>,
         req: &Request,
         /// Makes a retry safe: the same key and body get the first answer.
-        #[oai(name = "Idempotency-Key")]
+        #[oai(
+            name = "Idempotency-Key",
+            validator(min_length = 1, max_length = 255, pattern = r"^[!-~]{1,255}$")
+        )]
         _idempotency_key: Header<Option<String>>,
         body: Json<CreateReexport>,
     ) -> Result<CreateResponse, ProblemResponse> {
@@ -451,10 +455,10 @@ impl ReexportsApi {
                 .and_then(|n| n.rsplit('.').next().map(str::to_string))
         });
         let format = resolve_format(
-            params.and_then(|p| p.format.as_deref()),
+            params.and_then(|p| p.format.as_ref()).map(|f| f.as_str()),
             original_format.as_deref(),
         )?;
-        let locale = resolve_locale(params.and_then(|p| p.locale.as_deref()))?;
+        let locale = resolve_locale(params.and_then(|p| p.locale.as_ref()).map(|l| l.as_str()))?;
         let org = domain::OrgId::parse(&report.org_id).map_err(ApiError::internal)?;
         let reexport_id = new_id("reexp");
         let request = ExportRequest {
@@ -633,14 +637,18 @@ impl ReexportsApi {
         state: Data<&AppState>,
         req: &Request,
         reexport_id: Path<String>,
-        file_name: Query<Option<String>>,
+        file_name: Query<Option<FileNameText>>,
         body: Binary<Body>,
     ) -> Result<Json<Reexport>, ProblemResponse> {
         let caller = auth.0;
         let row = visible_reexport(&state, &caller, &reexport_id.0).await?;
         caller.require_any(&[Role::Service])?;
         finishable(&row)?;
-        let name = upload_name(file_name.0.as_deref(), req.content_type(), "reexport")?;
+        let name = upload_name(
+            file_name.0.as_ref().map(|n| n.as_str()),
+            req.content_type(),
+            "reexport",
+        )?;
         let org = OrgId::parse(&row.org_id).map_err(ApiError::internal)?;
         let key = upload_key(
             &format!("{}reexports/{}", FileKey::org_prefix(&org), row.export_id),

@@ -6,7 +6,7 @@ use poem::Request;
 use poem::web::Data;
 use poem_openapi::param::{Header, Path, Query};
 use poem_openapi::payload::Json;
-use poem_openapi::{ApiResponse, Enum, Object, OpenApi};
+use poem_openapi::{ApiResponse, Enum, Object, OpenApi, Union};
 use projections::organizations::Visible;
 use projections::report_data;
 use projections::report_queries::{self, SnapshotFilter, SnapshotRow};
@@ -16,6 +16,7 @@ use crate::problem::{ApiError, FieldError, ProblemResponse};
 use crate::routes::source_records::visible_org;
 use crate::routes::{ApiTags, PageParams, Pagination, metadata, new_id};
 use crate::state::AppState;
+use crate::text::{OrgIdText, PeriodIdText, Text500};
 use crate::wire::Timestamp;
 
 pub struct ReportDataApi;
@@ -97,8 +98,25 @@ pub struct SnapshotList {
     pub pagination: Pagination,
 }
 
+/// A figure counted in whole numbers (`unit: count`).
 #[derive(Debug, Object)]
-pub struct FieldView {
+pub struct CountField {
+    pub field_key: String,
+    /// Null when no source record feeds the field.
+    #[oai(nullable)]
+    pub value: Option<i64>,
+    #[oai(nullable)]
+    pub prior_period_value: Option<i64>,
+    #[oai(nullable)]
+    pub data_source: Option<String>,
+    pub label: String,
+    /// `required`, `recommended` or `optional`.
+    pub requirement: String,
+}
+
+/// A figure in hours (`unit: hours`), which may have a fraction.
+#[derive(Debug, Object)]
+pub struct HoursField {
     pub field_key: String,
     /// Null when no source record feeds the field.
     #[oai(nullable)]
@@ -108,10 +126,18 @@ pub struct FieldView {
     #[oai(nullable)]
     pub data_source: Option<String>,
     pub label: String,
-    /// `count` or `hours`.
-    pub unit: String,
     /// `required`, `recommended` or `optional`.
     pub requirement: String,
+}
+
+/// One field of a section; `unit` says whether its figures are whole counts or hours.
+#[derive(Debug, Union)]
+#[oai(discriminator_name = "unit", one_of)]
+pub enum FieldView {
+    #[oai(mapping = "count")]
+    Count(CountField),
+    #[oai(mapping = "hours")]
+    Hours(HoursField),
 }
 
 #[derive(Debug, Object)]
@@ -154,9 +180,9 @@ pub struct SnapshotDetail {
 
 #[derive(Debug, Object)]
 pub struct TriggerAggregation {
-    pub organization_id: String,
+    pub organization_id: OrgIdText,
     /// A year (`2024`) or a quarter (`2024-Q1`).
-    pub period_id: String,
+    pub period_id: PeriodIdText,
     /// Start a new snapshot even when a valid one exists.
     #[oai(default)]
     pub force_reaggregate: bool,
@@ -191,7 +217,7 @@ pub enum TriggerResponse {
 pub struct Invalidate {
     /// Must be true: invalidation drops the cached figures and re-aggregates.
     pub invalidate_cache: bool,
-    pub reason: String,
+    pub reason: Text500,
 }
 
 #[derive(Debug, Object)]
@@ -340,23 +366,33 @@ impl ReportDataApi {
                     .iter()
                     .map(|f| {
                         let current = values.get(&section.id).and_then(|s| s.get(&f.key));
-                        FieldView {
-                            field_key: f.key.clone(),
-                            value: current.map(|v| v.value),
-                            prior_period_value: prior.get(&f.key).copied(),
-                            data_source: current.and_then(|v| v.data_source.clone()),
-                            label: lang.pick(&f.labels),
-                            unit: match f.unit {
-                                Unit::Count => "count",
-                                Unit::Hours => "hours",
-                            }
-                            .into(),
-                            requirement: match f.requirement {
-                                Requirement::Required => "required",
-                                Requirement::Recommended => "recommended",
-                                Requirement::Optional => "optional",
-                            }
-                            .into(),
+                        let value = current.map(|v| v.value);
+                        let prior_value = prior.get(&f.key).copied();
+                        let data_source = current.and_then(|v| v.data_source.clone());
+                        let requirement = match f.requirement {
+                            Requirement::Required => "required",
+                            Requirement::Recommended => "recommended",
+                            Requirement::Optional => "optional",
+                        }
+                        .to_string();
+                        match f.unit {
+                            // Counts are sums of whole numbers (imports refuse fractions).
+                            Unit::Count => FieldView::Count(CountField {
+                                field_key: f.key.clone(),
+                                value: value.map(|v| v.round() as i64),
+                                prior_period_value: prior_value.map(|v| v.round() as i64),
+                                data_source,
+                                label: lang.pick(&f.labels),
+                                requirement,
+                            }),
+                            Unit::Hours => FieldView::Hours(HoursField {
+                                field_key: f.key.clone(),
+                                value,
+                                prior_period_value: prior_value,
+                                data_source,
+                                label: lang.pick(&f.labels),
+                                requirement,
+                            }),
                         }
                     })
                     .collect(),
@@ -399,7 +435,10 @@ impl ReportDataApi {
         state: Data<&AppState>,
         req: &Request,
         /// Makes a retry safe: the same key and body get the first answer.
-        #[oai(name = "Idempotency-Key")]
+        #[oai(
+            name = "Idempotency-Key",
+            validator(min_length = 1, max_length = 255, pattern = r"^[!-~]{1,255}$")
+        )]
         _idempotency_key: Header<Option<String>>,
         body: Json<TriggerAggregation>,
     ) -> Result<TriggerResponse, ProblemResponse> {

@@ -21,6 +21,7 @@ use crate::problem::{ApiError, FieldError, ProblemResponse};
 use crate::routes::source_records::visible_org;
 use crate::routes::{ApiTags, PageParams, Pagination, base_url, new_id};
 use crate::state::AppState;
+use crate::text::{FileNameText, FileRefText, OrgIdText, Text200};
 use crate::wire::{Date, Timestamp};
 
 pub struct ReportHistoryApi;
@@ -133,7 +134,7 @@ pub struct ReportList {
 
 #[derive(Debug, Object)]
 pub struct CreateReport {
-    pub org_id: String,
+    pub org_id: OrgIdText,
     /// Must match the period: a calendar year is `annual_summary`, a calendar quarter
     /// `quarterly_activity`, anything else `custom_period`.
     pub report_type: ReportType,
@@ -143,11 +144,11 @@ pub struct CreateReport {
     pub status: Option<ReportStatus>,
     /// Default: the caller (the token's subject).
     #[oai(nullable)]
-    pub generated_by: Option<String>,
+    pub generated_by: Option<Text200>,
     /// A file store key under the organisation's own prefix (`reports/{org_id}/…`), with
     /// `file_size_bytes`: the file must be there, of that size (422 otherwise).
     #[oai(nullable)]
-    pub file_ref: Option<String>,
+    pub file_ref: Option<FileRefText>,
     #[oai(nullable)]
     pub file_size_bytes: Option<u64>,
     #[oai(nullable)]
@@ -163,7 +164,7 @@ pub struct UpdateReport {
     /// (`reports/org-a/2026-Q1/report.xlsx`), with `file_size_bytes`: the file must be there,
     /// of that size (422 otherwise). Or upload the bytes with `PUT /{report_id}/upload`.
     #[oai(nullable)]
-    pub file_ref: Option<String>,
+    pub file_ref: Option<FileRefText>,
     #[oai(nullable)]
     pub file_size_bytes: Option<u64>,
     #[oai(nullable)]
@@ -282,7 +283,7 @@ async fn checked_file(
     }))
 }
 
-fn check_generated_by(value: &Option<String>, errors: &mut Vec<FieldError>) {
+fn check_generated_by(value: &Option<Text200>, errors: &mut Vec<FieldError>) {
     if value
         .as_ref()
         .is_some_and(|v| v.trim().is_empty() || v.chars().count() > 200)
@@ -378,7 +379,10 @@ impl ReportHistoryApi {
         state: Data<&AppState>,
         req: &Request,
         /// Makes a retry safe: the same key and body get the first answer.
-        #[oai(name = "Idempotency-Key")]
+        #[oai(
+            name = "Idempotency-Key",
+            validator(min_length = 1, max_length = 255, pattern = r"^[!-~]{1,255}$")
+        )]
         _idempotency_key: Header<Option<String>>,
         body: Json<CreateReport>,
     ) -> Result<CreateResponse, ProblemResponse> {
@@ -408,7 +412,11 @@ impl ReportHistoryApi {
             ));
         }
         check_generated_by(&body.generated_by, &mut errors);
-        let file = file_of(body.file_ref, body.file_size_bytes, &mut errors);
+        let file = file_of(
+            body.file_ref.map(String::from),
+            body.file_size_bytes,
+            &mut errors,
+        );
         if !errors.is_empty() {
             return Err(ApiError::invalid(errors).into());
         }
@@ -422,7 +430,10 @@ impl ReportHistoryApi {
             period_to: body.period_to.into(),
             status: body.status.map(Status::from).unwrap_or_default(),
             file,
-            generated_by: body.generated_by.or_else(|| Some(caller.actor())),
+            generated_by: body
+                .generated_by
+                .map(String::from)
+                .or_else(|| Some(caller.actor())),
             generated_at: body.generated_at.map(Into::into),
             source_position: None,
             export_id: None,
@@ -460,7 +471,11 @@ impl ReportHistoryApi {
         caller.require_any(WRITERS)?;
         let body = body.0;
         let mut errors = vec![];
-        let file = file_of(body.file_ref, body.file_size_bytes, &mut errors);
+        let file = file_of(
+            body.file_ref.map(String::from),
+            body.file_size_bytes,
+            &mut errors,
+        );
         if !errors.is_empty() {
             return Err(ApiError::invalid(errors).into());
         }
@@ -495,7 +510,7 @@ impl ReportHistoryApi {
         state: Data<&AppState>,
         req: &Request,
         report_id: Path<String>,
-        file_name: Query<Option<String>>,
+        file_name: Query<Option<FileNameText>>,
         body: Binary<Body>,
     ) -> Result<Json<ReportRecord>, ProblemResponse> {
         let caller = auth.0;
@@ -508,7 +523,11 @@ impl ReportHistoryApi {
             ))
             .into());
         }
-        let name = upload_name(file_name.0.as_deref(), req.content_type(), "report")?;
+        let name = upload_name(
+            file_name.0.as_ref().map(|n| n.as_str()),
+            req.content_type(),
+            "report",
+        )?;
         let org = OrgId::parse(&row.org_id).map_err(ApiError::internal)?;
         let key = upload_key(
             &format!("{}{}", FileKey::org_prefix(&org), row.report_id),

@@ -15,26 +15,27 @@ use crate::csv_payload::Csv;
 use crate::problem::{ApiError, FieldError, ProblemResponse};
 use crate::routes::{ApiTags, PageParams, Pagination, metadata};
 use crate::state::AppState;
+use crate::text::{DayText, MetricText, OrgIdText, PeriodIdText, RecordIdText, Text128};
 use crate::wire::Timestamp;
 
 pub struct SourceRecordsApi;
 
 #[derive(Debug, Object)]
 pub struct ImportRecords {
-    pub organization_id: String,
+    pub organization_id: OrgIdText,
     /// The system the records come from, e.g. `fagsystem-cis`.
-    pub data_source: String,
+    pub data_source: Text128,
     /// Up to 10 000 records. A `record_id` sent before replaces that record.
     pub records: Vec<RecordInput>,
 }
 
 #[derive(Debug, Object)]
 pub struct RecordInput {
-    pub record_id: String,
+    pub record_id: RecordIdText,
     /// ISO date, `YYYY-MM-DD`.
-    pub occurred_on: String,
+    pub occurred_on: DayText,
     /// A metric of the reporting schema.
-    pub metric: String,
+    pub metric: MetricText,
     pub value: f64,
     #[oai(nullable)]
     pub hours: Option<f64>,
@@ -129,11 +130,14 @@ impl SourceRecordsApi {
         state: Data<&AppState>,
         req: &Request,
         /// For `text/csv` bodies: the organisation.
-        organization_id: Query<Option<String>>,
+        organization_id: Query<Option<OrgIdText>>,
         /// For `text/csv` bodies: the system the records come from.
-        data_source: Query<Option<String>>,
+        data_source: Query<Option<Text128>>,
         /// Makes a retry safe: the same key and body get the first answer.
-        #[oai(name = "Idempotency-Key")]
+        #[oai(
+            name = "Idempotency-Key",
+            validator(min_length = 1, max_length = 255, pattern = r"^[!-~]{1,255}$")
+        )]
         _idempotency_key: Header<Option<String>>,
         body: ImportBody,
     ) -> Result<Json<ImportResult>, ProblemResponse> {
@@ -145,9 +149,9 @@ impl SourceRecordsApi {
                     .records
                     .into_iter()
                     .map(|r| RawRecord {
-                        record_id: r.record_id,
-                        occurred_on: r.occurred_on,
-                        metric: r.metric,
+                        record_id: r.record_id.0,
+                        occurred_on: r.occurred_on.0,
+                        metric: r.metric.0,
                         value: RawNumber::Number(r.value),
                         hours: r.hours.map(RawNumber::Number),
                     })
@@ -238,9 +242,9 @@ impl SourceRecordsApi {
         &self,
         auth: BearerAuth,
         state: Data<&AppState>,
-        organization_id: Query<String>,
+        organization_id: Query<OrgIdText>,
         /// A year (`2024`) or quarter (`2024-Q1`): records dated within it.
-        period_id: Query<Option<String>>,
+        period_id: Query<Option<PeriodIdText>>,
         metric: Query<Option<String>>,
         #[oai(validator(minimum(value = "1"), maximum(value = "1000000")))] page: Query<
             Option<u32>,

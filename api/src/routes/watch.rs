@@ -17,6 +17,7 @@ use crate::problem::{ApiError, FieldError, ProblemResponse};
 use crate::routes::ApiTags;
 use crate::routes::source_records::visible_org;
 use crate::state::AppState;
+use crate::text::PeriodIdText;
 use crate::watch::{WatchEvent, WatchItem};
 
 pub struct WatchApi;
@@ -122,7 +123,7 @@ impl WatchApi {
         auth: WatchAuth,
         state: Data<&AppState>,
         organization_id: Query<String>,
-        period_id: Query<String>,
+        period_id: Query<PeriodIdText>,
         /// The `id` of the last event received; the stream resumes right after it.
         #[oai(name = "Last-Event-ID")]
         last_event_id: Header<Option<String>>,

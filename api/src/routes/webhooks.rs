@@ -13,6 +13,7 @@ use crate::problem::{ApiError, FieldError, ProblemResponse};
 use crate::routes::ApiTags;
 use crate::routes::source_records::visible_org;
 use crate::state::AppState;
+use crate::text::UrlText;
 use workers::webhooks::TargetError;
 
 pub struct WebhooksApi;
@@ -22,7 +23,7 @@ pub struct SetWebhook {
     /// `https://…` (or `http://…`). It must resolve to public addresses only: loopback,
     /// private, link-local and metadata addresses are refused (422), when it is set and again
     /// each time a webhook is sent; redirects are not followed.
-    pub url: String,
+    pub url: UrlText,
 }
 
 #[derive(Debug, Object)]
