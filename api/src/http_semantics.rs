@@ -96,10 +96,10 @@ pub async fn around<E: Endpoint>(
         Ok(r) => r.into_response(),
         Err(e) => catch_all(e).await,
     };
-    if response.status() == StatusCode::METHOD_NOT_ALLOWED || method_is_options {
-        if let Some(allow) = allowed.allow(&path) {
-            response.headers_mut().insert("Allow", allow.clone());
-        }
+    if (response.status() == StatusCode::METHOD_NOT_ALLOWED || method_is_options)
+        && let Some(allow) = allowed.allow(&path)
+    {
+        response.headers_mut().insert("Allow", allow.clone());
     }
     Ok(response)
 }

@@ -272,6 +272,21 @@ text!(
 );
 
 text!(
+    /// A position in the event log: a number, or `commit/prepare` on EventStoreDB.
+    PositionText,
+    Rule {
+        pattern: Some("^[0-9]{1,18}(/[0-9]{1,18})?$"),
+        ..Rule::default()
+    }
+);
+
+text!(
+    /// Any string: a text whose judging is the operation's own answer (`validate-payload`).
+    AnyText,
+    Rule::default()
+);
+
+text!(
     /// At most 1000 characters.
     UpTo1000,
     Rule {

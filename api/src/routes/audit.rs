@@ -14,6 +14,7 @@ use crate::auth::{BearerAuth, Role};
 use crate::problem::{ApiError, ProblemResponse};
 use crate::routes::ApiTags;
 use crate::state::AppState;
+use crate::text::PositionText;
 use crate::wire::Timestamp;
 
 pub struct AuditApi;
@@ -152,8 +153,7 @@ impl AuditApi {
         /// Only events of this organisation (see above how an event's organisation is found).
         org: Query<Option<String>>,
         /// Continue after this position: a page's `next_after`, or an event's `position`.
-        #[oai(validator(pattern = r"^[0-9]{1,18}(/[0-9]{1,18})?$"))]
-        after: Query<Option<String>>,
+        after: Query<Option<PositionText>>,
         /// How many events of the log this page scans (default 100, at most 1000).
         #[oai(validator(minimum(value = "1"), maximum(value = "1000")))]
         limit: Query<Option<u32>>,

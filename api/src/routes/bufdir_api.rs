@@ -19,7 +19,7 @@ use crate::problem::{ApiError, FieldError, ProblemResponse};
 use crate::routes::source_records::visible_org;
 use crate::routes::{ApiTags, metadata, new_id};
 use crate::state::AppState;
-use crate::text::{OrgIdText, PayloadVersionText, ReportIdText, Text200, Text1000};
+use crate::text::{AnyText, OrgIdText, PayloadVersionText, ReportIdText, Text200, Text1000};
 use crate::wire::{RequiredJson, Timestamp};
 
 pub struct BufdirApi;
@@ -30,7 +30,7 @@ const SUBMITTERS: &[Role] = &[Role::Reporter, Role::Admin, Role::Service];
 #[derive(Debug, Object)]
 pub struct ValidatePayload {
     /// The payload's schema version; `bufdir_2025_v2` is the current one.
-    pub payload_version: String,
+    pub payload_version: AnyText,
     /// `organisasjonsnummer`, `rapporteringsperiode`, `aktiviteter[{kategori, antall, timer}]`,
     /// `kontaktperson {navn, epost, telefon}` (recommended) and the schema's fields as `felter`.
     pub payload: RequiredJson,
@@ -291,7 +291,7 @@ impl BufdirApi {
         );
         Ok(Json(ValidationResult {
             is_valid: v.is_valid(),
-            payload_version: body.0.payload_version,
+            payload_version: body.0.payload_version.0,
             errors: v.errors.iter().map(Into::into).collect(),
             warnings: v.warnings.iter().map(|w| w.message_en.clone()).collect(),
             warning_details: v.warnings.iter().map(Into::into).collect(),

@@ -24,7 +24,7 @@ use crate::problem::{ApiError, FieldError, ProblemResponse};
 use crate::routes::report_history::visible_report;
 use crate::routes::{ApiTags, PageParams, Pagination, new_id};
 use crate::state::AppState;
-use crate::text::{FileNameText, FileRefText, LocaleText, ReexportFormatText};
+use crate::text::{AnyText, FileNameText, FileRefText, LocaleText, ReexportFormatText, UpTo1000};
 use crate::wire::Timestamp;
 
 pub struct ReexportsApi;
@@ -74,7 +74,7 @@ pub struct ExportParams {
 
 #[derive(Debug, Object)]
 pub struct CreateReexport {
-    pub report_id: String,
+    pub report_id: AnyText,
     pub export_params: Option<ExportParams>,
     /// POST a signed webhook with the result when it is done. Default false.
     #[oai(nullable)]
@@ -164,7 +164,7 @@ pub struct UpdateReexport {
     /// upload the bytes with `PUT /{reexport_id}/upload`.
     #[oai(nullable)]
     pub output_file_ref: Option<FileRefText>,
-    #[oai(nullable)]
+    #[oai(nullable, validator(minimum(value = "0")))]
     pub output_file_size_bytes: Option<u64>,
     #[oai(nullable)]
     pub completed_at: Option<Timestamp>,
@@ -172,7 +172,7 @@ pub struct UpdateReexport {
     #[oai(nullable)]
     pub notified: Option<bool>,
     #[oai(nullable)]
-    pub error_message: Option<String>,
+    pub error_message: Option<UpTo1000>,
 }
 
 #[derive(Debug, Object)]
@@ -584,6 +584,7 @@ impl ReexportsApi {
                     error: body
                         .error_message
                         .clone()
+                        .map(String::from)
                         .unwrap_or_else(|| format!("reported failed by {}", caller.actor())),
                     now,
                 };

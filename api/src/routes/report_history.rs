@@ -149,7 +149,7 @@ pub struct CreateReport {
     /// `file_size_bytes`: the file must be there, of that size (422 otherwise).
     #[oai(nullable)]
     pub file_ref: Option<FileRefText>,
-    #[oai(nullable)]
+    #[oai(nullable, validator(minimum(value = "0")))]
     pub file_size_bytes: Option<u64>,
     #[oai(nullable)]
     pub generated_at: Option<Timestamp>,
@@ -165,7 +165,7 @@ pub struct UpdateReport {
     /// of that size (422 otherwise). Or upload the bytes with `PUT /{report_id}/upload`.
     #[oai(nullable)]
     pub file_ref: Option<FileRefText>,
-    #[oai(nullable)]
+    #[oai(nullable, validator(minimum(value = "0")))]
     pub file_size_bytes: Option<u64>,
     #[oai(nullable)]
     pub generated_at: Option<Timestamp>,

@@ -3,7 +3,7 @@
 
 Environment: BUFDIR_URL (the running server), BUFDIR_TOKEN (an admin token), FLOW_ORG_ID and
 FLOW_ORG_NUMBER (an organisation this flow creates; a valid MOD11 number), BUFDIR_SUBMIT_EXAMPLE
-(docs/examples/bufdir-submit.json). The generated package `bufdir_client` must be importable.
+(the contract's, tests/contracts/bufdir-api/submitToBufdir.json). The generated package `bufdir_client` must be importable.
 
 Every call goes through the generated client except the Server-Sent Events watch (generated
 clients do not read event streams) and the signed download links (not API operations). Any
@@ -72,9 +72,13 @@ def expect_status(response: Any, *statuses: int) -> Any:
 
 
 def field_value(snapshot: bc.SnapshotDetail, field_key: str) -> Optional[float]:
+    """A field's figure; a count must come as an integer (the spec says `integer`)."""
     for section in snapshot.sections:
-        for field in section.fields:
+        for wrapper in section.fields:
+            field = wrapper.actual_instance  # a count or an hours field (oneOf on `unit`)
             if field.field_key == field_key:
+                if field.unit == "count" and field.value is not None:
+                    check(type(field.value) is int, f"{field_key} is a count but {field.value!r}")
                 return field.value
     raise FlowError(f"snapshot {snapshot.snapshot_id} has no field {field_key}")
 
@@ -328,14 +332,20 @@ def main() -> None:
     step(f"export {export_id} completed ({len(file.content)} bytes)")
 
     # 6. Bufdir: validate, credentials, submit, status.
+    # The contract's own example payload, with this organisation's number in place of its
+    # 912345678 (which has no valid MOD11 check digit).
     with open(EXAMPLE, encoding="utf-8") as f:
-        example = json.load(f)
+        example = json.load(f)["request"]
     payload = example["payload"]
     payload["organisasjonsnummer"] = ORG_NUMBER
     verdict = bufdir.validate_bufdir_payload(
         bc.ValidatePayload(payload_version=example["payload_version"], payload=payload)
     )
     check(verdict.is_valid and not verdict.errors, f"payload invalid: {verdict.errors}")
+    check(
+        verdict.warnings == ["Field 'kontaktperson' is recommended but not present."],
+        f"warnings {verdict.warnings}",
+    )
     token = bufdir.authenticate_bufdir(
         bc.Authenticate(client_id="demo-client", client_secret="demo-secret", org_id=ORG)
     )

@@ -3,7 +3,7 @@
 //
 // Environment: BUFDIR_URL (the running server), BUFDIR_TOKEN (an admin token), FLOW_ORG_ID and
 // FLOW_ORG_NUMBER (an organisation this flow creates; a valid MOD11 number), BUFDIR_SUBMIT_EXAMPLE
-// (docs/examples/bufdir-submit.json). run.sh generates the client into ../.cache/gen/typescript.
+// (the contract's, tests/contracts/bufdir-api/submitToBufdir.json). run.sh generates the client into ../.cache/gen/typescript.
 //
 // Every call goes through the generated client except the Server-Sent Events watch (generated
 // clients do not read event streams) and the signed download links (not API operations). Any
@@ -76,7 +76,11 @@ async function waitFor<T>(what: string, probe: () => Promise<T | undefined>): Pr
 function fieldValue(snapshot: SnapshotDetail, fieldKey: string): number | null | undefined {
   for (const section of snapshot.sections) {
     const field = section.fields.find((f) => f.fieldKey === fieldKey);
-    if (field) return field.value;
+    if (field) {
+      // A count comes as an integer (the spec says `integer`); hours may have a fraction.
+      if (field.unit === "count" && field.value != null) check(Number.isInteger(field.value), `${fieldKey} is a count but ${field.value}`);
+      return field.value;
+    }
   }
   throw new FlowError(`snapshot ${snapshot.snapshotId} has no field ${fieldKey}`);
 }
@@ -313,12 +317,18 @@ async function main(): Promise<void> {
   step(`export ${exportId} completed (${file.length} bytes)`);
 
   // 6. Bufdir: validate, credentials, submit, status.
-  const example = JSON.parse(readFileSync(EXAMPLE, "utf8")) as { payload_version: string; payload: Record<string, unknown> };
+  // The contract's own example payload, with this organisation's number in place of its
+  // 912345678 (which has no valid MOD11 check digit).
+  const example = (JSON.parse(readFileSync(EXAMPLE, "utf8")) as { request: { payload_version: string; payload: Record<string, unknown> } }).request;
   const payload = { ...example.payload, organisasjonsnummer: ORG_NUMBER };
   const verdict = await bufdir.validateBufdirPayload({
     validatePayload: { payloadVersion: example.payload_version, payload },
   });
   check(verdict.isValid && verdict.errors.length === 0, `payload invalid: ${JSON.stringify(verdict.errors)}`);
+  check(
+    JSON.stringify(verdict.warnings) === JSON.stringify(["Field 'kontaktperson' is recommended but not present."]),
+    `warnings ${JSON.stringify(verdict.warnings)}`,
+  );
   const token = await bufdir.authenticateBufdir({
     authenticate: { clientId: "demo-client", clientSecret: "demo-secret", orgId: ORG },
   });

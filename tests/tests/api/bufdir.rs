@@ -65,7 +65,7 @@ struct World {
     _stop: CancellationToken,
 }
 
-async fn sandbox(processing_delay: Duration) -> (Sandbox, CancellationToken) {
+pub async fn sandbox(processing_delay: Duration) -> (Sandbox, CancellationToken) {
     let stop = CancellationToken::new();
     let config = SandboxConfig {
         processing_delay,
@@ -77,7 +77,7 @@ async fn sandbox(processing_delay: Duration) -> (Sandbox, CancellationToken) {
     (sandbox, stop)
 }
 
-fn options(sandbox: &Sandbox, submit_wait: Duration, workers: bool) -> Options {
+pub fn options(sandbox: &Sandbox, submit_wait: Duration, workers: bool) -> Options {
     Options {
         bufdir: BufdirTarget {
             url: sandbox.url(),

@@ -47,3 +47,147 @@ async fn a_body_over_the_limit_is_a_413_problem() {
         .unwrap();
     assert_eq!(read(r).await.0, 413);
 }
+
+/// A log where another writer always gets to a report's stream first.
+struct AlwaysRaced(std::sync::Arc<dyn store::EventStore>);
+
+#[async_trait::async_trait]
+impl store::EventStore for AlwaysRaced {
+    async fn append(
+        &self,
+        stream: &str,
+        expected: store::ExpectedVersion,
+        events: Vec<store::NewEvent>,
+    ) -> Result<store::AppendOutcome, store::StoreError> {
+        if stream.starts_with("report-") {
+            return Err(store::StoreError::Conflict {
+                stream: stream.into(),
+                expected,
+                actual: Some(0),
+            });
+        }
+        self.0.append(stream, expected, events).await
+    }
+    async fn read_stream(
+        &self,
+        stream: &str,
+        from: u64,
+    ) -> Result<Vec<store::RecordedEvent>, store::StoreError> {
+        self.0.read_stream(stream, from).await
+    }
+    async fn read_all(
+        &self,
+        after: Option<&store::Position>,
+        filter: &store::Filter,
+        limit: usize,
+    ) -> Result<Vec<store::RecordedEvent>, store::StoreError> {
+        self.0.read_all(after, filter, limit).await
+    }
+    async fn head(&self) -> Result<Option<store::Position>, store::StoreError> {
+        self.0.head().await
+    }
+    fn subscribe(
+        &self,
+        after: Option<store::Position>,
+        filter: store::Filter,
+    ) -> futures::stream::BoxStream<'static, Result<store::RecordedEvent, store::StoreError>> {
+        self.0.subscribe(after, filter)
+    }
+    fn backend_name(&self) -> &'static str {
+        self.0.backend_name()
+    }
+}
+
+#[tokio::test]
+async fn a_command_that_keeps_losing_the_race_is_a_409_with_retry_after_not_a_500() {
+    let options = crate::helpers::Options {
+        wrap_events: Some(|inner| std::sync::Arc::new(AlwaysRaced(inner))),
+        ..Default::default()
+    };
+    let app = crate::helpers::spawn_app_with(options).await;
+    assert_eq!(app.create_org("org-a", "986128433").await.0, 201);
+    let head = app.state.db.events.head().await.unwrap();
+    let body = serde_json::json!({"org_id": "org-a", "report_type": "annual_summary",
+                                  "period_from": "2024-01-01", "period_to": "2024-12-31"});
+    let r = app
+        .client
+        .post(app.url("/api/v1/report-history"))
+        .bearer_auth(&app.admin)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.headers().get("Retry-After").unwrap(), "1");
+    let (status, problem) = read(r).await;
+    assert_eq!(status, 409, "{problem}");
+    assert!(problem["detail"].as_str().unwrap().contains("try again"));
+    assert_eq!(app.state.db.events.head().await.unwrap(), head);
+}
+
+#[tokio::test]
+async fn http_semantics_are_kept_allow_on_405_authentication_first_required_members_required() {
+    let app = spawn_app().await;
+    let r = app
+        .client
+        .request(
+            reqwest::Method::from_bytes(b"TRACE").unwrap(),
+            app.url("/api/v1/report-history"),
+        )
+        .bearer_auth(&app.admin)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 405);
+    assert_eq!(r.headers()["Allow"], "GET, HEAD, POST");
+    let r = app
+        .client
+        .delete(app.url("/api/v1/report-history/rpt_x/download-url"))
+        .bearer_auth(&app.admin)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 405);
+    assert_eq!(r.headers()["Allow"], "GET, HEAD");
+
+    // No token: 401, whatever the Idempotency-Key is.
+    let r = app
+        .client
+        .post(app.url("/api/v1/organizations"))
+        .header("Idempotency-Key", "")
+        .json(&serde_json::json!({}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    let (status, _) = read(
+        app.client
+            .post(app.url("/api/v1/organizations"))
+            .bearer_auth(&app.admin)
+            .header("Idempotency-Key", "has space")
+            .json(&serde_json::json!({}))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, 400, "a key outside the spec's pattern");
+
+    // A required member is required, even one that may hold any JSON.
+    let (status, problem) = app
+        .post(
+            "/api/v1/bufdir-api/validate-payload",
+            &app.admin,
+            &serde_json::json!({"payload_version": "bufdir_2025_v2"}),
+        )
+        .await;
+    assert_eq!(status, 400, "{problem}");
+
+    // Times in UTC with Z.
+    let (status, org) = app.create_org("org-z", "986128433").await;
+    assert_eq!(status, 201);
+    let created = org["created_at"].as_str().unwrap();
+    assert!(
+        created.ends_with('Z') && !created.contains("+00:00"),
+        "{created}"
+    );
+}

@@ -1,11 +1,13 @@
 //! `spawn_app`: the real application on a random port with a fresh database.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 
 use api::app::{Application, BufdirTarget, Settings};
 use api::auth::{Keys, Role};
 use api::state::AppState;
 use serde_json::Value;
+use store::EventStore;
 use tokio_util::sync::CancellationToken;
 use workers::bufdir::BufdirSettings;
 
@@ -26,6 +28,9 @@ pub struct TestApp {
     _scratch: TempSqlite,
 }
 
+/// Puts something between the app and its event log.
+pub type WrapEvents = fn(Arc<dyn EventStore>) -> Arc<dyn EventStore>;
+
 /// How a test app is started.
 #[derive(Clone)]
 pub struct Options {
@@ -39,6 +44,8 @@ pub struct Options {
     pub file_ttl: chrono::Duration,
     /// Let webhooks reach this machine (the tests' receivers listen on 127.0.0.1).
     pub webhook_allow_private: bool,
+    /// Wraps the event store, to put faults between the app and its log.
+    pub wrap_events: Option<WrapEvents>,
 }
 
 impl Default for Options {
@@ -52,6 +59,7 @@ impl Default for Options {
             export_lease: std::time::Duration::from_secs(30),
             file_ttl: chrono::Duration::days(30),
             webhook_allow_private: true,
+            wrap_events: None,
         }
     }
 }
@@ -79,7 +87,10 @@ pub async fn spawn_app_on_postgres_with(options: Options) -> Option<TestApp> {
 
 /// An app on the database at `url`; `sqlite` keeps a temporary database alive with the app.
 pub async fn spawn_on(url: &str, sqlite: Option<TempSqlite>, options: Options) -> TestApp {
-    let db = store::connect(url).await.expect("database");
+    let mut db = store::connect(url).await.expect("database");
+    if let Some(wrap) = options.wrap_events {
+        db.events = wrap(db.events.clone());
+    }
     let keys = Keys::from_secret(b"test-secret-test-secret-test-secret!");
     // Files live beside the SQLite database, or in a scratch directory of their own.
     let scratch = TempSqlite::new();

@@ -6,6 +6,7 @@ mod helpers;
 mod audit;
 mod auth;
 mod bufdir;
+mod contract_replay;
 mod docs_and_health;
 mod errors;
 mod exports;
