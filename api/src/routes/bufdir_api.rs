@@ -303,7 +303,8 @@ impl BufdirApi {
     /// Exchanges the organisation's Bufdir client credentials for a token. Accepted credentials
     /// are kept sealed for delivering submissions, and the token is cached until shortly before
     /// it expires; neither is written to the event log, which records only that it happened.
-    /// Wrong credentials are a 401.
+    /// Wrong credentials are a 401. Needs `reporter`, `admin` or `service`; `org_id` may be left
+    /// out (as in the contract) when the token belongs to exactly one organisation.
     #[oai(
         path = "/api/v1/bufdir-api/authenticate",
         method = "post",
@@ -395,7 +396,10 @@ impl BufdirApi {
     /// Validates first (422 with the validator's errors; nothing is sent). Delivery goes through
     /// an outbox with retries, so a Bufdir outage delays a submission but never loses or
     /// duplicates it: 200 when Bufdir received it within the wait, otherwise 202 with a
-    /// `Location` to follow.
+    /// `Location` to follow. Needs `reporter`, `admin` or `service`, a registered organisation
+    /// whose `organisasjonsnummer` the payload carries, and its Bufdir credentials first
+    /// (`POST /authenticate`; 409 until then). A `report_id` that names one of our reports or
+    /// exports must be the organisation's own.
     #[oai(
         path = "/api/v1/bufdir-api/submit",
         method = "post",

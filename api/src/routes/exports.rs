@@ -355,6 +355,10 @@ async fn run(
 #[OpenApi(tag = "ApiTags::BufdirExports")]
 impl ExportsApi {
     /// Initiate a new export
+    ///
+    /// Needs `reporter`, `admin` or `service`, and a registered organisation. Answers 202 with
+    /// `Location`; follow it until `completed` (then `file_url`) or `failed`.
+    /// `estimated_duration_seconds` is null until an export has completed.
     #[oai(
         path = "/api/v1/bufdir-exports",
         method = "post",
@@ -413,6 +417,10 @@ impl ExportsApi {
     }
 
     /// List export jobs
+
+    ///
+
+    /// Any role; only the caller's organisations' exports. Newest first.
     #[oai(
         path = "/api/v1/bufdir-exports",
         method = "get",
@@ -473,6 +481,12 @@ impl ExportsApi {
     }
 
     /// Get export job status and metadata
+
+    ///
+
+    /// Any role of the organisation. `file_url` and `file_expires_at` are null until completed and
+
+    /// after the file expired; `completed_at` and `error_message` are null until they apply.
     #[oai(
         path = "/api/v1/bufdir-exports/:export_id",
         method = "get",

@@ -348,6 +348,8 @@ async fn take(
 #[OpenApi(tag = "ApiTags::ReportReexports")]
 impl ReexportsApi {
     /// List re-export jobs with status tracking
+    ///
+    /// Any role; only the caller's organisations' re-exports. Newest first.
     #[oai(
         path = "/api/v1/report-reexports",
         method = "get",
@@ -392,6 +394,12 @@ impl ReexportsApi {
     }
 
     /// Get status and result of a specific re-export job
+
+    ///
+
+    /// Any role of the organisation. `output_file_ref`, `output_file_size_bytes` and
+
+    /// `completed_at` are null until completed.
     #[oai(
         path = "/api/v1/report-reexports/:reexport_id",
         method = "get",

@@ -349,6 +349,12 @@ impl ReportHistoryApi {
     }
 
     /// Retrieve a single historical report record
+
+    ///
+
+    /// Any role of the organisation. `file_ref`, `file_size_bytes`, `generated_at`,
+
+    /// `source_position` and `export_id` are null until they apply.
     #[oai(
         path = "/api/v1/report-history/:report_id",
         method = "get",

@@ -12,6 +12,7 @@ unexpected status, field or value raises, and the process exits non-zero.
 
 from __future__ import annotations
 
+import datetime
 import json
 import os
 import queue
@@ -301,8 +302,8 @@ def main() -> None:
             bc.CreateExport(
                 org_id=ORG,
                 format="excel",
-                period_from="2025-01-01",
-                period_to="2025-12-31",
+                period_from=datetime.date(2025, 1, 1),
+                period_to=datetime.date(2025, 12, 31),
                 activity_types=[],
                 include_attachments=True,
                 submit_to_bufdir_api=False,
@@ -378,7 +379,10 @@ def main() -> None:
         return next((r for r in page.data if r.export_id == export_id and r.status == "completed"), None)
 
     report = wait_for("the export's report in the history", recorded)
-    check(report.period_from == "2025-01-01" and report.period_to == "2025-12-31", f"report {report!r}")
+    check(
+        report.period_from == datetime.date(2025, 1, 1) and report.period_to == datetime.date(2025, 12, 31),
+        f"report {report!r}",
+    )
     link = history.get_report_download_url(report.report_id)
     check(requests.get(link.download_url, timeout=30).content[:2] == b"PK", "report file is not the Excel file")
 

@@ -32,6 +32,7 @@ import {
   type SnapshotSummary,
   SourceRecordsApi,
   type SubmissionStatusView,
+  type SubmitPayloadVersionEnum,
   type WatchEvent,
   WatchEventFromJSON,
 } from "../.cache/gen/typescript";
@@ -292,8 +293,8 @@ async function main(): Promise<void> {
     createExport: {
       orgId: ORG,
       format: "excel",
-      periodFrom: "2025-01-01",
-      periodTo: "2025-12-31",
+      periodFrom: new Date("2025-01-01"),
+      periodTo: new Date("2025-12-31"),
       activityTypes: [],
       includeAttachments: true,
       submitToBufdirApi: false,
@@ -334,7 +335,7 @@ async function main(): Promise<void> {
   });
   check(token.orgId === ORG && token.expiresIn > 0 && token.accessToken.length > 0, "Bufdir token");
   const receiptRaw = await bufdir.submitToBufdirRaw({
-    submit: { reportId: exportId, orgId: ORG, payloadVersion: example.payload_version, payload },
+    submit: { reportId: exportId, orgId: ORG, payloadVersion: example.payload_version as SubmitPayloadVersionEnum, payload },
     idempotencyKey: crypto.randomUUID(),
   });
   check([200, 202].includes(receiptRaw.raw.status), `submit: ${receiptRaw.raw.status}`);
@@ -355,7 +356,8 @@ async function main(): Promise<void> {
     const page = await history.listReportHistory({ orgId: ORG, reportType: ReportType.AnnualSummary });
     return page.data.find((r) => r.exportId === exportId && r.status === "completed");
   });
-  check(report.periodFrom === "2025-01-01" && report.periodTo === "2025-12-31", `report ${JSON.stringify(report)}`);
+  const day = (d: Date) => d.toISOString().slice(0, 10);
+  check(day(report.periodFrom) === "2025-01-01" && day(report.periodTo) === "2025-12-31", `report ${JSON.stringify(report)}`);
   const link = await history.getReportDownloadUrl({ reportId: report.reportId });
   check((await download(link.downloadUrl)).subarray(0, 2).toString("latin1") === "PK", "report file");
 
