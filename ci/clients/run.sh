@@ -183,7 +183,7 @@ st_config=()
 # (a SystemError inside schemathesis, not a finding about the API).
 st() (
   cd "$cache"
-  "$venv/bin/schemathesis" "${st_config[@]}" run "$spec" --url "$base" -H "Authorization: Bearer $token" \
+  SCHEMATHESIS_HOOKS="$here/fuzz_hooks.py" "$venv/bin/schemathesis" "${st_config[@]}" run "$spec" --url "$base" -H "Authorization: Bearer $token" \
     --seed "$seed" --generation-database none --generation-with-security-parameters false \
     --workers 1 --request-timeout 10 --no-color --max-examples "$max_examples" "$@"
 )

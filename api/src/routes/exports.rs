@@ -417,9 +417,7 @@ impl ExportsApi {
     }
 
     /// List export jobs
-
     ///
-
     /// Any role; only the caller's organisations' exports. Newest first.
     #[oai(
         path = "/api/v1/bufdir-exports",
@@ -481,11 +479,8 @@ impl ExportsApi {
     }
 
     /// Get export job status and metadata
-
     ///
-
     /// Any role of the organisation. `file_url` and `file_expires_at` are null until completed and
-
     /// after the file expired; `completed_at` and `error_message` are null until they apply.
     #[oai(
         path = "/api/v1/bufdir-exports/:export_id",

@@ -150,9 +150,7 @@ impl OrganizationsApi {
     }
 
     /// Get an organisation
-
     ///
-
     /// Any role of the organisation (admins: every organisation); another organisation's is a 404.
     #[oai(
         path = "/api/v1/organizations/:org_id",

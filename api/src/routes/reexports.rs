@@ -164,7 +164,10 @@ pub struct UpdateReexport {
     /// upload the bytes with `PUT /{reexport_id}/upload`.
     #[oai(nullable)]
     pub output_file_ref: Option<FileRefText>,
-    #[oai(nullable, validator(minimum(value = "0")))]
+    #[oai(
+        nullable,
+        validator(minimum(value = "0"), maximum(value = "9007199254740991"))
+    )]
     pub output_file_size_bytes: Option<u64>,
     #[oai(nullable)]
     pub completed_at: Option<Timestamp>,
@@ -394,11 +397,8 @@ impl ReexportsApi {
     }
 
     /// Get status and result of a specific re-export job
-
     ///
-
     /// Any role of the organisation. `output_file_ref`, `output_file_size_bytes` and
-
     /// `completed_at` are null until completed.
     #[oai(
         path = "/api/v1/report-reexports/:reexport_id",

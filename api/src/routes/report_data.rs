@@ -334,15 +334,10 @@ impl ReportDataApi {
     }
 
     /// Get a snapshot with every figure and the prior period's
-
     ///
-
     /// Any role of the organisation. Each field says its `unit`: `count` figures are integers,
-
     /// `hours` may have a fraction. `value` and `prior_period_value` are null where no source
-
     /// record feeds the field; `prior_period.snapshot_id` is null while the prior period has no
-
     /// snapshot. `lang` (`nb`, `nn`, `en`) picks the labels.
     #[oai(
         path = "/api/v1/aggregated-report-data/:id",
@@ -543,11 +538,8 @@ impl ReportDataApi {
     }
 
     /// Invalidate a snapshot's cache and re-aggregate it
-
     ///
-
     /// Needs `reporter`, `admin` or `service`. `invalidate_cache` must be true; a historical
-
     /// snapshot is a 409.
     #[oai(
         path = "/api/v1/aggregated-report-data/:id",

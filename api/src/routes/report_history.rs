@@ -149,7 +149,10 @@ pub struct CreateReport {
     /// `file_size_bytes`: the file must be there, of that size (422 otherwise).
     #[oai(nullable)]
     pub file_ref: Option<FileRefText>,
-    #[oai(nullable, validator(minimum(value = "0")))]
+    #[oai(
+        nullable,
+        validator(minimum(value = "0"), maximum(value = "9007199254740991"))
+    )]
     pub file_size_bytes: Option<u64>,
     #[oai(nullable)]
     pub generated_at: Option<Timestamp>,
@@ -165,7 +168,10 @@ pub struct UpdateReport {
     /// of that size (422 otherwise). Or upload the bytes with `PUT /{report_id}/upload`.
     #[oai(nullable)]
     pub file_ref: Option<FileRefText>,
-    #[oai(nullable, validator(minimum(value = "0")))]
+    #[oai(
+        nullable,
+        validator(minimum(value = "0"), maximum(value = "9007199254740991"))
+    )]
     pub file_size_bytes: Option<u64>,
     #[oai(nullable)]
     pub generated_at: Option<Timestamp>,
@@ -349,11 +355,8 @@ impl ReportHistoryApi {
     }
 
     /// Retrieve a single historical report record
-
     ///
-
     /// Any role of the organisation. `file_ref`, `file_size_bytes`, `generated_at`,
-
     /// `source_position` and `export_id` are null until they apply.
     #[oai(
         path = "/api/v1/report-history/:report_id",

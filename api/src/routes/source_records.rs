@@ -232,9 +232,7 @@ impl SourceRecordsApi {
     }
 
     /// List source records
-
     ///
-
     /// Any role of the organisation. `period_id` keeps records dated within it.
     #[oai(
         path = "/api/v1/source-records",

@@ -90,9 +90,7 @@ impl WebhooksApi {
     }
 
     /// The organisation's webhook endpoint (without its secret)
-
     ///
-
     /// Needs the `admin` role. 404 while the organisation has no webhook of its own.
     #[oai(
         path = "/api/v1/organizations/:org_id/webhook",
