@@ -5,12 +5,8 @@
 //!
 //! Each type reads any string; the rule it publishes is the one its handler applies.
 
-use std::borrow::Cow;
-
 use poem_openapi::registry::{MetaSchema, MetaSchemaRef};
-use poem_openapi::types::{
-    ParseError, ParseFromJSON, ParseFromParameter, ParseResult, ToJSON, Type,
-};
+use poem_openapi::types::{ParseError, ParseFromJSON, ParseFromParameter, ParseResult, ToJSON};
 use serde_json::Value;
 
 /// What a text type publishes about its strings.
@@ -60,30 +56,14 @@ macro_rules! text {
             }
         }
 
-        impl Type for $name {
-            const IS_REQUIRED: bool = true;
-            type RawValueType = Self;
-            type RawElementValueType = Self;
-
-            fn name() -> Cow<'static, str> {
-                concat!("string_", stringify!($name)).into()
-            }
-
-            fn schema_ref() -> MetaSchemaRef {
+        crate::wire::value_type!(
+            $name,
+            concat!("string_", stringify!($name)),
+            {
                 let rule: Rule = $rule;
                 rule.schema()
             }
-
-            fn as_raw_value(&self) -> Option<&Self::RawValueType> {
-                Some(self)
-            }
-
-            fn raw_element_iter<'a>(
-                &'a self,
-            ) -> Box<dyn Iterator<Item = &'a Self::RawElementValueType> + 'a> {
-                Box::new(self.as_raw_value().into_iter())
-            }
-        }
+        );
 
         impl ParseFromJSON for $name {
             fn parse_from_json(value: Option<Value>) -> ParseResult<Self> {
@@ -338,6 +318,8 @@ bounded!(
 
 #[cfg(test)]
 mod tests {
+    use poem_openapi::types::Type;
+
     use super::*;
 
     #[test]

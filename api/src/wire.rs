@@ -3,13 +3,9 @@
 //! client generator knows; the contracts write `2026-03-26T10:00:00Z` and `2025-01-01` with
 //! `format: date`.
 
-use std::borrow::Cow;
-
 use chrono::{DateTime, NaiveDate, SecondsFormat, Timelike, Utc};
 use poem_openapi::registry::{MetaSchema, MetaSchemaRef};
-use poem_openapi::types::{
-    ParseError, ParseFromJSON, ParseFromParameter, ParseResult, ToJSON, Type,
-};
+use poem_openapi::types::{ParseError, ParseFromJSON, ParseFromParameter, ParseResult, ToJSON};
 use serde_json::Value;
 
 /// An instant, written in UTC with `Z`: whole seconds when the time has no fraction, else
@@ -99,19 +95,21 @@ impl std::str::FromStr for Date {
     }
 }
 
-macro_rules! string_type {
-    ($ty:ty, $format:literal, $write:expr) => {
-        impl Type for $ty {
+/// The parts of poem-openapi's `Type` that are the same for every value type of ours: a
+/// required value that is its own raw value, with the schema `$schema`.
+macro_rules! value_type {
+    ($ty:ty, $name:expr, $schema:expr) => {
+        impl poem_openapi::types::Type for $ty {
             const IS_REQUIRED: bool = true;
             type RawValueType = Self;
             type RawElementValueType = Self;
 
-            fn name() -> Cow<'static, str> {
-                concat!("string_", $format).into()
+            fn name() -> std::borrow::Cow<'static, str> {
+                $name.into()
             }
 
-            fn schema_ref() -> MetaSchemaRef {
-                MetaSchemaRef::Inline(Box::new(MetaSchema::new_with_format("string", $format)))
+            fn schema_ref() -> poem_openapi::registry::MetaSchemaRef {
+                $schema
             }
 
             fn as_raw_value(&self) -> Option<&Self::RawValueType> {
@@ -124,6 +122,17 @@ macro_rules! string_type {
                 Box::new(self.as_raw_value().into_iter())
             }
         }
+    };
+}
+pub(crate) use value_type;
+
+macro_rules! string_type {
+    ($ty:ty, $format:literal, $write:expr) => {
+        value_type!(
+            $ty,
+            concat!("string_", $format),
+            MetaSchemaRef::Inline(Box::new(MetaSchema::new_with_format("string", $format)))
+        );
 
         impl ParseFromJSON for $ty {
             fn parse_from_json(value: Option<Value>) -> ParseResult<Self> {
@@ -154,6 +163,8 @@ string_type!(Date, "date", |d| d.0.format("%Y-%m-%d").to_string());
 
 #[cfg(test)]
 mod tests {
+    use poem_openapi::types::Type;
+
     use super::*;
 
     #[test]
@@ -186,29 +197,11 @@ mod tests {
 #[derive(Debug, Clone, PartialEq)]
 pub struct RequiredJson(pub Value);
 
-impl Type for RequiredJson {
-    const IS_REQUIRED: bool = true;
-    type RawValueType = Self;
-    type RawElementValueType = Self;
-
-    fn name() -> Cow<'static, str> {
-        "any".into()
-    }
-
-    fn schema_ref() -> MetaSchemaRef {
-        MetaSchemaRef::Inline(Box::new(MetaSchema::ANY))
-    }
-
-    fn as_raw_value(&self) -> Option<&Self::RawValueType> {
-        Some(self)
-    }
-
-    fn raw_element_iter<'a>(
-        &'a self,
-    ) -> Box<dyn Iterator<Item = &'a Self::RawElementValueType> + 'a> {
-        Box::new(self.as_raw_value().into_iter())
-    }
-}
+value_type!(
+    RequiredJson,
+    "any",
+    MetaSchemaRef::Inline(Box::new(MetaSchema::ANY))
+);
 
 impl ParseFromJSON for RequiredJson {
     fn parse_from_json(value: Option<Value>) -> ParseResult<Self> {
