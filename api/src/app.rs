@@ -145,7 +145,13 @@ impl Application {
         let acceptor = TcpListener::bind(bind).into_acceptor().await?;
         let streams_stop = CancellationToken::new();
         let watch = WatchHub::start(db.clone(), streams_stop.clone()).await?;
+        let commands = commands::Ctx::new(
+            db.clone(),
+            projections.clone(),
+            crate::state::READ_YOUR_WRITES,
+        );
         let state = AppState {
+            commands,
             db,
             projections,
             watch,

@@ -1,6 +1,7 @@
 //! The HTTP API (poem + poem-openapi) and the `bufdir-reporting` binary's commands. Handlers are
 //! thin: parse, authorise, run a command or query a read model, map errors to problem+json.
 
+pub mod access;
 pub mod app;
 pub mod audit;
 pub mod auth;
@@ -14,6 +15,7 @@ pub mod http_semantics;
 pub mod idempotency;
 pub mod metrics;
 pub mod observe;
+pub mod pagination;
 pub mod problem;
 pub mod rejections;
 pub mod routes;

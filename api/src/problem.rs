@@ -185,8 +185,11 @@ pub enum ProblemResponse {
     Unavailable(Json<Problem>, #[oai(header = "Retry-After")] u64),
 }
 
-impl From<ApiError> for ProblemResponse {
-    fn from(e: ApiError) -> Self {
+/// Anything that maps to an [`ApiError`] (a command's failure, a read model's) answers as one,
+/// so handlers can use `?` on it.
+impl<E: Into<ApiError>> From<E> for ProblemResponse {
+    fn from(e: E) -> Self {
+        let e: ApiError = e.into();
         let p = Json(e.problem());
         match e {
             ApiError::BadRequest(_) => ProblemResponse::BadRequest(p),

@@ -51,6 +51,25 @@ fn unreachable(e: &sqlx::Error) -> bool {
     )
 }
 
+impl From<projections::ProjectionError> for ApiError {
+    fn from(e: projections::ProjectionError) -> Self {
+        match e {
+            projections::ProjectionError::Store(e) => store_failed(e),
+            projections::ProjectionError::Database(ref db) if unreachable(db) => {
+                tracing::warn!(error = %e, "the read models' database is unreachable");
+                ApiError::Unavailable("the database is unreachable; try again shortly".into())
+            }
+            other => ApiError::internal(other),
+        }
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        store_failed(e)
+    }
+}
+
 impl<E> From<CommandError<E>> for ApiError
 where
     E: std::error::Error + Into<ApiError>,
@@ -76,7 +95,11 @@ impl From<ExportError> for ApiError {
             | ExportError::LostClaim(_)
             | ExportError::NoFile
             | ExportError::NotFinished(_)
-            | ExportError::AlreadyNotified) => ApiError::Conflict(e.to_string()),
+            | ExportError::AlreadyNotified
+            | ExportError::HeldByAnother
+            | ExportError::NotRunnable(_)
+            | ExportError::NotFinishable(_)
+            | ExportError::NotPending(_)) => ApiError::Conflict(e.to_string()),
         }
     }
 }

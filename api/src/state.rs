@@ -19,11 +19,13 @@ pub struct AppState {
     pub links: workers::files::LinkSigner,
     /// The base of download links; `None`: taken from the request.
     pub public_url: Option<String>,
+    /// What commands need, with the API's bound on read-your-writes waits.
+    pub commands: commands::Ctx,
 }
 
 /// How long a write waits for the read models its answer needs (read-your-writes). After that the
 /// write still stands; the client may briefly read the older state.
-const READ_YOUR_WRITES: Duration = Duration::from_secs(2);
+pub const READ_YOUR_WRITES: Duration = Duration::from_secs(2);
 
 impl AppState {
     pub async fn wait_for(&self, projection: &str, position: &Position) -> Result<(), ApiError> {

@@ -1,75 +1,97 @@
-//! Command handling: load a stream, let the aggregate decide, append with the expected version.
-//! "The aggregate said no" ([`CommandError::Rejected`]) stays apart from "we failed to record it"
-//! ([`CommandError::Store`]) all the way to HTTP.
+//! The command layer: what a user (or a worker) asks of the system, one plain async function
+//! per intent, grouped by aggregate. Each owns its stream name, the facts it looks up, the
+//! retry when another writer got to the stream first, and the read-your-writes wait, and
+//! answers with the domain's result. Routes only parse, authorise, call one of these and map
+//! the answer; workers call the same functions, so there is one way to do each thing.
 
-use domain::{Aggregate, DecodeError, decode_event, encode_event};
-use store::{AppendOutcome, EventStore, ExpectedVersion, Metadata, NewEvent, StoreError};
+mod execute;
+pub mod exports;
+pub mod organizations;
+pub mod reexports;
+pub mod reports;
+pub mod snapshots;
+pub mod source_records;
+pub mod submissions;
 
-/// How often a command is decided again when another writer got to the stream first.
-const CONFLICT_RETRIES: usize = 3;
+use std::sync::Arc;
+use std::time::Duration;
 
-#[derive(Debug, thiserror::Error)]
-pub enum CommandError<E: std::error::Error> {
-    #[error(transparent)]
-    Rejected(E),
-    #[error("the stream kept changing under the command")]
-    Contended,
-    #[error(transparent)]
-    Store(#[from] StoreError),
-    #[error(transparent)]
-    Decode(#[from] DecodeError),
+use domain::Aggregate;
+use projections::Projections;
+use store::{Database, Metadata, Position};
+
+pub use execute::{CommandError, Executed, execute};
+
+/// What every command needs: the log and read models, and how long it waits for them.
+#[derive(Clone)]
+pub struct Ctx {
+    pub db: Database,
+    pub projections: Arc<Projections>,
+    /// How long a command waits for the read models to show what it recorded. After that it
+    /// answers anyway; the write stands, a read right after may briefly miss it.
+    pub wait: Duration,
 }
 
-/// What a command did: the events it recorded and where.
-#[derive(Debug)]
-pub struct Executed<E> {
-    pub events: Vec<E>,
-    /// `None` when the aggregate decided nothing needed recording.
-    pub outcome: Option<AppendOutcome>,
-}
-
-/// Runs `command` against the aggregate in `stream`. The command is rebuilt by `make` for each
-/// attempt, so a conflict (another writer appended first) is decided again on fresh state.
-pub async fn execute<A: Aggregate>(
-    store: &dyn EventStore,
-    stream: &str,
-    metadata: &Metadata,
-    mut make: impl FnMut() -> A::Command,
-) -> Result<Executed<A::Event>, CommandError<A::Error>> {
-    for _ in 0..CONFLICT_RETRIES {
-        let history = store.read_stream(stream, 0).await?;
-        let expected = history.last().map_or(ExpectedVersion::NoStream, |e| {
-            ExpectedVersion::Exact(e.version)
-        });
-        let mut state = A::State::default();
-        for recorded in &history {
-            let event: A::Event = decode_event(&recorded.event_type, &recorded.payload)?;
-            state = A::evolve(state, &event);
-        }
-        let events = A::decide(&state, make()).map_err(CommandError::Rejected)?;
-        if events.is_empty() {
-            return Ok(Executed {
-                events,
-                outcome: None,
-            });
-        }
-        let new_events = events
-            .iter()
-            .map(|e| {
-                let (event_type, payload) = encode_event(e);
-                NewEvent::new(event_type, payload, metadata.clone())
-            })
-            .collect();
-        match store.append(stream, expected, new_events).await {
-            Ok(outcome) => {
-                return Ok(Executed {
-                    events,
-                    outcome: Some(outcome),
-                });
-            }
-            Err(StoreError::Conflict { .. }) => continue,
-            Err(e) => return Err(e.into()),
+impl Ctx {
+    pub fn new(db: Database, projections: Arc<Projections>, wait: Duration) -> Self {
+        Ctx {
+            db,
+            projections,
+            wait,
         }
     }
-    Err(CommandError::Contended)
+
+    /// Decides `command` on `stream` (again on fresh state after a conflict), appends what it
+    /// decided, and waits until `projection` shows it.
+    pub async fn run<A>(
+        &self,
+        stream: &str,
+        metadata: &Metadata,
+        projection: &str,
+        command: A::Command,
+    ) -> Result<Executed<A::Event>, CommandError<A::Error>>
+    where
+        A: Aggregate,
+        A::Command: Clone,
+    {
+        let executed = execute::<A>(self.db.events.as_ref(), stream, metadata, move || {
+            command.clone()
+        })
+        .await?;
+        if let Some(outcome) = &executed.outcome {
+            self.settle(projection, &outcome.position).await;
+        }
+        Ok(executed)
+    }
+
+    /// Waits (bounded) until `projection` has applied `position`.
+    pub async fn settle(&self, projection: &str, position: &Position) {
+        match self
+            .projections
+            .wait_for(projection, position, self.wait)
+            .await
+        {
+            Ok(true) => {}
+            Ok(false) => {
+                tracing::warn!(projection, %position, "read model did not catch up within the bound")
+            }
+            Err(e) => {
+                tracing::warn!(projection, %position, error = %e, "could not wait for the read model")
+            }
+        }
+    }
+
+    /// Waits until `projection` has caught up with the whole log as it is now: for a command
+    /// that recorded nothing but answers from the read model.
+    pub async fn settle_all(&self, projection: &str) -> Result<(), store::StoreError> {
+        if let Some(head) = self.db.events.head().await? {
+            self.settle(projection, &head).await;
+        }
+        Ok(())
+    }
+}
+
+/// A prefixed, sortable, unguessable id (`snap_01j...`).
+pub fn new_id(prefix: &str) -> String {
+    format!("{prefix}_{}", ulid::Ulid::new().to_string().to_lowercase())
 }

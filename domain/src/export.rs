@@ -118,6 +118,10 @@ pub enum ExportSubmission {
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct ExportState {
     pub export_id: Option<String>,
+    /// Who holds the current attempt (a worker, or `external:{caller}`).
+    pub worker: Option<String>,
+    /// The current attempt's steps: done, total.
+    pub progress: (u32, u32),
     pub request: Option<ExportRequest>,
     pub status: ExportStatus,
     pub attempt: u32,
@@ -180,12 +184,42 @@ pub enum ExportCommand {
         attempts: u32,
         now: DateTime<Utc>,
     },
+    /// A renderer outside this service (an API caller with the `service` role) takes a queued
+    /// job, or keeps the one it holds (renewing its lease).
+    ExternalHold {
+        renderer: String,
+        lease_until: DateTime<Utc>,
+        now: DateTime<Utc>,
+    },
+    /// An external renderer's result; a queued job is taken first.
+    ExternalFinish {
+        renderer: String,
+        result: ExternalResult,
+        lease_until: DateTime<Utc>,
+        now: DateTime<Utc>,
+    },
+    /// An external renderer says the job is still pending: true only while it is queued.
+    ExternalPending,
     /// A webhook attempt failed; the next one is due at `retry_at`.
     NotificationFailed {
         attempt: u32,
         error: String,
         retry_at: DateTime<Utc>,
         now: DateTime<Utc>,
+    },
+}
+
+/// What an external renderer made of a job.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ExternalResult {
+    Completed {
+        file: ExportFile,
+        source_position: String,
+        duration_ms: u64,
+        completed_at: DateTime<Utc>,
+    },
+    Failed {
+        error: String,
     },
 }
 
@@ -274,6 +308,14 @@ pub enum ExportError {
     NotFinished(&'static str),
     #[error("the notification was already sent")]
     AlreadyNotified,
+    #[error("another renderer holds the export")]
+    HeldByAnother,
+    #[error("the export is {0}; it cannot run again")]
+    NotRunnable(&'static str),
+    #[error("the export is {0}; only a queued or running export can finish")]
+    NotFinishable(&'static str),
+    #[error("the export is {0}; it cannot become queued again")]
+    NotPending(&'static str),
     /// A file neither the export's own worker wrote nor under its organisation's prefix.
     #[error("the file {0} belongs neither to this export nor to its organisation")]
     ForeignFile(String),
@@ -291,6 +333,85 @@ fn live(state: &ExportState) -> Result<(), ExportError> {
     } else {
         Ok(())
     }
+}
+
+/// Takes a queued job for `renderer`, or renews the attempt it holds.
+fn external_hold(
+    state: &ExportState,
+    renderer: String,
+    lease_until: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> Result<Vec<ExportEvent>, ExportError> {
+    live(state)?;
+    match state.status {
+        ExportStatus::Running if state.worker.as_deref() == Some(renderer.as_str()) => {
+            Export::decide(
+                state,
+                ExportCommand::Progress {
+                    attempt: state.attempt,
+                    done: state.progress.0,
+                    total: state.progress.1,
+                    lease_until,
+                },
+            )
+        }
+        ExportStatus::Queued | ExportStatus::Running => Export::decide(
+            state,
+            ExportCommand::Claim {
+                worker: renderer,
+                lease_until,
+                now,
+            },
+        )
+        .map_err(|e| match e {
+            ExportError::NotClaimable => ExportError::HeldByAnother,
+            other => other,
+        }),
+        other => Err(ExportError::NotRunnable(other.as_str())),
+    }
+}
+
+/// Records `renderer`'s result, taking a queued job first.
+fn external_finish(
+    state: &ExportState,
+    renderer: String,
+    result: ExternalResult,
+    lease_until: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> Result<Vec<ExportEvent>, ExportError> {
+    live(state)?;
+    if !matches!(state.status, ExportStatus::Queued | ExportStatus::Running) {
+        return Err(ExportError::NotFinishable(state.status.as_str()));
+    }
+    let mut events = vec![];
+    let mut held = state.clone();
+    if held.worker.as_deref() != Some(renderer.as_str()) || held.status == ExportStatus::Queued {
+        events = external_hold(state, renderer, lease_until, now)?;
+        held = events.iter().fold(held, Export::evolve);
+    }
+    let finish = match result {
+        ExternalResult::Completed {
+            file,
+            source_position,
+            duration_ms,
+            completed_at,
+        } => ExportCommand::Complete {
+            attempt: held.attempt,
+            file,
+            source_position,
+            submission: None,
+            duration_ms,
+            steps: 0,
+            now: completed_at,
+        },
+        ExternalResult::Failed { error } => ExportCommand::Fail {
+            attempt: held.attempt,
+            error,
+            now,
+        },
+    };
+    events.extend(Export::decide(&held, finish)?);
+    Ok(events)
 }
 
 /// A completed export's file lies where its own worker writes (`exports/{id}/…`) or under its
@@ -347,6 +468,27 @@ impl Aggregate for Export {
         command: ExportCommand,
     ) -> Result<Vec<ExportEvent>, ExportError> {
         use ExportStatus as S;
+        let command = match command {
+            ExportCommand::ExternalHold {
+                renderer,
+                lease_until,
+                now,
+            } => return external_hold(state, renderer, lease_until, now),
+            ExportCommand::ExternalFinish {
+                renderer,
+                result,
+                lease_until,
+                now,
+            } => return external_finish(state, renderer, result, lease_until, now),
+            ExportCommand::ExternalPending => {
+                live(state)?;
+                return match state.status {
+                    S::Queued => Ok(vec![]),
+                    other => Err(ExportError::NotPending(other.as_str())),
+                };
+            }
+            other => other,
+        };
         let event = match command {
             ExportCommand::Request {
                 export_id,
@@ -382,6 +524,9 @@ impl Aggregate for Export {
                     claimed_at: now,
                 }
             }
+            ExportCommand::ExternalHold { .. }
+            | ExportCommand::ExternalFinish { .. }
+            | ExportCommand::ExternalPending => unreachable!("decided above"),
             ExportCommand::Progress {
                 attempt,
                 done,
@@ -508,14 +653,23 @@ impl Aggregate for Export {
             }
             ExportEvent::ExportClaimed {
                 attempt,
+                worker,
                 lease_until,
                 ..
             } => {
                 state.status = ExportStatus::Running;
                 state.attempt = *attempt;
+                state.worker = Some(worker.clone());
+                state.progress = (0, 0);
                 state.lease_until = Some(*lease_until);
             }
-            ExportEvent::ExportProgressed { lease_until, .. } => {
+            ExportEvent::ExportProgressed {
+                done,
+                total,
+                lease_until,
+                ..
+            } => {
+                state.progress = (*done, *total);
                 state.lease_until = Some(*lease_until);
             }
             ExportEvent::ExportCompleted { file, .. } => {
@@ -549,6 +703,7 @@ mod tests {
     use chrono::Duration;
 
     use super::*;
+    use crate::testing::{given, state_after};
 
     fn t(s: i64) -> DateTime<Utc> {
         DateTime::from_timestamp(1_800_000_000 + s, 0).unwrap()
@@ -566,19 +721,13 @@ mod tests {
             locale: Locale::default(),
             reexport: None,
         };
-        Export::decide(
-            &ExportState::default(),
-            ExportCommand::Request {
+        given::<Export>(&[])
+            .when(ExportCommand::Request {
                 export_id: "exp_1".into(),
                 request,
                 now: t(0),
-            },
-        )
-        .unwrap()
-    }
-
-    fn state(events: &[ExportEvent]) -> ExportState {
-        events.iter().fold(ExportState::default(), Export::evolve)
+            })
+            .events()
     }
 
     fn claim(at: i64) -> ExportCommand {
@@ -592,12 +741,11 @@ mod tests {
     #[test]
     fn a_claimed_job_is_not_claimed_again_until_its_lease_runs_out() {
         let mut events = requested();
-        events.extend(Export::decide(&state(&events), claim(1)).unwrap());
-        assert_eq!(
-            Export::decide(&state(&events), claim(10)),
-            Err(ExportError::NotClaimable)
-        );
-        let takeover = Export::decide(&state(&events), claim(40)).unwrap();
+        events.extend(given::<Export>(&events).when(claim(1)).events());
+        given::<Export>(&events)
+            .when(claim(10))
+            .then_error(ExportError::NotClaimable);
+        let takeover = given::<Export>(&events).when(claim(40)).events();
         assert!(matches!(
             takeover[0],
             ExportEvent::ExportClaimed {
@@ -613,10 +761,9 @@ mod tests {
             error: "x".into(),
             now: t(41),
         };
-        assert_eq!(
-            Export::decide(&state(&events), late),
-            Err(ExportError::LostClaim(1))
-        );
+        given::<Export>(&events)
+            .when(late)
+            .then_error(ExportError::LostClaim(1));
     }
 
     #[test]
@@ -626,25 +773,29 @@ mod tests {
             reason: "wrong range".into(),
             now: t(2),
         };
-        events.extend(Export::decide(&state(&events), cancel()).unwrap());
-        assert_eq!(
-            Export::decide(&state(&events), cancel()),
-            Err(ExportError::NotCancellable("cancelled"))
+        events.extend(given::<Export>(&events).when(cancel()).events());
+        given::<Export>(&events)
+            .when(cancel())
+            .then_error(ExportError::NotCancellable("cancelled"));
+        events.extend(
+            given::<Export>(&events)
+                .when(ExportCommand::Retry { now: t(3) })
+                .events(),
         );
-        events.extend(Export::decide(&state(&events), ExportCommand::Retry { now: t(3) }).unwrap());
-        assert_eq!(state(&events).retry_count, 1);
-        assert_eq!(state(&events).status, ExportStatus::Queued);
-        let deleted = Export::decide(&state(&events), ExportCommand::Delete { now: t(4) }).unwrap();
+        assert_eq!(state_after::<Export>(&events).retry_count, 1);
+        assert_eq!(state_after::<Export>(&events).status, ExportStatus::Queued);
+        let deleted = given::<Export>(&events)
+            .when(ExportCommand::Delete { now: t(4) })
+            .events();
         assert_eq!(
             deleted.len(),
             2,
             "a queued export is cancelled, then deleted"
         );
         events.extend(deleted);
-        assert_eq!(
-            Export::decide(&state(&events), ExportCommand::Retry { now: t(5) }),
-            Err(ExportError::Unknown)
-        );
+        given::<Export>(&events)
+            .when(ExportCommand::Retry { now: t(5) })
+            .then_error(ExportError::Unknown);
     }
 
     #[test]
@@ -654,31 +805,32 @@ mod tests {
             attempts: 1,
             now: t(at),
         };
-        assert_eq!(
-            Export::decide(&state(&events), notified(1)),
-            Err(ExportError::NotFinished("queued"))
-        );
-        events.extend(Export::decide(&state(&events), claim(1)).unwrap());
+        given::<Export>(&events)
+            .when(notified(1))
+            .then_error(ExportError::NotFinished("queued"));
+        events.extend(given::<Export>(&events).when(claim(1)).events());
         let fail = ExportCommand::Fail {
             attempt: 1,
             error: "disk full".into(),
             now: t(2),
         };
-        events.extend(Export::decide(&state(&events), fail).unwrap());
+        events.extend(given::<Export>(&events).when(fail).events());
         let refused = ExportCommand::NotificationFailed {
             attempt: 1,
             error: "503".into(),
             retry_at: t(10),
             now: t(3),
         };
-        events.extend(Export::decide(&state(&events), refused).unwrap());
-        assert!(!state(&events).notified, "a failed attempt notifies nobody");
-        events.extend(Export::decide(&state(&events), notified(11)).unwrap());
-        assert!(state(&events).notified);
-        assert_eq!(
-            Export::decide(&state(&events), notified(12)),
-            Err(ExportError::AlreadyNotified)
+        events.extend(given::<Export>(&events).when(refused).events());
+        assert!(
+            !state_after::<Export>(&events).notified,
+            "a failed attempt notifies nobody"
         );
+        events.extend(given::<Export>(&events).when(notified(11)).events());
+        assert!(state_after::<Export>(&events).notified);
+        given::<Export>(&events)
+            .when(notified(12))
+            .then_error(ExportError::AlreadyNotified);
     }
 
     #[test]
@@ -705,7 +857,7 @@ mod tests {
     #[test]
     fn an_export_completes_only_with_its_own_or_its_organisations_file() {
         let mut events = requested();
-        events.extend(Export::decide(&state(&events), claim(1)).unwrap());
+        events.extend(given::<Export>(&events).when(claim(1)).events());
         let complete = |key: &str| ExportCommand::Complete {
             attempt: 1,
             file: ExportFile {
@@ -728,7 +880,7 @@ mod tests {
             "elsewhere/report.xlsx",
         ] {
             assert_eq!(
-                Export::decide(&state(&events), complete(foreign)),
+                given::<Export>(&events).when(complete(foreign)).result(),
                 Err(ExportError::ForeignFile(foreign.into())),
                 "{foreign}"
             );
@@ -738,7 +890,10 @@ mod tests {
             "reports/org_1/reexports/exp_1/report.xlsx",
         ] {
             assert!(
-                Export::decide(&state(&events), complete(own)).is_ok(),
+                given::<Export>(&events)
+                    .when(complete(own))
+                    .result()
+                    .is_ok(),
                 "{own}"
             );
         }

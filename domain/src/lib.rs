@@ -7,6 +7,7 @@ pub mod aggregation;
 pub mod bufdir_access;
 pub mod bufdir_payload;
 pub mod export;
+pub mod export_request;
 pub mod file_key;
 pub mod locale;
 pub mod org_id;
@@ -19,6 +20,7 @@ pub mod schema;
 pub mod source_import;
 pub mod source_records;
 pub mod submission;
+pub mod testing;
 
 pub use aggregate::{Aggregate, DecodeError, decode_event, encode_event};
 pub use file_key::FileKey;

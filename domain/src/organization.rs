@@ -125,13 +125,8 @@ impl Aggregate for Organization {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::testing::given;
     use crate::{decode_event, encode_event};
-
-    fn given(events: &[OrganizationEvent]) -> OrganizationState {
-        events
-            .iter()
-            .fold(OrganizationState::default(), Organization::evolve)
-    }
 
     fn register(org: &str) -> OrganizationCommand {
         OrganizationCommand::Register {
@@ -144,31 +139,29 @@ mod tests {
 
     #[test]
     fn registering_a_new_organisation_records_it() {
-        let events = Organization::decide(&given(&[]), register("org-1")).unwrap();
-        assert_eq!(
-            events,
-            vec![OrganizationEvent::OrganizationRegistered {
+        given::<Organization>(&[])
+            .when(register("org-1"))
+            .then(vec![OrganizationEvent::OrganizationRegistered {
                 org_id: OrgId::parse("org-1").unwrap(),
                 name: "Redd Barna".into(),
                 organisasjonsnummer: OrgNumber::parse("986128433").unwrap(),
                 registered_at: "2026-03-01T08:00:00Z".parse().unwrap(),
-            }]
-        );
+            }]);
     }
 
     #[test]
     fn an_organisation_cannot_be_registered_twice() {
-        let history = Organization::decide(&given(&[]), register("org-1")).unwrap();
-        let err = Organization::decide(&given(&history), register("org-1")).unwrap_err();
-        assert_eq!(
-            err,
-            OrganizationError::AlreadyRegistered(OrgId::parse("org-1").unwrap())
-        );
+        let history = given::<Organization>(&[]).when(register("org-1")).events();
+        given::<Organization>(&history)
+            .when(register("org-1"))
+            .then_error(OrganizationError::AlreadyRegistered(
+                OrgId::parse("org-1").unwrap(),
+            ));
     }
 
     #[test]
     fn events_round_trip_through_the_stored_form() {
-        let events = Organization::decide(&given(&[]), register("org-1")).unwrap();
+        let events = given::<Organization>(&[]).when(register("org-1")).events();
         let (event_type, payload) = encode_event(&events[0]);
         assert_eq!(event_type, "OrganizationRegistered");
         assert_eq!(payload["organisasjonsnummer"], "986128433");

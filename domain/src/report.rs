@@ -341,15 +341,16 @@ impl Aggregate for Report {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::testing::{given, state_after};
 
     fn d(y: i32, m: u32, day: u32) -> NaiveDate {
         NaiveDate::from_ymd_opt(y, m, day).unwrap()
     }
 
-    fn recorded(period_to: NaiveDate) -> ReportState {
-        let events = Report::decide(
-            &ReportState::default(),
-            ReportCommand::Record {
+    /// The history of a pending annual report for `period_to`'s year.
+    fn recorded(period_to: NaiveDate) -> Vec<ReportEvent> {
+        given::<Report>(&[])
+            .when(ReportCommand::Record {
                 report: NewReport {
                     report_id: "rpt_1".into(),
                     org_id: OrgId::parse("org-1").unwrap(),
@@ -364,10 +365,8 @@ mod tests {
                     export_id: None,
                 },
                 now: Utc::now(),
-            },
-        )
-        .unwrap();
-        events.iter().fold(ReportState::default(), Report::evolve)
+            })
+            .events()
     }
 
     #[test]
@@ -389,26 +388,29 @@ mod tests {
     #[test]
     fn a_report_is_kept_five_years_after_its_year_ends() {
         assert_eq!(retained_until(d(2025, 3, 31)), d(2030, 12, 31));
-        let state = recorded(d(2020, 12, 31));
+        let history = recorded(d(2020, 12, 31));
         let delete = |today| ReportCommand::Delete {
             today,
             now: Utc::now(),
         };
-        assert_eq!(
-            Report::decide(&state, delete(d(2025, 12, 31))),
-            Err(ReportError::Retained(d(2025, 12, 31)))
+        given::<Report>(&history)
+            .when(delete(d(2025, 12, 31)))
+            .then_error(ReportError::Retained(d(2025, 12, 31)));
+        assert!(
+            given::<Report>(&history)
+                .when(delete(d(2026, 1, 1)))
+                .result()
+                .is_ok()
         );
-        assert!(Report::decide(&state, delete(d(2026, 1, 1))).is_ok());
     }
 
     #[test]
     fn a_deleted_reports_file_is_removed_once() {
-        let mut state = recorded(d(2019, 12, 31));
-        assert_eq!(
-            Report::decide(&state, ReportCommand::RemoveFile { now: Utc::now() }),
-            Err(ReportError::NoFileToRemove),
-            "not deleted"
-        );
+        let mut history = recorded(d(2019, 12, 31));
+        // Not deleted.
+        given::<Report>(&history)
+            .when(ReportCommand::RemoveFile { now: Utc::now() })
+            .then_error(ReportError::NoFileToRemove);
         let file = ReportFile {
             file_ref: "reports/org-1/rpt_1/a.pdf".into(),
             file_size_bytes: 1,
@@ -427,55 +429,53 @@ mod tests {
             },
             ReportCommand::RemoveFile { now: Utc::now() },
         ] {
-            let events = Report::decide(&state, command).unwrap();
-            state = events.iter().fold(state, Report::evolve);
+            history.extend(given::<Report>(&history).when(command).events());
         }
+        let state = state_after::<Report>(&history);
         assert!(state.deleted && state.file_removed);
-        assert_eq!(
-            Report::decide(&state, ReportCommand::RemoveFile { now: Utc::now() }),
-            Err(ReportError::NoFileToRemove)
-        );
-        assert_eq!(
-            Report::decide(
-                &state,
-                ReportCommand::Delete {
-                    today: d(2026, 11, 23),
-                    now: Utc::now()
-                }
-            ),
-            Err(ReportError::Unknown),
-            "deleted once"
-        );
+        given::<Report>(&history)
+            .when(ReportCommand::RemoveFile { now: Utc::now() })
+            .then_error(ReportError::NoFileToRemove);
+        // Deleted once.
+        given::<Report>(&history)
+            .when(ReportCommand::Delete {
+                today: d(2026, 11, 23),
+                now: Utc::now(),
+            })
+            .then_error(ReportError::Unknown);
     }
 
     #[test]
     fn statuses_only_move_forward_and_completion_needs_a_file() {
-        let state = recorded(d(2025, 12, 31));
+        let history = recorded(d(2025, 12, 31));
         let update = |status, file: Option<ReportFile>| ReportCommand::Update {
             status: Some(status),
             file,
             generated_at: None,
             now: Utc::now(),
         };
-        assert_eq!(
-            Report::decide(&state, update(ReportStatus::Completed, None)),
-            Err(ReportError::CompletedWithoutFile)
-        );
+        given::<Report>(&history)
+            .when(update(ReportStatus::Completed, None))
+            .then_error(ReportError::CompletedWithoutFile);
         let file = ReportFile {
             file_ref: "reports/org-1/rpt_1/a.xlsx".into(),
             file_size_bytes: 10,
         };
-        let done = Report::decide(&state, update(ReportStatus::Completed, Some(file))).unwrap();
-        let state = done.iter().fold(state, Report::evolve);
+        let done = given::<Report>(&history)
+            .when(update(ReportStatus::Completed, Some(file)))
+            .events();
+        let history = [history, done].concat();
         assert!(matches!(
-            Report::decide(&state, update(ReportStatus::Pending, None)),
+            given::<Report>(&history)
+                .when(update(ReportStatus::Pending, None))
+                .result(),
             Err(ReportError::Transition { .. })
         ));
     }
 
     #[test]
     fn a_report_never_takes_a_file_outside_its_organisation() {
-        let state = recorded(d(2025, 12, 31));
+        let history = recorded(d(2025, 12, 31));
         for foreign in [
             "reports/org-2/rpt_9/report.csv",
             "reports/org-10/x.csv",
@@ -494,12 +494,13 @@ mod tests {
                 now: Utc::now(),
             };
             assert_eq!(
-                Report::decide(&state, update),
+                given::<Report>(&history).when(update).result(),
                 Err(ReportError::ForeignFile(foreign.into())),
                 "{foreign}"
             );
         }
-        let ReportCommand::Record { mut report, .. } = record_of(&state) else {
+        let ReportCommand::Record { mut report, .. } = record_of(&state_after::<Report>(&history))
+        else {
             unreachable!()
         };
         report.status = ReportStatus::Completed;
@@ -508,13 +509,12 @@ mod tests {
             file_size_bytes: 3,
         });
         assert!(matches!(
-            Report::decide(
-                &ReportState::default(),
-                ReportCommand::Record {
+            given::<Report>(&[])
+                .when(ReportCommand::Record {
                     report,
                     now: Utc::now()
-                }
-            ),
+                })
+                .result(),
             Err(ReportError::ForeignFile(_))
         ));
     }

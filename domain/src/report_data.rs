@@ -438,15 +438,10 @@ pub fn diff(before: Option<&SectionValues>, after: &SectionValues) -> (Vec<Strin
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::testing::{given, state_after};
 
     fn now() -> DateTime<Utc> {
         "2026-03-26T09:00:00Z".parse().unwrap()
-    }
-
-    fn given(events: &[ReportDataEvent]) -> ReportDataState {
-        events
-            .iter()
-            .fold(ReportDataState::default(), ReportData::evolve)
     }
 
     fn request(id: &str, force: bool) -> ReportDataCommand {
@@ -485,22 +480,25 @@ mod tests {
         }
     }
 
+    /// Decides `command` after `history` and adds what it decided to the history.
     fn run(
         history: &mut Vec<ReportDataEvent>,
         command: ReportDataCommand,
     ) -> Result<Vec<ReportDataEvent>, ReportDataError> {
-        let events = ReportData::decide(&given(history), command)?;
+        let events = given::<ReportData>(history).when(command).result()?;
         history.extend(events.clone());
         Ok(events)
     }
 
     #[test]
     fn a_first_request_starts_a_processing_snapshot() {
-        let events = ReportData::decide(&given(&[]), request("snap_a", false)).unwrap();
+        let events = given::<ReportData>(&[])
+            .when(request("snap_a", false))
+            .events();
         assert!(
             matches!(&events[..], [ReportDataEvent::SnapshotRequested { snapshot_id, .. }] if snapshot_id == "snap_a")
         );
-        let state = given(&events);
+        let state = state_after::<ReportData>(&events);
         assert_eq!(state.snapshots["snap_a"].status, SnapshotStatus::Processing);
         assert_eq!(state.reusable(), Some("snap_a"));
     }
@@ -509,7 +507,9 @@ mod tests {
     fn a_plain_request_reuses_the_existing_snapshot_and_a_forced_one_starts_another() {
         let mut h = vec![];
         run(&mut h, request("snap_a", false)).unwrap();
-        assert!(run(&mut h, request("snap_b", false)).unwrap().is_empty());
+        given::<ReportData>(&h)
+            .when(request("snap_b", false))
+            .then(vec![]);
         assert_eq!(run(&mut h, request("snap_b", true)).unwrap().len(), 1);
     }
 
@@ -537,7 +537,10 @@ mod tests {
         assert_eq!(changed_sections, &["frivillige", "tiltak"]);
         assert_eq!(changed_field_keys, &["b", "a"]);
         assert_eq!(superseded, &None);
-        assert_eq!(given(&h).current.as_deref(), Some("snap_a"));
+        assert_eq!(
+            state_after::<ReportData>(&h).current.as_deref(),
+            Some("snap_a")
+        );
     }
 
     #[test]
@@ -586,7 +589,7 @@ mod tests {
         assert!(
             matches!(&events[0], ReportDataEvent::SnapshotAggregated { superseded: Some(s), .. } if s == "snap_a")
         );
-        let state = given(&h);
+        let state = state_after::<ReportData>(&h);
         assert_eq!(state.snapshots["snap_a"].status, SnapshotStatus::Historical);
         assert_eq!(state.current.as_deref(), Some("snap_b"));
         // History is kept as it was.
@@ -596,14 +599,12 @@ mod tests {
             reason: "r".into(),
             now: now(),
         };
-        assert_eq!(
-            ReportData::decide(&state, invalidate),
-            Err(ReportDataError::Historical("snap_a".into()))
-        );
-        assert_eq!(
-            ReportData::decide(&state, aggregate("snap_a", values(&[]))),
-            Err(ReportDataError::Historical("snap_a".into()))
-        );
+        given::<ReportData>(&h)
+            .when(invalidate)
+            .then_error(ReportDataError::Historical("snap_a".into()));
+        given::<ReportData>(&h)
+            .when(aggregate("snap_a", values(&[])))
+            .then_error(ReportDataError::Historical("snap_a".into()));
     }
 
     #[test]
@@ -618,12 +619,12 @@ mod tests {
             now: now(),
         };
         run(&mut h, invalidate).unwrap();
-        let state = given(&h);
+        let state = state_after::<ReportData>(&h);
         assert_eq!(state.snapshots["snap_a"].status, SnapshotStatus::Processing);
         assert_eq!(state.snapshots["snap_a"].job_id, "job-2");
         run(&mut h, aggregate("snap_a", values(&[("tiltak", "a", 1.0)]))).unwrap();
         assert_eq!(
-            given(&h).snapshots["snap_a"].status,
+            state_after::<ReportData>(&h).snapshots["snap_a"].status,
             SnapshotStatus::Current
         );
     }
@@ -640,16 +641,15 @@ mod tests {
             },
         )
         .unwrap();
-        let state = given(&h);
+        let state = state_after::<ReportData>(&h);
         assert!(state.snapshots.is_empty() && state.current.is_none());
         let delete = ReportDataCommand::Delete {
             snapshot_id: "snap_a".into(),
             now: now(),
         };
-        assert_eq!(
-            ReportData::decide(&state, delete),
-            Err(ReportDataError::UnknownSnapshot("snap_a".into()))
-        );
+        given::<ReportData>(&h)
+            .when(delete)
+            .then_error(ReportDataError::UnknownSnapshot("snap_a".into()));
     }
 
     #[test]
@@ -665,15 +665,17 @@ mod tests {
             },
         )
         .unwrap();
-        assert_eq!(given(&h).snapshots["snap_a"].status, SnapshotStatus::Failed);
+        assert_eq!(
+            state_after::<ReportData>(&h).snapshots["snap_a"].status,
+            SnapshotStatus::Failed
+        );
         let again = ReportDataCommand::Fail {
             snapshot_id: "snap_a".into(),
             error: "boom".into(),
             now: now(),
         };
-        assert_eq!(
-            ReportData::decide(&given(&h), again),
-            Err(ReportDataError::NotProcessing("snap_a".into()))
-        );
+        given::<ReportData>(&h)
+            .when(again)
+            .then_error(ReportDataError::NotProcessing("snap_a".into()));
     }
 }

@@ -383,6 +383,7 @@ mod tests {
     use serde_json::json;
 
     use super::*;
+    use crate::testing::{given, state_after};
 
     fn org() -> OrgId {
         OrgId::parse("org_482").unwrap()
@@ -399,16 +400,6 @@ mod tests {
         }
     }
 
-    fn given(events: &[SubmissionEvent]) -> SubmissionState {
-        events
-            .iter()
-            .fold(SubmissionState::default(), Submission::evolve)
-    }
-
-    fn run(state: &SubmissionState, c: SubmissionCommand) -> Vec<SubmissionEvent> {
-        Submission::decide(state, c).unwrap()
-    }
-
     fn delivered(id: &str) -> SubmissionCommand {
         SubmissionCommand::RecordDelivery {
             submission_id: id.into(),
@@ -423,41 +414,50 @@ mod tests {
 
     #[test]
     fn the_same_payload_again_changes_nothing_and_another_is_refused() {
-        let first = run(
-            &SubmissionState::default(),
-            submit("sub_1", json!({"a": 1, "b": 2})),
-        );
-        let state = given(&first);
-        assert!(run(&state, submit("sub_2", json!({"b": 2, "a": 1}))).is_empty());
+        let first = given::<Submission>(&[])
+            .when(submit("sub_1", json!({"a": 1, "b": 2})))
+            .events();
+        given::<Submission>(&first)
+            .when(submit("sub_2", json!({"b": 2, "a": 1})))
+            .then(vec![]);
         assert!(matches!(
-            Submission::decide(&state, submit("sub_2", json!({"a": 2}))),
+            given::<Submission>(&first)
+                .when(submit("sub_2", json!({"a": 2})))
+                .result(),
             Err(SubmissionError::OtherPayload { .. })
         ));
     }
 
     #[test]
     fn a_rejected_report_takes_a_corrected_payload() {
-        let mut events = run(
-            &SubmissionState::default(),
-            submit("sub_1", json!({"a": 1})),
+        let mut events = given::<Submission>(&[])
+            .when(submit("sub_1", json!({"a": 1})))
+            .events();
+        events.extend(
+            given::<Submission>(&events)
+                .when(delivered("sub_1"))
+                .events(),
         );
-        events.extend(run(&given(&events), delivered("sub_1")));
-        events.extend(run(
-            &given(&events),
-            SubmissionCommand::RecordStatus {
-                submission_id: "sub_1".into(),
-                status: SubmissionStatus::Rejected,
-                processed_at: None,
-                notes: Some("feil".into()),
-                now: Utc::now(),
-            },
-        ));
-        let state = given(&events);
-        assert!(run(&state, submit("sub_2", json!({"a": 1}))).is_empty());
-        let next = run(&state, submit("sub_2", json!({"a": 3})));
+        events.extend(
+            given::<Submission>(&events)
+                .when(SubmissionCommand::RecordStatus {
+                    submission_id: "sub_1".into(),
+                    status: SubmissionStatus::Rejected,
+                    processed_at: None,
+                    notes: Some("feil".into()),
+                    now: Utc::now(),
+                })
+                .events(),
+        );
+        given::<Submission>(&events)
+            .when(submit("sub_2", json!({"a": 1})))
+            .then(vec![]);
+        let next = given::<Submission>(&events)
+            .when(submit("sub_2", json!({"a": 3})))
+            .events();
         assert_eq!(next.len(), 1);
         assert_eq!(
-            given(&[events, next].concat())
+            state_after::<Submission>(&[events, next].concat())
                 .current
                 .unwrap()
                 .submission_id,
@@ -467,20 +467,26 @@ mod tests {
 
     #[test]
     fn a_delivery_is_recorded_once() {
-        let mut events = run(&SubmissionState::default(), submit("sub_1", json!({})));
-        events.extend(run(&given(&events), delivered("sub_1")));
-        let state = given(&events);
-        assert!(run(&state, delivered("sub_1")).is_empty());
+        let mut events = given::<Submission>(&[])
+            .when(submit("sub_1", json!({})))
+            .events();
+        events.extend(
+            given::<Submission>(&events)
+                .when(delivered("sub_1"))
+                .events(),
+        );
+        given::<Submission>(&events)
+            .when(delivered("sub_1"))
+            .then(vec![]);
         assert!(matches!(
-            Submission::decide(
-                &state,
-                SubmissionCommand::RecordRefusal {
+            given::<Submission>(&events)
+                .when(SubmissionCommand::RecordRefusal {
                     submission_id: "sub_1".into(),
                     http_status: 400,
                     reason: "x".into(),
                     now: Utc::now()
-                }
-            ),
+                })
+                .result(),
             Err(SubmissionError::NotPending(_))
         ));
     }

@@ -6,7 +6,6 @@ pub mod downloads;
 pub mod exports;
 pub mod health;
 pub mod organizations;
-mod pagination;
 pub mod reexports;
 pub mod report_data;
 pub mod report_history;
@@ -14,7 +13,7 @@ pub mod source_records;
 pub mod watch;
 pub mod webhooks;
 
-pub use pagination::{PageParams, Pagination};
+pub use crate::pagination::{PageParams, Pagination};
 
 use poem_openapi::Tags;
 

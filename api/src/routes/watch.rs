@@ -12,10 +12,10 @@ use poem_openapi::payload::{EventStream, Payload};
 use poem_openapi::registry::{MetaMediaType, MetaResponse, MetaResponses, Registry};
 use poem_openapi::{ApiResponse, OpenApi, SecurityScheme};
 
+use crate::access::org as visible_org;
 use crate::auth::{BearerAuth, Caller, Keys};
 use crate::problem::{ApiError, FieldError, ProblemResponse};
 use crate::routes::ApiTags;
-use crate::routes::source_records::visible_org;
 use crate::state::AppState;
 use crate::text::PeriodIdText;
 use crate::watch::{WatchEvent, WatchItem};

@@ -130,19 +130,29 @@ async fn row(app: &TestApp, submission_id: &str) -> submissions::SubmissionRow {
         .expect("submission row")
 }
 
-#[tokio::test]
-async fn validate_payload_points_at_each_problem_in_both_languages() {
+const VALIDATE: &str = "/api/v1/bufdir-api/validate-payload";
+
+/// An app and a viewer of `ORG`: validating needs no more than that.
+async fn validator() -> (TestApp, String) {
     let app = spawn_app().await;
     let viewer = app.token(&[ORG], &[Role::Viewer]);
-    let path = "/api/v1/bufdir-api/validate-payload";
+    (app, viewer)
+}
 
+#[tokio::test]
+async fn a_valid_payload_validates_without_errors_or_warnings() {
+    let (app, viewer) = validator().await;
     let ok = json!({"payload_version": "bufdir_2025_v2", "payload": payload()});
-    let (status, body) = app.post(path, &viewer, &ok).await;
+    let (status, body) = app.post(VALIDATE, &viewer, &ok).await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["is_valid"], true);
     assert_eq!(body["errors"], json!([]));
     assert_eq!(body["warnings"], json!([]));
+}
 
+#[tokio::test]
+async fn validate_payload_points_at_each_problem_in_both_languages() {
+    let (app, viewer) = validator().await;
     let mut p = payload();
     p.as_object_mut().unwrap().remove("kontaktperson");
     p["aktiviteter"] = json!([
@@ -152,7 +162,7 @@ async fn validate_payload_points_at_each_problem_in_both_languages() {
     p["organisasjonsnummer"] = json!("988077918");
     let (status, body) = app
         .post(
-            path,
+            VALIDATE,
             &viewer,
             &json!({"payload_version": "bufdir_2025_v2", "payload": p}),
         )
@@ -190,10 +200,14 @@ async fn validate_payload_points_at_each_problem_in_both_languages() {
         body["warning_details"][0]["field"],
         "/payload/kontaktperson"
     );
+}
 
+#[tokio::test]
+async fn an_unknown_payload_version_is_an_error_that_names_the_known_one() {
+    let (app, viewer) = validator().await;
     let (_, body) = app
         .post(
-            path,
+            VALIDATE,
             &viewer,
             &json!({"payload_version": "bufdir_2019", "payload": payload()}),
         )
@@ -205,16 +219,25 @@ async fn validate_payload_points_at_each_problem_in_both_languages() {
             .unwrap()
             .contains("bufdir_2025_v2")
     );
+}
 
-    // The whole submit body validates too: fields other than the payload's are ignored.
+#[tokio::test]
+async fn the_whole_submit_body_validates_too() {
+    let (app, viewer) = validator().await;
+    // Fields other than the payload's are ignored.
     let (status, body) = app
-        .post(path, &viewer, &submit_body("rpt_1", payload()))
+        .post(VALIDATE, &viewer, &submit_body("rpt_1", payload()))
         .await;
     assert_eq!((status, &body["is_valid"]), (200, &json!(true)));
+}
 
-    let (status, _) = app.post(path, "not-a-token", &ok).await;
+#[tokio::test]
+async fn validate_payload_refuses_a_caller_without_a_token_and_a_body_without_a_version() {
+    let (app, viewer) = validator().await;
+    let ok = json!({"payload_version": "bufdir_2025_v2", "payload": payload()});
+    let (status, _) = app.post(VALIDATE, "not-a-token", &ok).await;
     assert_eq!(status, 401);
-    let (status, _) = app.post(path, &viewer, &json!({"payload": {}})).await;
+    let (status, _) = app.post(VALIDATE, &viewer, &json!({"payload": {}})).await;
     assert_eq!(status, 400);
 }
 
@@ -543,13 +566,10 @@ async fn a_restart_between_accepting_and_delivering_still_delivers() {
 }
 
 #[tokio::test]
+#[ignore = "needs PostgreSQL: run ci/test, or set TEST_DATABASE_URL and pass --run-ignored all"]
 async fn submission_works_on_postgres() {
     let (sandbox, _stop) = sandbox(Duration::ZERO).await;
-    let Some(app) =
-        spawn_app_on_postgres_with(options(&sandbox, Duration::from_secs(10), true)).await
-    else {
-        return;
-    };
+    let app = spawn_app_on_postgres_with(options(&sandbox, Duration::from_secs(10), true)).await;
     ready(&app).await;
     let (status, body) = submit(&app, "rpt_pg", payload()).await;
     assert_eq!(status, 200, "{body}");

@@ -75,14 +75,15 @@ pub async fn spawn_app_with(options: Options) -> TestApp {
     spawn_on(&url, Some(db), options).await
 }
 
-/// An app on a fresh PostgreSQL database, or `None` where PostgreSQL tests are skipped.
-pub async fn spawn_app_on_postgres() -> Option<TestApp> {
+/// An app on a fresh PostgreSQL database; it fails the test when no server answers (see
+/// [`fresh_postgres`]).
+pub async fn spawn_app_on_postgres() -> TestApp {
     spawn_app_on_postgres_with(Options::default()).await
 }
 
-pub async fn spawn_app_on_postgres_with(options: Options) -> Option<TestApp> {
-    let url = fresh_postgres().await?;
-    Some(spawn_on(&url, None, options).await)
+pub async fn spawn_app_on_postgres_with(options: Options) -> TestApp {
+    let url = fresh_postgres().await;
+    spawn_on(&url, None, options).await
 }
 
 /// An app on the database at `url`; `sqlite` keeps a temporary database alive with the app.

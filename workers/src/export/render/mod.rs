@@ -38,13 +38,18 @@ impl From<domain::export::ExportFormat> for Format {
 }
 
 impl Format {
-    pub fn extension(self) -> &'static str {
+    fn domain(self) -> domain::export::ExportFormat {
+        use domain::export::ExportFormat as E;
         match self {
-            Format::Excel => "xlsx",
-            Format::Csv => "csv",
-            Format::Pdf => "pdf",
-            Format::Json => "json",
+            Format::Excel => E::Excel,
+            Format::Csv => E::Csv,
+            Format::Pdf => E::Pdf,
+            Format::Json => E::Json,
         }
+    }
+
+    pub fn extension(self) -> &'static str {
+        self.domain().extension()
     }
 
     /// By a file name's extension, for files that come with only a name (reports recorded
@@ -57,12 +62,7 @@ impl Format {
     }
 
     pub fn content_type(self) -> &'static str {
-        match self {
-            Format::Excel => "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-            Format::Csv => "text/csv; charset=utf-8",
-            Format::Pdf => "application/pdf",
-            Format::Json => "application/json",
-        }
+        self.domain().content_type()
     }
 }
 

@@ -4,6 +4,8 @@
 //! today's read models; it records a report of its own when it completes, and may send a signed
 //! webhook (`workers::webhooks`).
 
+mod types;
+
 use chrono::{DateTime, Utc};
 use domain::Locale;
 use domain::export::{
@@ -12,9 +14,9 @@ use domain::export::{
 use domain::{FileKey, OrgId};
 use poem::web::Data;
 use poem::{Body, Request};
+use poem_openapi::OpenApi;
 use poem_openapi::param::{Header, Path, Query};
 use poem_openapi::payload::{Binary, Json};
-use poem_openapi::{ApiResponse, Enum, Object, OpenApi};
 use projections::exports::{self, ExportFilter, ExportRow};
 use workers::export::render::Format;
 
@@ -22,175 +24,14 @@ use crate::auth::{BearerAuth, Caller, Role};
 use crate::file_refs::{owned_file, store_upload, upload_key, upload_name};
 use crate::problem::{ApiError, FieldError, ProblemResponse};
 use crate::routes::report_history::visible_report;
-use crate::routes::{ApiTags, PageParams, Pagination, new_id};
+use crate::routes::{ApiTags, PageParams, new_id};
 use crate::state::AppState;
-use crate::text::{AnyText, FileNameText, FileRefText, LocaleText, ReexportFormatText, UpTo1000};
-use crate::wire::Timestamp;
+use crate::text::FileNameText;
+pub use types::*;
 
 pub struct ReexportsApi;
 
 const WRITERS: &[Role] = &[Role::Reporter, Role::Admin, Role::Service];
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
-#[oai(rename_all = "snake_case")]
-pub enum ReexportStatus {
-    Pending,
-    Running,
-    Completed,
-    Failed,
-    Cancelled,
-}
-
-/// An export's status as a re-export names it: a queued job is `pending`.
-fn status_name(export_status: &str) -> String {
-    match export_status {
-        "queued" => "pending".into(),
-        other => other.into(),
-    }
-}
-
-fn export_status(status: ReexportStatus) -> &'static str {
-    match status {
-        ReexportStatus::Pending => "queued",
-        ReexportStatus::Running => "running",
-        ReexportStatus::Completed => "completed",
-        ReexportStatus::Failed => "failed",
-        ReexportStatus::Cancelled => "cancelled",
-    }
-}
-
-#[derive(Debug, Clone, Object)]
-pub struct ExportParams {
-    /// `xlsx`, `csv` or `pdf`. Default: the original report's format.
-    #[oai(nullable)]
-    pub format: Option<ReexportFormatText>,
-    /// Add the source records behind the figures (an annex). Default false.
-    #[oai(nullable)]
-    pub include_annexes: Option<bool>,
-    /// `nb-NO` (default), `nn-NO` or `en-GB`: labels, numbers and dates.
-    #[oai(nullable)]
-    pub locale: Option<LocaleText>,
-}
-
-#[derive(Debug, Object)]
-pub struct CreateReexport {
-    pub report_id: AnyText,
-    pub export_params: Option<ExportParams>,
-    /// POST a signed webhook with the result when it is done. Default false.
-    #[oai(nullable)]
-    pub notify_on_completion: Option<bool>,
-}
-
-#[derive(Debug, Clone, Object)]
-pub struct ResolvedParams {
-    pub format: String,
-    pub include_annexes: bool,
-    pub locale: String,
-}
-
-#[derive(Debug, Object)]
-pub struct Reexport {
-    pub reexport_id: String,
-    pub report_id: String,
-    pub org_id: String,
-    /// `pending`, `running`, `completed`, `failed` or `cancelled`.
-    pub status: String,
-    pub export_params: ResolvedParams,
-    #[oai(nullable)]
-    pub output_file_ref: Option<String>,
-    #[oai(nullable)]
-    pub output_file_size_bytes: Option<u64>,
-    #[oai(nullable)]
-    pub requested_by: Option<String>,
-    pub requested_at: Timestamp,
-    #[oai(nullable)]
-    pub completed_at: Option<Timestamp>,
-    /// Whether the completion webhook was delivered (a 2xx answer).
-    pub notified: bool,
-    pub notify_on_completion: bool,
-    #[oai(nullable)]
-    pub error_message: Option<String>,
-    /// The log position the figures are read up to: the original report's.
-    #[oai(nullable)]
-    pub as_of_position: Option<String>,
-}
-
-fn format_name(export_format: &str) -> String {
-    match export_format {
-        "excel" => "xlsx".into(),
-        other => other.into(),
-    }
-}
-
-impl From<ExportRow> for Reexport {
-    fn from(r: ExportRow) -> Self {
-        Reexport {
-            status: status_name(&r.status),
-            export_params: ResolvedParams {
-                format: format_name(&r.format),
-                include_annexes: r.include_attachments,
-                locale: r.locale.as_str().into(),
-            },
-            output_file_ref: r.file_key.filter(|_| r.status == "completed"),
-            output_file_size_bytes: r.file_size_bytes,
-            requested_by: r.requested_by,
-            requested_at: r.created_at.into(),
-            completed_at: r.completed_at.map(Into::into),
-            notified: r.notified,
-            notify_on_completion: r.notify_on_completion,
-            error_message: r.error_message,
-            as_of_position: r.as_of_position,
-            report_id: r.reexport_of.unwrap_or_default(),
-            reexport_id: r.export_id,
-            org_id: r.org_id,
-        }
-    }
-}
-
-#[derive(Debug, Object)]
-pub struct ReexportList {
-    pub data: Vec<Reexport>,
-    pub pagination: Pagination,
-}
-
-#[derive(Debug, Object)]
-pub struct UpdateReexport {
-    /// `running` (take or keep the job: it is held for the export lease, renewed by each such
-    /// update), `completed` (with `output_file_ref` and `output_file_size_bytes`), `failed`
-    /// (with `error_message`) or `cancelled`.
-    pub status: Option<ReexportStatus>,
-    /// A file store key under the organisation's own prefix (`reports/{org_id}/…`), with
-    /// `output_file_size_bytes`: the file must be there, of that size (422 otherwise). Or
-    /// upload the bytes with `PUT /{reexport_id}/upload`.
-    #[oai(nullable)]
-    pub output_file_ref: Option<FileRefText>,
-    #[oai(
-        nullable,
-        validator(minimum(value = "0"), maximum(value = "9007199254740991"))
-    )]
-    pub output_file_size_bytes: Option<u64>,
-    #[oai(nullable)]
-    pub completed_at: Option<Timestamp>,
-    /// `true`: the renderer sent the notification itself.
-    #[oai(nullable)]
-    pub notified: Option<bool>,
-    #[oai(nullable)]
-    pub error_message: Option<UpTo1000>,
-}
-
-#[derive(Debug, Object)]
-pub struct ReexportCancelled {
-    pub reexport_id: String,
-    pub cancelled: bool,
-    pub cancelled_at: Timestamp,
-}
-
-#[derive(ApiResponse)]
-pub enum CreateResponse {
-    /// Queued; follow `Location`.
-    #[oai(status = 202)]
-    Accepted(Json<Reexport>, #[oai(header = "Location")] String),
-}
 
 fn location(id: &str) -> String {
     format!("/api/v1/report-reexports/{id}")

@@ -1,250 +1,26 @@
+mod types;
+
 use chrono::{SubsecRound, Utc};
 use domain::report_data::{ReportData, ReportDataCommand};
-use domain::schema::{self, Labels, Requirement, Unit};
+use domain::schema::{self, Requirement, Unit};
 use domain::{OrgId, PeriodId};
 use poem::Request;
 use poem::web::Data;
+use poem_openapi::OpenApi;
 use poem_openapi::param::{Header, Path, Query};
 use poem_openapi::payload::Json;
-use poem_openapi::{ApiResponse, Enum, Object, OpenApi, Union};
 use projections::organizations::Visible;
 use projections::report_data;
 use projections::report_queries::{self, SnapshotFilter, SnapshotRow};
 
+use crate::access::org as visible_org;
 use crate::auth::{BearerAuth, Caller, Role};
 use crate::problem::{ApiError, FieldError, ProblemResponse};
-use crate::routes::source_records::visible_org;
-use crate::routes::{ApiTags, PageParams, Pagination, metadata, new_id};
+use crate::routes::{ApiTags, PageParams, metadata, new_id};
 use crate::state::AppState;
-use crate::text::{OrgIdText, PeriodIdText, Text500};
-use crate::wire::Timestamp;
+pub use types::*;
 
 pub struct ReportDataApi;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
-#[oai(rename_all = "snake_case")]
-pub enum SnapshotStatus {
-    Processing,
-    Current,
-    Historical,
-    Failed,
-}
-
-impl SnapshotStatus {
-    fn as_str(self) -> &'static str {
-        match self {
-            Self::Processing => "processing",
-            Self::Current => "current",
-            Self::Historical => "historical",
-            Self::Failed => "failed",
-        }
-    }
-
-    fn parse(s: &str) -> Result<Self, ApiError> {
-        match s {
-            "processing" => Ok(Self::Processing),
-            "current" => Ok(Self::Current),
-            "historical" => Ok(Self::Historical),
-            "failed" => Ok(Self::Failed),
-            other => Err(ApiError::internal(anyhow::anyhow!(
-                "unknown stored status {other}"
-            ))),
-        }
-    }
-}
-
-/// The language of labels and titles.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum, Default)]
-#[oai(rename_all = "lowercase")]
-pub enum Lang {
-    #[default]
-    Nb,
-    Nn,
-    En,
-}
-
-impl Lang {
-    fn pick(self, labels: &Labels) -> String {
-        match self {
-            Lang::Nb => labels.nb.clone(),
-            Lang::Nn => labels.nn.clone(),
-            Lang::En => labels.en.clone(),
-        }
-    }
-}
-
-#[derive(Debug, Object)]
-pub struct SnapshotSummary {
-    pub snapshot_id: String,
-    pub organization_id: String,
-    #[oai(nullable)]
-    pub organization_name: Option<String>,
-    pub period_id: String,
-    pub snapshot_status: SnapshotStatus,
-    /// Fields in the reporting schema.
-    pub field_count: u64,
-    /// Fields with at least one source record.
-    pub populated_field_count: u64,
-    /// False while new source data or an invalidation has not been aggregated yet.
-    pub cache_valid: bool,
-    #[oai(nullable)]
-    pub aggregated_at: Option<Timestamp>,
-    pub created_at: Timestamp,
-}
-
-#[derive(Debug, Object)]
-pub struct SnapshotList {
-    pub data: Vec<SnapshotSummary>,
-    pub pagination: Pagination,
-}
-
-/// A figure counted in whole numbers (`unit: count`).
-#[derive(Debug, Object)]
-pub struct CountField {
-    pub field_key: String,
-    /// Null when no source record feeds the field.
-    #[oai(nullable)]
-    pub value: Option<i64>,
-    #[oai(nullable)]
-    pub prior_period_value: Option<i64>,
-    #[oai(nullable)]
-    pub data_source: Option<String>,
-    pub label: String,
-    /// `required`, `recommended` or `optional`.
-    pub requirement: String,
-}
-
-/// A figure in hours (`unit: hours`), which may have a fraction.
-#[derive(Debug, Object)]
-pub struct HoursField {
-    pub field_key: String,
-    /// Null when no source record feeds the field.
-    #[oai(nullable)]
-    pub value: Option<f64>,
-    #[oai(nullable)]
-    pub prior_period_value: Option<f64>,
-    #[oai(nullable)]
-    pub data_source: Option<String>,
-    pub label: String,
-    /// `required`, `recommended` or `optional`.
-    pub requirement: String,
-}
-
-/// One field of a section; `unit` says whether its figures are whole counts or hours.
-#[derive(Debug, Union)]
-#[oai(discriminator_name = "unit", one_of)]
-pub enum FieldView {
-    #[oai(mapping = "count")]
-    Count(CountField),
-    #[oai(mapping = "hours")]
-    Hours(HoursField),
-}
-
-#[derive(Debug, Object)]
-pub struct SectionView {
-    pub section_id: String,
-    pub section_title: String,
-    pub fields: Vec<FieldView>,
-}
-
-#[derive(Debug, Object)]
-pub struct PriorPeriod {
-    pub period_id: String,
-    /// The prior period's current snapshot, if one exists.
-    #[oai(nullable)]
-    pub snapshot_id: Option<String>,
-    #[oai(nullable)]
-    pub aggregated_at: Option<Timestamp>,
-}
-
-#[derive(Debug, Object)]
-pub struct SnapshotDetail {
-    pub snapshot_id: String,
-    pub organization_id: String,
-    #[oai(nullable)]
-    pub organization_name: Option<String>,
-    pub period_id: String,
-    pub snapshot_status: SnapshotStatus,
-    pub cache_valid: bool,
-    #[oai(nullable)]
-    pub aggregated_at: Option<Timestamp>,
-    pub sections: Vec<SectionView>,
-    pub prior_period: PriorPeriod,
-    pub field_count: u64,
-    pub populated_field_count: u64,
-    pub job_id: String,
-    pub created_at: Timestamp,
-    #[oai(nullable)]
-    pub error_message: Option<String>,
-}
-
-#[derive(Debug, Object)]
-pub struct TriggerAggregation {
-    pub organization_id: OrgIdText,
-    /// A year (`2024`) or a quarter (`2024-Q1`).
-    pub period_id: PeriodIdText,
-    /// Start a new snapshot even when a valid one exists.
-    #[oai(default)]
-    pub force_reaggregate: bool,
-}
-
-#[derive(Debug, Object)]
-pub struct SnapshotJob {
-    pub snapshot_id: String,
-    pub organization_id: String,
-    pub period_id: String,
-    pub snapshot_status: SnapshotStatus,
-    pub job_id: String,
-    /// From the durations of recent aggregations.
-    #[oai(nullable)]
-    pub estimated_completion_seconds: Option<u64>,
-    #[oai(nullable)]
-    pub aggregated_at: Option<Timestamp>,
-    pub created_at: Timestamp,
-}
-
-#[derive(ApiResponse)]
-pub enum TriggerResponse {
-    /// A valid snapshot exists and `force_reaggregate` was false: this is it.
-    #[oai(status = 200)]
-    Existing(Json<SnapshotJob>),
-    /// Aggregation started (or was already running); follow `Location`.
-    #[oai(status = 202)]
-    Started(Json<SnapshotJob>, #[oai(header = "Location")] String),
-}
-
-#[derive(Debug, Object)]
-pub struct Invalidate {
-    /// Must be true: invalidation drops the cached figures and re-aggregates.
-    pub invalidate_cache: bool,
-    pub reason: Text500,
-}
-
-#[derive(Debug, Object)]
-pub struct Invalidated {
-    pub snapshot_id: String,
-    pub organization_id: String,
-    pub period_id: String,
-    pub snapshot_status: SnapshotStatus,
-    pub cache_valid: bool,
-    pub invalidation_reason: String,
-    pub job_id: String,
-    pub invalidated_at: Timestamp,
-}
-
-#[derive(ApiResponse)]
-pub enum InvalidateResponse {
-    /// Re-aggregation started.
-    #[oai(status = 202)]
-    Accepted(Json<Invalidated>, #[oai(header = "Location")] String),
-}
-
-#[derive(Debug, Object)]
-pub struct Deleted {
-    pub deleted: bool,
-    pub snapshot_id: String,
-    pub cache_cleared: bool,
-}
 
 fn summary(row: SnapshotRow) -> Result<SnapshotSummary, ApiError> {
     Ok(SnapshotSummary {

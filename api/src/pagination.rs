@@ -1,3 +1,6 @@
+//! `?page=&limit=` and the `{data, pagination}` answer every list gives, as the contracts use
+//! them.
+
 use poem_openapi::Object;
 
 /// `?page=&limit=` as the contracts use them.
@@ -28,6 +31,14 @@ impl PageParams {
             limit: self.limit,
             total,
         }
+    }
+
+    /// One page of rows as the answer's items, with the pagination for `total`.
+    pub fn page_of<R, T: From<R>>(&self, (rows, total): (Vec<R>, u64)) -> (Vec<T>, Pagination) {
+        (
+            rows.into_iter().map(T::from).collect(),
+            self.pagination(total),
+        )
     }
 }
 

@@ -1,83 +1,28 @@
-use chrono::Utc;
-use domain::source_import::{self, SourceDataEvent};
+//! Source records (`/api/v1/source-records`): the organisations' own activity and case data,
+//! imported as JSON or CSV in validated batches and listed back.
+
+mod types;
+
+use commands::source_records::ImportSourceRecords;
 use domain::source_records::{self as records, RawNumber, RawRecord, RecordError};
-use domain::{OrgId, PeriodId, encode_event, schema};
+use domain::{PeriodId, schema};
 use poem::Request;
 use poem::web::Data;
+use poem_openapi::OpenApi;
 use poem_openapi::param::{Header, Query};
 use poem_openapi::payload::Json;
-use poem_openapi::{ApiRequest, Object, OpenApi};
-use projections::{organizations, report_data, report_queries};
-use store::{ExpectedVersion, NewEvent};
+use projections::report_queries;
 
-use crate::auth::{BearerAuth, Caller, Role};
+use crate::access::{self, WRITERS};
+use crate::auth::BearerAuth;
 use crate::csv_payload::Csv;
 use crate::problem::{ApiError, FieldError, ProblemResponse};
-use crate::routes::{ApiTags, PageParams, Pagination, metadata};
+use crate::routes::{ApiTags, PageParams, metadata};
 use crate::state::AppState;
-use crate::text::{DayText, MetricText, OrgIdText, PeriodIdText, RecordIdText, Text128};
-use crate::wire::Timestamp;
+use crate::text::{OrgIdText, PeriodIdText, Text128};
+pub use types::*;
 
 pub struct SourceRecordsApi;
-
-#[derive(Debug, Object)]
-pub struct ImportRecords {
-    pub organization_id: OrgIdText,
-    /// The system the records come from, e.g. `fagsystem-cis`.
-    pub data_source: Text128,
-    /// Up to 10 000 records. A `record_id` sent before replaces that record.
-    pub records: Vec<RecordInput>,
-}
-
-#[derive(Debug, Object)]
-pub struct RecordInput {
-    pub record_id: RecordIdText,
-    /// ISO date, `YYYY-MM-DD`.
-    pub occurred_on: DayText,
-    /// A metric of the reporting schema.
-    pub metric: MetricText,
-    pub value: f64,
-    #[oai(nullable)]
-    pub hours: Option<f64>,
-}
-
-#[derive(ApiRequest)]
-pub enum ImportBody {
-    /// The records as JSON.
-    Json(Json<ImportRecords>),
-    /// UTF-8 CSV with a header row (`record_id`, `occurred_on`, `metric`, `value`, `hours`),
-    /// `;` or `,` separated, decimal comma accepted; `organization_id` and `data_source` are then
-    /// query parameters.
-    Csv(Csv),
-}
-
-#[derive(Debug, Object)]
-pub struct ImportResult {
-    pub import_id: String,
-    pub organization_id: String,
-    pub data_source: String,
-    pub records_imported: u64,
-    /// Every period (years and quarters) the records fall in.
-    pub periods: Vec<String>,
-}
-
-#[derive(Debug, Object)]
-pub struct SourceRecordView {
-    pub record_id: String,
-    pub occurred_on: String,
-    pub metric: String,
-    pub value: f64,
-    #[oai(nullable)]
-    pub hours: Option<f64>,
-    pub data_source: String,
-    pub imported_at: Timestamp,
-}
-
-#[derive(Debug, Object)]
-pub struct SourceRecordList {
-    pub data: Vec<SourceRecordView>,
-    pub pagination: Pagination,
-}
 
 fn record_errors(errors: Vec<RecordError>) -> ApiError {
     ApiError::Unprocessable {
@@ -97,19 +42,6 @@ fn record_errors(errors: Vec<RecordError>) -> ApiError {
             })
             .collect(),
     }
-}
-
-/// The organisation must exist and be the caller's; otherwise it is "not found".
-pub async fn visible_org(
-    state: &AppState,
-    caller: &Caller,
-    org_id: &str,
-) -> Result<OrgId, ApiError> {
-    let found = organizations::get(&state.db.read, org_id)
-        .await
-        .map_err(ApiError::internal)?;
-    caller.scope(org_id, found, "organisation")?;
-    OrgId::parse(org_id).map_err(ApiError::internal)
 }
 
 #[OpenApi(tag = "ApiTags::SourceRecords")]
@@ -142,7 +74,7 @@ impl SourceRecordsApi {
         body: ImportBody,
     ) -> Result<Json<ImportResult>, ProblemResponse> {
         let caller = auth.0;
-        caller.require_any(&[Role::Reporter, Role::Admin, Role::Service])?;
+        caller.require_any(WRITERS)?;
         let (org, source, raw) = match body {
             ImportBody::Json(Json(body)) => {
                 let raw = body
@@ -184,7 +116,7 @@ impl SourceRecordsApi {
                 )
             }
         };
-        let org_id = visible_org(&state, &caller, &org).await?;
+        let org_id = access::org(&state, &caller, &org).await?;
         let source = source.trim().to_string();
         if source.is_empty() || source.len() > 128 {
             return Err(ApiError::invalid(vec![FieldError::new(
@@ -195,39 +127,22 @@ impl SourceRecordsApi {
             .into());
         }
         let records = records::validate(raw, schema::bufdir_2025_v2()).map_err(record_errors)?;
-        let mut periods: Vec<PeriodId> = records
-            .iter()
-            .flat_map(|r| PeriodId::containing(r.occurred_on))
-            .collect();
-        periods.sort();
-        periods.dedup();
-        let import_id = format!("imp_{}", ulid::Ulid::new().to_string().to_lowercase());
-        let count = records.len() as u64;
-        let event = SourceDataEvent::SourceRecordsImported {
-            import_id: import_id.clone(),
-            org_id: org_id.clone(),
-            data_source: source.clone(),
-            records,
-            imported_at: Utc::now(),
-        };
-        let (event_type, payload) = encode_event(&event);
-        let outcome = state
-            .db
-            .events
-            .append(
-                &source_import::stream(&org_id),
-                ExpectedVersion::Any,
-                vec![NewEvent::new(event_type, payload, metadata(&caller, req))],
-            )
-            .await
-            .map_err(crate::rejections::store_failed)?;
-        state.wait_for(report_data::NAME, &outcome.position).await?;
+        let imported = commands::source_records::import(
+            &state.commands,
+            &metadata(&caller, req),
+            ImportSourceRecords {
+                org_id: org_id.clone(),
+                data_source: source.clone(),
+                records,
+            },
+        )
+        .await?;
         Ok(Json(ImportResult {
-            import_id,
+            import_id: imported.import_id,
             organization_id: org_id.to_string(),
             data_source: source,
-            records_imported: count,
-            periods: periods.iter().map(ToString::to_string).collect(),
+            records_imported: imported.records,
+            periods: imported.periods.iter().map(ToString::to_string).collect(),
         }))
     }
 
@@ -254,7 +169,7 @@ impl SourceRecordsApi {
         #[oai(validator(minimum(value = "1"), maximum(value = "100")))] limit: Query<Option<u32>>,
     ) -> Result<Json<SourceRecordList>, ProblemResponse> {
         let caller = auth.0;
-        let org_id = visible_org(&state, &caller, &organization_id.0).await?;
+        let org_id = access::org(&state, &caller, &organization_id.0).await?;
         let period = period_id
             .0
             .as_deref()
@@ -277,8 +192,7 @@ impl SourceRecordsApi {
             params.offset(),
             u64::from(params.limit),
         )
-        .await
-        .map_err(ApiError::internal)?;
+        .await?;
         Ok(Json(SourceRecordList {
             data: rows
                 .into_iter()

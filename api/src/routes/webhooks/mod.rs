@@ -3,43 +3,22 @@
 //! `Bufdir-Signature` header of each webhook with it. Without one, the service-wide endpoint
 //! (`WEBHOOK_URL`) is used.
 
+mod types;
+
 use poem::web::Data;
+use poem_openapi::OpenApi;
 use poem_openapi::param::Path;
 use poem_openapi::payload::Json;
-use poem_openapi::{Object, OpenApi};
 
+use crate::access::org as visible_org;
 use crate::auth::{BearerAuth, Role};
 use crate::problem::{ApiError, FieldError, ProblemResponse};
 use crate::routes::ApiTags;
-use crate::routes::source_records::visible_org;
 use crate::state::AppState;
-use crate::text::UrlText;
+pub use types::*;
 use workers::webhooks::TargetError;
 
 pub struct WebhooksApi;
-
-#[derive(Debug, Object)]
-pub struct SetWebhook {
-    /// `https://…` (or `http://…`). It must resolve to public addresses only: loopback,
-    /// private, link-local and metadata addresses are refused (422), when it is set and again
-    /// each time a webhook is sent; redirects are not followed.
-    pub url: UrlText,
-}
-
-#[derive(Debug, Object)]
-pub struct WebhookSet {
-    pub org_id: String,
-    pub url: String,
-    /// The HMAC-SHA256 key of `Bufdir-Signature: t=<unix>,v1=<hex>` (over `<t>.<body>`).
-    /// Shown once.
-    pub secret: String,
-}
-
-#[derive(Debug, Object)]
-pub struct WebhookInfo {
-    pub org_id: String,
-    pub url: String,
-}
 
 #[OpenApi(tag = "ApiTags::ReportReexports")]
 impl WebhooksApi {

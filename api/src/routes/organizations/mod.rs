@@ -1,62 +1,26 @@
-use chrono::{SubsecRound, Utc};
-use domain::organization::{OrgName, Organization as OrgAggregate, OrganizationCommand};
+//! The organisations that report to Bufdir (`/api/v1/organizations`): registered by an admin,
+//! each the owner of everything else.
+
+mod types;
+
+use commands::organizations::{self as command, RegisterOrganization};
+use domain::organization::OrgName;
 use domain::{OrgId, OrgNumber};
 use poem::Request;
 use poem::web::Data;
+use poem_openapi::OpenApi;
 use poem_openapi::param::{Header, Path, Query};
 use poem_openapi::payload::Json;
-use poem_openapi::{ApiResponse, Object, OpenApi};
-use projections::organizations::{self as read, OrganizationRow};
+use projections::organizations as read;
 
-use crate::auth::{BearerAuth, Role};
+use crate::access::ADMINS;
+use crate::auth::BearerAuth;
 use crate::problem::{ApiError, FieldError, ProblemResponse};
-use crate::routes::{ApiTags, PageParams, Pagination, metadata};
+use crate::routes::{ApiTags, PageParams, metadata};
 use crate::state::AppState;
-use crate::text::{NameText, OrgIdText, OrgNumberText};
-use crate::wire::Timestamp;
+pub use types::*;
 
 pub struct OrganizationsApi;
-
-#[derive(Debug, Object)]
-pub struct CreateOrganization {
-    /// Opaque id, `^[a-z0-9][a-z0-9_-]{1,63}$`.
-    pub org_id: OrgIdText,
-    pub name: NameText,
-    /// Nine digits with a valid MOD11 check digit.
-    pub organisasjonsnummer: OrgNumberText,
-}
-
-#[derive(Debug, Clone, Object)]
-pub struct Organization {
-    pub org_id: String,
-    pub name: String,
-    pub organisasjonsnummer: String,
-    pub created_at: Timestamp,
-}
-
-impl From<OrganizationRow> for Organization {
-    fn from(r: OrganizationRow) -> Self {
-        Organization {
-            org_id: r.org_id,
-            name: r.name,
-            organisasjonsnummer: r.organisasjonsnummer,
-            created_at: r.created_at.into(),
-        }
-    }
-}
-
-#[derive(Debug, Object)]
-pub struct OrganizationList {
-    pub data: Vec<Organization>,
-    pub pagination: Pagination,
-}
-
-#[derive(ApiResponse)]
-pub enum Created {
-    /// Registered.
-    #[oai(status = 201)]
-    Created(Json<Organization>, #[oai(header = "Location")] String),
-}
 
 #[OpenApi(tag = "ApiTags::Organizations")]
 impl OrganizationsApi {
@@ -82,32 +46,23 @@ impl OrganizationsApi {
         body: Json<CreateOrganization>,
     ) -> Result<Created, ProblemResponse> {
         let caller = auth.0;
-        caller.require_any(&[Role::Admin])?;
+        caller.require_any(ADMINS)?;
         let (org_id, name, number) = parse(&body)?;
-        let stream = OrgAggregate::stream(&org_id);
-        // Microseconds: what the read model keeps, so the answer equals a later GET.
-        let now = Utc::now().trunc_subsecs(6);
-        let executed = commands::execute::<OrgAggregate>(
-            state.db.events.as_ref(),
-            &stream,
+        let registered = command::register(
+            &state.commands,
             &metadata(&caller, req),
-            || OrganizationCommand::Register {
+            RegisterOrganization {
                 org_id: org_id.clone(),
                 name: name.clone(),
                 organisasjonsnummer: number.clone(),
-                now,
             },
         )
-        .await
-        .map_err(ApiError::from)?;
-        if let Some(outcome) = executed.outcome {
-            state.wait_for(read::NAME, &outcome.position).await?;
-        }
+        .await?;
         let org = Organization {
             org_id: org_id.to_string(),
             name: name.as_str().to_string(),
             organisasjonsnummer: number.to_string(),
-            created_at: now.into(),
+            created_at: registered.into(),
         };
         let location = format!("/api/v1/organizations/{org_id}");
         Ok(Created::Created(Json(org), location))
@@ -132,21 +87,16 @@ impl OrganizationsApi {
         #[oai(validator(minimum(value = "1"), maximum(value = "100")))]
         limit: Query<Option<u32>>,
     ) -> Result<Json<OrganizationList>, ProblemResponse> {
-        let caller = auth.0;
         let params = PageParams::new(page.0, limit.0);
-        let visible = caller.visible();
-        let (rows, total) = read::list(
+        let found = read::list(
             &state.db.read,
-            visible,
+            auth.0.visible(),
             params.offset(),
             u64::from(params.limit),
         )
-        .await
-        .map_err(ApiError::internal)?;
-        Ok(Json(OrganizationList {
-            data: rows.into_iter().map(Into::into).collect(),
-            pagination: params.pagination(total),
-        }))
+        .await?;
+        let (data, pagination) = params.page_of(found);
+        Ok(Json(OrganizationList { data, pagination }))
     }
 
     /// Get an organisation
@@ -163,9 +113,7 @@ impl OrganizationsApi {
         state: Data<&AppState>,
         org_id: Path<String>,
     ) -> Result<Json<Organization>, ProblemResponse> {
-        let found = read::get(&state.db.read, &org_id.0)
-            .await
-            .map_err(ApiError::internal)?;
+        let found = read::get(&state.db.read, &org_id.0).await?;
         let row = auth.0.scope(&org_id.0, found, "organisation")?;
         Ok(Json(row.into()))
     }

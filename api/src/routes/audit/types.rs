@@ -1,0 +1,106 @@
+//! What the audit operations take and answer.
+
+use poem_openapi::Object;
+use store::{Filter, RecordedEvent, category_of};
+use uuid::Uuid;
+
+use crate::audit::event_org::StreamOwners;
+use crate::problem::ApiError;
+use crate::wire::Timestamp;
+
+/// Who caused an event and in answer to what.
+#[derive(Debug, Clone, Object)]
+pub struct AuditMetadata {
+    /// The token subject of the request (or the worker) that caused it.
+    #[oai(nullable)]
+    pub actor: Option<String>,
+    #[oai(nullable)]
+    pub correlation_id: Option<Uuid>,
+    #[oai(nullable)]
+    pub causation_id: Option<Uuid>,
+    /// The request's `X-Request-Id`, where it had one.
+    #[oai(nullable)]
+    pub request_id: Option<String>,
+    /// When the store committed it.
+    #[oai(nullable)]
+    pub recorded_at: Option<Timestamp>,
+}
+
+/// One event as the log holds it.
+#[derive(Debug, Clone, Object)]
+pub struct AuditEvent {
+    /// Its place in the log: opaque, ordered like the log.
+    pub position: String,
+    pub stream: String,
+    /// Its place in its stream, from 0.
+    pub version: u64,
+    pub event_type: String,
+    pub schema_version: u32,
+    pub event_id: Uuid,
+    pub payload: serde_json::Value,
+    pub metadata: AuditMetadata,
+}
+
+impl From<RecordedEvent> for AuditEvent {
+    fn from(e: RecordedEvent) -> Self {
+        AuditEvent {
+            position: e.position.to_string(),
+            stream: e.stream,
+            version: e.version,
+            event_type: e.event_type,
+            schema_version: e.schema_version,
+            event_id: e.event_id,
+            payload: e.payload,
+            metadata: AuditMetadata {
+                actor: e.metadata.actor,
+                correlation_id: e.metadata.correlation_id,
+                causation_id: e.metadata.causation_id,
+                request_id: e.metadata.request_id,
+                recorded_at: e.metadata.recorded_at.map(Into::into),
+            },
+        }
+    }
+}
+
+#[derive(Debug, Object)]
+pub struct AuditEventPage {
+    /// The matching events of the scanned part of the log, in log order.
+    pub data: Vec<AuditEvent>,
+    /// Pass as `after` for the next page; `null` when this page reached the end of the log.
+    #[oai(nullable)]
+    pub next_after: Option<String>,
+}
+
+/// What the caller asked for besides the position.
+pub struct Wanted {
+    pub stream: Option<String>,
+    pub category: Option<String>,
+    pub org: Option<String>,
+}
+
+impl Wanted {
+    /// The part of the filter the store applies itself; `None` when nothing can match.
+    pub fn store_filter(&self) -> Option<Filter> {
+        let stream_category = self.stream.as_deref().map(category_of);
+        match (self.category.as_deref(), stream_category) {
+            (Some(c), Some(s)) if c != s => None,
+            (Some(c), _) | (None, Some(c)) => Some(Filter::categories([c])),
+            (None, None) => Some(Filter::all()),
+        }
+    }
+
+    pub async fn matches(
+        &self,
+        event: &RecordedEvent,
+        owners: &mut StreamOwners<'_>,
+    ) -> Result<bool, ApiError> {
+        if self.stream.as_ref().is_some_and(|s| *s != event.stream) {
+            return Ok(false);
+        }
+        let Some(org) = &self.org else {
+            return Ok(true);
+        };
+        let owner = owners.org_of(event).await.map_err(ApiError::internal)?;
+        Ok(owner.as_ref() == Some(org))
+    }
+}

@@ -1,0 +1,75 @@
+//! The generic executor: load a stream, let the aggregate decide, append with the expected version.
+//! "The aggregate said no" ([`CommandError::Rejected`]) stays apart from "we failed to record it"
+//! ([`CommandError::Store`]) all the way to HTTP.
+
+use domain::{Aggregate, DecodeError, decode_event, encode_event};
+use store::{AppendOutcome, EventStore, ExpectedVersion, Metadata, NewEvent, StoreError};
+
+/// How often a command is decided again when another writer got to the stream first.
+const CONFLICT_RETRIES: usize = 3;
+
+#[derive(Debug, thiserror::Error)]
+pub enum CommandError<E: std::error::Error> {
+    #[error(transparent)]
+    Rejected(E),
+    #[error("the stream kept changing under the command")]
+    Contended,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Decode(#[from] DecodeError),
+}
+
+/// What a command did: the events it recorded and where.
+#[derive(Debug)]
+pub struct Executed<E> {
+    pub events: Vec<E>,
+    /// `None` when the aggregate decided nothing needed recording.
+    pub outcome: Option<AppendOutcome>,
+}
+
+/// Runs `command` against the aggregate in `stream`. The command is rebuilt by `make` for each
+/// attempt, so a conflict (another writer appended first) is decided again on fresh state.
+pub async fn execute<A: Aggregate>(
+    store: &dyn EventStore,
+    stream: &str,
+    metadata: &Metadata,
+    mut make: impl FnMut() -> A::Command,
+) -> Result<Executed<A::Event>, CommandError<A::Error>> {
+    for _ in 0..CONFLICT_RETRIES {
+        let history = store.read_stream(stream, 0).await?;
+        let expected = history.last().map_or(ExpectedVersion::NoStream, |e| {
+            ExpectedVersion::Exact(e.version)
+        });
+        let mut state = A::State::default();
+        for recorded in &history {
+            let event: A::Event = decode_event(&recorded.event_type, &recorded.payload)?;
+            state = A::evolve(state, &event);
+        }
+        let events = A::decide(&state, make()).map_err(CommandError::Rejected)?;
+        if events.is_empty() {
+            return Ok(Executed {
+                events,
+                outcome: None,
+            });
+        }
+        let new_events = events
+            .iter()
+            .map(|e| {
+                let (event_type, payload) = encode_event(e);
+                NewEvent::new(event_type, payload, metadata.clone())
+            })
+            .collect();
+        match store.append(stream, expected, new_events).await {
+            Ok(outcome) => {
+                return Ok(Executed {
+                    events,
+                    outcome: Some(outcome),
+                });
+            }
+            Err(StoreError::Conflict { .. }) => continue,
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Err(CommandError::Contended)
+}

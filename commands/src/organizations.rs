@@ -1,0 +1,38 @@
+//! RegisterOrganization.
+
+use chrono::{DateTime, SubsecRound, Utc};
+use domain::organization::{OrgName, Organization, OrganizationCommand, OrganizationError};
+use domain::{OrgId, OrgNumber};
+use projections::organizations as read;
+use store::Metadata;
+
+use crate::{CommandError, Ctx};
+
+pub struct RegisterOrganization {
+    pub org_id: OrgId,
+    pub name: OrgName,
+    pub organisasjonsnummer: OrgNumber,
+}
+
+/// Registers the organisation; answers when it was registered.
+pub async fn register(
+    ctx: &Ctx,
+    metadata: &Metadata,
+    command: RegisterOrganization,
+) -> Result<DateTime<Utc>, CommandError<OrganizationError>> {
+    // Microseconds: what the read model keeps, so the answer equals a later read.
+    let now = Utc::now().trunc_subsecs(6);
+    ctx.run::<Organization>(
+        &Organization::stream(&command.org_id),
+        metadata,
+        read::NAME,
+        OrganizationCommand::Register {
+            org_id: command.org_id,
+            name: command.name,
+            organisasjonsnummer: command.organisasjonsnummer,
+            now,
+        },
+    )
+    .await?;
+    Ok(now)
+}

@@ -1,0 +1,195 @@
+//! RequestSnapshot, InvalidateSnapshot, DeleteSnapshot, and the aggregation worker's
+//! RecordAggregation: one stream per organisation and period (`ReportData`).
+
+use chrono::{DateTime, SubsecRound, Utc};
+use domain::report_data::{ReportData, ReportDataCommand, ReportDataError, SectionValues};
+use domain::{OrgId, PeriodId};
+use projections::organizations::Visible;
+use projections::report_data;
+use projections::report_queries::{self, SnapshotFilter, SnapshotRow};
+use store::Metadata;
+
+use crate::{CommandError, Ctx, new_id};
+
+/// What a snapshot request did.
+pub enum Requested {
+    /// A new snapshot, to be aggregated.
+    Started {
+        snapshot_id: String,
+        job_id: String,
+        requested_at: DateTime<Utc>,
+    },
+    /// A current (or still processing) snapshot made the request unnecessary.
+    Existing(SnapshotRow),
+}
+
+/// Why a request could not be answered.
+#[derive(Debug, thiserror::Error)]
+pub enum RequestError {
+    #[error(transparent)]
+    Command(#[from] CommandError<ReportDataError>),
+    #[error(transparent)]
+    ReadModel(#[from] projections::ProjectionError),
+    /// Nothing was needed, yet the read model shows no current snapshot: it is still catching
+    /// up with the one that made the request unnecessary.
+    #[error("the existing snapshot is not visible yet; retry")]
+    NotVisibleYet,
+}
+
+pub struct RequestSnapshot {
+    pub org_id: OrgId,
+    pub period_id: PeriodId,
+    /// A new snapshot even when a valid one exists.
+    pub force: bool,
+}
+
+pub async fn request(
+    ctx: &Ctx,
+    metadata: &Metadata,
+    command: RequestSnapshot,
+) -> Result<Requested, RequestError> {
+    let snapshot_id = new_id("snap");
+    let job_id = new_id("job");
+    let now = Utc::now().trunc_subsecs(6);
+    let executed = ctx
+        .run::<ReportData>(
+            &ReportData::stream(&command.org_id, &command.period_id),
+            metadata,
+            report_data::NAME,
+            ReportDataCommand::Request {
+                snapshot_id: snapshot_id.clone(),
+                job_id: job_id.clone(),
+                org_id: command.org_id.clone(),
+                period_id: command.period_id,
+                force: command.force,
+                now,
+            },
+        )
+        .await?;
+    if executed.outcome.is_some() {
+        return Ok(Requested::Started {
+            snapshot_id,
+            job_id,
+            requested_at: now,
+        });
+    }
+    let filter = SnapshotFilter {
+        org_id: Some(command.org_id.to_string()),
+        period_id: Some(command.period_id.to_string()),
+        status: None,
+    };
+    let (rows, _) = report_queries::snapshots(&ctx.db.read, &filter, Visible::All, 0, 100).await?;
+    rows.into_iter()
+        .find(|s| s.status == "current" || s.status == "processing")
+        .map(Requested::Existing)
+        .ok_or(RequestError::NotVisibleYet)
+}
+
+fn stream_of(row: &SnapshotRow) -> Result<String, CommandError<ReportDataError>> {
+    let corrupt = |what: &str| {
+        CommandError::Rejected(ReportDataError::UnknownSnapshot(format!(
+            "{} (its {what} is unreadable)",
+            row.snapshot_id
+        )))
+    };
+    let org = OrgId::parse(&row.org_id).map_err(|_| corrupt("organisation"))?;
+    let period = PeriodId::parse(&row.period_id).map_err(|_| corrupt("period"))?;
+    Ok(ReportData::stream(&org, &period))
+}
+
+pub struct InvalidateSnapshot {
+    pub reason: String,
+}
+
+/// Marks the snapshot stale and queues its re-aggregation; answers the job and when.
+pub async fn invalidate(
+    ctx: &Ctx,
+    metadata: &Metadata,
+    snapshot: &SnapshotRow,
+    command: InvalidateSnapshot,
+) -> Result<(String, DateTime<Utc>), CommandError<ReportDataError>> {
+    let job_id = new_id("job");
+    let now = Utc::now().trunc_subsecs(6);
+    ctx.run::<ReportData>(
+        &stream_of(snapshot)?,
+        metadata,
+        report_data::NAME,
+        ReportDataCommand::Invalidate {
+            snapshot_id: snapshot.snapshot_id.clone(),
+            job_id: job_id.clone(),
+            reason: command.reason,
+            now,
+        },
+    )
+    .await?;
+    Ok((job_id, now))
+}
+
+pub async fn delete(
+    ctx: &Ctx,
+    metadata: &Metadata,
+    snapshot: &SnapshotRow,
+) -> Result<(), CommandError<ReportDataError>> {
+    ctx.run::<ReportData>(
+        &stream_of(snapshot)?,
+        metadata,
+        report_data::NAME,
+        ReportDataCommand::Delete {
+            snapshot_id: snapshot.snapshot_id.clone(),
+            now: Utc::now(),
+        },
+    )
+    .await?;
+    Ok(())
+}
+
+/// An aggregation's result: the figures, or why there are none.
+pub enum Aggregated {
+    Figures {
+        sections: SectionValues,
+        prior_values: std::collections::BTreeMap<String, f64>,
+        source_position: String,
+        duration_ms: u64,
+    },
+    Failed(String),
+}
+
+/// Records an aggregation of snapshot `snapshot_id` of `org_id`/`period_id`.
+pub async fn record_aggregation(
+    ctx: &Ctx,
+    metadata: &Metadata,
+    org_id: &OrgId,
+    period_id: &PeriodId,
+    snapshot_id: &str,
+    result: Aggregated,
+) -> Result<(), CommandError<ReportDataError>> {
+    let now = Utc::now();
+    let command = match result {
+        Aggregated::Figures {
+            sections,
+            prior_values,
+            source_position,
+            duration_ms,
+        } => ReportDataCommand::RecordAggregation {
+            snapshot_id: snapshot_id.to_string(),
+            sections,
+            prior_values,
+            source_position,
+            duration_ms,
+            now,
+        },
+        Aggregated::Failed(error) => ReportDataCommand::Fail {
+            snapshot_id: snapshot_id.to_string(),
+            error,
+            now,
+        },
+    };
+    ctx.run::<ReportData>(
+        &ReportData::stream(org_id, period_id),
+        metadata,
+        report_data::NAME,
+        command,
+    )
+    .await?;
+    Ok(())
+}
