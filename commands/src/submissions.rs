@@ -154,3 +154,27 @@ pub async fn submit(
         validation,
     })
 }
+
+/// Records that the organisation's Bufdir credentials were accepted (the credentials and the
+/// token themselves are kept elsewhere: never in the log).
+pub async fn record_authentication(
+    ctx: &Ctx,
+    metadata: &Metadata,
+    org_id: &OrgId,
+    client_id: String,
+    expires_in: u64,
+) -> Result<(), CommandError<domain::bufdir_access::BufdirAccessError>> {
+    crate::execute::<BufdirAccess>(
+        ctx.db.events.as_ref(),
+        &BufdirAccess::stream(org_id),
+        metadata,
+        || domain::bufdir_access::BufdirAccessCommand::RecordAuthentication {
+            org_id: org_id.clone(),
+            client_id: client_id.clone(),
+            expires_in,
+            now: Utc::now(),
+        },
+    )
+    .await?;
+    Ok(())
+}

@@ -4,9 +4,7 @@
 mod types;
 
 use chrono::Utc;
-use domain::bufdir_access::{BufdirAccess, BufdirAccessCommand};
 use domain::bufdir_payload::{self, Issue};
-use domain::submission::{self, Submission, SubmissionCommand};
 use poem::Request;
 use poem::web::Data;
 use poem_openapi::OpenApi;
@@ -16,11 +14,12 @@ use projections::submissions::{self, SubmissionRow};
 use workers::bufdir::wire::Credentials;
 use workers::bufdir::{BufdirError, GatewayError};
 
-use crate::access::org as visible_org;
+use crate::access;
 use crate::auth::{BearerAuth, Caller, Role};
 use crate::problem::{ApiError, FieldError, ProblemResponse};
-use crate::routes::{ApiTags, metadata, new_id};
+use crate::routes::{ApiTags, metadata};
 use crate::state::AppState;
+use commands::submissions::{self as command, SubmitError, SubmitToBufdir};
 pub use types::*;
 
 pub struct BufdirApi;
@@ -49,35 +48,6 @@ fn status_location(submission_id: &str) -> String {
 
 fn unavailable(e: BufdirError) -> ApiError {
     ApiError::Unavailable(format!("{e}; try again shortly"))
-}
-
-/// A `report_id` is the client's label for what it submits, but where it names one of our
-/// reports or exports, that must be the organisation's own: a submission is never tied to
-/// another organisation's report.
-async fn report_of_org(
-    state: &AppState,
-    org: &domain::OrgId,
-    report_id: &str,
-) -> Result<(), ApiError> {
-    let report_org = projections::reports::get(&state.db.read, report_id)
-        .await
-        .map_err(ApiError::internal)?
-        .map(|r| r.org_id);
-    let export_org = match report_org {
-        Some(_) => None,
-        None => projections::exports::get(&state.db.read, report_id)
-            .await
-            .map_err(ApiError::internal)?
-            .map(|e| e.org_id),
-    };
-    match report_org.or(export_org) {
-        Some(owner) if owner != org.as_str() => Err(ApiError::invalid(vec![FieldError::new(
-            "/report_id",
-            "unknown_report",
-            format!("{org} has no report or export {report_id}"),
-        )])),
-        _ => Ok(()),
-    }
 }
 
 /// The organisation a call is for: the one named, or the caller's only one.
@@ -126,6 +96,29 @@ async fn settled(state: &AppState, submission_id: &str) -> Result<SubmissionRow,
             _ = notified => {}
             _ = tokio::time::sleep_until(deadline) => {}
         }
+    }
+}
+
+/// Why a submission was refused, in HTTP.
+fn submit_failed(e: SubmitError) -> ApiError {
+    match e {
+        e @ SubmitError::InvalidReportId => ApiError::invalid(vec![FieldError::new(
+            "/report_id",
+            "invalid_report_id",
+            e.to_string(),
+        )]),
+        e @ SubmitError::ForeignReport { .. } => ApiError::invalid(vec![FieldError::new(
+            "/report_id",
+            "unknown_report",
+            e.to_string(),
+        )]),
+        SubmitError::Invalid(issues) => validation_errors(&issues),
+        e @ SubmitError::NoCredentials(_) => ApiError::Conflict(e.to_string()),
+        e @ SubmitError::UnknownOrganisation(_) => ApiError::NotFound(e.to_string()),
+        SubmitError::Command(e) => e.into(),
+        SubmitError::ReadModel(e) => e.into(),
+        SubmitError::Store(e) => e.into(),
+        e @ SubmitError::NotVisibleYet => ApiError::Unavailable(e.to_string()),
     }
 }
 
@@ -181,7 +174,7 @@ impl BufdirApi {
         let caller = auth.0;
         caller.require_any(SUBMITTERS)?;
         let body = body.0;
-        let org = visible_org(
+        let org = access::org(
             &state,
             &caller,
             &chosen_org(&caller, body.org_id.map(String::from))?,
@@ -225,20 +218,14 @@ impl BufdirApi {
             Err(GatewayError::Bufdir(e)) if e.is_transient() => return Err(unavailable(e).into()),
             Err(e) => return Err(ApiError::internal(e).into()),
         };
-        let record = || BufdirAccessCommand::RecordAuthentication {
-            org_id: org.clone(),
-            client_id: credentials.client_id.clone(),
-            expires_in: token.expires_in,
-            now: Utc::now(),
-        };
-        commands::execute::<BufdirAccess>(
-            state.db.events.as_ref(),
-            &BufdirAccess::stream(&org),
+        command::record_authentication(
+            &state.commands,
             &metadata(&caller, req),
-            record,
+            &org,
+            credentials.client_id.clone(),
+            token.expires_in,
         )
-        .await
-        .map_err(ApiError::from)?;
+        .await?;
         Ok(AuthenticateResponse::Ok(
             Json(BufdirToken {
                 access_token: token.access_token,
@@ -282,92 +269,21 @@ impl BufdirApi {
         let caller = auth.0;
         caller.require_any(SUBMITTERS)?;
         let body = body.0;
-        let org_row = projections::organizations::get(&state.db.read, &body.org_id)
-            .await
-            .map_err(ApiError::internal)?;
-        let org_row = caller.scope(&body.org_id, org_row, "organisation")?;
-        let org = domain::OrgId::parse(&org_row.org_id).map_err(ApiError::internal)?;
-        if !submission::valid_report_id(&body.report_id) {
-            return Err(ApiError::invalid(vec![FieldError::new(
-                "/report_id",
-                "invalid_report_id",
-                "1 to 128 of A-Z a-z 0-9 _ . -, starting with a letter or digit",
-            )])
-            .into());
-        }
-        report_of_org(&state, &org, &body.report_id).await?;
-        let v = bufdir_payload::validate(
-            &body.payload_version,
-            &body.payload.0,
-            Utc::now().date_naive(),
-        );
-        let mut errors = v.errors.clone();
-        let number = body
-            .payload
-            .0
-            .get("organisasjonsnummer")
-            .and_then(|n| n.as_str());
-        if v.is_valid() && number != Some(org_row.organisasjonsnummer.as_str()) {
-            errors.push(Issue {
-                pointer: "/payload/organisasjonsnummer".into(),
-                code: "organisasjonsnummer_mismatch",
-                message_nb: format!(
-                    "Organisasjonsnummeret er ikke {}s ({}).",
-                    body.org_id, org_row.organisasjonsnummer
-                ),
-                message_en: format!(
-                    "The organisasjonsnummer is not {}'s ({}).",
-                    body.org_id, org_row.organisasjonsnummer
-                ),
-            });
-        }
-        if !errors.is_empty() {
-            return Err(validation_errors(&errors).into());
-        }
-        if !state
-            .services
-            .bufdir
-            .has_credentials(org.as_str())
-            .await
-            .map_err(ApiError::internal)?
-        {
-            return Err(ApiError::Conflict(format!(
-                "{} has no Bufdir credentials yet: call POST /api/v1/bufdir-api/authenticate first",
-                org
-            ))
-            .into());
-        }
-        let submission_id = new_id("sub");
-        let command = || SubmissionCommand::Submit {
-            submission_id: submission_id.clone(),
-            org_id: org.clone(),
-            report_id: body.report_id.0.clone(),
-            payload_version: body.payload_version.0.clone(),
-            payload: body.payload.0.clone(),
-            now: Utc::now(),
-        };
-        let executed = commands::execute::<Submission>(
-            state.db.events.as_ref(),
-            &Submission::stream(&org, &body.report_id),
+        let org = access::org(&state, &caller, &body.org_id).await?;
+        let submitted = command::submit(
+            &state.commands,
             &metadata(&caller, req),
-            command,
+            SubmitToBufdir {
+                org_id: org,
+                report_id: body.report_id.0,
+                payload_version: body.payload_version.0,
+                payload: body.payload.0,
+            },
         )
         .await
-        .map_err(ApiError::from)?;
-        // Nothing appended means this report already has a submission of this payload.
-        let position = match executed.outcome {
-            Some(outcome) => Some(outcome.position),
-            None => state.db.events.head().await.map_err(ApiError::internal)?,
-        };
-        if let Some(position) = position {
-            state.wait_for(submissions::NAME, &position).await?;
-        }
-        let current = submissions::latest_for_report(&state.db.read, org.as_str(), &body.report_id)
-            .await
-            .map_err(ApiError::internal)?
-            .ok_or_else(|| {
-                ApiError::Unavailable("the submission is being recorded; retry shortly".into())
-            })?;
+        .map_err(submit_failed)?;
+        let v = submitted.validation;
+        let current = submitted.submission;
         let row = settled(&state, &current.submission_id).await?;
         let warnings = v.warnings.iter().map(|w| w.message_en.clone()).collect();
         if row.status == "pending" {

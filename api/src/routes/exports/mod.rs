@@ -4,9 +4,10 @@
 
 mod types;
 
-use chrono::{Months, Utc};
-use domain::export::{Export, ExportCommand, ExportFormat, ExportRequest, MAX_RANGE_YEARS};
-use domain::{Locale, schema};
+use chrono::Utc;
+use commands::exports as command;
+use domain::export::ExportRequest;
+use domain::export_request::ExportForm;
 use poem::Request;
 use poem::web::Data;
 use poem_openapi::OpenApi;
@@ -14,102 +15,18 @@ use poem_openapi::param::{Header, Path, Query};
 use poem_openapi::payload::Json;
 use projections::exports::{self, ExportFilter, ExportRow};
 
-use crate::access::org as visible_org;
-use crate::auth::{BearerAuth, Caller, Role};
+use crate::access::{self, WRITERS};
+use crate::auth::BearerAuth;
 use crate::problem::{ApiError, FieldError, ProblemResponse};
-use crate::routes::{ApiTags, PageParams, base_url, new_id};
+use crate::routes::{ApiTags, PageParams, base_url, metadata};
 use crate::state::AppState;
 use crate::wire::Date;
 pub use types::*;
 
 pub struct ExportsApi;
 
-const WRITERS: &[Role] = &[Role::Reporter, Role::Admin, Role::Service];
-
 fn location(export_id: &str) -> String {
     format!("/api/v1/bufdir-exports/{export_id}")
-}
-
-/// A live (not deleted) export the caller may see.
-async fn visible_export(
-    state: &AppState,
-    caller: &Caller,
-    id: &str,
-) -> Result<ExportRow, ApiError> {
-    let found = exports::get(&state.db.read, id)
-        .await
-        .map_err(ApiError::internal)?
-        .filter(|e| !e.deleted);
-    let org = found.as_ref().map(|e| e.org_id.clone()).unwrap_or_default();
-    caller.scope(&org, found, "export")
-}
-
-fn check(body: &CreateExport) -> Result<(ExportFormat, Locale), ApiError> {
-    let mut errors = vec![];
-    let locale = match &body.locale {
-        None => Some(Locale::default()),
-        Some(tag) => Locale::parse(tag),
-    };
-    if locale.is_none() {
-        errors.push(FieldError::new(
-            "locale",
-            "unknown_locale",
-            format!(
-                "{:?} is not a locale: use nb-NO, nn-NO or en-GB",
-                body.locale.as_ref().map_or("", |l| l.as_str())
-            ),
-        ));
-    }
-    let format = ExportFormat::parse(&body.format);
-    if format.is_none() {
-        errors.push(FieldError::new(
-            "format",
-            "unknown_format",
-            format!(
-                "{:?} is not a format: use excel (or xlsx), csv, pdf or json",
-                body.format
-            ),
-        ));
-    }
-    if body.period_from > body.period_to {
-        errors.push(FieldError::new(
-            "period_to",
-            "period_order",
-            "period_to is before period_from",
-        ));
-    } else if body
-        .period_from
-        .checked_add_months(Months::new(12 * MAX_RANGE_YEARS as u32))
-        .is_none_or(|limit| body.period_to >= limit.into())
-    {
-        errors.push(FieldError::new(
-            "period_to",
-            "range_too_long",
-            format!("an export covers at most {MAX_RANGE_YEARS} years"),
-        ));
-    }
-    let schema = schema::bufdir_2025_v2();
-    for (i, kind) in body.activity_types.iter().enumerate() {
-        if !schema.is_activity_category(kind) {
-            let known: Vec<&str> = schema
-                .activity_categories
-                .iter()
-                .map(|c| c.key.as_str())
-                .collect();
-            errors.push(FieldError::new(
-                &format!("activity_types/{i}"),
-                "unknown_activity_type",
-                format!(
-                    "{kind:?} is not an activity type; known: {}",
-                    known.join(", ")
-                ),
-            ));
-        }
-    }
-    match (format, locale) {
-        (Some(format), Some(locale)) if errors.is_empty() => Ok((format, locale)),
-        _ => Err(ApiError::invalid(errors)),
-    }
 }
 
 async fn detail(state: &AppState, req: &Request, row: ExportRow) -> Result<ExportDetail, ApiError> {
@@ -164,26 +81,6 @@ async fn detail(state: &AppState, req: &Request, row: ExportRow) -> Result<Expor
     })
 }
 
-async fn run(
-    state: &AppState,
-    caller: &Caller,
-    req: &Request,
-    export_id: &str,
-    command: ExportCommand,
-) -> Result<(), ApiError> {
-    crate::routes::execute::<Export>(
-        state,
-        caller,
-        req,
-        &Export::stream(export_id),
-        exports::NAME,
-        command,
-        ApiError::from,
-    )
-    .await
-    .map(|_| ())
-}
-
 #[OpenApi(tag = "ApiTags::BufdirExports")]
 impl ExportsApi {
     /// Initiate a new export
@@ -211,31 +108,30 @@ impl ExportsApi {
     ) -> Result<CreateResponse, ProblemResponse> {
         let caller = auth.0;
         caller.require_any(WRITERS)?;
-        let org = visible_org(&state, &caller, &body.org_id).await?;
-        let (format, locale) = check(&body)?;
+        let org = access::org(&state, &caller, &body.org_id).await?;
         let body = body.0;
-        let export_id = new_id("exp");
-        let now = Utc::now();
-        let request = ExportRequest {
+        let request = ExportRequest::parse(ExportForm {
             org_id: org,
-            format,
+            format: body.format.0,
             period_from: body.period_from.into(),
             period_to: body.period_to.into(),
             activity_types: body.activity_types.into_iter().map(String::from).collect(),
             include_attachments: body.include_attachments,
             submit_to_bufdir_api: body.submit_to_bufdir_api,
-            locale,
-            reexport: None,
-        };
-        let command = ExportCommand::Request {
-            export_id: export_id.clone(),
-            request,
-            now,
-        };
-        run(&state, &caller, req, &export_id, command).await?;
+            locale: body.locale.map(String::from),
+        })
+        .map_err(|problems| {
+            ApiError::invalid(
+                problems
+                    .into_iter()
+                    .map(|p| FieldError::new(&p.field, p.code, p.message))
+                    .collect(),
+            )
+        })?;
+        let (export_id, now) =
+            command::initiate(&state.commands, &metadata(&caller, req), request).await?;
         let estimated = exports::recent_duration_ms(&state.db.read)
-            .await
-            .map_err(ApiError::internal)?
+            .await?
             .map(|ms| ((ms / 1000.0).ceil() as u64).max(1));
         Ok(CreateResponse::Queued(
             Json(ExportQueued {
@@ -326,7 +222,7 @@ impl ExportsApi {
         req: &Request,
         export_id: Path<String>,
     ) -> Result<Json<ExportDetail>, ProblemResponse> {
-        let row = visible_export(&state, &auth.0, &export_id.0).await?;
+        let row = access::export(&state, &auth.0, &export_id.0).await?;
         Ok(Json(detail(&state, req, row).await?))
     }
 
@@ -348,7 +244,7 @@ impl ExportsApi {
         body: Json<CancelExport>,
     ) -> Result<Json<ExportCancelled>, ProblemResponse> {
         let caller = auth.0;
-        visible_export(&state, &caller, &export_id.0).await?;
+        access::export(&state, &caller, &export_id.0).await?;
         caller.require_any(WRITERS)?;
         if body.reason.chars().count() > 1000 {
             return Err(ApiError::invalid(vec![FieldError::new(
@@ -358,12 +254,13 @@ impl ExportsApi {
             )])
             .into());
         }
-        let now = Utc::now();
-        let command = ExportCommand::Cancel {
-            reason: body.0.reason.0,
-            now,
-        };
-        run(&state, &caller, req, &export_id.0, command).await?;
+        let now = command::cancel(
+            &state.commands,
+            &metadata(&caller, req),
+            &export_id.0,
+            body.0.reason.0,
+        )
+        .await?;
         Ok(Json(ExportCancelled {
             export_id: export_id.0,
             status: "cancelled".into(),
@@ -393,18 +290,10 @@ impl ExportsApi {
         export_id: Path<String>,
     ) -> Result<RetryResponse, ProblemResponse> {
         let caller = auth.0;
-        visible_export(&state, &caller, &export_id.0).await?;
+        access::export(&state, &caller, &export_id.0).await?;
         caller.require_any(WRITERS)?;
-        let now = Utc::now();
-        run(
-            &state,
-            &caller,
-            req,
-            &export_id.0,
-            ExportCommand::Retry { now },
-        )
-        .await?;
-        let row = visible_export(&state, &caller, &export_id.0).await?;
+        let now = command::retry(&state.commands, &metadata(&caller, req), &export_id.0).await?;
+        let row = access::export(&state, &caller, &export_id.0).await?;
         Ok(RetryResponse::Queued(
             Json(ExportRequeued {
                 export_id: row.export_id.clone(),
@@ -433,16 +322,10 @@ impl ExportsApi {
         export_id: Path<String>,
     ) -> Result<Json<ExportDeleted>, ProblemResponse> {
         let caller = auth.0;
-        let row = visible_export(&state, &caller, &export_id.0).await?;
+        let row = access::export(&state, &caller, &export_id.0).await?;
         caller.require_any(WRITERS)?;
-        run(
-            &state,
-            &caller,
-            req,
-            &export_id.0,
-            ExportCommand::Delete { now: Utc::now() },
-        )
-        .await?;
+        let metadata = metadata(&caller, req);
+        command::delete(&state.commands, &metadata, &export_id.0).await?;
         if let Some(key) = &row.file_key {
             state
                 .services
@@ -450,9 +333,8 @@ impl ExportsApi {
                 .delete(key)
                 .await
                 .map_err(ApiError::internal)?;
-            let expire = ExportCommand::ExpireFile { now: Utc::now() };
             // The file is gone; recording it keeps the expiry worker from trying again.
-            if let Err(e) = run(&state, &caller, req, &export_id.0, expire).await {
+            if let Err(e) = command::file_removed(&state.commands, &metadata, &export_id.0).await {
                 tracing::warn!(error = %e, "could not record the removal of a deleted export's file");
             }
         }

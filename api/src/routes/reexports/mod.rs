@@ -2,36 +2,34 @@
 //! when the report was made, in another format or language if asked. A re-export is an export
 //! job (same worker, leases and files) that reads the log up to the report's position instead of
 //! today's read models; it records a report of its own when it completes, and may send a signed
-//! webhook (`workers::webhooks`).
+//! webhook (`workers::webhooks`). External renderers drive it through `PUT` and `…/upload`; what
+//! they may do is the export's state machine, decided in the domain.
 
 mod types;
 
-use chrono::{DateTime, Utc};
-use domain::Locale;
-use domain::export::{
-    Export, ExportCommand, ExportError, ExportFile, ExportFormat, ExportRequest, ReexportOf,
-};
-use domain::{FileKey, OrgId};
+use chrono::Utc;
+use commands::reexports::{self as command, ReexportError, RendererUpdate, RequestReexport};
+use domain::export::{ExportError, ExportFormat};
+use domain::{FileKey, Locale, OrgId};
 use poem::web::Data;
 use poem::{Body, Request};
 use poem_openapi::OpenApi;
 use poem_openapi::param::{Header, Path, Query};
 use poem_openapi::payload::{Binary, Json};
 use projections::exports::{self, ExportFilter, ExportRow};
-use workers::export::render::Format;
+use store::Metadata;
 
-use crate::auth::{BearerAuth, Caller, Role};
+use crate::access::{self, RENDERERS, WRITERS};
+use crate::auth::{BearerAuth, Caller};
 use crate::file_refs::{owned_file, store_upload, upload_key, upload_name};
 use crate::problem::{ApiError, FieldError, ProblemResponse};
-use crate::routes::report_history::visible_report;
-use crate::routes::{ApiTags, PageParams, new_id};
+use crate::rejections::command_failed;
+use crate::routes::{ApiTags, PageParams, metadata};
 use crate::state::AppState;
 use crate::text::FileNameText;
 pub use types::*;
 
 pub struct ReexportsApi;
-
-const WRITERS: &[Role] = &[Role::Reporter, Role::Admin, Role::Service];
 
 fn location(id: &str) -> String {
     format!("/api/v1/report-reexports/{id}")
@@ -49,44 +47,25 @@ fn rejected(e: ExportError) -> ApiError {
             "the re-export is {}; a notification follows a completed or failed re-export",
             status_name(status)
         )),
-        ExportError::LostClaim(_) | ExportError::NotClaimable => ApiError::Conflict(
-            "another renderer holds this re-export, or it is no longer running".into(),
-        ),
+        ExportError::NotRunnable(status) => ApiError::Conflict(format!(
+            "the re-export is {}; it cannot run again",
+            status_name(status)
+        )),
+        ExportError::NotFinishable(status) => ApiError::Conflict(format!(
+            "the re-export is {}; only a pending or running one can complete or fail",
+            status_name(status)
+        )),
+        ExportError::NotPending(status) => ApiError::Conflict(format!(
+            "the re-export is {}; it cannot become pending again",
+            status_name(status)
+        )),
+        ExportError::LostClaim(_) | ExportError::NotClaimable | ExportError::HeldByAnother => {
+            ApiError::Conflict(
+                "another renderer holds this re-export, or it is no longer running".into(),
+            )
+        }
         other => other.into(),
     }
-}
-
-async fn visible_reexport(
-    state: &AppState,
-    caller: &Caller,
-    id: &str,
-) -> Result<ExportRow, ApiError> {
-    let found = exports::get(&state.db.read, id)
-        .await
-        .map_err(ApiError::internal)?
-        .filter(|e| !e.deleted && e.reexport_of.is_some());
-    let org = found.as_ref().map(|e| e.org_id.clone()).unwrap_or_default();
-    caller.scope(&org, found, "re-export")
-}
-
-/// Runs one command; returns what it recorded.
-async fn run(
-    state: &AppState,
-    caller: &Caller,
-    req: &Request,
-    id: &str,
-    command: ExportCommand,
-) -> Result<Vec<domain::export::ExportEvent>, ApiError> {
-    crate::routes::execute::<Export>(
-        state,
-        caller,
-        req,
-        &Export::stream(id),
-        exports::NAME,
-        command,
-        rejected,
-    )
-    .await
 }
 
 /// The format a re-export is written in: as asked, else the original report's.
@@ -117,76 +96,25 @@ fn resolve_locale(asked: Option<&str>) -> Result<Locale, ApiError> {
     }
 }
 
-/// 409 unless the re-export is pending or running: only those can complete.
-fn finishable(row: &ExportRow) -> Result<(), ApiError> {
-    if matches!(row.status.as_str(), "queued" | "running") {
-        Ok(())
-    } else {
-        Err(ApiError::Conflict(format!(
-            "the re-export is {}; only a pending or running one can complete",
-            status_name(&row.status)
-        )))
-    }
-}
-
-/// Records attempt `attempt`'s result: the organisation's file at `key`, of `size` bytes.
-#[allow(clippy::too_many_arguments)]
-async fn complete(
+/// Records what the external renderer (the caller) reports of `row`.
+async fn report_progress(
     state: &AppState,
     caller: &Caller,
-    req: &Request,
+    metadata: &Metadata,
     row: &ExportRow,
-    attempt: u32,
-    key: FileKey,
-    size: u64,
-    completed_at: DateTime<Utc>,
+    update: RendererUpdate,
 ) -> Result<(), ApiError> {
-    let now = Utc::now();
-    let format = ExportFormat::parse(&row.format).unwrap_or(ExportFormat::Excel);
-    let complete = ExportCommand::Complete {
-        attempt,
-        file: ExportFile {
-            name: key.file_name().to_string(),
-            key: key.into(),
-            content_type: Format::from(format).content_type().into(),
-            size_bytes: size,
-            expires_at: now + state.services.exports.file_ttl,
-        },
-        source_position: row.as_of_position.clone().unwrap_or_default(),
-        submission: None,
-        duration_ms: (now - row.created_at).num_milliseconds().max(0) as u64,
-        steps: 0,
-        now: completed_at,
-    };
-    run(state, caller, req, &row.export_id, complete).await?;
-    Ok(())
-}
-
-/// Takes a waiting re-export for an external renderer; returns the attempt that holds it.
-async fn take(
-    state: &AppState,
-    caller: &Caller,
-    req: &Request,
-    row: &ExportRow,
-) -> Result<u32, ApiError> {
-    if row.status != "queued" {
-        return Ok(row.attempt);
-    }
-    let now = Utc::now();
-    let claim = ExportCommand::Claim {
-        worker: format!("external:{}", caller.actor()),
-        lease_until: now
-            + chrono::Duration::from_std(state.services.exports.lease)
-                .map_err(ApiError::internal)?,
-        now,
-    };
-    let events = run(state, caller, req, &row.export_id, claim).await?;
-    match events.first() {
-        Some(domain::export::ExportEvent::ExportClaimed { attempt, .. }) => Ok(*attempt),
-        _ => Err(ApiError::Conflict(
-            "the re-export could not be taken".into(),
-        )),
-    }
+    command::report_progress(
+        &state.commands,
+        metadata,
+        row,
+        format!("external:{}", caller.actor()),
+        update,
+        state.services.exports.lease,
+        state.services.exports.file_ttl,
+    )
+    .await
+    .map_err(|e| command_failed(e, rejected))
 }
 
 #[OpenApi(tag = "ApiTags::ReportReexports")]
@@ -221,20 +149,16 @@ impl ReexportsApi {
             status: status.0.map(|s| export_status(s).to_string()),
             ..ExportFilter::default()
         };
-        let visible = caller.visible();
-        let (rows, total) = exports::list(
+        let found = exports::list(
             &state.db.read,
             &filter,
-            visible,
+            caller.visible(),
             params.offset(),
             u64::from(params.limit),
         )
-        .await
-        .map_err(ApiError::internal)?;
-        Ok(Json(ReexportList {
-            data: rows.into_iter().map(Reexport::from).collect(),
-            pagination: params.pagination(total),
-        }))
+        .await?;
+        let (data, pagination) = params.page_of(found);
+        Ok(Json(ReexportList { data, pagination }))
     }
 
     /// Get status and result of a specific re-export job
@@ -252,7 +176,7 @@ impl ReexportsApi {
         state: Data<&AppState>,
         reexport_id: Path<String>,
     ) -> Result<Json<Reexport>, ProblemResponse> {
-        let row = visible_reexport(&state, &auth.0, &reexport_id.0).await?;
+        let row = access::reexport(&state, &auth.0, &reexport_id.0).await?;
         Ok(Json(row.into()))
     }
 
@@ -280,19 +204,10 @@ impl ReexportsApi {
         body: Json<CreateReexport>,
     ) -> Result<CreateResponse, ProblemResponse> {
         let caller = auth.0;
-        let report = visible_report(&state, &caller, &body.report_id).await?;
+        let report = access::report(&state, &caller, &body.report_id).await?;
         caller.require_any(WRITERS)?;
-        if report.status != "completed" {
-            return Err(ApiError::Conflict(format!(
-                "report {} is {}; only a completed report can be re-exported",
-                report.report_id, report.status
-            ))
-            .into());
-        }
         let original = match &report.export_id {
-            Some(id) => exports::get(&state.db.read, id)
-                .await
-                .map_err(ApiError::internal)?,
+            Some(id) => exports::get(&state.db.read, id).await?,
             None => None,
         };
         let params = body.export_params.clone();
@@ -308,34 +223,27 @@ impl ReexportsApi {
             original_format.as_deref(),
         )?;
         let locale = resolve_locale(params.and_then(|p| p.locale.as_ref()).map(|l| l.as_str()))?;
-        let org = domain::OrgId::parse(&report.org_id).map_err(ApiError::internal)?;
-        let reexport_id = new_id("reexp");
-        let request = ExportRequest {
-            org_id: org,
+        let request = RequestReexport {
             format,
-            period_from: report.period_from,
-            period_to: report.period_to,
-            // The same report: the categories the original export was limited to.
-            activity_types: original
-                .as_ref()
-                .map(|o| o.activity_types.clone())
-                .unwrap_or_default(),
-            include_attachments: params.and_then(|p| p.include_annexes).unwrap_or(false),
-            submit_to_bufdir_api: false,
             locale,
-            reexport: Some(ReexportOf {
-                report_id: report.report_id.clone(),
-                as_of_position: report.as_of_position.clone(),
-                notify_on_completion: body.notify_on_completion.unwrap_or(false),
-            }),
+            include_annexes: params.and_then(|p| p.include_annexes).unwrap_or(false),
+            notify_on_completion: body.notify_on_completion.unwrap_or(false),
         };
-        let command = ExportCommand::Request {
-            export_id: reexport_id.clone(),
+        let metadata = metadata(&caller, req);
+        let reexport_id = command::request(
+            &state.commands,
+            &metadata,
+            &report,
+            original.as_ref(),
             request,
-            now: Utc::now(),
-        };
-        run(&state, &caller, req, &reexport_id, command).await?;
-        let row = visible_reexport(&state, &caller, &reexport_id).await?;
+        )
+        .await
+        .map_err(|e| match e {
+            e @ ReexportError::NotCompleted(..) => ApiError::Conflict(e.to_string()),
+            ReexportError::Command(e) => command_failed(e, rejected),
+            e @ ReexportError::Corrupt(_) => ApiError::internal(e),
+        })?;
+        let row = access::reexport(&state, &caller, &reexport_id).await?;
         Ok(CreateResponse::Accepted(
             Json(row.into()),
             location(&reexport_id),
@@ -362,45 +270,15 @@ impl ReexportsApi {
         body: Json<UpdateReexport>,
     ) -> Result<Json<Reexport>, ProblemResponse> {
         let caller = auth.0;
-        let row = visible_reexport(&state, &caller, &reexport_id.0).await?;
-        caller.require_any(&[Role::Service])?;
+        let row = access::reexport(&state, &caller, &reexport_id.0).await?;
+        caller.require_any(RENDERERS)?;
         let body = body.0;
         let id = row.export_id.clone();
-        let now = Utc::now();
-        let lease_until = now
-            + chrono::Duration::from_std(state.services.exports.lease)
-                .map_err(ApiError::internal)?;
-        match body.status {
-            None => {}
-            Some(ReexportStatus::Pending) if row.status != "queued" => {
-                return Err(ApiError::Conflict(format!(
-                    "the re-export is {}; it cannot become pending again",
-                    status_name(&row.status)
-                ))
-                .into());
-            }
-            Some(ReexportStatus::Pending) => {}
-            Some(ReexportStatus::Running) => {
-                let attempt = match row.status.as_str() {
-                    "queued" | "running" => take(&state, &caller, req, &row).await?,
-                    other => {
-                        return Err(ApiError::Conflict(format!(
-                            "the re-export is {}; it cannot run again",
-                            status_name(other)
-                        ))
-                        .into());
-                    }
-                };
-                if row.status == "running" {
-                    let renew = ExportCommand::Progress {
-                        attempt,
-                        done: row.progress_done,
-                        total: row.progress_total,
-                        lease_until,
-                    };
-                    run(&state, &caller, req, &id, renew).await?;
-                }
-            }
+        let metadata = metadata(&caller, req);
+        let update = match body.status {
+            None => None,
+            Some(ReexportStatus::Pending) => Some(RendererUpdate::Pending),
+            Some(ReexportStatus::Running) => Some(RendererUpdate::Running),
             Some(ReexportStatus::Completed) => {
                 let (Some(file_ref), Some(size)) =
                     (body.output_file_ref.clone(), body.output_file_size_bytes)
@@ -414,47 +292,32 @@ impl ReexportsApi {
                 };
                 let org = OrgId::parse(&row.org_id).map_err(ApiError::internal)?;
                 let key = owned_file(&state, &org, "output_file_ref", &file_ref, size).await?;
-                finishable(&row)?;
-                let attempt = take(&state, &caller, req, &row).await?;
-                let completed_at = body.completed_at.map_or(now, Into::into);
-                complete(&state, &caller, req, &row, attempt, key, size, completed_at).await?;
+                Some(RendererUpdate::Completed {
+                    key,
+                    size,
+                    completed_at: body.completed_at.map_or_else(Utc::now, Into::into),
+                })
             }
-            Some(ReexportStatus::Failed) => {
-                if !matches!(row.status.as_str(), "queued" | "running") {
-                    return Err(ApiError::Conflict(format!(
-                        "the re-export is {}; only a pending or running one can fail",
-                        status_name(&row.status)
-                    ))
-                    .into());
-                }
-                let attempt = take(&state, &caller, req, &row).await?;
-                let fail = ExportCommand::Fail {
-                    attempt,
-                    error: body
-                        .error_message
-                        .clone()
-                        .map(String::from)
-                        .unwrap_or_else(|| format!("reported failed by {}", caller.actor())),
-                    now,
-                };
-                run(&state, &caller, req, &id, fail).await?;
-            }
-            Some(ReexportStatus::Cancelled) => {
-                let cancel = ExportCommand::Cancel {
-                    reason: format!("cancelled by {}", caller.actor()),
-                    now,
-                };
-                run(&state, &caller, req, &id, cancel).await?;
-            }
+            Some(ReexportStatus::Failed) => Some(RendererUpdate::Failed {
+                error: body
+                    .error_message
+                    .clone()
+                    .map(String::from)
+                    .unwrap_or_else(|| format!("reported failed by {}", caller.actor())),
+            }),
+            Some(ReexportStatus::Cancelled) => Some(RendererUpdate::Cancelled {
+                reason: format!("cancelled by {}", caller.actor()),
+            }),
+        };
+        if let Some(update) = update {
+            report_progress(&state, &caller, &metadata, &row, update).await?;
         }
         match body.notified {
             Some(true) => {
-                let current = visible_reexport(&state, &caller, &id).await?;
-                let mark = ExportCommand::MarkNotified {
-                    attempts: current.notify_attempts,
-                    now: Utc::now(),
-                };
-                run(&state, &caller, req, &id, mark).await?;
+                let current = access::reexport(&state, &caller, &id).await?;
+                command::mark_notified(&state.commands, &metadata, &id, current.notify_attempts)
+                    .await
+                    .map_err(|e| command_failed(e, rejected))?;
             }
             Some(false) if row.notified => {
                 return Err(ApiError::Conflict(
@@ -464,7 +327,7 @@ impl ReexportsApi {
             }
             _ => {}
         }
-        let row = visible_reexport(&state, &caller, &id).await?;
+        let row = access::reexport(&state, &caller, &id).await?;
         Ok(Json(row.into()))
     }
 
@@ -491,9 +354,8 @@ impl ReexportsApi {
         body: Binary<Body>,
     ) -> Result<Json<Reexport>, ProblemResponse> {
         let caller = auth.0;
-        let row = visible_reexport(&state, &caller, &reexport_id.0).await?;
-        caller.require_any(&[Role::Service])?;
-        finishable(&row)?;
+        let row = access::reexport(&state, &caller, &reexport_id.0).await?;
+        caller.require_any(RENDERERS)?;
         let name = upload_name(
             file_name.0.as_ref().map(|n| n.as_str()),
             req.content_type(),
@@ -504,25 +366,21 @@ impl ReexportsApi {
             &format!("{}reexports/{}", FileKey::org_prefix(&org), row.export_id),
             &name,
         )?;
-        let attempt = take(&state, &caller, req, &row).await?;
+        // Held before the bytes are stored: a job that cannot finish stores nothing.
+        let metadata = metadata(&caller, req);
+        report_progress(&state, &caller, &metadata, &row, RendererUpdate::Running).await?;
         let size = store_upload(&state, body.0, &key).await?;
-        if let Err(e) = complete(
-            &state,
-            &caller,
-            req,
-            &row,
-            attempt,
-            key.clone(),
+        let completed = RendererUpdate::Completed {
+            key: key.clone(),
             size,
-            Utc::now(),
-        )
-        .await
-        {
+            completed_at: Utc::now(),
+        };
+        if let Err(e) = report_progress(&state, &caller, &metadata, &row, completed).await {
             // Not recorded (cancelled or taken over meanwhile): the stored copy is an orphan.
             let _ = state.services.files.delete(key.as_str()).await;
             return Err(e.into());
         }
-        let row = visible_reexport(&state, &caller, &row.export_id).await?;
+        let row = access::reexport(&state, &caller, &row.export_id).await?;
         Ok(Json(row.into()))
     }
 
@@ -543,14 +401,16 @@ impl ReexportsApi {
         reexport_id: Path<String>,
     ) -> Result<Json<ReexportCancelled>, ProblemResponse> {
         let caller = auth.0;
-        let row = visible_reexport(&state, &caller, &reexport_id.0).await?;
+        let row = access::reexport(&state, &caller, &reexport_id.0).await?;
         caller.require_any(WRITERS)?;
-        let now = Utc::now();
-        let cancel = ExportCommand::Cancel {
-            reason: format!("cancelled by {}", caller.actor()),
-            now,
-        };
-        run(&state, &caller, req, &row.export_id, cancel).await?;
+        let now = commands::exports::cancel(
+            &state.commands,
+            &metadata(&caller, req),
+            &row.export_id,
+            format!("cancelled by {}", caller.actor()),
+        )
+        .await
+        .map_err(|e| command_failed(e, rejected))?;
         Ok(Json(ReexportCancelled {
             reexport_id: row.export_id,
             cancelled: true,

@@ -1,22 +1,22 @@
+//! Aggregated report data (`/api/v1/aggregated-report-data`): snapshots of an organisation's
+//! figures per period, with the prior period's beside them; aggregation runs in a worker.
+
 mod types;
 
-use chrono::{SubsecRound, Utc};
-use domain::report_data::{ReportData, ReportDataCommand};
-use domain::schema::{self, Requirement, Unit};
-use domain::{OrgId, PeriodId};
+use commands::snapshots::{self, InvalidateSnapshot, RequestError, RequestSnapshot, Requested};
+use domain::PeriodId;
+use domain::schema;
 use poem::Request;
 use poem::web::Data;
 use poem_openapi::OpenApi;
 use poem_openapi::param::{Header, Path, Query};
 use poem_openapi::payload::Json;
-use projections::organizations::Visible;
-use projections::report_data;
 use projections::report_queries::{self, SnapshotFilter, SnapshotRow};
 
-use crate::access::org as visible_org;
-use crate::auth::{BearerAuth, Caller, Role};
+use crate::access::{self, WRITERS};
+use crate::auth::BearerAuth;
 use crate::problem::{ApiError, FieldError, ProblemResponse};
-use crate::routes::{ApiTags, PageParams, metadata, new_id};
+use crate::routes::{ApiTags, PageParams, metadata};
 use crate::state::AppState;
 pub use types::*;
 
@@ -37,29 +37,13 @@ fn summary(row: SnapshotRow) -> Result<SnapshotSummary, ApiError> {
     })
 }
 
-async fn visible_snapshot(
-    state: &AppState,
-    caller: &Caller,
-    id: &str,
-) -> Result<SnapshotRow, ApiError> {
-    let found = report_queries::snapshot(&state.db.read, id)
-        .await
-        .map_err(ApiError::internal)?;
-    let org = found.as_ref().map(|s| s.org_id.clone()).unwrap_or_default();
-    caller.scope(&org, found, "snapshot")
+fn location(snapshot_id: &str) -> String {
+    format!("/api/v1/aggregated-report-data/{snapshot_id}")
 }
 
 async fn estimate_seconds(state: &AppState) -> Result<Option<u64>, ApiError> {
-    let ms = report_queries::recent_aggregation_ms(&state.db.read)
-        .await
-        .map_err(ApiError::internal)?;
+    let ms = report_queries::recent_aggregation_ms(&state.db.read).await?;
     Ok(ms.map(|ms| ((ms / 1000.0).ceil() as u64).max(1)))
-}
-
-fn stream_of(row: &SnapshotRow) -> Result<String, ApiError> {
-    let org = OrgId::parse(&row.org_id).map_err(ApiError::internal)?;
-    let period = PeriodId::parse(&row.period_id).map_err(ApiError::internal)?;
-    Ok(ReportData::stream(&org, &period))
 }
 
 #[OpenApi(tag = "ApiTags::AggregatedReportData")]
@@ -100,8 +84,7 @@ impl ReportDataApi {
             params.offset(),
             u64::from(params.limit),
         )
-        .await
-        .map_err(ApiError::internal)?;
+        .await?;
         let data = rows.into_iter().map(summary).collect::<Result<_, _>>()?;
         Ok(Json(SnapshotList {
             data,
@@ -128,59 +111,14 @@ impl ReportDataApi {
         /// Language of titles and labels.
         lang: Query<Option<Lang>>,
     ) -> Result<Json<SnapshotDetail>, ProblemResponse> {
-        let row = visible_snapshot(&state, &auth.0, &id.0).await?;
+        let row = access::snapshot(&state, &auth.0, &id.0).await?;
         let lang = lang.0.unwrap_or_default();
         let period = PeriodId::parse(&row.period_id).map_err(ApiError::internal)?;
         let prior_period = period.prior().to_string();
-        let prior_snapshot = report_queries::current(&state.db.read, &row.org_id, &prior_period)
-            .await
-            .map_err(ApiError::internal)?;
+        let prior_snapshot =
+            report_queries::current(&state.db.read, &row.org_id, &prior_period).await?;
         let schema = schema::bufdir_2025_v2();
-        let values = row.sections.clone().unwrap_or_default();
-        let prior = row.prior_values.clone().unwrap_or_default();
-        let sections = schema
-            .sections
-            .iter()
-            .map(|section| SectionView {
-                section_id: section.id.clone(),
-                section_title: lang.pick(&section.labels),
-                fields: section
-                    .fields
-                    .iter()
-                    .map(|f| {
-                        let current = values.get(&section.id).and_then(|s| s.get(&f.key));
-                        let value = current.map(|v| v.value);
-                        let prior_value = prior.get(&f.key).copied();
-                        let data_source = current.and_then(|v| v.data_source.clone());
-                        let requirement = match f.requirement {
-                            Requirement::Required => "required",
-                            Requirement::Recommended => "recommended",
-                            Requirement::Optional => "optional",
-                        }
-                        .to_string();
-                        match f.unit {
-                            // Counts are sums of whole numbers (imports refuse fractions).
-                            Unit::Count => FieldView::Count(CountField {
-                                field_key: f.key.clone(),
-                                value: value.map(|v| v.round() as i64),
-                                prior_period_value: prior_value.map(|v| v.round() as i64),
-                                data_source,
-                                label: lang.pick(&f.labels),
-                                requirement,
-                            }),
-                            Unit::Hours => FieldView::Hours(HoursField {
-                                field_key: f.key.clone(),
-                                value,
-                                prior_period_value: prior_value,
-                                data_source,
-                                label: lang.pick(&f.labels),
-                                requirement,
-                            }),
-                        }
-                    })
-                    .collect(),
-            })
-            .collect();
+        let sections = sections_of(&row, lang);
         Ok(Json(SnapshotDetail {
             snapshot_status: SnapshotStatus::parse(&row.status)?,
             field_count: schema.fields().count() as u64,
@@ -226,7 +164,7 @@ impl ReportDataApi {
         body: Json<TriggerAggregation>,
     ) -> Result<TriggerResponse, ProblemResponse> {
         let caller = auth.0;
-        caller.require_any(&[Role::Reporter, Role::Admin, Role::Service])?;
+        caller.require_any(WRITERS)?;
         let period = PeriodId::parse(&body.period_id).map_err(|e| {
             ApiError::invalid(vec![FieldError::new(
                 "period_id",
@@ -234,83 +172,60 @@ impl ReportDataApi {
                 e.to_string(),
             )])
         })?;
-        let org_id = visible_org(&state, &caller, &body.organization_id).await?;
-        let snapshot_id = new_id("snap");
-        let job_id = new_id("job");
-        let now = Utc::now().trunc_subsecs(6);
-        let executed = commands::execute::<ReportData>(
-            state.db.events.as_ref(),
-            &ReportData::stream(&org_id, &period),
+        let org_id = access::org(&state, &caller, &body.organization_id).await?;
+        let requested = snapshots::request(
+            &state.commands,
             &metadata(&caller, req),
-            || ReportDataCommand::Request {
-                snapshot_id: snapshot_id.clone(),
-                job_id: job_id.clone(),
+            RequestSnapshot {
                 org_id: org_id.clone(),
                 period_id: period,
                 force: body.force_reaggregate,
-                now,
             },
         )
         .await
-        .map_err(ApiError::from)?;
+        .map_err(|e| match e {
+            RequestError::Command(e) => ApiError::from(e),
+            RequestError::ReadModel(e) => ApiError::from(e),
+            e @ RequestError::NotVisibleYet => ApiError::Unavailable(e.to_string()),
+        })?;
         let estimate = estimate_seconds(&state).await?;
-        let Some(outcome) = executed.outcome else {
-            // Nothing new: answer with the snapshot that made the request unnecessary.
-            let existing = report_queries::snapshots(
-                &state.db.read,
-                &SnapshotFilter {
-                    org_id: Some(org_id.to_string()),
-                    period_id: Some(period.to_string()),
-                    status: None,
-                },
-                Visible::All,
-                0,
-                100,
-            )
-            .await
-            .map_err(ApiError::internal)?
-            .0
-            .into_iter()
-            .find(|s| s.status == "current" || s.status == "processing")
-            .ok_or_else(|| {
-                ApiError::Unavailable("the existing snapshot is not visible yet; retry".into())
-            })?;
-            let job = SnapshotJob {
-                snapshot_status: SnapshotStatus::parse(&existing.status)?,
-                estimated_completion_seconds: (existing.status == "processing")
-                    .then_some(estimate)
-                    .flatten(),
-                snapshot_id: existing.snapshot_id.clone(),
-                organization_id: existing.org_id,
-                period_id: existing.period_id,
-                job_id: existing.job_id,
-                aggregated_at: existing.aggregated_at.map(Into::into),
-                created_at: existing.created_at.into(),
-            };
-            return Ok(if existing.status == "current" {
-                TriggerResponse::Existing(Json(job))
-            } else {
-                TriggerResponse::Started(
-                    Json(job),
-                    format!("/api/v1/aggregated-report-data/{}", existing.snapshot_id),
-                )
-            });
-        };
-        state.wait_for(report_data::NAME, &outcome.position).await?;
-        let location = format!("/api/v1/aggregated-report-data/{snapshot_id}");
-        Ok(TriggerResponse::Started(
-            Json(SnapshotJob {
+        Ok(match requested {
+            Requested::Started {
                 snapshot_id,
-                organization_id: org_id.to_string(),
-                period_id: period.to_string(),
-                snapshot_status: SnapshotStatus::Processing,
                 job_id,
-                estimated_completion_seconds: estimate,
-                aggregated_at: None,
-                created_at: now.into(),
-            }),
-            location,
-        ))
+                requested_at,
+            } => TriggerResponse::Started(
+                Json(SnapshotJob {
+                    snapshot_id: snapshot_id.clone(),
+                    organization_id: org_id.to_string(),
+                    period_id: period.to_string(),
+                    snapshot_status: SnapshotStatus::Processing,
+                    job_id,
+                    estimated_completion_seconds: estimate,
+                    aggregated_at: None,
+                    created_at: requested_at.into(),
+                }),
+                location(&snapshot_id),
+            ),
+            Requested::Existing(existing) => {
+                let processing = existing.status == "processing";
+                let job = SnapshotJob {
+                    snapshot_status: SnapshotStatus::parse(&existing.status)?,
+                    estimated_completion_seconds: estimate.filter(|_| processing),
+                    snapshot_id: existing.snapshot_id.clone(),
+                    organization_id: existing.org_id,
+                    period_id: existing.period_id,
+                    job_id: existing.job_id,
+                    aggregated_at: existing.aggregated_at.map(Into::into),
+                    created_at: existing.created_at.into(),
+                };
+                if processing {
+                    TriggerResponse::Started(Json(job), location(&existing.snapshot_id))
+                } else {
+                    TriggerResponse::Existing(Json(job))
+                }
+            }
+        })
     }
 
     /// Invalidate a snapshot's cache and re-aggregate it
@@ -331,8 +246,8 @@ impl ReportDataApi {
         body: Json<Invalidate>,
     ) -> Result<InvalidateResponse, ProblemResponse> {
         let caller = auth.0;
-        caller.require_any(&[Role::Reporter, Role::Admin, Role::Service])?;
-        let row = visible_snapshot(&state, &caller, &id.0).await?;
+        caller.require_any(WRITERS)?;
+        let row = access::snapshot(&state, &caller, &id.0).await?;
         let reason = body.reason.trim().to_string();
         let mut errors = Vec::new();
         if !body.invalidate_cache {
@@ -352,25 +267,16 @@ impl ReportDataApi {
         if !errors.is_empty() {
             return Err(ApiError::invalid(errors).into());
         }
-        let job_id = new_id("job");
-        let now = Utc::now().trunc_subsecs(6);
-        let executed = commands::execute::<ReportData>(
-            state.db.events.as_ref(),
-            &stream_of(&row)?,
+        let (job_id, now) = snapshots::invalidate(
+            &state.commands,
             &metadata(&caller, req),
-            || ReportDataCommand::Invalidate {
-                snapshot_id: row.snapshot_id.clone(),
-                job_id: job_id.clone(),
+            &row,
+            InvalidateSnapshot {
                 reason: reason.clone(),
-                now,
             },
         )
-        .await
-        .map_err(ApiError::from)?;
-        if let Some(outcome) = executed.outcome {
-            state.wait_for(report_data::NAME, &outcome.position).await?;
-        }
-        let location = format!("/api/v1/aggregated-report-data/{}", row.snapshot_id);
+        .await?;
+        let location = location(&row.snapshot_id);
         Ok(InvalidateResponse::Accepted(
             Json(Invalidated {
                 snapshot_id: row.snapshot_id,
@@ -402,23 +308,9 @@ impl ReportDataApi {
         id: Path<String>,
     ) -> Result<Json<Deleted>, ProblemResponse> {
         let caller = auth.0;
-        caller.require_any(&[Role::Reporter, Role::Admin])?;
-        let row = visible_snapshot(&state, &caller, &id.0).await?;
-        let now = Utc::now();
-        let executed = commands::execute::<ReportData>(
-            state.db.events.as_ref(),
-            &stream_of(&row)?,
-            &metadata(&caller, req),
-            || ReportDataCommand::Delete {
-                snapshot_id: row.snapshot_id.clone(),
-                now,
-            },
-        )
-        .await
-        .map_err(ApiError::from)?;
-        if let Some(outcome) = executed.outcome {
-            state.wait_for(report_data::NAME, &outcome.position).await?;
-        }
+        caller.require_any(WRITERS)?;
+        let row = access::snapshot(&state, &caller, &id.0).await?;
+        snapshots::delete(&state.commands, &metadata(&caller, req), &row).await?;
         Ok(Json(Deleted {
             deleted: true,
             snapshot_id: row.snapshot_id,

@@ -1,8 +1,10 @@
 //! What the snapshot operations take and answer.
 
 use domain::schema::Labels;
+use domain::schema::{self, Requirement, Unit};
 use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, Enum, Object, Union};
+use projections::report_queries::SnapshotRow;
 
 use crate::problem::ApiError;
 use crate::routes::Pagination;
@@ -232,4 +234,54 @@ pub struct Deleted {
     pub deleted: bool,
     pub snapshot_id: String,
     pub cache_cleared: bool,
+}
+
+/// A snapshot's figures by the schema's sections, labelled in `lang`; each field a count or
+/// hours, as the schema's unit says.
+pub fn sections_of(row: &SnapshotRow, lang: Lang) -> Vec<SectionView> {
+    let values = row.sections.clone().unwrap_or_default();
+    let prior = row.prior_values.clone().unwrap_or_default();
+    schema::bufdir_2025_v2()
+        .sections
+        .iter()
+        .map(|section| SectionView {
+            section_id: section.id.clone(),
+            section_title: lang.pick(&section.labels),
+            fields: section
+                .fields
+                .iter()
+                .map(|f| {
+                    let current = values.get(&section.id).and_then(|s| s.get(&f.key));
+                    let value = current.map(|v| v.value);
+                    let prior_value = prior.get(&f.key).copied();
+                    let data_source = current.and_then(|v| v.data_source.clone());
+                    let requirement = match f.requirement {
+                        Requirement::Required => "required",
+                        Requirement::Recommended => "recommended",
+                        Requirement::Optional => "optional",
+                    }
+                    .to_string();
+                    match f.unit {
+                        // Counts are sums of whole numbers (imports refuse fractions).
+                        Unit::Count => FieldView::Count(CountField {
+                            field_key: f.key.clone(),
+                            value: value.map(|v| v.round() as i64),
+                            prior_period_value: prior_value.map(|v| v.round() as i64),
+                            data_source,
+                            label: lang.pick(&f.labels),
+                            requirement,
+                        }),
+                        Unit::Hours => FieldView::Hours(HoursField {
+                            field_key: f.key.clone(),
+                            value,
+                            prior_period_value: prior_value,
+                            data_source,
+                            label: lang.pick(&f.labels),
+                            requirement,
+                        }),
+                    }
+                })
+                .collect(),
+        })
+        .collect()
 }

@@ -5,30 +5,27 @@
 mod types;
 
 use chrono::{Duration, Utc};
-use domain::report::{
-    NewReport, Report, ReportCommand, ReportFile, ReportStatus as Status, ReportType as Kind,
-};
+use commands::reports::{self as command, UpdateReport as ReportUpdate};
+use domain::report::{NewReport, ReportFile, ReportStatus as Status, ReportType as Kind};
 use domain::{FileKey, OrgId};
 use poem::web::Data;
 use poem::{Body, Request};
 use poem_openapi::OpenApi;
 use poem_openapi::param::{Header, Path, Query};
 use poem_openapi::payload::{Binary, Json};
-use projections::reports::{self, ReportFilter, ReportRow};
+use projections::reports::{self, ReportFilter};
 
-use crate::access::org as visible_org;
-use crate::auth::{BearerAuth, Caller, Role};
+use crate::access::{self, ADMINS, WRITERS};
+use crate::auth::BearerAuth;
 use crate::file_refs::{owned_file, store_upload, upload_key, upload_name};
 use crate::problem::{ApiError, FieldError, ProblemResponse};
-use crate::routes::{ApiTags, PageParams, base_url, new_id};
+use crate::routes::{ApiTags, PageParams, base_url, metadata, new_id};
 use crate::state::AppState;
 use crate::text::{FileNameText, Text200};
 use crate::wire::Date;
 pub use types::*;
 
 pub struct ReportHistoryApi;
-
-const WRITERS: &[Role] = &[Role::Reporter, Role::Admin, Role::Service];
 
 /// How long a download link of a report file works.
 const LINK_LIFETIME_MINUTES: i64 = 60;
@@ -40,40 +37,6 @@ fn location(report_id: &str) -> String {
 /// The path a report's download link signs.
 pub fn file_path(report_id: &str) -> String {
     format!("/api/v1/report-history/{report_id}/file")
-}
-
-/// A live (not deleted) report the caller may see.
-pub async fn visible_report(
-    state: &AppState,
-    caller: &Caller,
-    id: &str,
-) -> Result<ReportRow, ApiError> {
-    let found = reports::get(&state.db.read, id)
-        .await
-        .map_err(ApiError::internal)?
-        .filter(|r| !r.deleted);
-    let org = found.as_ref().map(|r| r.org_id.clone()).unwrap_or_default();
-    caller.scope(&org, found, "report")
-}
-
-async fn run(
-    state: &AppState,
-    caller: &Caller,
-    req: &Request,
-    report_id: &str,
-    command: ReportCommand,
-) -> Result<(), ApiError> {
-    crate::routes::execute::<Report>(
-        state,
-        caller,
-        req,
-        &Report::stream(report_id),
-        reports::NAME,
-        command,
-        ApiError::from,
-    )
-    .await
-    .map(|_| ())
 }
 
 /// A file reference with its size, both or neither.
@@ -200,7 +163,7 @@ impl ReportHistoryApi {
         state: Data<&AppState>,
         report_id: Path<String>,
     ) -> Result<Json<ReportRecord>, ProblemResponse> {
-        let row = visible_report(&state, &auth.0, &report_id.0).await?;
+        let row = access::report(&state, &auth.0, &report_id.0).await?;
         Ok(Json(row.into()))
     }
 
@@ -228,7 +191,7 @@ impl ReportHistoryApi {
     ) -> Result<CreateResponse, ProblemResponse> {
         let caller = auth.0;
         caller.require_any(WRITERS)?;
-        let org = visible_org(&state, &caller, &body.org_id).await?;
+        let org = access::org(&state, &caller, &body.org_id).await?;
         let body = body.0;
         let mut errors = vec![];
         let kind = Kind::from(body.report_type);
@@ -278,12 +241,8 @@ impl ReportHistoryApi {
             source_position: None,
             export_id: None,
         };
-        let command = ReportCommand::Record {
-            report,
-            now: Utc::now(),
-        };
-        run(&state, &caller, req, &report_id, command).await?;
-        let row = visible_report(&state, &caller, &report_id).await?;
+        command::record(&state.commands, &metadata(&caller, req), report).await?;
+        let row = access::report(&state, &caller, &report_id).await?;
         Ok(CreateResponse::Created(
             Json(row.into()),
             location(&report_id),
@@ -307,7 +266,7 @@ impl ReportHistoryApi {
         body: Json<UpdateReport>,
     ) -> Result<Json<ReportRecord>, ProblemResponse> {
         let caller = auth.0;
-        let row = visible_report(&state, &caller, &report_id.0).await?;
+        let row = access::report(&state, &caller, &report_id.0).await?;
         caller.require_any(WRITERS)?;
         let body = body.0;
         let mut errors = vec![];
@@ -321,14 +280,19 @@ impl ReportHistoryApi {
         }
         let org = OrgId::parse(&row.org_id).map_err(ApiError::internal)?;
         let file = checked_file(&state, &org, file).await?;
-        let command = ReportCommand::Update {
+        let update = ReportUpdate {
             status: body.status.map(Status::from),
             file,
             generated_at: body.generated_at.map(Into::into),
-            now: Utc::now(),
         };
-        run(&state, &caller, req, &report_id.0, command).await?;
-        let row = visible_report(&state, &caller, &report_id.0).await?;
+        command::update(
+            &state.commands,
+            &metadata(&caller, req),
+            &report_id.0,
+            update,
+        )
+        .await?;
+        let row = access::report(&state, &caller, &report_id.0).await?;
         Ok(Json(row.into()))
     }
 
@@ -354,7 +318,7 @@ impl ReportHistoryApi {
         body: Binary<Body>,
     ) -> Result<Json<ReportRecord>, ProblemResponse> {
         let caller = auth.0;
-        let row = visible_report(&state, &caller, &report_id.0).await?;
+        let row = access::report(&state, &caller, &report_id.0).await?;
         caller.require_any(WRITERS)?;
         if row.status == "completed" {
             return Err(ApiError::Conflict(format!(
@@ -374,21 +338,21 @@ impl ReportHistoryApi {
             &name,
         )?;
         let size = store_upload(&state, body.0, &key).await?;
-        let command = ReportCommand::Update {
+        let update = ReportUpdate {
             status: Some(Status::Completed),
             file: Some(ReportFile {
                 file_ref: key.to_string(),
                 file_size_bytes: size,
             }),
             generated_at: None,
-            now: Utc::now(),
         };
-        if let Err(e) = run(&state, &caller, req, &row.report_id, command).await {
+        let metadata = metadata(&caller, req);
+        if let Err(e) = command::update(&state.commands, &metadata, &row.report_id, update).await {
             // Not recorded (completed meanwhile, say): the stored copy would be an orphan.
             let _ = state.services.files.delete(key.as_str()).await;
             return Err(e.into());
         }
-        let row = visible_report(&state, &caller, &row.report_id).await?;
+        let row = access::report(&state, &caller, &row.report_id).await?;
         Ok(Json(row.into()))
     }
 
@@ -407,7 +371,7 @@ impl ReportHistoryApi {
         req: &Request,
         report_id: Path<String>,
     ) -> Result<Json<DownloadUrl>, ProblemResponse> {
-        let row = visible_report(&state, &auth.0, &report_id.0).await?;
+        let row = access::report(&state, &auth.0, &report_id.0).await?;
         let (Some(_), Some(file_name), "completed") =
             (&row.file_ref, row.file_name.clone(), row.status.as_str())
         else {
@@ -450,14 +414,11 @@ impl ReportHistoryApi {
         report_id: Path<String>,
     ) -> Result<Json<ReportDeleted>, ProblemResponse> {
         let caller = auth.0;
-        let row = visible_report(&state, &caller, &report_id.0).await?;
-        caller.require_any(&[Role::Admin])?;
-        let now = Utc::now();
-        let command = ReportCommand::Delete {
-            today: now.date_naive(),
-            now,
-        };
-        run(&state, &caller, req, &row.report_id, command).await?;
+        let row = access::report(&state, &caller, &report_id.0).await?;
+        caller.require_any(ADMINS)?;
+        let metadata = metadata(&caller, req);
+        let today = Utc::now().date_naive();
+        let now = command::delete(&state.commands, &metadata, &row.report_id, today).await?;
         if let Some(file_ref) = &row.file_ref {
             // A reference recorded before references were checked may name a file that is not
             // the organisation's: that file is left alone.
@@ -472,9 +433,9 @@ impl ReportHistoryApi {
             } else {
                 tracing::warn!(report_id = %row.report_id, %file_ref, "a deleted report's file lies outside its organisation; not removed");
             }
-            let removed = ReportCommand::RemoveFile { now: Utc::now() };
             // Recording it keeps the history worker from trying again.
-            if let Err(e) = run(&state, &caller, req, &row.report_id, removed).await {
+            if let Err(e) = command::file_removed(&state.commands, &metadata, &row.report_id).await
+            {
                 tracing::warn!(error = %e, "could not record the removal of a deleted report's file");
             }
         }
