@@ -20,7 +20,7 @@ pub enum Requested {
         requested_at: DateTime<Utc>,
     },
     /// A current (or still processing) snapshot made the request unnecessary.
-    Existing(SnapshotRow),
+    Existing(Box<SnapshotRow>),
 }
 
 /// Why a request could not be answered.
@@ -81,7 +81,7 @@ pub async fn request(
     let (rows, _) = report_queries::snapshots(&ctx.db.read, &filter, Visible::All, 0, 100).await?;
     rows.into_iter()
         .find(|s| s.status == "current" || s.status == "processing")
-        .map(Requested::Existing)
+        .map(|row| Requested::Existing(Box::new(row)))
         .ok_or(RequestError::NotVisibleYet)
 }
 
