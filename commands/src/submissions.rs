@@ -178,3 +178,21 @@ pub async fn record_authentication(
     .await?;
     Ok(())
 }
+
+/// Records a step of a submission's delivery (an attempt, Bufdir's answer, its verdict).
+pub async fn record(
+    ctx: &Ctx,
+    metadata: &Metadata,
+    org_id: &OrgId,
+    report_id: &str,
+    command: SubmissionCommand,
+) -> Result<(), CommandError<SubmissionError>> {
+    ctx.run::<Submission>(
+        &Submission::stream(org_id, report_id),
+        metadata,
+        submissions::NAME,
+        command,
+    )
+    .await?;
+    Ok(())
+}

@@ -4,14 +4,13 @@
 //! `SourceRecordsImported` events, so new source data re-aggregates a period by itself.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-use chrono::Utc;
 use commands::CommandError;
-use domain::report_data::{ReportData, ReportDataCommand};
+use commands::snapshots::{self, Aggregated};
 use domain::{OrgId, PeriodId, aggregation, schema};
 use projections::{Projections, report_data, report_queries};
-use store::{Database, Metadata};
+use store::Database;
 
 use crate::{Outcome, Worker};
 
@@ -22,7 +21,6 @@ pub struct AggregationWorker {
 
 /// How long the worker waits for the read model to show its own aggregation before looking
 /// for more work, so it does not pick the same snapshot twice.
-const SEE_OWN_WRITE: Duration = Duration::from_secs(10);
 
 impl AggregationWorker {
     pub fn new(db: Database, projections: Arc<Projections>) -> Self {
@@ -75,54 +73,38 @@ impl Worker for AggregationWorker {
             .values()
             .flat_map(|f| f.values())
             .all(|v| v.value.is_finite());
-        let now = Utc::now();
         let duration_ms = started.elapsed().as_millis() as u64;
-        let command = move || {
-            if finite {
-                ReportDataCommand::RecordAggregation {
-                    snapshot_id: snapshot_id.clone(),
-                    sections: sections.clone(),
-                    prior_values: prior_values.clone(),
-                    source_position: source_position.to_string(),
-                    duration_ms,
-                    now,
-                }
-            } else {
-                ReportDataCommand::Fail {
-                    snapshot_id: snapshot_id.clone(),
-                    error:
-                        "a figure overflowed: the source records sum to more than can be reported"
-                            .into(),
-                    now,
-                }
+        let result = if finite {
+            Aggregated::Figures {
+                sections,
+                prior_values,
+                source_position: source_position.to_string(),
+                duration_ms,
             }
+        } else {
+            Aggregated::Failed(
+                "a figure overflowed: the source records sum to more than can be reported".into(),
+            )
         };
-        let metadata = Metadata {
-            actor: Some("worker:aggregation".into()),
-            ..Metadata::default()
-        };
-        let stream = ReportData::stream(&org, &period);
-        let reached = match commands::execute::<ReportData>(
-            self.db.events.as_ref(),
-            &stream,
-            &metadata,
-            command,
+        let ctx = crate::commands_of(&self.db, &self.projections);
+        let recorded = snapshots::record_aggregation(
+            &ctx,
+            &crate::acting("aggregation"),
+            &org,
+            &period,
+            &snapshot_id,
+            result,
         )
-        .await
-        {
-            Ok(executed) => executed.outcome.map(|o| o.position),
+        .await;
+        match recorded {
+            Ok(()) => {}
             // Deleted or superseded since the read model was read: once it has caught up, the
             // snapshot is no longer on the work list.
             Err(CommandError::Rejected(e)) => {
                 tracing::info!(error = %e, "snapshot no longer needs aggregating");
-                self.db.events.head().await?
+                ctx.settle_all(report_data::NAME).await?;
             }
             Err(e) => return Err(e.into()),
-        };
-        if let Some(position) = reached {
-            self.projections
-                .wait_for(report_data::NAME, &position, SEE_OWN_WRITE)
-                .await?;
         }
         Ok(Outcome::Worked)
     }

@@ -4,14 +4,14 @@
 //! an attempt whose answer was lost, or two workers racing on one row, file it at Bufdir once.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use chrono::Utc;
 use commands::CommandError;
+use commands::submissions as submissions_command;
 use domain::OrgId;
-use domain::submission::{Submission, SubmissionCommand, SubmissionStatus};
+use domain::submission::{SubmissionCommand, SubmissionStatus};
 use projections::{Projections, submissions};
-use store::{Database, Metadata};
+use store::Database;
 
 use crate::bufdir::wire::SubmitRequest;
 use crate::bufdir::{Bufdir, BufdirError, GatewayError};
@@ -25,7 +25,6 @@ pub struct DeliveryWorker {
 
 /// How long the worker waits for the read model to show its own result, so it does not pick the
 /// same row again.
-const SEE_OWN_WRITE: Duration = Duration::from_secs(10);
 
 impl DeliveryWorker {
     pub fn new(db: Database, projections: Arc<Projections>, bufdir: Arc<Bufdir>) -> Self {
@@ -103,31 +102,16 @@ impl Worker for DeliveryWorker {
             }
         };
         let org = OrgId::parse(&row.org_id)?;
-        let metadata = Metadata {
-            actor: Some("worker:bufdir-delivery".into()),
-            ..Metadata::default()
-        };
-        let stream = Submission::stream(&org, &row.report_id);
-        let recorded = commands::execute::<Submission>(
-            self.db.events.as_ref(),
-            &stream,
-            &metadata,
-            move || command.clone(),
-        )
-        .await;
-        let reached = match recorded {
-            Ok(executed) => executed.outcome.map(|o| o.position),
+        let ctx = crate::commands_of(&self.db, &self.projections);
+        let metadata = crate::acting("bufdir-delivery");
+        match submissions_command::record(&ctx, &metadata, &org, &row.report_id, command).await {
+            Ok(()) => {}
             // Another worker recorded this submission's result first.
             Err(CommandError::Rejected(e)) => {
                 tracing::info!(error = %e, "submission already settled");
-                self.db.events.head().await?
+                ctx.settle_all(submissions::NAME).await?;
             }
             Err(e) => return Err(e.into()),
-        };
-        if let Some(position) = reached {
-            self.projections
-                .wait_for(submissions::NAME, &position, SEE_OWN_WRITE)
-                .await?;
         }
         Ok(Outcome::Worked)
     }

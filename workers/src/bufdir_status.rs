@@ -8,10 +8,11 @@ use std::time::Instant;
 
 use chrono::Utc;
 use commands::CommandError;
+use commands::submissions as submissions_command;
 use domain::OrgId;
-use domain::submission::{Submission, SubmissionCommand, SubmissionStatus};
+use domain::submission::{SubmissionCommand, SubmissionStatus};
 use projections::{Projections, submissions};
-use store::{Database, Metadata};
+use store::Database;
 
 use crate::bufdir::Bufdir;
 use crate::{Outcome, Worker};
@@ -87,28 +88,11 @@ impl Worker for StatusWorker {
                 notes: answer.notes.clone(),
                 now: Utc::now(),
             };
-            let metadata = Metadata {
-                actor: Some("worker:bufdir-status".into()),
-                ..Metadata::default()
-            };
-            match commands::execute::<Submission>(
-                self.db.events.as_ref(),
-                &Submission::stream(&org, &row.report_id),
-                &metadata,
-                move || command.clone(),
-            )
-            .await
+            let ctx = crate::commands_of(&self.db, &self.projections);
+            let metadata = crate::acting("bufdir-status");
+            match submissions_command::record(&ctx, &metadata, &org, &row.report_id, command).await
             {
-                Ok(executed) => {
-                    if let Some(outcome) = executed.outcome {
-                        self.projections
-                            .wait_for(
-                                submissions::NAME,
-                                &outcome.position,
-                                std::time::Duration::from_secs(10),
-                            )
-                            .await?;
-                    }
+                Ok(()) => {
                     if status.is_final() {
                         self.last_asked
                             .lock()

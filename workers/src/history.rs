@@ -8,12 +8,10 @@
 
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Duration;
 
-use chrono::Utc;
 use commands::CommandError;
 use domain::OrgId;
-use domain::report::{NewReport, Report, ReportCommand, ReportFile, ReportStatus, ReportType};
+use domain::report::{NewReport, ReportError, ReportFile, ReportStatus, ReportType};
 use futures::StreamExt;
 use projections::exports::{self, ExportRow};
 use projections::{Projections, reports};
@@ -25,7 +23,7 @@ use crate::{Outcome, Worker};
 
 pub struct HistoryWorker {
     db: Database,
-    projections: Arc<Projections>,
+    ctx: commands::Ctx,
     files: Arc<dyn FileStore>,
     /// Where a copied file is staged on its way into the store.
     work_dir: PathBuf,
@@ -41,10 +39,7 @@ pub fn report_id_of(export_id: &str) -> String {
 }
 
 fn metadata() -> Metadata {
-    Metadata {
-        actor: Some("worker:report-history".into()),
-        ..Metadata::default()
-    }
+    crate::acting("report-history")
 }
 
 impl HistoryWorker {
@@ -55,8 +50,8 @@ impl HistoryWorker {
         work_dir: PathBuf,
     ) -> Self {
         HistoryWorker {
+            ctx: crate::commands_of(&db, &projections),
             db,
-            projections,
             files,
             work_dir,
         }
@@ -86,31 +81,14 @@ impl HistoryWorker {
         result.map(Some)
     }
 
-    async fn run(&self, report_id: &str, command: ReportCommand) -> anyhow::Result<()> {
-        let executed = commands::execute::<Report>(
-            self.db.events.as_ref(),
-            &Report::stream(report_id),
-            &metadata(),
-            move || command.clone(),
-        )
-        .await;
-        let outcome = match executed {
-            Ok(executed) => executed.outcome,
-            // Recorded (or removed) already, by an earlier run that died before seeing it.
-            Err(CommandError::Rejected(_)) => None,
-            Err(e) => return Err(e.into()),
-        };
-        let target = match outcome {
-            Some(outcome) => Some(outcome.position),
-            None => self.db.events.head().await?,
-        };
-        if let Some(target) = target {
-            // So the next step does not see the same work again.
-            self.projections
-                .wait_for(reports::NAME, &target, Duration::from_secs(10))
-                .await?;
+    /// What a command's refusal means here: recorded (or removed) already, by an earlier run
+    /// that died before seeing it; once the read model has caught up, the work is gone.
+    async fn done(&self, result: Result<(), CommandError<ReportError>>) -> anyhow::Result<()> {
+        match result {
+            Ok(()) => Ok(()),
+            Err(CommandError::Rejected(_)) => Ok(self.ctx.settle_all(reports::NAME).await?),
+            Err(e) => Err(e.into()),
         }
-        Ok(())
     }
 
     async fn record(&self, export: &ExportRow) -> anyhow::Result<()> {
@@ -157,25 +135,17 @@ impl HistoryWorker {
                 .or_else(|| export.source_position.clone()),
             export_id: Some(export.export_id.clone()),
         };
-        self.run(
-            &report_id,
-            ReportCommand::Record {
-                report,
-                now: Utc::now(),
-            },
-        )
-        .await
+        let recorded = commands::reports::record(&self.ctx, &metadata(), report).await;
+        self.done(recorded).await
     }
 
     async fn remove_file(&self, report: &reports::ReportRow) -> anyhow::Result<()> {
         if let Some(file_ref) = &report.file_ref {
             self.files.delete(file_ref).await?;
         }
-        self.run(
-            &report.report_id,
-            ReportCommand::RemoveFile { now: Utc::now() },
-        )
-        .await
+        let removed =
+            commands::reports::file_removed(&self.ctx, &metadata(), &report.report_id).await;
+        self.done(removed).await
     }
 }
 

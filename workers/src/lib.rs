@@ -19,6 +19,22 @@ use store::Database;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
+/// How long a worker waits to see its own writes in the read models before its next step.
+const SEE_OWN_WRITES: Duration = Duration::from_secs(10);
+
+/// The command context of a worker.
+pub fn commands_of(db: &Database, projections: &Arc<Projections>) -> commands::Ctx {
+    commands::Ctx::new(db.clone(), projections.clone(), SEE_OWN_WRITES)
+}
+
+/// The metadata of what a worker records: the worker is the actor.
+pub fn acting(worker: &str) -> store::Metadata {
+    store::Metadata {
+        actor: Some(format!("worker:{worker}")),
+        ..store::Metadata::default()
+    }
+}
+
 /// What one step did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Outcome {
@@ -74,6 +90,7 @@ pub fn all(
         ))),
         Arc::new(export::expiry::FileExpiryWorker::new(
             db.clone(),
+            projections.clone(),
             services.files.clone(),
         )),
         Arc::new(webhooks::NotifyWorker::new(

@@ -5,15 +5,17 @@ use std::sync::Arc;
 
 use chrono::Utc;
 use commands::CommandError;
-use domain::export::{Export, ExportCommand};
+use domain::export::ExportCommand;
+use projections::Projections;
 use projections::exports;
-use store::{Database, Metadata};
+use store::Database;
 
 use crate::files::FileStore;
 use crate::{Outcome, Worker};
 
 pub struct FileExpiryWorker {
     db: Database,
+    ctx: commands::Ctx,
     files: Arc<dyn FileStore>,
 }
 
@@ -21,8 +23,12 @@ pub struct FileExpiryWorker {
 const BATCH: u64 = 100;
 
 impl FileExpiryWorker {
-    pub fn new(db: Database, files: Arc<dyn FileStore>) -> Self {
-        FileExpiryWorker { db, files }
+    pub fn new(db: Database, projections: Arc<Projections>, files: Arc<dyn FileStore>) -> Self {
+        FileExpiryWorker {
+            ctx: crate::commands_of(&db, &projections),
+            db,
+            files,
+        }
     }
 }
 
@@ -43,18 +49,14 @@ impl Worker for FileExpiryWorker {
                 continue;
             };
             self.files.delete(key).await?;
-            let metadata = Metadata {
-                actor: Some("worker:export-file-expiry".into()),
-                ..Metadata::default()
-            };
-            match commands::execute::<Export>(
-                self.db.events.as_ref(),
-                &Export::stream(&export.export_id),
+            let metadata = crate::acting("export-file-expiry");
+            let removed = commands::exports::record(
+                &self.ctx,
                 &metadata,
-                || ExportCommand::ExpireFile { now },
-            )
-            .await
-            {
+                &export.export_id,
+                ExportCommand::ExpireFile { now },
+            );
+            match removed.await {
                 Ok(_) | Err(CommandError::Rejected(_)) => {}
                 Err(e) => return Err(e.into()),
             }

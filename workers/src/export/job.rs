@@ -10,13 +10,11 @@ use std::time::{Duration, Instant};
 
 use chrono::Utc;
 use commands::CommandError;
+use commands::submissions::{self, SubmitError, SubmitToBufdir};
 use domain::OrgId;
-use domain::export::{
-    Export, ExportCommand, ExportError, ExportEvent, ExportFile, ExportSubmission,
-};
-use domain::submission::{Submission, SubmissionCommand};
+use domain::export::{ExportCommand, ExportError, ExportEvent, ExportFile, ExportSubmission};
+use projections::Projections;
 use projections::exports::{self, ExportRow};
-use projections::{Projections, submissions};
 use store::{Database, Metadata};
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
@@ -38,6 +36,7 @@ pub struct ExportSettings {
 
 pub struct ExportWorker {
     db: Database,
+    ctx: commands::Ctx,
     projections: Arc<Projections>,
     files: Arc<dyn FileStore>,
     settings: ExportSettings,
@@ -110,6 +109,7 @@ impl ExportWorker {
             ulid::Ulid::new().to_string().to_lowercase()
         );
         ExportWorker {
+            ctx: crate::commands_of(&db, &projections),
             db,
             projections,
             files,
@@ -123,21 +123,7 @@ impl ExportWorker {
         export_id: &str,
         command: ExportCommand,
     ) -> Result<Vec<ExportEvent>, CommandError<ExportError>> {
-        let executed = commands::execute::<Export>(
-            self.db.events.as_ref(),
-            &Export::stream(export_id),
-            &metadata(&self.id),
-            move || command.clone(),
-        )
-        .await?;
-        if let Some(outcome) = &executed.outcome {
-            // Best effort: the worker only wants to see its own writes before looking again.
-            let _ = self
-                .projections
-                .wait_for(exports::NAME, &outcome.position, Duration::from_secs(10))
-                .await;
-        }
-        Ok(executed.events)
+        commands::exports::record(&self.ctx, &metadata(&self.id), export_id, command).await
     }
 
     /// Renews the lease and records progress every third of the lease, and raises `cancelled`
@@ -323,52 +309,33 @@ impl ExportWorker {
                     .collect(),
             });
         }
-        let org = OrgId::parse(&row.org_id)?;
-        let submission_id = format!("sub_{}", ulid::Ulid::new().to_string().to_lowercase());
-        let command = SubmissionCommand::Submit {
-            submission_id: submission_id.clone(),
-            org_id: org.clone(),
+        let submit = SubmitToBufdir {
+            org_id: OrgId::parse(&row.org_id)?,
             report_id: row.export_id.clone(),
             payload_version: doc.payload_version.clone(),
             payload: doc.payload.clone(),
-            now: Utc::now(),
         };
-        let executed = commands::execute::<Submission>(
-            self.db.events.as_ref(),
-            &Submission::stream(&org, &row.export_id),
-            &metadata(&self.id),
-            move || command.clone(),
-        )
-        .await
-        .map_err(|e| anyhow::anyhow!("submitting to Bufdir: {e}"))?;
-        if let Some(outcome) = executed.outcome {
-            self.projections
-                .wait_for(
-                    submissions::NAME,
-                    &outcome.position,
-                    Duration::from_secs(10),
-                )
-                .await?;
-            return Ok(ExportSubmission::Submitted { submission_id });
+        match submissions::submit(&self.ctx, &metadata(&self.id), submit).await {
+            Ok(submitted) => Ok(ExportSubmission::Submitted {
+                submission_id: submitted.submission.submission_id,
+            }),
+            // What the client can fix is the export's outcome, not the worker's failure.
+            Err(SubmitError::Invalid(issues)) => Ok(ExportSubmission::Invalid {
+                errors: issues
+                    .iter()
+                    .map(|i| format!("{} ({}): {}", i.pointer, i.code, i.message_en))
+                    .collect(),
+            }),
+            Err(
+                e @ (SubmitError::NoCredentials(_)
+                | SubmitError::InvalidReportId
+                | SubmitError::ForeignReport { .. }
+                | SubmitError::UnknownOrganisation(_)),
+            ) => Ok(ExportSubmission::Invalid {
+                errors: vec![e.to_string()],
+            }),
+            Err(e) => Err(anyhow::Error::new(e).context("submitting to Bufdir")),
         }
-        // An earlier attempt already submitted this payload: point at that submission.
-        let head = self.db.events.head().await?;
-        if let Some(head) = head {
-            self.projections
-                .wait_for(submissions::NAME, &head, Duration::from_secs(10))
-                .await?;
-        }
-        let existing = submissions::latest_for_report(&self.db.read, org.as_str(), &row.export_id)
-            .await?
-            .ok_or_else(|| {
-                anyhow::anyhow!(
-                    "the earlier submission of {} is not in the read model",
-                    row.export_id
-                )
-            })?;
-        Ok(ExportSubmission::Submitted {
-            submission_id: existing.submission_id,
-        })
     }
 
     /// One step, on a shared handle (the guard task needs one).

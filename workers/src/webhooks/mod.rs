@@ -13,11 +13,11 @@ use std::time::Duration;
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use commands::CommandError;
-use domain::export::{Export, ExportCommand};
+use domain::export::ExportCommand;
 use projections::Projections;
 use projections::exports::{self, ExportRow};
 use serde_json::json;
-use store::{Database, Metadata};
+use store::Database;
 
 pub use endpoints::{Endpoint, WebhookEndpoints};
 pub use target::{TargetError, TargetPolicy};
@@ -193,27 +193,10 @@ impl NotifyWorker {
     }
 
     async fn record(&self, export_id: &str, command: ExportCommand) -> anyhow::Result<()> {
-        let metadata = Metadata {
-            actor: Some("worker:webhooks".into()),
-            ..Metadata::default()
-        };
-        match commands::execute::<Export>(
-            self.db.events.as_ref(),
-            &Export::stream(export_id),
-            &metadata,
-            move || command.clone(),
-        )
-        .await
+        let ctx = crate::commands_of(&self.db, &self.projections);
+        match commands::exports::record(&ctx, &crate::acting("webhooks"), export_id, command).await
         {
-            Ok(executed) => {
-                if let Some(outcome) = executed.outcome {
-                    // So the next step sees this attempt and does not send again at once.
-                    self.projections
-                        .wait_for(exports::NAME, &outcome.position, Duration::from_secs(10))
-                        .await?;
-                }
-                Ok(())
-            }
+            Ok(_) => Ok(()),
             // Marked notified meanwhile (an external renderer, or another worker).
             Err(CommandError::Rejected(_)) => Ok(()),
             Err(e) => Err(e.into()),
