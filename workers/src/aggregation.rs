@@ -19,9 +19,6 @@ pub struct AggregationWorker {
     projections: Arc<Projections>,
 }
 
-/// How long the worker waits for the read model to show its own aggregation before looking
-/// for more work, so it does not pick the same snapshot twice.
-
 impl AggregationWorker {
     pub fn new(db: Database, projections: Arc<Projections>) -> Self {
         AggregationWorker { db, projections }

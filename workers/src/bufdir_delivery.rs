@@ -23,9 +23,6 @@ pub struct DeliveryWorker {
     bufdir: Arc<Bufdir>,
 }
 
-/// How long the worker waits for the read model to show its own result, so it does not pick the
-/// same row again.
-
 impl DeliveryWorker {
     pub fn new(db: Database, projections: Arc<Projections>, bufdir: Arc<Bufdir>) -> Self {
         DeliveryWorker {
