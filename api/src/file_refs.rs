@@ -66,6 +66,51 @@ pub async fn owned_file(
     }
 }
 
+/// A file reference and its size come together: both or neither (else a 422 for the missing
+/// one, by its field name).
+pub fn file_pair(
+    (ref_field, file_ref): (&str, Option<String>),
+    (size_field, size): (&str, Option<u64>),
+    errors: &mut Vec<FieldError>,
+) -> Option<(String, u64)> {
+    match (file_ref, size) {
+        (None, None) => None,
+        (Some(file_ref), Some(size)) => Some((file_ref, size)),
+        (Some(_), None) => {
+            errors.push(FieldError::new(
+                size_field,
+                "required",
+                format!("{size_field} comes with {ref_field}"),
+            ));
+            None
+        }
+        (None, Some(_)) => {
+            errors.push(FieldError::new(
+                ref_field,
+                "required",
+                format!("{ref_field} comes with {size_field}"),
+            ));
+            None
+        }
+    }
+}
+
+/// A report's file as a client names it, once it is checked to be the organisation's own.
+pub async fn report_file(
+    state: &AppState,
+    org: &OrgId,
+    file: Option<(String, u64)>,
+) -> Result<Option<domain::report::ReportFile>, ApiError> {
+    let Some((file_ref, file_size_bytes)) = file else {
+        return Ok(None);
+    };
+    let key = owned_file(state, org, "file_ref", &file_ref, file_size_bytes).await?;
+    Ok(Some(domain::report::ReportFile {
+        file_ref: key.into(),
+        file_size_bytes,
+    }))
+}
+
 /// The name an uploaded file is kept under: the client's, else `{stem}.{extension}` from the
 /// request's content type.
 pub fn upload_name(

@@ -17,11 +17,11 @@ use projections::reports::{self, ReportFilter};
 
 use crate::access::{self, ADMINS, WRITERS};
 use crate::auth::BearerAuth;
-use crate::file_refs::{owned_file, store_upload, upload_key, upload_name};
-use crate::problem::{ApiError, FieldError, ProblemResponse};
+use crate::file_refs::{file_pair, report_file, store_upload, upload_key, upload_name};
+use crate::problem::{ApiError, ProblemResponse};
 use crate::routes::{ApiTags, PageParams, base_url, metadata, new_id};
 use crate::state::AppState;
-use crate::text::{FileNameText, Text200};
+use crate::text::FileNameText;
 use crate::wire::Date;
 pub use types::*;
 
@@ -37,63 +37,6 @@ fn location(report_id: &str) -> String {
 /// The path a report's download link signs.
 pub fn file_path(report_id: &str) -> String {
     format!("/api/v1/report-history/{report_id}/file")
-}
-
-/// A file reference with its size, both or neither.
-fn file_of(
-    file_ref: Option<String>,
-    size: Option<u64>,
-    errors: &mut Vec<FieldError>,
-) -> Option<(String, u64)> {
-    match (file_ref, size) {
-        (None, None) => None,
-        (Some(file_ref), Some(file_size_bytes)) => Some((file_ref, file_size_bytes)),
-        (Some(_), None) => {
-            errors.push(FieldError::new(
-                "file_size_bytes",
-                "required",
-                "file_size_bytes comes with file_ref",
-            ));
-            None
-        }
-        (None, Some(_)) => {
-            errors.push(FieldError::new(
-                "file_ref",
-                "required",
-                "file_ref comes with file_size_bytes",
-            ));
-            None
-        }
-    }
-}
-
-/// The named file, once it is checked to be the organisation's own ([`owned_file`]).
-async fn checked_file(
-    state: &AppState,
-    org: &OrgId,
-    file: Option<(String, u64)>,
-) -> Result<Option<ReportFile>, ApiError> {
-    let Some((file_ref, file_size_bytes)) = file else {
-        return Ok(None);
-    };
-    let key = owned_file(state, org, "file_ref", &file_ref, file_size_bytes).await?;
-    Ok(Some(ReportFile {
-        file_ref: key.into(),
-        file_size_bytes,
-    }))
-}
-
-fn check_generated_by(value: &Option<Text200>, errors: &mut Vec<FieldError>) {
-    if value
-        .as_ref()
-        .is_some_and(|v| v.trim().is_empty() || v.chars().count() > 200)
-    {
-        errors.push(FieldError::new(
-            "generated_by",
-            "invalid",
-            "generated_by is 1 to 200 characters",
-        ));
-    }
 }
 
 #[OpenApi(tag = "ApiTags::ReportHistory")]
@@ -193,37 +136,17 @@ impl ReportHistoryApi {
         caller.require_any(WRITERS)?;
         let org = access::org(&state, &caller, &body.org_id).await?;
         let body = body.0;
-        let mut errors = vec![];
         let kind = Kind::from(body.report_type);
-        if body.period_from > body.period_to {
-            errors.push(FieldError::new(
-                "period_to",
-                "period_order",
-                "period_to is before period_from",
-            ));
-        } else if Kind::of_range(body.period_from.0, body.period_to.0) != kind {
-            let expected = Kind::of_range(body.period_from.0, body.period_to.0);
-            errors.push(FieldError::new(
-                "report_type",
-                "report_type_mismatch",
-                format!(
-                    "{} to {} is a {} report",
-                    body.period_from,
-                    body.period_to,
-                    expected.as_str()
-                ),
-            ));
-        }
-        check_generated_by(&body.generated_by, &mut errors);
-        let file = file_of(
-            body.file_ref.map(String::from),
-            body.file_size_bytes,
+        let mut errors = body.problems();
+        let file = file_pair(
+            ("file_ref", body.file_ref.map(String::from)),
+            ("file_size_bytes", body.file_size_bytes),
             &mut errors,
         );
         if !errors.is_empty() {
             return Err(ApiError::invalid(errors).into());
         }
-        let file = checked_file(&state, &org, file).await?;
+        let file = report_file(&state, &org, file).await?;
         let report_id = new_id("rpt");
         let report = NewReport {
             report_id: report_id.clone(),
@@ -270,16 +193,16 @@ impl ReportHistoryApi {
         caller.require_any(WRITERS)?;
         let body = body.0;
         let mut errors = vec![];
-        let file = file_of(
-            body.file_ref.map(String::from),
-            body.file_size_bytes,
+        let file = file_pair(
+            ("file_ref", body.file_ref.map(String::from)),
+            ("file_size_bytes", body.file_size_bytes),
             &mut errors,
         );
         if !errors.is_empty() {
             return Err(ApiError::invalid(errors).into());
         }
         let org = OrgId::parse(&row.org_id).map_err(ApiError::internal)?;
-        let file = checked_file(&state, &org, file).await?;
+        let file = report_file(&state, &org, file).await?;
         let update = ReportUpdate {
             status: body.status.map(Status::from),
             file,

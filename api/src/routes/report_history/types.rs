@@ -1,5 +1,6 @@
 //! What the report-history operations take and answer.
 
+use crate::problem::FieldError;
 use domain::report::{ReportStatus as Status, ReportType as Kind, retained_until};
 use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, Enum, Object};
@@ -178,4 +179,43 @@ pub enum CreateResponse {
     /// Recorded.
     #[oai(status = 201)]
     Created(Json<ReportRecord>, #[oai(header = "Location")] String),
+}
+
+impl CreateReport {
+    /// What is wrong with the request apart from its file: the period and its type, who made it.
+    pub fn problems(&self) -> Vec<FieldError> {
+        let mut errors = vec![];
+        let kind = Kind::from(self.report_type);
+        let actual = Kind::of_range(self.period_from.0, self.period_to.0);
+        if self.period_from > self.period_to {
+            errors.push(FieldError::new(
+                "period_to",
+                "period_order",
+                "period_to is before period_from",
+            ));
+        } else if actual != kind {
+            errors.push(FieldError::new(
+                "report_type",
+                "report_type_mismatch",
+                format!(
+                    "{} to {} is a {} report",
+                    self.period_from,
+                    self.period_to,
+                    actual.as_str()
+                ),
+            ));
+        }
+        if self
+            .generated_by
+            .as_ref()
+            .is_some_and(|v| v.trim().is_empty() || v.chars().count() > 200)
+        {
+            errors.push(FieldError::new(
+                "generated_by",
+                "invalid",
+                "generated_by is 1 to 200 characters",
+            ));
+        }
+        errors
+    }
 }
