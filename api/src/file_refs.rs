@@ -68,7 +68,7 @@ pub async fn owned_file(
 
 /// A file reference and its size come together: both or neither (else a 422 for the missing
 /// one, by its field name).
-pub fn file_pair(
+fn file_pair(
     (ref_field, file_ref): (&str, Option<String>),
     (size_field, size): (&str, Option<u64>),
     errors: &mut Vec<FieldError>,
@@ -95,20 +95,54 @@ pub fn file_pair(
     }
 }
 
-/// A report's file as a client names it, once it is checked to be the organisation's own.
+/// A report's file as a client names it (`file_ref` with `file_size_bytes`), once it is checked
+/// to be organisation `org_id`'s own. `errors` are the request's other problems: with any, or
+/// with a half of the pair, the answer is one 422 naming them all.
 pub async fn report_file(
     state: &AppState,
-    org: &OrgId,
-    file: Option<(String, u64)>,
+    org_id: &str,
+    (file_ref, size): (Option<String>, Option<u64>),
+    mut errors: Vec<FieldError>,
 ) -> Result<Option<domain::report::ReportFile>, ApiError> {
+    let file = file_pair(
+        ("file_ref", file_ref),
+        ("file_size_bytes", size),
+        &mut errors,
+    );
+    if !errors.is_empty() {
+        return Err(ApiError::invalid(errors));
+    }
     let Some((file_ref, file_size_bytes)) = file else {
         return Ok(None);
     };
-    let key = owned_file(state, org, "file_ref", &file_ref, file_size_bytes).await?;
+    let org = OrgId::parse(org_id).map_err(ApiError::internal)?;
+    let key = owned_file(state, &org, "file_ref", &file_ref, file_size_bytes).await?;
     Ok(Some(domain::report::ReportFile {
         file_ref: key.into(),
         file_size_bytes,
     }))
+}
+
+/// Removes a deleted report's file. A reference recorded before references were checked may
+/// name a file that is not the organisation's: that file is left alone.
+pub async fn remove_report_file(
+    state: &AppState,
+    org_id: &str,
+    report_id: &str,
+    file_ref: &str,
+) -> Result<(), ApiError> {
+    let org = OrgId::parse(org_id).map_err(ApiError::internal)?;
+    if FileKey::parse(file_ref).is_ok_and(|k| k.is_owned_by(&org)) {
+        state
+            .services
+            .files
+            .delete(file_ref)
+            .await
+            .map_err(ApiError::internal)?;
+    } else {
+        tracing::warn!(%report_id, %file_ref, "a deleted report's file lies outside its organisation; not removed");
+    }
+    Ok(())
 }
 
 /// The name an uploaded file is kept under: the client's, else `{stem}.{extension}` from the
@@ -185,11 +219,13 @@ pub async fn store_upload(state: &AppState, body: Body, key: &FileKey) -> Result
     result
 }
 
-/// A new key for an upload under `dir` (inside the organisation's prefix): a fresh segment
-/// per upload, so two uploads never write over each other.
-pub fn upload_key(dir: &str, name: &str) -> Result<FileKey, ApiError> {
+/// A new key for an upload in `dir` of organisation `org_id`'s prefix (a report id, or
+/// `reexports/{id}`): a fresh segment per upload, so two uploads never write over each other.
+pub fn upload_key(org_id: &str, dir: &str, name: &str) -> Result<FileKey, ApiError> {
+    let org = domain::OrgId::parse(org_id).map_err(ApiError::internal)?;
     FileKey::parse(&format!(
-        "{dir}/{}/{name}",
+        "{}{dir}/{}/{name}",
+        FileKey::org_prefix(&org),
         ulid::Ulid::new().to_string().to_lowercase()
     ))
     .map_err(|e| invalid("file_name", "invalid_file_name", e.to_string()))

@@ -1,3 +1,6 @@
+//! The `api` binary: one executable for the service, its workers and its tools (serve, worker,
+//! projections, audit, token, openapi, migrate), so a deployment ships one file.
+
 use clap::Parser;
 
 use api::cli;

@@ -1,3 +1,6 @@
+//! What every handler shares: the database, the projections (for read-your-writes), the SSE hub,
+//! the workers' services and the command context.
+
 use std::sync::Arc;
 use std::time::Duration;
 

@@ -1,3 +1,6 @@
+//! The shape every aggregate has (decide, evolve) and how its events are named and read back, so
+//! commands, projections and the audit replay treat all aggregates alike.
+
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 

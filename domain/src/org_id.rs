@@ -1,3 +1,6 @@
+//! An organisation's id, checked once where it enters: it becomes part of stream names, file keys
+//! and URLs, where a stray character would be a hole.
+
 use std::fmt;
 
 use serde::{Deserialize, Serialize};

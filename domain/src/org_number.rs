@@ -1,3 +1,6 @@
+//! The Norwegian organisasjonsnummer with its MOD11 check, because Bufdir refuses a payload whose
+//! number is not a real one.
+
 use std::fmt;
 
 use serde::{Deserialize, Serialize};

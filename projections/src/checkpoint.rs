@@ -1,3 +1,6 @@
+//! Where each projection has read to in the log, kept in the same transaction as its rows so a
+//! crash can neither skip nor repeat an event.
+
 use chrono::{SecondsFormat, Utc};
 use sqlx::AnyConnection;
 use store::Position;

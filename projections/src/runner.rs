@@ -1,3 +1,6 @@
+//! Runs the projections: catches each up from its checkpoint in batches, follows the log, and
+//! wakes read-your-writes waits and workers after each committed batch.
+
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;

@@ -1,3 +1,6 @@
+//! Opening the service's database from one URL: the event store (SQL or EventStoreDB), the
+//! read-model pool and the migrations, so every process starts the same way.
+
 use std::sync::Arc;
 
 use sqlx::AnyPool;

@@ -1,3 +1,6 @@
+//! What can go wrong in the store, split so that commands can tell a retryable conflict from
+//! a broken database.
+
 use crate::event::ExpectedVersion;
 
 /// Why an append or a read failed. `Conflict` is the only one a command may retry.

@@ -1,3 +1,6 @@
+//! Events as the store keeps them: positions, versions, metadata, and what an append must say
+//! about the stream's version.
+
 use std::fmt;
 use std::str::FromStr;
 

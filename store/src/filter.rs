@@ -1,3 +1,5 @@
+//! Which events a reader wants, by category and type; one rule that every backend applies.
+
 use crate::{RecordedEvent, category_of};
 
 /// Which events a reader wants. Empty lists mean "all"; a filter with both lists wants events

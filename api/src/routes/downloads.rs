@@ -65,8 +65,7 @@ pub async fn download(
             _ => forbidden("this link is not valid"),
         })?;
     let export = exports::get(&state.db.read, &export_id)
-        .await
-        .map_err(ApiError::internal)?
+        .await?
         .filter(|e| !e.deleted && !e.file_removed && e.status == "completed")
         .ok_or_else(|| ApiError::NotFound("the file is no longer available".into()))?;
     let (Some(key), Some(name), Some(content_type)) =
@@ -102,8 +101,7 @@ pub async fn download_report(
             _ => forbidden("this link is not valid"),
         })?;
     let report = reports::get(&state.db.read, &report_id)
-        .await
-        .map_err(ApiError::internal)?
+        .await?
         .filter(|r| !r.deleted && !r.file_removed)
         .ok_or_else(|| ApiError::NotFound("the file is no longer available".into()))?;
     let (Some(key), Some(name)) = (report.file_ref, report.file_name) else {

@@ -1,3 +1,6 @@
+//! Liveness and readiness for orchestrators: alive while the process answers, ready while the
+//! store answers and every projection is close enough to the log for reads to be current.
+
 use poem::web::Data;
 use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, Object, OpenApi};

@@ -1,3 +1,6 @@
+//! The live preview: a Server-Sent Events stream of an organisation's snapshot changes, resumable
+//! with `Last-Event-ID`, for the staff who watch a report change before it goes out.
+
 use std::sync::Arc;
 use std::time::Duration;
 

@@ -90,8 +90,7 @@ impl AuditApi {
             .db
             .events
             .read_all(after.as_ref(), &filter, limit)
-            .await
-            .map_err(ApiError::internal)?;
+            .await?;
         // The store answers fewer than asked only when nothing more is readable yet.
         let next_after = (scanned.len() == limit)
             .then(|| scanned.last().map(|e| e.position.to_string()))

@@ -100,7 +100,7 @@ impl Wanted {
         let Some(org) = &self.org else {
             return Ok(true);
         };
-        let owner = owners.org_of(event).await.map_err(ApiError::internal)?;
+        let owner = owners.org_of(event).await?;
         Ok(owner.as_ref() == Some(org))
     }
 }

@@ -84,8 +84,7 @@ async fn settled(state: &AppState, submission_id: &str) -> Result<SubmissionRow,
         tokio::pin!(notified);
         notified.as_mut().enable();
         let row = submissions::by_id(&state.db.read, submission_id)
-            .await
-            .map_err(ApiError::internal)?
+            .await?
             .ok_or_else(|| {
                 ApiError::internal(anyhow::anyhow!("submission {submission_id} vanished"))
             })?;
@@ -317,8 +316,7 @@ impl BufdirApi {
             submissions::by_id(&state.db.read, &id).await
         } else {
             submissions::by_reference(&state.db.read, &id).await
-        }
-        .map_err(ApiError::internal)?;
+        }?;
         let org = found.as_ref().map(|r| r.org_id.clone()).unwrap_or_default();
         let row = auth.0.scope(&org, found, "submission")?;
         Ok(Json(SubmissionStatusView {

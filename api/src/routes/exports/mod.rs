@@ -31,9 +31,7 @@ fn location(export_id: &str) -> String {
 
 async fn detail(state: &AppState, req: &Request, row: ExportRow) -> Result<ExportDetail, ApiError> {
     let submission = match &row.submission_id {
-        Some(id) => projections::submissions::by_id(&state.db.read, id)
-            .await
-            .map_err(ApiError::internal)?,
+        Some(id) => projections::submissions::by_id(&state.db.read, id).await?,
         None => None,
     };
     let now = Utc::now();
@@ -185,8 +183,7 @@ impl ExportsApi {
             params.offset(),
             u64::from(params.limit),
         )
-        .await
-        .map_err(ApiError::internal)?;
+        .await?;
         let data = rows
             .into_iter()
             .map(|r| ExportSummary {

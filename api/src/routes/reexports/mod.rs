@@ -5,116 +5,34 @@
 //! webhook (`workers::webhooks`). External renderers drive it through `PUT` and `…/upload`; what
 //! they may do is the export's state machine, decided in the domain.
 
+mod renderer;
 mod types;
 
 use chrono::Utc;
 use commands::reexports::{self as command, ReexportError, RendererUpdate, RequestReexport};
-use domain::export::{ExportError, ExportFormat};
-use domain::{FileKey, Locale, OrgId};
+use domain::OrgId;
 use poem::web::Data;
 use poem::{Body, Request};
 use poem_openapi::OpenApi;
 use poem_openapi::param::{Header, Path, Query};
 use poem_openapi::payload::{Binary, Json};
-use projections::exports::{self, ExportFilter, ExportRow};
-use store::Metadata;
+use projections::exports::{self, ExportFilter};
 
 use crate::access::{self, RENDERERS, WRITERS};
-use crate::auth::{BearerAuth, Caller};
+use crate::auth::BearerAuth;
 use crate::file_refs::{owned_file, store_upload, upload_key, upload_name};
 use crate::problem::{ApiError, FieldError, ProblemResponse};
 use crate::rejections::command_failed;
 use crate::routes::{ApiTags, PageParams, metadata};
 use crate::state::AppState;
 use crate::text::FileNameText;
+use renderer::{rejected, report_progress, resolve_format, resolve_locale};
 pub use types::*;
 
 pub struct ReexportsApi;
 
 fn location(id: &str) -> String {
     format!("/api/v1/report-reexports/{id}")
-}
-
-/// A re-export's refusals, in its own words (a queued job is `pending` here).
-fn rejected(e: ExportError) -> ApiError {
-    match e {
-        ExportError::Unknown => ApiError::NotFound("re-export not found".into()),
-        ExportError::NotCancellable(status) => ApiError::Conflict(format!(
-            "the re-export is {}; only a pending or running re-export can be cancelled",
-            status_name(status)
-        )),
-        ExportError::NotFinished(status) => ApiError::Conflict(format!(
-            "the re-export is {}; a notification follows a completed or failed re-export",
-            status_name(status)
-        )),
-        ExportError::NotRunnable(status) => ApiError::Conflict(format!(
-            "the re-export is {}; it cannot run again",
-            status_name(status)
-        )),
-        ExportError::NotFinishable(status) => ApiError::Conflict(format!(
-            "the re-export is {}; only a pending or running one can complete or fail",
-            status_name(status)
-        )),
-        ExportError::NotPending(status) => ApiError::Conflict(format!(
-            "the re-export is {}; it cannot become pending again",
-            status_name(status)
-        )),
-        ExportError::LostClaim(_) | ExportError::NotClaimable | ExportError::HeldByAnother => {
-            ApiError::Conflict(
-                "another renderer holds this re-export, or it is no longer running".into(),
-            )
-        }
-        other => other.into(),
-    }
-}
-
-/// The format a re-export is written in: as asked, else the original report's.
-fn resolve_format(asked: Option<&str>, original: Option<&str>) -> Result<ExportFormat, ApiError> {
-    let name = asked.or(original).unwrap_or("xlsx");
-    match ExportFormat::parse(name) {
-        Some(f @ (ExportFormat::Excel | ExportFormat::Csv | ExportFormat::Pdf)) => Ok(f),
-        // The original was the JSON payload: re-exports are documents, so Excel.
-        _ if asked.is_none() => Ok(ExportFormat::Excel),
-        _ => Err(ApiError::invalid(vec![FieldError::new(
-            "export_params/format",
-            "unknown_format",
-            format!("{name:?} is not a re-export format: use xlsx, csv or pdf"),
-        )])),
-    }
-}
-
-fn resolve_locale(asked: Option<&str>) -> Result<Locale, ApiError> {
-    match asked {
-        None => Ok(Locale::default()),
-        Some(tag) => Locale::parse(tag).ok_or_else(|| {
-            ApiError::invalid(vec![FieldError::new(
-                "export_params/locale",
-                "unknown_locale",
-                format!("{tag:?} is not a locale: use nb-NO, nn-NO or en-GB"),
-            )])
-        }),
-    }
-}
-
-/// Records what the external renderer (the caller) reports of `row`.
-async fn report_progress(
-    state: &AppState,
-    caller: &Caller,
-    metadata: &Metadata,
-    row: &ExportRow,
-    update: RendererUpdate,
-) -> Result<(), ApiError> {
-    command::report_progress(
-        &state.commands,
-        metadata,
-        row,
-        format!("external:{}", caller.actor()),
-        update,
-        state.services.exports.lease,
-        state.services.exports.file_ttl,
-    )
-    .await
-    .map_err(|e| command_failed(e, rejected))
 }
 
 #[OpenApi(tag = "ApiTags::ReportReexports")]
@@ -361,11 +279,7 @@ impl ReexportsApi {
             req.content_type(),
             "reexport",
         )?;
-        let org = OrgId::parse(&row.org_id).map_err(ApiError::internal)?;
-        let key = upload_key(
-            &format!("{}reexports/{}", FileKey::org_prefix(&org), row.export_id),
-            &name,
-        )?;
+        let key = upload_key(&row.org_id, &format!("reexports/{}", row.export_id), &name)?;
         // Held before the bytes are stored: a job that cannot finish stores nothing.
         let metadata = metadata(&caller, req);
         report_progress(&state, &caller, &metadata, &row, RendererUpdate::Running).await?;

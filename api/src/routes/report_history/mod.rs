@@ -7,7 +7,6 @@ mod types;
 use chrono::{Duration, Utc};
 use commands::reports::{self as command, UpdateReport as ReportUpdate};
 use domain::report::{NewReport, ReportFile, ReportStatus as Status, ReportType as Kind};
-use domain::{FileKey, OrgId};
 use poem::web::Data;
 use poem::{Body, Request};
 use poem_openapi::OpenApi;
@@ -17,7 +16,7 @@ use projections::reports::{self, ReportFilter};
 
 use crate::access::{self, ADMINS, WRITERS};
 use crate::auth::BearerAuth;
-use crate::file_refs::{file_pair, report_file, store_upload, upload_key, upload_name};
+use crate::file_refs::{remove_report_file, report_file, store_upload, upload_key, upload_name};
 use crate::problem::{ApiError, ProblemResponse};
 use crate::routes::{ApiTags, PageParams, base_url, metadata, new_id};
 use crate::state::AppState;
@@ -83,8 +82,7 @@ impl ReportHistoryApi {
             params.offset(),
             u64::from(params.limit),
         )
-        .await
-        .map_err(ApiError::internal)?;
+        .await?;
         Ok(Json(ReportList {
             data: rows.into_iter().map(ReportRecord::from).collect(),
             pagination: params.pagination(total),
@@ -137,16 +135,9 @@ impl ReportHistoryApi {
         let org = access::org(&state, &caller, &body.org_id).await?;
         let body = body.0;
         let kind = Kind::from(body.report_type);
-        let mut errors = body.problems();
-        let file = file_pair(
-            ("file_ref", body.file_ref.map(String::from)),
-            ("file_size_bytes", body.file_size_bytes),
-            &mut errors,
-        );
-        if !errors.is_empty() {
-            return Err(ApiError::invalid(errors).into());
-        }
-        let file = report_file(&state, &org, file).await?;
+        let errors = body.problems();
+        let named = (body.file_ref.map(String::from), body.file_size_bytes);
+        let file = report_file(&state, org.as_str(), named, errors).await?;
         let report_id = new_id("rpt");
         let report = NewReport {
             report_id: report_id.clone(),
@@ -192,17 +183,8 @@ impl ReportHistoryApi {
         let row = access::report(&state, &caller, &report_id.0).await?;
         caller.require_any(WRITERS)?;
         let body = body.0;
-        let mut errors = vec![];
-        let file = file_pair(
-            ("file_ref", body.file_ref.map(String::from)),
-            ("file_size_bytes", body.file_size_bytes),
-            &mut errors,
-        );
-        if !errors.is_empty() {
-            return Err(ApiError::invalid(errors).into());
-        }
-        let org = OrgId::parse(&row.org_id).map_err(ApiError::internal)?;
-        let file = report_file(&state, &org, file).await?;
+        let named = (body.file_ref.map(String::from), body.file_size_bytes);
+        let file = report_file(&state, &row.org_id, named, vec![]).await?;
         let update = ReportUpdate {
             status: body.status.map(Status::from),
             file,
@@ -255,11 +237,7 @@ impl ReportHistoryApi {
             req.content_type(),
             "report",
         )?;
-        let org = OrgId::parse(&row.org_id).map_err(ApiError::internal)?;
-        let key = upload_key(
-            &format!("{}{}", FileKey::org_prefix(&org), row.report_id),
-            &name,
-        )?;
+        let key = upload_key(&row.org_id, &row.report_id, &name)?;
         let size = store_upload(&state, body.0, &key).await?;
         let update = ReportUpdate {
             status: Some(Status::Completed),
@@ -343,19 +321,7 @@ impl ReportHistoryApi {
         let today = Utc::now().date_naive();
         let now = command::delete(&state.commands, &metadata, &row.report_id, today).await?;
         if let Some(file_ref) = &row.file_ref {
-            // A reference recorded before references were checked may name a file that is not
-            // the organisation's: that file is left alone.
-            let org = OrgId::parse(&row.org_id).map_err(ApiError::internal)?;
-            if FileKey::parse(file_ref).is_ok_and(|k| k.is_owned_by(&org)) {
-                state
-                    .services
-                    .files
-                    .delete(file_ref)
-                    .await
-                    .map_err(ApiError::internal)?;
-            } else {
-                tracing::warn!(report_id = %row.report_id, %file_ref, "a deleted report's file lies outside its organisation; not removed");
-            }
+            remove_report_file(&state, &row.org_id, &row.report_id, file_ref).await?;
             // Recording it keeps the history worker from trying again.
             if let Err(e) = command::file_removed(&state.commands, &metadata, &row.report_id).await
             {
