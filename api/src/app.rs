@@ -217,7 +217,9 @@ impl Application {
             .await;
         background.cancel();
         for task in tasks {
-            let _ = task.await;
+            if let Err(e) = task.await {
+                tracing::error!(error = %e, "a background task ended abnormally");
+            }
         }
         served.map_err(Into::into)
     }

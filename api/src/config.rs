@@ -269,7 +269,12 @@ impl Common {
         let url = self.webhooks.webhook_url.as_deref().map(str::trim);
         settings.webhooks.global = url.filter(|u| !u.is_empty()).map(|url| Endpoint {
             url: url.to_string(),
-            secret: self.webhooks.webhook_secret.clone().unwrap_or_default(),
+            secret: self
+                .webhooks
+                .webhook_secret
+                .clone()
+                .unwrap_or_default()
+                .into(),
         });
         settings.webhooks.retry_base =
             std::time::Duration::from_secs(self.webhooks.webhook_retry_seconds);

@@ -5,13 +5,14 @@
 
 use std::sync::Arc;
 
-use chrono::{Duration, SecondsFormat, Utc};
+use chrono::{Duration, Utc};
 use poem::http::{HeaderValue, Method, StatusCode};
 use poem::{Body, Endpoint, IntoResponse, Request, Response};
 use sha2::{Digest, Sha256};
-use sqlx::{AnyPool, Row};
+use store::ReadPool;
 
 use crate::auth::Keys;
+use crate::idempotency_keys::{self as keys_table, Answer};
 use crate::problem::{ApiError, catch_all};
 
 pub const HEADER: &str = "Idempotency-Key";
@@ -37,7 +38,7 @@ pub async fn around<E: Endpoint>(ep: Arc<E>, mut req: Request) -> poem::Result<R
         .expect("Keys are in the app data")
         .clone();
     let pool = req
-        .data::<AnyPool>()
+        .data::<ReadPool>()
         .expect("the read pool is in the app data")
         .clone();
     // Authentication comes before any other check: without a valid token the handler answers
@@ -63,32 +64,17 @@ pub async fn around<E: Endpoint>(ep: Arc<E>, mut req: Request) -> poem::Result<R
 
     for _ in 0..2 {
         let now = Utc::now();
-        let claimed = sqlx::query(
-            "INSERT INTO idempotency_keys (scope, idem_key, request_hash, created_at) \
-             VALUES ($1, $2, $3, $4) ON CONFLICT (scope, idem_key) DO NOTHING",
-        )
-        .bind(&scope)
-        .bind(&key)
-        .bind(&hash)
-        .bind(now.to_rfc3339_opts(SecondsFormat::Micros, true))
-        .execute(&pool)
-        .await
-        .map_err(ApiError::internal)?;
-        if claimed.rows_affected() == 1 {
+        if keys_table::claim(&pool, &scope, &key, &hash, now)
+            .await
+            .map_err(ApiError::internal)?
+        {
             return answer_and_store(&ep, req, &pool, &scope, &key).await;
         }
-        let row = sqlx::query(
-            "SELECT request_hash, status, content_type, location, body, created_at \
-             FROM idempotency_keys WHERE scope = $1 AND idem_key = $2",
-        )
-        .bind(&scope)
-        .bind(&key)
-        .fetch_optional(&pool)
-        .await
-        .map_err(ApiError::internal)?;
-        let Some(row) = row else { continue };
-        let stored_hash: String = row.try_get("request_hash").map_err(ApiError::internal)?;
-        if stored_hash != hash {
+        let found = keys_table::find(&pool, &scope, &key)
+            .await
+            .map_err(ApiError::internal)?;
+        let Some(stored) = found else { continue };
+        if stored.request_hash != hash {
             return Err(ApiError::Unprocessable {
                 detail: format!("{HEADER} {key:?} was already used for a different request"),
                 errors: vec![crate::problem::FieldError::new(
@@ -99,17 +85,9 @@ pub async fn around<E: Endpoint>(ep: Arc<E>, mut req: Request) -> poem::Result<R
             }
             .into());
         }
-        let status: Option<i64> = row.try_get("status").map_err(ApiError::internal)?;
-        let Some(status) = status else {
-            let created: String = row.try_get("created_at").map_err(ApiError::internal)?;
-            let abandoned = chrono::DateTime::parse_from_rfc3339(&created)
-                .map(|t| now - t.with_timezone(&Utc) > ABANDONED_AFTER)
-                .unwrap_or(true);
-            if abandoned {
-                sqlx::query("DELETE FROM idempotency_keys WHERE scope = $1 AND idem_key = $2 AND status IS NULL")
-                    .bind(&scope)
-                    .bind(&key)
-                    .execute(&pool)
+        let Some(status) = stored.status else {
+            if now - stored.created_at > ABANDONED_AFTER {
+                keys_table::release_unanswered(&pool, &scope, &key)
                     .await
                     .map_err(ApiError::internal)?;
                 continue;
@@ -122,20 +100,13 @@ pub async fn around<E: Endpoint>(ep: Arc<E>, mut req: Request) -> poem::Result<R
         let mut response = Response::builder()
             .status(StatusCode::from_u16(status as u16).unwrap_or(StatusCode::OK))
             .header("Idempotent-Replayed", "true");
-        if let Some(ct) = row
-            .try_get::<Option<String>, _>("content_type")
-            .map_err(ApiError::internal)?
-        {
+        if let Some(ct) = stored.content_type {
             response = response.content_type(ct);
         }
-        if let Some(location) = row
-            .try_get::<Option<String>, _>("location")
-            .map_err(ApiError::internal)?
-        {
+        if let Some(location) = stored.location {
             response = response.header("Location", location);
         }
-        let body: Option<String> = row.try_get("body").map_err(ApiError::internal)?;
-        return Ok(response.body(body.unwrap_or_default()));
+        return Ok(response.body(stored.body.unwrap_or_default()));
     }
     Err(ApiError::Conflict(format!("{HEADER} {key:?} is contended; retry")).into())
 }
@@ -149,7 +120,7 @@ async fn call<E: Endpoint>(ep: &Arc<E>, req: Request) -> poem::Result<Response> 
 async fn answer_and_store<E: Endpoint>(
     ep: &Arc<E>,
     req: Request,
-    pool: &AnyPool,
+    pool: &ReadPool,
     scope: &str,
     key: &str,
 ) -> poem::Result<Response> {
@@ -181,24 +152,15 @@ async fn answer_and_store<E: Endpoint>(
             .map(str::to_string)
     };
     let stored = if keep {
-        sqlx::query(
-            "UPDATE idempotency_keys SET status = $1, content_type = $2, location = $3, body = $4 \
-             WHERE scope = $5 AND idem_key = $6",
-        )
-        .bind(status.as_u16() as i64)
-        .bind(header("content-type"))
-        .bind(header("location"))
-        .bind(String::from_utf8_lossy(&bytes).into_owned())
-        .bind(scope)
-        .bind(key)
-        .execute(pool)
-        .await
+        let answer = Answer {
+            status: status.as_u16(),
+            content_type: header("content-type"),
+            location: header("location"),
+            body: String::from_utf8_lossy(&bytes).into_owned(),
+        };
+        keys_table::store_answer(pool, scope, key, answer).await
     } else {
-        sqlx::query("DELETE FROM idempotency_keys WHERE scope = $1 AND idem_key = $2")
-            .bind(scope)
-            .bind(key)
-            .execute(pool)
-            .await
+        keys_table::release(pool, scope, key).await
     };
     if let Err(e) = stored {
         // The request itself succeeded; losing its stored answer only weakens a later retry.

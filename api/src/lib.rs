@@ -13,6 +13,7 @@ pub mod demo;
 pub mod file_refs;
 pub mod http_semantics;
 pub mod idempotency;
+mod idempotency_keys;
 pub mod metrics;
 pub mod observe;
 pub mod pagination;

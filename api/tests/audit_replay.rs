@@ -115,14 +115,23 @@ async fn keep_registering(
 
 /// Runs `sql` against the database at `url` (the read models, behind the service's back).
 async fn tamper(url: &str, sql: &[&str]) {
-    sqlx::any::install_default_drivers();
-    let mut conn = sqlx::AnyConnection::connect(url).await.unwrap();
     for statement in sql {
-        let done = sqlx::query(sqlx::AssertSqlSafe(*statement))
-            .execute(&mut conn)
-            .await
-            .unwrap();
-        assert_eq!(done.rows_affected(), 1, "{statement}");
+        let affected = if url.starts_with("postgres") {
+            let mut conn = sqlx::PgConnection::connect(url).await.unwrap();
+            sqlx::query(sqlx::AssertSqlSafe(*statement))
+                .execute(&mut conn)
+                .await
+                .unwrap()
+                .rows_affected()
+        } else {
+            let mut conn = sqlx::SqliteConnection::connect(url).await.unwrap();
+            sqlx::query(sqlx::AssertSqlSafe(*statement))
+                .execute(&mut conn)
+                .await
+                .unwrap()
+                .rows_affected()
+        };
+        assert_eq!(affected, 1, "{statement}");
     }
 }
 
@@ -228,8 +237,7 @@ async fn assert_scratch_removed(report: &str, url: &str) {
             .nth(1)
             .expect("the report names its scratch database")
             .trim_end_matches('.');
-        sqlx::any::install_default_drivers();
-        let mut conn = sqlx::AnyConnection::connect(url).await.unwrap();
+        let mut conn = sqlx::PgConnection::connect(url).await.unwrap();
         let left: i64 = sqlx::query_scalar(
             "SELECT count(*) FROM information_schema.schemata WHERE schema_name::text = $1",
         )

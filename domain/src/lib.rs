@@ -16,6 +16,7 @@ pub mod organization;
 pub mod period;
 pub mod report;
 pub mod report_data;
+pub mod report_payload;
 pub mod schema;
 pub mod source_import;
 pub mod source_records;

@@ -1,9 +1,7 @@
 //! Where each projection has read to in the log, kept in the same transaction as its rows so a
 //! crash can neither skip nor repeat an event.
 
-use chrono::{SecondsFormat, Utc};
-use sqlx::AnyConnection;
-use store::Position;
+use store::{Position, ReadPool, ReadTransaction, Stamp, on_pool, on_tx};
 
 use crate::ProjectionError;
 
@@ -20,31 +18,43 @@ pub(crate) fn decode(text: &str) -> Result<Option<Position>, ProjectionError> {
         .map_err(|_| ProjectionError::Corrupt(format!("checkpoint {text:?}")))
 }
 
-pub(crate) fn now() -> String {
-    Utc::now().to_rfc3339_opts(SecondsFormat::Micros, true)
-}
-
-pub(crate) async fn ensure(conn: &mut AnyConnection, name: &str) -> Result<(), ProjectionError> {
-    sqlx::query(
+pub(crate) async fn ensure(tx: &mut ReadTransaction, name: &str) -> Result<(), ProjectionError> {
+    on_tx!(tx, c => sqlx::query(
         "INSERT INTO projection_checkpoints (name, position, updated_at) VALUES ($1, '', $2) \
          ON CONFLICT (name) DO NOTHING",
     )
     .bind(name)
-    .bind(now())
-    .execute(conn)
-    .await?;
+    .bind(Stamp::now())
+    .execute(c)
+    .await
+    .map(|done| done.rows_affected()))?;
     Ok(())
 }
 
-pub(crate) async fn load(
-    conn: &mut AnyConnection,
+/// The committed checkpoint of `name`, outside any batch.
+pub(crate) async fn stored(
+    pool: &ReadPool,
     name: &str,
 ) -> Result<Option<Position>, ProjectionError> {
-    let text: Option<String> =
-        sqlx::query_scalar("SELECT position FROM projection_checkpoints WHERE name = $1")
-            .bind(name)
-            .fetch_optional(conn)
-            .await?;
+    let text: Option<String> = on_pool!(pool, c => sqlx::query_scalar(
+        "SELECT position FROM projection_checkpoints WHERE name = $1",
+    )
+    .bind(name)
+    .fetch_optional(c)
+    .await)?;
+    decode(text.as_deref().unwrap_or(""))
+}
+
+pub(crate) async fn load(
+    tx: &mut ReadTransaction,
+    name: &str,
+) -> Result<Option<Position>, ProjectionError> {
+    let text: Option<String> = on_tx!(tx, c => sqlx::query_scalar(
+        "SELECT position FROM projection_checkpoints WHERE name = $1",
+    )
+    .bind(name)
+    .fetch_optional(c)
+    .await)?;
     decode(text.as_deref().unwrap_or(""))
 }
 
@@ -52,20 +62,21 @@ pub(crate) async fn load(
 /// in the batch's transaction also serialises two runners of one projection: the one that finds
 /// the checkpoint moved rolls back and resumes from where the other left it.
 pub(crate) async fn advance(
-    conn: &mut AnyConnection,
+    tx: &mut ReadTransaction,
     name: &str,
     from: Option<&Position>,
     to: Option<&Position>,
 ) -> Result<bool, ProjectionError> {
-    let done = sqlx::query(
+    let done = on_tx!(tx, c => sqlx::query(
         "UPDATE projection_checkpoints SET position = $1, updated_at = $2 \
          WHERE name = $3 AND position = $4",
     )
     .bind(encode(to))
-    .bind(now())
+    .bind(Stamp::now())
     .bind(name)
     .bind(encode(from))
-    .execute(conn)
-    .await?;
-    Ok(done.rows_affected() == 1)
+    .execute(c)
+    .await
+    .map(|done| done.rows_affected()))?;
+    Ok(done == 1)
 }

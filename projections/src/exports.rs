@@ -4,19 +4,14 @@
 use chrono::{DateTime, NaiveDate, Utc};
 use domain::export::{Export, ExportEvent, ExportSubmission};
 use domain::{Aggregate, Locale, decode_event};
-use sqlx::{AnyConnection, AnyPool, Row};
-use store::{Filter, RecordedEvent};
+use sqlx::types::Json;
+use store::{Filter, IdList, ReadPool, ReadTransaction, RecordedEvent, Stamp, on_pool, on_tx};
 
-use crate::report_data::ts;
 use crate::{Projection, ProjectionError};
 
 pub const NAME: &str = "exports";
 
 pub struct ExportsProjection;
-
-fn flag(b: bool) -> i64 {
-    i64::from(b)
-}
 
 #[async_trait::async_trait]
 impl Projection for ExportsProjection {
@@ -34,7 +29,7 @@ impl Projection for ExportsProjection {
 
     async fn apply(
         &self,
-        tx: &mut AnyConnection,
+        tx: &mut ReadTransaction,
         event: &RecordedEvent,
     ) -> Result<(), ProjectionError> {
         let decoded: ExportEvent = decode_event(&event.event_type, &event.payload)
@@ -44,16 +39,15 @@ impl Projection for ExportsProjection {
             .strip_prefix("export-")
             .ok_or_else(|| ProjectionError::Corrupt(format!("stream {}", event.stream)))?
             .to_string();
-        let update = |sql: &'static str| sqlx::query(sql);
         match decoded {
             ExportEvent::ExportRequested {
                 export_id,
                 request,
                 requested_at,
             } => {
-                let at = ts(&requested_at);
+                let at = Stamp(requested_at);
                 let reexport = request.reexport.as_ref();
-                sqlx::query(
+                on_tx!(tx, c => sqlx::query(
                     "INSERT INTO exports (export_id, org_id, status, format, period_from, \
                          period_to, activity_types, include_attachments, submit_to_bufdir_api, \
                          created_at, queued_at, updated_at, requested_by, locale, reexport_of, \
@@ -65,19 +59,20 @@ impl Projection for ExportsProjection {
                 .bind(export_id)
                 .bind(request.org_id.as_str().to_string())
                 .bind(request.format.as_str())
-                .bind(request.period_from.to_string())
-                .bind(request.period_to.to_string())
-                .bind(serde_json::to_string(&request.activity_types).unwrap_or_default())
-                .bind(flag(request.include_attachments))
-                .bind(flag(request.submit_to_bufdir_api))
+                .bind(request.period_from)
+                .bind(request.period_to)
+                .bind(Json(&request.activity_types))
+                .bind(request.include_attachments)
+                .bind(request.submit_to_bufdir_api)
                 .bind(at)
                 .bind(event.metadata.actor.clone())
                 .bind(request.locale.as_str())
                 .bind(reexport.map(|r| r.report_id.clone()))
                 .bind(reexport.map(|r| r.as_of_position.clone()))
-                .bind(flag(reexport.is_some_and(|r| r.notify_on_completion)))
-                .execute(tx)
-                .await?;
+                .bind(reexport.is_some_and(|r| r.notify_on_completion))
+                .execute(c)
+                .await
+                .map(|done| done.rows_affected()))?;
             }
             ExportEvent::ExportClaimed {
                 attempt,
@@ -85,17 +80,18 @@ impl Projection for ExportsProjection {
                 claimed_at,
                 ..
             } => {
-                update(
+                on_tx!(tx, c => sqlx::query(
                     "UPDATE exports SET status = 'running', attempt = $1, lease_until = $2, \
                          started_at = $3, progress_done = 0, progress_total = 0, \
                          error_message = NULL, updated_at = $3 WHERE export_id = $4",
                 )
                 .bind(i64::from(attempt))
-                .bind(ts(&lease_until))
-                .bind(ts(&claimed_at))
+                .bind(Stamp(lease_until))
+                .bind(Stamp(claimed_at))
                 .bind(id)
-                .execute(tx)
-                .await?;
+                .execute(c)
+                .await
+                .map(|done| done.rows_affected()))?;
             }
             ExportEvent::ExportProgressed {
                 done,
@@ -103,16 +99,17 @@ impl Projection for ExportsProjection {
                 lease_until,
                 ..
             } => {
-                update(
+                on_tx!(tx, c => sqlx::query(
                     "UPDATE exports SET progress_done = $1, progress_total = $2, lease_until = $3 \
                      WHERE export_id = $4",
                 )
                 .bind(i64::from(done))
                 .bind(i64::from(total))
-                .bind(ts(&lease_until))
+                .bind(Stamp(lease_until))
                 .bind(id)
-                .execute(tx)
-                .await?;
+                .execute(c)
+                .await
+                .map(|done| done.rows_affected()))?;
             }
             ExportEvent::ExportCompleted {
                 file,
@@ -127,12 +124,10 @@ impl Projection for ExportsProjection {
                     Some(ExportSubmission::Submitted { submission_id }) => {
                         (Some(submission_id), None)
                     }
-                    Some(ExportSubmission::Invalid { errors }) => {
-                        (None, serde_json::to_string(&errors).ok())
-                    }
+                    Some(ExportSubmission::Invalid { errors }) => (None, Some(Json(errors))),
                     None => (None, None),
                 };
-                update(
+                on_tx!(tx, c => sqlx::query(
                     "UPDATE exports SET status = 'completed', lease_until = NULL, \
                          progress_done = $12, progress_total = $12, file_key = $1, file_name = $2, \
                          content_type = $3, file_size_bytes = $4, file_expires_at = $5, \
@@ -144,88 +139,103 @@ impl Projection for ExportsProjection {
                 .bind(file.name)
                 .bind(file.content_type)
                 .bind(file.size_bytes as i64)
-                .bind(ts(&file.expires_at))
+                .bind(Stamp(file.expires_at))
                 .bind(source_position)
                 .bind(submission_id)
                 .bind(submission_errors)
                 .bind(duration_ms as i64)
-                .bind(ts(&completed_at))
+                .bind(Stamp(completed_at))
                 .bind(id)
                 .bind(i64::from(steps))
-                .execute(tx)
-                .await?;
+                .execute(c)
+                .await
+                .map(|done| done.rows_affected()))?;
             }
             ExportEvent::ExportFailed {
                 error, failed_at, ..
             } => {
-                update(
+                on_tx!(tx, c => sqlx::query(
                     "UPDATE exports SET status = 'failed', lease_until = NULL, error_message = $1, \
                          updated_at = $2 WHERE export_id = $3",
                 )
                 .bind(error)
-                .bind(ts(&failed_at))
+                .bind(Stamp(failed_at))
                 .bind(id)
-                .execute(tx)
-                .await?;
+                .execute(c)
+                .await
+                .map(|done| done.rows_affected()))?;
             }
             ExportEvent::ExportCancelled {
                 reason,
                 cancelled_at,
             } => {
-                update(
+                on_tx!(tx, c => sqlx::query(
                     "UPDATE exports SET status = 'cancelled', lease_until = NULL, \
                          cancel_reason = $1, cancelled_at = $2, updated_at = $2 \
                      WHERE export_id = $3",
                 )
                 .bind(reason)
-                .bind(ts(&cancelled_at))
+                .bind(Stamp(cancelled_at))
                 .bind(id)
-                .execute(tx)
-                .await?;
+                .execute(c)
+                .await
+                .map(|done| done.rows_affected()))?;
             }
             ExportEvent::ExportRetried {
                 retry_count,
                 queued_at,
             } => {
-                update(
+                on_tx!(tx, c => sqlx::query(
                     "UPDATE exports SET status = 'queued', retry_count = $1, queued_at = $2, \
                          error_message = NULL, cancelled_at = NULL, cancel_reason = NULL, \
                          started_at = NULL, progress_done = 0, progress_total = 0, updated_at = $2 \
                      WHERE export_id = $3",
                 )
                 .bind(i64::from(retry_count))
-                .bind(ts(&queued_at))
+                .bind(Stamp(queued_at))
                 .bind(id)
-                .execute(tx)
-                .await?;
+                .execute(c)
+                .await
+                .map(|done| done.rows_affected()))?;
             }
             ExportEvent::ExportDeleted { deleted_at } => {
-                update("UPDATE exports SET deleted = 1, updated_at = $1 WHERE export_id = $2")
-                    .bind(ts(&deleted_at))
-                    .bind(id)
-                    .execute(tx)
-                    .await?;
+                on_tx!(tx, c => sqlx::query(
+                    "UPDATE exports SET deleted = $1, updated_at = $2 WHERE export_id = $3",
+                )
+                .bind(true)
+                .bind(Stamp(deleted_at))
+                .bind(id)
+                .execute(c)
+                .await
+                .map(|done| done.rows_affected()))?;
             }
             ExportEvent::ExportFileExpired { expired_at, .. } => {
-                update("UPDATE exports SET file_removed = 1, updated_at = $1 WHERE export_id = $2")
-                    .bind(ts(&expired_at))
-                    .bind(id)
-                    .execute(tx)
-                    .await?;
+                on_tx!(tx, c => sqlx::query(
+                    "UPDATE exports SET file_removed = $1, updated_at = $2 WHERE export_id = $3",
+                )
+                .bind(true)
+                .bind(Stamp(expired_at))
+                .bind(id)
+                .execute(c)
+                .await
+                .map(|done| done.rows_affected()))?;
             }
             ExportEvent::ExportNotified {
                 attempts,
                 notified_at,
             } => {
-                update(
-                    "UPDATE exports SET notified = 1, notify_attempts = $1, notify_retry_at = NULL, \
-                         notify_error = NULL, updated_at = $2 WHERE export_id = $3",
+                on_tx!(tx, c => sqlx::query(
+                    "UPDATE exports SET notified = $1, notify_attempts = $2, \
+                         notify_retry_at = NULL, notify_error = NULL, updated_at = $3 \
+                     WHERE export_id = $4",
                 )
+                .bind(true)
                 .bind(i64::from(attempts))
-                .bind(ts(&notified_at))
+                .bind(Stamp(notified_at))
                 .bind(id)
-                .execute(tx)
-                .await?;
+                .execute(c)
+                .await
+                .map(|done| done.rows_affected()))?;
             }
             ExportEvent::ExportNotificationFailed {
                 attempt,
@@ -233,17 +243,18 @@ impl Projection for ExportsProjection {
                 retry_at,
                 failed_at,
             } => {
-                update(
+                on_tx!(tx, c => sqlx::query(
                     "UPDATE exports SET notify_attempts = $1, notify_retry_at = $2, \
                          notify_error = $3, updated_at = $4 WHERE export_id = $5",
                 )
                 .bind(i64::from(attempt))
-                .bind(ts(&retry_at))
+                .bind(Stamp(retry_at))
                 .bind(error)
-                .bind(ts(&failed_at))
+                .bind(Stamp(failed_at))
                 .bind(id)
-                .execute(tx)
-                .await?;
+                .execute(c)
+                .await
+                .map(|done| done.rows_affected()))?;
             }
         }
         Ok(())
@@ -295,94 +306,119 @@ pub struct ExportRow {
     pub notify_retry_at: Option<DateTime<Utc>>,
 }
 
-pub(crate) fn time(
-    r: &sqlx::any::AnyRow,
-    column: &str,
-) -> Result<Option<DateTime<Utc>>, ProjectionError> {
-    let text: Option<String> = r.try_get(column)?;
-    text.map(|t| {
-        DateTime::parse_from_rfc3339(&t)
-            .map(|t| t.with_timezone(&Utc))
-            .map_err(|e| ProjectionError::Corrupt(format!("{column}: {e}")))
-    })
-    .transpose()
+/// An `exports` row as stored. Three columns need a step to become [`ExportRow`]'s fields: the
+/// file size (a signed column for an unsigned field), the submission errors (a nullable JSON
+/// column for a list that is empty when there are none) and the locale (its tag; an unknown one
+/// reads as the default locale).
+#[derive(sqlx::FromRow)]
+struct ExportRecord {
+    export_id: String,
+    org_id: String,
+    status: String,
+    format: String,
+    period_from: NaiveDate,
+    period_to: NaiveDate,
+    #[sqlx(json)]
+    activity_types: Vec<String>,
+    include_attachments: bool,
+    submit_to_bufdir_api: bool,
+    created_at: DateTime<Utc>,
+    queued_at: DateTime<Utc>,
+    started_at: Option<DateTime<Utc>>,
+    completed_at: Option<DateTime<Utc>>,
+    cancelled_at: Option<DateTime<Utc>>,
+    cancel_reason: Option<String>,
+    error_message: Option<String>,
+    #[sqlx(try_from = "i64")]
+    retry_count: u32,
+    #[sqlx(try_from = "i64")]
+    attempt: u32,
+    lease_until: Option<DateTime<Utc>>,
+    #[sqlx(try_from = "i64")]
+    progress_done: u32,
+    #[sqlx(try_from = "i64")]
+    progress_total: u32,
+    file_key: Option<String>,
+    file_name: Option<String>,
+    content_type: Option<String>,
+    file_size_bytes: Option<i64>,
+    file_expires_at: Option<DateTime<Utc>>,
+    file_removed: bool,
+    source_position: Option<String>,
+    submission_id: Option<String>,
+    #[sqlx(json(nullable))]
+    submission_errors: Option<Vec<String>>,
+    deleted: bool,
+    requested_by: Option<String>,
+    locale: String,
+    reexport_of: Option<String>,
+    as_of_position: Option<String>,
+    notify_on_completion: bool,
+    notified: bool,
+    #[sqlx(try_from = "i64")]
+    notify_attempts: u32,
+    notify_retry_at: Option<DateTime<Utc>>,
 }
 
-pub(crate) fn required_time(
-    r: &sqlx::any::AnyRow,
-    column: &str,
-) -> Result<DateTime<Utc>, ProjectionError> {
-    time(r, column)?.ok_or_else(|| ProjectionError::Corrupt(format!("{column} is empty")))
+impl From<ExportRecord> for ExportRow {
+    fn from(r: ExportRecord) -> Self {
+        ExportRow {
+            export_id: r.export_id,
+            org_id: r.org_id,
+            status: r.status,
+            format: r.format,
+            period_from: r.period_from,
+            period_to: r.period_to,
+            activity_types: r.activity_types,
+            include_attachments: r.include_attachments,
+            submit_to_bufdir_api: r.submit_to_bufdir_api,
+            created_at: r.created_at,
+            queued_at: r.queued_at,
+            started_at: r.started_at,
+            completed_at: r.completed_at,
+            cancelled_at: r.cancelled_at,
+            cancel_reason: r.cancel_reason,
+            error_message: r.error_message,
+            retry_count: r.retry_count,
+            attempt: r.attempt,
+            lease_until: r.lease_until,
+            progress_done: r.progress_done,
+            progress_total: r.progress_total,
+            file_key: r.file_key,
+            file_name: r.file_name,
+            content_type: r.content_type,
+            file_size_bytes: r.file_size_bytes.map(|n| n.max(0) as u64),
+            file_expires_at: r.file_expires_at,
+            file_removed: r.file_removed,
+            source_position: r.source_position,
+            submission_id: r.submission_id,
+            submission_errors: r.submission_errors.unwrap_or_default(),
+            deleted: r.deleted,
+            requested_by: r.requested_by,
+            locale: Locale::parse(&r.locale).unwrap_or_default(),
+            reexport_of: r.reexport_of,
+            as_of_position: r.as_of_position,
+            notify_on_completion: r.notify_on_completion,
+            notified: r.notified,
+            notify_attempts: r.notify_attempts,
+            notify_retry_at: r.notify_retry_at,
+        }
+    }
 }
 
-pub(crate) fn date(r: &sqlx::any::AnyRow, column: &str) -> Result<NaiveDate, ProjectionError> {
-    let text: String = r.try_get(column)?;
-    text.parse()
-        .map_err(|e| ProjectionError::Corrupt(format!("{column}: {e}")))
-}
-
-pub(crate) fn count(r: &sqlx::any::AnyRow, column: &str) -> Result<u32, ProjectionError> {
-    Ok(u32::try_from(r.try_get::<i64, _>(column)?).unwrap_or(u32::MAX))
-}
-
-fn row(r: &sqlx::any::AnyRow) -> Result<ExportRow, ProjectionError> {
-    let activity_types: String = r.try_get("activity_types")?;
-    let submission_errors: Option<String> = r.try_get("submission_errors")?;
-    Ok(ExportRow {
-        export_id: r.try_get("export_id")?,
-        org_id: r.try_get("org_id")?,
-        status: r.try_get("status")?,
-        format: r.try_get("format")?,
-        period_from: date(r, "period_from")?,
-        period_to: date(r, "period_to")?,
-        activity_types: serde_json::from_str(&activity_types)
-            .map_err(|e| ProjectionError::Corrupt(format!("activity_types: {e}")))?,
-        include_attachments: r.try_get::<i64, _>("include_attachments")? == 1,
-        submit_to_bufdir_api: r.try_get::<i64, _>("submit_to_bufdir_api")? == 1,
-        created_at: required_time(r, "created_at")?,
-        queued_at: required_time(r, "queued_at")?,
-        started_at: time(r, "started_at")?,
-        completed_at: time(r, "completed_at")?,
-        cancelled_at: time(r, "cancelled_at")?,
-        cancel_reason: r.try_get("cancel_reason")?,
-        error_message: r.try_get("error_message")?,
-        retry_count: count(r, "retry_count")?,
-        attempt: count(r, "attempt")?,
-        lease_until: time(r, "lease_until")?,
-        progress_done: count(r, "progress_done")?,
-        progress_total: count(r, "progress_total")?,
-        file_key: r.try_get("file_key")?,
-        file_name: r.try_get("file_name")?,
-        content_type: r.try_get("content_type")?,
-        file_size_bytes: r
-            .try_get::<Option<i64>, _>("file_size_bytes")?
-            .map(|n| n.max(0) as u64),
-        file_expires_at: time(r, "file_expires_at")?,
-        file_removed: r.try_get::<i64, _>("file_removed")? == 1,
-        source_position: r.try_get("source_position")?,
-        submission_id: r.try_get("submission_id")?,
-        submission_errors: submission_errors
-            .and_then(|e| serde_json::from_str(&e).ok())
-            .unwrap_or_default(),
-        deleted: r.try_get::<i64, _>("deleted")? == 1,
-        requested_by: r.try_get("requested_by")?,
-        locale: Locale::parse(&r.try_get::<String, _>("locale")?).unwrap_or_default(),
-        reexport_of: r.try_get("reexport_of")?,
-        as_of_position: r.try_get("as_of_position")?,
-        notify_on_completion: r.try_get::<i64, _>("notify_on_completion")? == 1,
-        notified: r.try_get::<i64, _>("notified")? == 1,
-        notify_attempts: count(r, "notify_attempts")?,
-        notify_retry_at: time(r, "notify_retry_at")?,
-    })
+fn rows(records: Vec<ExportRecord>) -> Vec<ExportRow> {
+    records.into_iter().map(ExportRow::from).collect()
 }
 
 /// An export, deleted ones included (callers decide what a deleted export means to them).
-pub async fn get(pool: &AnyPool, export_id: &str) -> Result<Option<ExportRow>, ProjectionError> {
-    let found = sqlx::query("SELECT * FROM exports WHERE export_id = $1")
-        .bind(export_id)
-        .fetch_optional(pool)
-        .await?;
-    found.as_ref().map(row).transpose()
+pub async fn get(pool: &ReadPool, export_id: &str) -> Result<Option<ExportRow>, ProjectionError> {
+    let found: Option<ExportRecord> = on_pool!(pool, c => sqlx::query_as(
+        "SELECT * FROM exports WHERE export_id = $1",
+    )
+    .bind(export_id)
+    .fetch_optional(c)
+    .await)?;
+    Ok(found.map(ExportRow::from))
 }
 
 #[derive(Debug, Default)]
@@ -399,153 +435,182 @@ pub struct ExportFilter {
     pub period_to: Option<NaiveDate>,
 }
 
+/// A value of [`list`]'s condition, bound to the placeholder written for it.
+enum Arg {
+    Flag(bool),
+    Text(String),
+    Date(NaiveDate),
+    Ids(IdList),
+}
+
 /// One page of live exports, newest first, and the total. `visible` limits the organisations.
 pub async fn list(
-    pool: &AnyPool,
+    pool: &ReadPool,
     filter: &ExportFilter,
     visible: crate::organizations::Visible<'_>,
     offset: u64,
     limit: u64,
 ) -> Result<(Vec<ExportRow>, u64), ProjectionError> {
+    // Only the filters that are set become conditions, so each combination is a plain query the
+    // database plans with its indexes (`exports_list`, `exports_reexports`); the statement's text
+    // depends on which filters are set, never on their values or on the number of visible ids.
     let kind = if filter.reexports {
         "reexport_of IS NOT NULL"
     } else {
         "reexport_of IS NULL"
     };
-    let mut conditions = vec!["deleted = 0".to_string(), kind.to_string()];
-    let mut binds: Vec<String> = vec![];
-    let bind = |value: String, binds: &mut Vec<String>| {
-        binds.push(value);
-        format!("${}", binds.len())
+    let mut args = vec![Arg::Flag(false)];
+    let mut conditions = vec!["deleted = $1".to_string(), kind.to_string()];
+    // Adds a value and gives the number of its placeholder.
+    let mut param = |arg: Arg| {
+        args.push(arg);
+        args.len()
     };
     if let Some(report) = &filter.reexport_of {
-        let p = bind(report.clone(), &mut binds);
-        conditions.push(format!("reexport_of = {p}"));
+        let n = param(Arg::Text(report.clone()));
+        conditions.push(format!("reexport_of = ${n}"));
     }
     if let Some(org) = &filter.org_id {
-        let p = bind(org.clone(), &mut binds);
-        conditions.push(format!("org_id = {p}"));
+        let n = param(Arg::Text(org.clone()));
+        conditions.push(format!("org_id = ${n}"));
     }
     if let Some(status) = &filter.status {
-        let p = bind(status.clone(), &mut binds);
-        conditions.push(format!("status = {p}"));
+        let n = param(Arg::Text(status.clone()));
+        conditions.push(format!("status = ${n}"));
     }
     if let Some(from) = filter.period_from {
-        let p = bind(from.to_string(), &mut binds);
-        conditions.push(format!("period_to >= {p}"));
+        let n = param(Arg::Date(from));
+        conditions.push(format!("period_to >= ${n}"));
     }
     if let Some(to) = filter.period_to {
-        let p = bind(to.to_string(), &mut binds);
-        conditions.push(format!("period_from <= {p}"));
+        let n = param(Arg::Date(to));
+        conditions.push(format!("period_from <= ${n}"));
     }
     match visible {
         crate::organizations::Visible::All => {}
         crate::organizations::Visible::Only([]) => return Ok((vec![], 0)),
         crate::organizations::Visible::Only(ids) => {
-            let marks: Vec<String> = ids.iter().map(|id| bind(id.clone(), &mut binds)).collect();
-            conditions.push(format!("org_id IN ({})", marks.join(", ")));
+            let n = param(Arg::Ids(IdList(ids.to_vec())));
+            conditions.push(pool.any_of("org_id", n));
         }
     }
     let condition = conditions.join(" AND ");
     let page_sql = format!(
         "SELECT * FROM exports WHERE {condition} ORDER BY created_at DESC, export_id DESC \
-         LIMIT {limit} OFFSET {offset}"
+         LIMIT ${} OFFSET ${}",
+        args.len() + 1,
+        args.len() + 2
     );
     let count_sql = format!("SELECT count(*) FROM exports WHERE {condition}");
-    let mut page = sqlx::query(sqlx::AssertSqlSafe(page_sql));
-    let mut total = sqlx::query_scalar::<_, i64>(sqlx::AssertSqlSafe(count_sql));
-    for b in &binds {
-        page = page.bind(b.clone());
-        total = total.bind(b.clone());
-    }
-    let rows = page.fetch_all(pool).await?;
-    let total = total.fetch_one(pool).await?;
-    Ok((
-        rows.iter().map(row).collect::<Result<_, _>>()?,
-        total.max(0) as u64,
-    ))
+    let records: Vec<ExportRecord> = on_pool!(pool, c => {
+        let mut page = sqlx::query_as(sqlx::AssertSqlSafe(page_sql));
+        for arg in &args {
+            page = match arg {
+                Arg::Flag(b) => page.bind(*b),
+                Arg::Text(s) => page.bind(s.clone()),
+                Arg::Date(d) => page.bind(*d),
+                Arg::Ids(ids) => page.bind(ids.clone()),
+            };
+        }
+        page.bind(limit as i64).bind(offset as i64).fetch_all(c).await
+    })?;
+    let total: i64 = on_pool!(pool, c => {
+        let mut total = sqlx::query_scalar(sqlx::AssertSqlSafe(count_sql));
+        for arg in &args {
+            total = match arg {
+                Arg::Flag(b) => total.bind(*b),
+                Arg::Text(s) => total.bind(s.clone()),
+                Arg::Date(d) => total.bind(*d),
+                Arg::Ids(ids) => total.bind(ids.clone()),
+            };
+        }
+        total.fetch_one(c).await
+    })?;
+    Ok((rows(records), total.max(0) as u64))
 }
 
 /// The oldest job a worker may take at `now`: queued, or running with a lapsed lease.
 pub async fn next_claimable(
-    pool: &AnyPool,
+    pool: &ReadPool,
     now: DateTime<Utc>,
 ) -> Result<Option<ExportRow>, ProjectionError> {
-    let found = sqlx::query(
-        "SELECT * FROM exports WHERE deleted = 0 AND (status = 'queued' \
+    let found: Option<ExportRecord> = on_pool!(pool, c => sqlx::query_as(
+        "SELECT * FROM exports WHERE deleted = $2 AND (status = 'queued' \
              OR (status = 'running' AND lease_until <= $1)) \
          ORDER BY queued_at, export_id LIMIT 1",
     )
-    .bind(ts(&now))
-    .fetch_optional(pool)
-    .await?;
-    found.as_ref().map(row).transpose()
+    .bind(Stamp(now))
+    .bind(false)
+    .fetch_optional(c)
+    .await)?;
+    Ok(found.map(ExportRow::from))
 }
 
 /// Completed exports whose file has expired, or whose export was deleted, and is still stored.
 pub async fn files_to_remove(
-    pool: &AnyPool,
+    pool: &ReadPool,
     now: DateTime<Utc>,
     limit: u64,
 ) -> Result<Vec<ExportRow>, ProjectionError> {
-    let sql = format!(
-        "SELECT * FROM exports WHERE file_key IS NOT NULL AND file_removed = 0 \
-             AND (file_expires_at <= $1 OR deleted = 1) \
-         ORDER BY file_expires_at LIMIT {limit}"
-    );
-    let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
-        .bind(ts(&now))
-        .fetch_all(pool)
-        .await?;
-    rows.iter().map(row).collect()
+    let records: Vec<ExportRecord> = on_pool!(pool, c => sqlx::query_as(
+        "SELECT * FROM exports WHERE file_key IS NOT NULL AND file_removed = $2 \
+             AND (file_expires_at <= $1 OR deleted = $3) \
+         ORDER BY file_expires_at LIMIT $4",
+    )
+    .bind(Stamp(now))
+    .bind(false)
+    .bind(true)
+    .bind(limit as i64)
+    .fetch_all(c)
+    .await)?;
+    Ok(rows(records))
 }
 
 /// Mean duration of the last completed exports, for `estimated_duration_seconds`.
-pub async fn recent_duration_ms(pool: &AnyPool) -> Result<Option<f64>, ProjectionError> {
-    let rows = sqlx::query(
+pub async fn recent_duration_ms(pool: &ReadPool) -> Result<Option<f64>, ProjectionError> {
+    let durations: Vec<i64> = on_pool!(pool, c => sqlx::query_scalar(
         "SELECT duration_ms FROM exports WHERE duration_ms IS NOT NULL \
          ORDER BY completed_at DESC LIMIT 20",
     )
-    .fetch_all(pool)
-    .await?;
-    let durations: Vec<i64> = rows
-        .iter()
-        .map(|r| r.try_get::<i64, _>(0))
-        .collect::<Result<_, _>>()?;
+    .fetch_all(c)
+    .await)?;
     Ok((!durations.is_empty())
         .then(|| durations.iter().sum::<i64>() as f64 / durations.len() as f64))
 }
 
 /// The oldest finished re-export whose completion webhook is owed at `now`.
 pub async fn next_notification(
-    pool: &AnyPool,
+    pool: &ReadPool,
     now: DateTime<Utc>,
 ) -> Result<Option<ExportRow>, ProjectionError> {
-    let found = sqlx::query(
-        "SELECT * FROM exports WHERE notify_on_completion = 1 AND notified = 0 AND deleted = 0 \
-             AND status IN ('completed', 'failed') \
+    let found: Option<ExportRecord> = on_pool!(pool, c => sqlx::query_as(
+        "SELECT * FROM exports WHERE notify_on_completion = $2 AND notified = $3 \
+             AND deleted = $3 AND status IN ('completed', 'failed') \
              AND (notify_retry_at IS NULL OR notify_retry_at <= $1) \
          ORDER BY updated_at, export_id LIMIT 1",
     )
-    .bind(ts(&now))
-    .fetch_optional(pool)
-    .await?;
-    found.as_ref().map(row).transpose()
+    .bind(Stamp(now))
+    .bind(true)
+    .bind(false)
+    .fetch_optional(c)
+    .await)?;
+    Ok(found.map(ExportRow::from))
 }
 
 /// Completed exports (and re-exports) not yet in the report history.
 pub async fn unrecorded_reports(
-    pool: &AnyPool,
+    pool: &ReadPool,
     limit: u64,
 ) -> Result<Vec<ExportRow>, ProjectionError> {
-    let sql = format!(
-        "SELECT * FROM exports e WHERE e.status = 'completed' AND e.deleted = 0 \
-             AND e.file_removed = 0 \
+    let records: Vec<ExportRecord> = on_pool!(pool, c => sqlx::query_as(
+        "SELECT * FROM exports e WHERE e.status = 'completed' AND e.deleted = $1 \
+             AND e.file_removed = $1 \
              AND NOT EXISTS (SELECT 1 FROM reports r WHERE r.export_id = e.export_id) \
-         ORDER BY e.completed_at, e.export_id LIMIT {limit}"
-    );
-    let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
-        .fetch_all(pool)
-        .await?;
-    rows.iter().map(row).collect()
+         ORDER BY e.completed_at, e.export_id LIMIT $2",
+    )
+    .bind(false)
+    .bind(limit as i64)
+    .fetch_all(c)
+    .await)?;
+    Ok(rows(records))
 }

@@ -4,6 +4,7 @@
 //! as its rows, so a crash never applies an event twice or loses one. Replaying from the start
 //! (`rebuild`) yields the same rows, because rows are made from events alone, never from the clock.
 
+pub mod annex;
 mod checkpoint;
 pub mod exports;
 pub mod organizations;
@@ -15,15 +16,15 @@ pub mod submissions;
 
 pub use runner::{Lag, ProjectionError, Projections};
 
-/// The checkpoint of projection `name` as seen inside `conn`'s transaction.
+/// The checkpoint of projection `name` as seen inside `tx`.
 pub async fn read_checkpoint(
-    conn: &mut sqlx::AnyConnection,
+    tx: &mut ReadTransaction,
     name: &str,
 ) -> Result<Option<store::Position>, ProjectionError> {
-    checkpoint::load(conn, name).await
+    checkpoint::load(tx, name).await
 }
 
-use store::{Filter, RecordedEvent};
+use store::{Filter, ReadTransaction, RecordedEvent};
 
 /// One read model.
 #[async_trait::async_trait]
@@ -37,7 +38,7 @@ pub trait Projection: Send + Sync + 'static {
     /// Applies one event inside the batch's transaction. Must be idempotent per event.
     async fn apply(
         &self,
-        tx: &mut sqlx::AnyConnection,
+        tx: &mut ReadTransaction,
         event: &RecordedEvent,
     ) -> Result<(), ProjectionError>;
 }

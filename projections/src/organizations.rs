@@ -1,10 +1,9 @@
 //! The organisations registry read model, and the queries the API asks of it.
 
-use chrono::{DateTime, SecondsFormat, Utc};
+use chrono::{DateTime, Utc};
 use domain::decode_event;
 use domain::organization::{Organization, OrganizationEvent};
-use sqlx::{AnyConnection, AnyPool, Row};
-use store::{Filter, RecordedEvent};
+use store::{Filter, IdList, ReadPool, ReadTransaction, RecordedEvent, Stamp, on_pool, on_tx};
 
 use crate::{Projection, ProjectionError};
 
@@ -28,7 +27,7 @@ impl Projection for OrganizationsProjection {
 
     async fn apply(
         &self,
-        tx: &mut AnyConnection,
+        tx: &mut ReadTransaction,
         event: &RecordedEvent,
     ) -> Result<(), ProjectionError> {
         let decoded: OrganizationEvent = decode_event(&event.event_type, &event.payload)
@@ -40,7 +39,7 @@ impl Projection for OrganizationsProjection {
                 organisasjonsnummer,
                 registered_at,
             } => {
-                sqlx::query(
+                on_tx!(tx, c => sqlx::query(
                     "INSERT INTO organizations \
                          (org_id, name, organisasjonsnummer, created_at, created_by, position) \
                      VALUES ($1, $2, $3, $4, $5, $6) \
@@ -52,35 +51,24 @@ impl Projection for OrganizationsProjection {
                 .bind(org_id.as_str().to_string())
                 .bind(name)
                 .bind(organisasjonsnummer.as_str().to_string())
-                .bind(registered_at.to_rfc3339_opts(SecondsFormat::Micros, true))
+                .bind(Stamp(registered_at))
                 .bind(event.metadata.actor.clone())
                 .bind(event.position.to_string())
-                .execute(tx)
-                .await?;
+                .execute(c)
+                .await
+                .map(|done| done.rows_affected()))?;
             }
         }
         Ok(())
     }
 }
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
 pub struct OrganizationRow {
     pub org_id: String,
     pub name: String,
     pub organisasjonsnummer: String,
     pub created_at: DateTime<Utc>,
-}
-
-fn row(r: &sqlx::any::AnyRow) -> Result<OrganizationRow, ProjectionError> {
-    let created_at: String = r.try_get("created_at")?;
-    Ok(OrganizationRow {
-        org_id: r.try_get("org_id")?,
-        name: r.try_get("name")?,
-        organisasjonsnummer: r.try_get("organisasjonsnummer")?,
-        created_at: DateTime::parse_from_rfc3339(&created_at)
-            .map_err(|e| ProjectionError::Corrupt(e.to_string()))?
-            .with_timezone(&Utc),
-    })
 }
 
 /// Which organisations a caller may see: all of them (admins), or the listed ones.
@@ -89,54 +77,65 @@ pub enum Visible<'a> {
     Only(&'a [String]),
 }
 
-pub async fn get(pool: &AnyPool, org_id: &str) -> Result<Option<OrganizationRow>, ProjectionError> {
-    let found = sqlx::query(
-        "SELECT org_id, name, organisasjonsnummer, created_at FROM organizations WHERE org_id = $1",
+const COLUMNS: &str = "org_id, name, organisasjonsnummer, created_at";
+
+pub async fn get(
+    pool: &ReadPool,
+    org_id: &str,
+) -> Result<Option<OrganizationRow>, ProjectionError> {
+    Ok(on_pool!(pool, c => sqlx::query_as(
+        sqlx::AssertSqlSafe(format!("SELECT {COLUMNS} FROM organizations WHERE org_id = $1")),
     )
     .bind(org_id)
-    .fetch_optional(pool)
-    .await?;
-    found.as_ref().map(row).transpose()
+    .fetch_optional(c)
+    .await)?)
+}
+
+/// The organisation as seen inside `tx` (an export's consistent read).
+pub async fn get_in(
+    tx: &mut ReadTransaction,
+    org_id: &str,
+) -> Result<Option<OrganizationRow>, ProjectionError> {
+    Ok(on_tx!(tx, c => sqlx::query_as(
+        sqlx::AssertSqlSafe(format!("SELECT {COLUMNS} FROM organizations WHERE org_id = $1")),
+    )
+    .bind(org_id)
+    .fetch_optional(c)
+    .await)?)
 }
 
 /// One page, newest first with the id as tie-break, and the total.
 pub async fn list(
-    pool: &AnyPool,
+    pool: &ReadPool,
     visible: Visible<'_>,
     offset: u64,
     limit: u64,
 ) -> Result<(Vec<OrganizationRow>, u64), ProjectionError> {
-    // The visible ids become numbered placeholders: only the count varies, never the text.
-    let (condition, ids): (String, &[String]) = match visible {
-        Visible::All => ("1 = 1".into(), &[]),
+    // `$3` is the list of visible ids, bound as one value: the statement's text is the same for
+    // every caller and page size.
+    let (condition, ids) = match visible {
+        Visible::All => ("$3 IS NULL".to_string(), None),
         Visible::Only([]) => return Ok((vec![], 0)),
-        Visible::Only(ids) => {
-            let marks: Vec<String> = (0..ids.len()).map(|i| format!("${}", i + 3)).collect();
-            (format!("org_id IN ({})", marks.join(", ")), ids)
-        }
+        Visible::Only(ids) => (pool.any_of("org_id", 3), Some(IdList(ids.to_vec()))),
     };
     let page_sql = format!(
-        "SELECT org_id, name, organisasjonsnummer, created_at FROM organizations \
+        "SELECT {COLUMNS} FROM organizations \
          WHERE {condition} ORDER BY created_at DESC, org_id DESC LIMIT $1 OFFSET $2"
     );
-    let mut page = sqlx::query(sqlx::AssertSqlSafe(page_sql))
+    let rows: Vec<OrganizationRow> = on_pool!(pool, c => sqlx::query_as(sqlx::AssertSqlSafe(page_sql))
         .bind(limit as i64)
-        .bind(offset as i64);
-    for id in ids {
-        page = page.bind(id.clone());
-    }
-    let rows = page.fetch_all(pool).await?;
-    // Same placeholders as the page query ($3...), so bind two unused leading values.
-    let count_sql = format!("SELECT count(*) FROM organizations WHERE {condition} AND $1 = $2");
-    let mut count = sqlx::query_scalar(sqlx::AssertSqlSafe(count_sql))
-        .bind(0i64)
-        .bind(0i64);
-    for id in ids {
-        count = count.bind(id.clone());
-    }
-    let total: i64 = count.fetch_one(pool).await?;
-    Ok((
-        rows.iter().map(row).collect::<Result<_, _>>()?,
-        total as u64,
-    ))
+        .bind(offset as i64)
+        .bind(ids.clone())
+        .fetch_all(c)
+        .await)?;
+    let count_sql = format!(
+        "SELECT count(*) FROM organizations WHERE {} AND $1 IS NULL",
+        condition.replace("$3", "$2")
+    );
+    let total: i64 = on_pool!(pool, c => sqlx::query_scalar(sqlx::AssertSqlSafe(count_sql))
+        .bind(None::<i64>)
+        .bind(ids)
+        .fetch_one(c)
+        .await)?;
+    Ok((rows, total as u64))
 }

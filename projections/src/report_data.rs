@@ -5,12 +5,12 @@
 
 use std::collections::BTreeSet;
 
-use chrono::{DateTime, SecondsFormat, Utc};
+use chrono::NaiveDate;
 use domain::report_data::{ReportData, ReportDataEvent};
 use domain::source_import::{self, SourceDataEvent};
 use domain::{Aggregate, PeriodId, decode_event};
-use sqlx::{AnyConnection, Row};
-use store::{Filter, RecordedEvent};
+use sqlx::types::Json;
+use store::{Filter, IdList, ReadTransaction, RecordedEvent, Stamp, on_tx};
 
 use crate::{Projection, ProjectionError};
 
@@ -20,10 +20,6 @@ pub struct ReportDataProjection;
 
 /// Rows per multi-row statement; 9 parameters each stays below every backend's limit.
 const CHUNK: usize = 500;
-
-pub(crate) fn ts(t: &DateTime<Utc>) -> String {
-    t.to_rfc3339_opts(SecondsFormat::Micros, true)
-}
 
 /// The numeric, ordered part of a log position, for comparisons in SQL.
 pub fn position_key(position: &store::Position) -> i64 {
@@ -46,7 +42,7 @@ impl Projection for ReportDataProjection {
 
     async fn apply(
         &self,
-        tx: &mut AnyConnection,
+        tx: &mut ReadTransaction,
         event: &RecordedEvent,
     ) -> Result<(), ProjectionError> {
         let corrupt = |e: domain::DecodeError| ProjectionError::Corrupt(e.to_string());
@@ -63,7 +59,7 @@ impl Projection for ReportDataProjection {
 }
 
 async fn apply_import(
-    tx: &mut AnyConnection,
+    tx: &mut ReadTransaction,
     event: &RecordedEvent,
     decoded: SourceDataEvent,
 ) -> Result<(), ProjectionError> {
@@ -81,22 +77,17 @@ async fn apply_import(
         .collect();
     for chunk in records.chunks(CHUNK) {
         // A corrected record may move to another year: the year it leaves changes too.
-        let marks = placeholders(2, chunk.len());
         let sql = format!(
-            "SELECT DISTINCT substr(occurred_on, 1, 4) FROM source_records \
-             WHERE org_id = $1 AND record_id IN ({marks})"
+            "SELECT DISTINCT occurred_on FROM source_records WHERE org_id = $1 AND {}",
+            tx.any_of("record_id", 2)
         );
-        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(org_id.as_str().to_string());
-        for r in chunk {
-            q = q.bind(r.record_id.clone());
-        }
-        for row in q.fetch_all(&mut *tx).await? {
-            let year: String = row.try_get(0)?;
-            years.insert(
-                year.parse()
-                    .map_err(|_| ProjectionError::Corrupt(format!("stored date year {year:?}")))?,
-            );
-        }
+        let ids = IdList(chunk.iter().map(|r| r.record_id.clone()).collect());
+        let stored: Vec<NaiveDate> = on_tx!(tx, c => sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
+            .bind(org_id.as_str().to_string())
+            .bind(ids)
+            .fetch_all(c)
+            .await)?;
+        years.extend(stored.iter().map(chrono::Datelike::year));
 
         let rows: Vec<String> = (0..chunk.len()).map(|i| row_marks(i * 9 + 1, 9)).collect();
         let sql = format!(
@@ -109,38 +100,41 @@ async fn apply_import(
                  position = excluded.position",
             rows.join(", ")
         );
-        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
-        let imported = ts(&imported_at);
-        for r in chunk {
-            q = q
-                .bind(org_id.as_str().to_string())
-                .bind(r.record_id.clone())
-                .bind(r.occurred_on.to_string())
-                .bind(r.metric.clone())
-                .bind(r.value)
-                .bind(r.hours)
-                .bind(data_source.clone())
-                .bind(imported.clone())
-                .bind(position);
-        }
-        q.execute(&mut *tx).await?;
+        let imported = Stamp(imported_at);
+        on_tx!(tx, c => {
+            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+            for r in chunk {
+                q = q
+                    .bind(org_id.as_str().to_string())
+                    .bind(r.record_id.clone())
+                    .bind(r.occurred_on)
+                    .bind(r.metric.clone())
+                    .bind(r.value)
+                    .bind(r.hours)
+                    .bind(data_source.clone())
+                    .bind(imported)
+                    .bind(position);
+            }
+            q.execute(c).await.map(|done| done.rows_affected())
+        })?;
     }
     for year in years {
-        sqlx::query(
+        on_tx!(tx, c => sqlx::query(
             "INSERT INTO source_changes (org_id, year, position) VALUES ($1, $2, $3) \
              ON CONFLICT (org_id, year) DO UPDATE SET position = excluded.position",
         )
         .bind(org_id.as_str().to_string())
         .bind(i64::from(year))
         .bind(position)
-        .execute(&mut *tx)
-        .await?;
+        .execute(c)
+        .await
+        .map(|done| done.rows_affected()))?;
     }
     Ok(())
 }
 
 async fn apply_snapshot(
-    tx: &mut AnyConnection,
+    tx: &mut ReadTransaction,
     event: &RecordedEvent,
     decoded: ReportDataEvent,
 ) -> Result<(), ProjectionError> {
@@ -154,7 +148,7 @@ async fn apply_snapshot(
             job_id,
             requested_at,
         } => {
-            sqlx::query(
+            on_tx!(tx, c => sqlx::query(
                 "INSERT INTO snapshots (snapshot_id, org_id, period_id, period_year, prior_year, status, \
                      job_id, created_at, position) \
                  VALUES ($1, $2, $3, $4, $5, 'processing', $6, $7, $8) ON CONFLICT (snapshot_id) DO NOTHING",
@@ -165,10 +159,11 @@ async fn apply_snapshot(
             .bind(i64::from(period_id.year()))
             .bind(i64::from(PeriodId::prior(&period_id).year()))
             .bind(job_id)
-            .bind(ts(&requested_at))
+            .bind(Stamp(requested_at))
             .bind(position)
-            .execute(&mut *tx)
-            .await?;
+            .execute(c)
+            .await
+            .map(|done| done.rows_affected()))?;
         }
         E::SnapshotInvalidated {
             snapshot_id,
@@ -177,17 +172,18 @@ async fn apply_snapshot(
             invalidated_at,
             ..
         } => {
-            sqlx::query(
+            on_tx!(tx, c => sqlx::query(
                 "UPDATE snapshots SET status = 'processing', job_id = $1, invalidation_reason = $2, \
                      invalidated_at = $3, position = $4 WHERE snapshot_id = $5",
             )
             .bind(job_id)
             .bind(reason)
-            .bind(ts(&invalidated_at))
+            .bind(Stamp(invalidated_at))
             .bind(position)
             .bind(snapshot_id)
-            .execute(&mut *tx)
-            .await?;
+            .execute(c)
+            .await
+            .map(|done| done.rows_affected()))?;
         }
         E::SnapshotAggregated {
             snapshot_id,
@@ -200,47 +196,55 @@ async fn apply_snapshot(
             ..
         } => {
             if let Some(old) = superseded {
-                sqlx::query("UPDATE snapshots SET status = 'historical', position = $1 WHERE snapshot_id = $2")
-                    .bind(position.clone())
-                    .bind(old)
-                    .execute(&mut *tx)
-                    .await?;
+                on_tx!(tx, c => sqlx::query(
+                    "UPDATE snapshots SET status = 'historical', position = $1 WHERE snapshot_id = $2",
+                )
+                .bind(position.clone())
+                .bind(old)
+                .execute(c)
+                .await
+                .map(|done| done.rows_affected()))?;
             }
             let populated: usize = sections.values().map(|fields| fields.len()).sum();
             let source: store::Position = source_position.parse().map_err(|_| {
                 ProjectionError::Corrupt(format!("source position {source_position:?}"))
             })?;
-            sqlx::query(
+            on_tx!(tx, c => sqlx::query(
                 "UPDATE snapshots SET status = 'current', sections = $1, prior_values = $2, \
                      populated_field_count = $3, source_position = $4, duration_ms = $5, \
                      aggregated_at = $6, error = NULL, position = $7 WHERE snapshot_id = $8",
             )
-            .bind(serde_json::to_string(&sections).expect("values serialise"))
-            .bind(serde_json::to_string(&prior_values).expect("values serialise"))
+            .bind(Json(&sections))
+            .bind(Json(&prior_values))
             .bind(populated as i64)
             .bind(position_key(&source))
             .bind(duration_ms.min(i64::MAX as u64) as i64)
-            .bind(ts(&aggregated_at))
+            .bind(Stamp(aggregated_at))
             .bind(position)
             .bind(snapshot_id)
-            .execute(&mut *tx)
-            .await?;
+            .execute(c)
+            .await
+            .map(|done| done.rows_affected()))?;
         }
         E::SnapshotAggregationFailed {
             snapshot_id, error, ..
         } => {
-            sqlx::query("UPDATE snapshots SET status = 'failed', error = $1, position = $2 WHERE snapshot_id = $3")
-                .bind(error)
-                .bind(position)
-                .bind(snapshot_id)
-                .execute(&mut *tx)
-                .await?;
+            on_tx!(tx, c => sqlx::query(
+                "UPDATE snapshots SET status = 'failed', error = $1, position = $2 WHERE snapshot_id = $3",
+            )
+            .bind(error)
+            .bind(position)
+            .bind(snapshot_id)
+            .execute(c)
+            .await
+            .map(|done| done.rows_affected()))?;
         }
         E::SnapshotDeleted { snapshot_id, .. } => {
-            sqlx::query("DELETE FROM snapshots WHERE snapshot_id = $1")
+            on_tx!(tx, c => sqlx::query("DELETE FROM snapshots WHERE snapshot_id = $1")
                 .bind(snapshot_id)
-                .execute(&mut *tx)
-                .await?;
+                .execute(c)
+                .await
+                .map(|done| done.rows_affected()))?;
         }
     }
     Ok(())

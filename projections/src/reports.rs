@@ -4,12 +4,9 @@
 use chrono::{DateTime, NaiveDate, Utc};
 use domain::report::{Report, ReportEvent};
 use domain::{Aggregate, decode_event};
-use sqlx::{AnyConnection, AnyPool, Row};
-use store::{Filter, RecordedEvent};
+use store::{Filter, IdList, ReadPool, ReadTransaction, RecordedEvent, Stamp, on_pool, on_tx};
 
-use crate::exports::{count, date, required_time, time};
 use crate::organizations::Visible;
-use crate::report_data::ts;
 use crate::{Projection, ProjectionError};
 
 pub const NAME: &str = "reports";
@@ -37,7 +34,7 @@ impl Projection for ReportsProjection {
 
     async fn apply(
         &self,
-        tx: &mut AnyConnection,
+        tx: &mut ReadTransaction,
         event: &RecordedEvent,
     ) -> Result<(), ProjectionError> {
         let decoded: ReportEvent = decode_event(&event.event_type, &event.payload)
@@ -55,33 +52,33 @@ impl Projection for ReportsProjection {
                 report,
                 recorded_at,
             } => {
-                let at = ts(&recorded_at);
                 let file = report.file.as_ref();
                 let as_of = report.source_position.clone().unwrap_or(here);
-                sqlx::query(
+                on_tx!(tx, c => sqlx::query(
                     "INSERT INTO reports (report_id, org_id, report_type, period_from, period_to, \
                          status, file_ref, file_name, file_size_bytes, generated_by, generated_at, \
                          source_position, as_of_position, export_id, created_at, updated_at) \
                      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $15) \
                      ON CONFLICT (report_id) DO NOTHING",
                 )
-                .bind(report.report_id)
+                .bind(report.report_id.clone())
                 .bind(report.org_id.as_str().to_string())
                 .bind(report.report_type.as_str())
-                .bind(report.period_from.to_string())
-                .bind(report.period_to.to_string())
+                .bind(report.period_from)
+                .bind(report.period_to)
                 .bind(report.status.as_str())
                 .bind(file.map(|f| f.file_ref.clone()))
                 .bind(file.map(|f| file_name_of(&f.file_ref).to_string()))
                 .bind(file.map(|f| f.file_size_bytes as i64))
-                .bind(report.generated_by)
-                .bind(report.generated_at.as_ref().map(ts))
-                .bind(report.source_position)
+                .bind(report.generated_by.clone())
+                .bind(report.generated_at.map(Stamp))
+                .bind(report.source_position.clone())
                 .bind(as_of)
-                .bind(report.export_id)
-                .bind(at)
-                .execute(tx)
-                .await?;
+                .bind(report.export_id.clone())
+                .bind(Stamp(recorded_at))
+                .execute(c)
+                .await
+                .map(|done| done.rows_affected()))?;
             }
             ReportEvent::ReportUpdated {
                 status,
@@ -91,12 +88,12 @@ impl Projection for ReportsProjection {
             } => {
                 let file = file.as_ref();
                 let completed = status == domain::report::ReportStatus::Completed;
-                sqlx::query(
+                on_tx!(tx, c => sqlx::query(
                     "UPDATE reports SET status = $1, \
                          file_ref = COALESCE($2, file_ref), file_name = COALESCE($3, file_name), \
                          file_size_bytes = COALESCE($4, file_size_bytes), \
                          generated_at = COALESCE($5, generated_at), \
-                         as_of_position = CASE WHEN $6 = 1 AND source_position IS NULL \
+                         as_of_position = CASE WHEN $6 AND source_position IS NULL \
                              THEN $7 ELSE as_of_position END, \
                          updated_at = $8 WHERE report_id = $9",
                 )
@@ -104,33 +101,38 @@ impl Projection for ReportsProjection {
                 .bind(file.map(|f| f.file_ref.clone()))
                 .bind(file.map(|f| file_name_of(&f.file_ref).to_string()))
                 .bind(file.map(|f| f.file_size_bytes as i64))
-                .bind(generated_at.as_ref().map(ts))
-                .bind(i64::from(completed))
-                .bind(here)
-                .bind(ts(&updated_at))
-                .bind(id)
-                .execute(tx)
-                .await?;
+                .bind(generated_at.map(Stamp))
+                .bind(completed)
+                .bind(here.clone())
+                .bind(Stamp(updated_at))
+                .bind(id.clone())
+                .execute(c)
+                .await
+                .map(|done| done.rows_affected()))?;
             }
             ReportEvent::ReportDeleted { deleted_at } => {
-                sqlx::query(
-                    "UPDATE reports SET deleted = 1, deleted_at = $1, deleted_by = $2, \
-                         updated_at = $1 WHERE report_id = $3",
+                on_tx!(tx, c => sqlx::query(
+                    "UPDATE reports SET deleted = $1, deleted_at = $2, deleted_by = $3, \
+                         updated_at = $2 WHERE report_id = $4",
                 )
-                .bind(ts(&deleted_at))
+                .bind(true)
+                .bind(Stamp(deleted_at))
                 .bind(event.metadata.actor.clone())
-                .bind(id)
-                .execute(tx)
-                .await?;
+                .bind(id.clone())
+                .execute(c)
+                .await
+                .map(|done| done.rows_affected()))?;
             }
             ReportEvent::ReportFileRemoved { removed_at, .. } => {
-                sqlx::query(
-                    "UPDATE reports SET file_removed = 1, updated_at = $1 WHERE report_id = $2",
+                on_tx!(tx, c => sqlx::query(
+                    "UPDATE reports SET file_removed = $1, updated_at = $2 WHERE report_id = $3",
                 )
-                .bind(ts(&removed_at))
-                .bind(id)
-                .execute(tx)
-                .await?;
+                .bind(true)
+                .bind(Stamp(removed_at))
+                .bind(id.clone())
+                .execute(c)
+                .await
+                .map(|done| done.rows_affected()))?;
             }
         }
         Ok(())
@@ -160,38 +162,66 @@ pub struct ReportRow {
     pub file_removed: bool,
 }
 
-fn row(r: &sqlx::any::AnyRow) -> Result<ReportRow, ProjectionError> {
-    Ok(ReportRow {
-        report_id: r.try_get("report_id")?,
-        org_id: r.try_get("org_id")?,
-        report_type: r.try_get("report_type")?,
-        period_from: date(r, "period_from")?,
-        period_to: date(r, "period_to")?,
-        status: r.try_get("status")?,
-        file_ref: r.try_get("file_ref")?,
-        file_name: r.try_get("file_name")?,
-        file_size_bytes: r
-            .try_get::<Option<i64>, _>("file_size_bytes")?
-            .map(|n| n.max(0) as u64),
-        generated_by: r.try_get("generated_by")?,
-        generated_at: time(r, "generated_at")?,
-        source_position: r.try_get("source_position")?,
-        as_of_position: r.try_get("as_of_position")?,
-        export_id: r.try_get("export_id")?,
-        created_at: required_time(r, "created_at")?,
-        updated_at: required_time(r, "updated_at")?,
-        deleted: count(r, "deleted")? == 1,
-        file_removed: count(r, "file_removed")? == 1,
-    })
+/// A `reports` row as stored: the size is a signed integer there.
+#[derive(sqlx::FromRow)]
+struct ReportRecord {
+    report_id: String,
+    org_id: String,
+    report_type: String,
+    period_from: NaiveDate,
+    period_to: NaiveDate,
+    status: String,
+    file_ref: Option<String>,
+    file_name: Option<String>,
+    file_size_bytes: Option<i64>,
+    generated_by: Option<String>,
+    generated_at: Option<DateTime<Utc>>,
+    source_position: Option<String>,
+    as_of_position: String,
+    export_id: Option<String>,
+    created_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
+    deleted: bool,
+    file_removed: bool,
 }
 
+impl From<ReportRecord> for ReportRow {
+    fn from(r: ReportRecord) -> Self {
+        ReportRow {
+            report_id: r.report_id,
+            org_id: r.org_id,
+            report_type: r.report_type,
+            period_from: r.period_from,
+            period_to: r.period_to,
+            status: r.status,
+            file_ref: r.file_ref,
+            file_name: r.file_name,
+            file_size_bytes: r.file_size_bytes.map(|n| n.max(0) as u64),
+            generated_by: r.generated_by,
+            generated_at: r.generated_at,
+            source_position: r.source_position,
+            as_of_position: r.as_of_position,
+            export_id: r.export_id,
+            created_at: r.created_at,
+            updated_at: r.updated_at,
+            deleted: r.deleted,
+            file_removed: r.file_removed,
+        }
+    }
+}
+
+const COLUMNS: &str = "report_id, org_id, report_type, period_from, period_to, status, file_ref, \
+    file_name, file_size_bytes, generated_by, generated_at, source_position, as_of_position, \
+    export_id, created_at, updated_at, deleted, file_removed";
+
 /// A report, deleted ones included.
-pub async fn get(pool: &AnyPool, report_id: &str) -> Result<Option<ReportRow>, ProjectionError> {
-    let found = sqlx::query("SELECT * FROM reports WHERE report_id = $1")
+pub async fn get(pool: &ReadPool, report_id: &str) -> Result<Option<ReportRow>, ProjectionError> {
+    let sql = format!("SELECT {COLUMNS} FROM reports WHERE report_id = $1");
+    let found: Option<ReportRecord> = on_pool!(pool, c => sqlx::query_as(sqlx::AssertSqlSafe(sql))
         .bind(report_id)
-        .fetch_optional(pool)
-        .await?;
-    found.as_ref().map(row).transpose()
+        .fetch_optional(c)
+        .await)?;
+    Ok(found.map(ReportRow::from))
 }
 
 #[derive(Debug, Default)]
@@ -207,74 +237,109 @@ pub struct ReportFilter {
 
 /// One page of live reports, newest first, and the total.
 pub async fn list(
-    pool: &AnyPool,
+    pool: &ReadPool,
     filter: &ReportFilter,
     visible: Visible<'_>,
     offset: u64,
     limit: u64,
 ) -> Result<(Vec<ReportRow>, u64), ProjectionError> {
-    let mut conditions = vec!["deleted = 0".to_string()];
-    let mut binds: Vec<String> = vec![];
-    let mut bind = |column: &str, op: &str, value: String| {
-        binds.push(value);
-        conditions.push(format!("{column} {op} ${}", binds.len()));
+    // Each condition holds one parameter, numbered by its place in the list; `bind_filters!`
+    // binds the values in the same order. `deleted` is compared with a bound `false` (not
+    // `NOT deleted`) so SQLite still finds it in the `reports_list` index.
+    let mut conditions = vec!["deleted = $1".to_string()];
+    let mut add = |column: &str, op: &str| {
+        let n = conditions.len() + 1;
+        conditions.push(format!("{column} {op} ${n}"));
     };
-    if let Some(org) = &filter.org_id {
-        bind("org_id", "=", org.clone());
+    if filter.org_id.is_some() {
+        add("org_id", "=");
     }
-    if let Some(t) = &filter.report_type {
-        bind("report_type", "=", t.clone());
+    if filter.report_type.is_some() {
+        add("report_type", "=");
     }
-    if let Some(status) = &filter.status {
-        bind("status", "=", status.clone());
+    if filter.status.is_some() {
+        add("status", "=");
     }
-    if let Some(from) = filter.period_from {
-        bind("period_to", ">=", from.to_string());
+    if filter.period_from.is_some() {
+        add("period_to", ">=");
     }
-    if let Some(to) = filter.period_to {
-        bind("period_from", "<=", to.to_string());
+    if filter.period_to.is_some() {
+        add("period_from", "<=");
     }
-    match visible {
-        Visible::All => {}
+    let ids = match visible {
+        Visible::All => None,
         Visible::Only([]) => return Ok((vec![], 0)),
         Visible::Only(ids) => {
-            let first = binds.len() + 1;
-            binds.extend(ids.iter().cloned());
-            let marks: Vec<String> = (first..=binds.len()).map(|i| format!("${i}")).collect();
-            conditions.push(format!("org_id IN ({})", marks.join(", ")));
+            conditions.push(pool.any_of("org_id", conditions.len() + 1));
+            Some(IdList(ids.to_vec()))
         }
-    }
+    };
+    let n = conditions.len();
     let condition = conditions.join(" AND ");
     let page_sql = format!(
-        "SELECT * FROM reports WHERE {condition} ORDER BY created_at DESC, report_id DESC \
-         LIMIT {limit} OFFSET {offset}"
+        "SELECT {COLUMNS} FROM reports WHERE {condition} ORDER BY created_at DESC, report_id DESC \
+         LIMIT ${} OFFSET ${}",
+        n + 1,
+        n + 2
     );
     let count_sql = format!("SELECT count(*) FROM reports WHERE {condition}");
-    let mut page = sqlx::query(sqlx::AssertSqlSafe(page_sql));
-    let mut total = sqlx::query_scalar::<_, i64>(sqlx::AssertSqlSafe(count_sql));
-    for b in &binds {
-        page = page.bind(b.clone());
-        total = total.bind(b.clone());
+    macro_rules! bind_filters {
+        ($query:expr) => {{
+            let mut query = $query.bind(false);
+            if let Some(org) = &filter.org_id {
+                query = query.bind(org.as_str());
+            }
+            if let Some(t) = &filter.report_type {
+                query = query.bind(t.as_str());
+            }
+            if let Some(status) = &filter.status {
+                query = query.bind(status.as_str());
+            }
+            if let Some(from) = filter.period_from {
+                query = query.bind(from);
+            }
+            if let Some(to) = filter.period_to {
+                query = query.bind(to);
+            }
+            if let Some(ids) = &ids {
+                query = query.bind(ids.clone());
+            }
+            query
+        }};
     }
-    let rows = page.fetch_all(pool).await?;
-    let total = total.fetch_one(pool).await?;
+    let records: Vec<ReportRecord> = on_pool!(pool, c => bind_filters!(
+        sqlx::query_as(sqlx::AssertSqlSafe(page_sql))
+    )
+    .bind(limit as i64)
+    .bind(offset as i64)
+    .fetch_all(c)
+    .await)?;
+    let total: i64 = on_pool!(pool, c => bind_filters!(
+        sqlx::query_scalar(sqlx::AssertSqlSafe(count_sql))
+    )
+    .fetch_one(c)
+    .await)?;
     Ok((
-        rows.iter().map(row).collect::<Result<_, _>>()?,
+        records.into_iter().map(ReportRow::from).collect(),
         total.max(0) as u64,
     ))
 }
 
 /// Deleted reports whose file is still stored.
 pub async fn files_to_remove(
-    pool: &AnyPool,
+    pool: &ReadPool,
     limit: u64,
 ) -> Result<Vec<ReportRow>, ProjectionError> {
     let sql = format!(
-        "SELECT * FROM reports WHERE deleted = 1 AND file_removed = 0 AND file_ref IS NOT NULL \
-         ORDER BY deleted_at, report_id LIMIT {limit}"
+        "SELECT {COLUMNS} FROM reports \
+         WHERE deleted = $1 AND file_removed = $2 AND file_ref IS NOT NULL \
+         ORDER BY deleted_at, report_id LIMIT $3"
     );
-    let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
-        .fetch_all(pool)
-        .await?;
-    rows.iter().map(row).collect()
+    let records: Vec<ReportRecord> = on_pool!(pool, c => sqlx::query_as(sqlx::AssertSqlSafe(sql))
+        .bind(true)
+        .bind(false)
+        .bind(limit as i64)
+        .fetch_all(c)
+        .await)?;
+    Ok(records.into_iter().map(ReportRow::from).collect())
 }

@@ -5,9 +5,9 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures::StreamExt;
-use sqlx::Connection;
-use store::{Database, Position, RecordedEvent, StoreError};
+use futures::{FutureExt, StreamExt};
+use std::panic::AssertUnwindSafe;
+use store::{Database, Position, RecordedEvent, Stamp, StoreError, on_tx};
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
@@ -26,6 +26,8 @@ pub enum ProjectionError {
     Database(#[from] sqlx::Error),
     #[error("cannot apply event: {0}")]
     Corrupt(String),
+    #[error("panicked: {0}")]
+    Panicked(String),
     /// Another runner (or a rebuild) moved the checkpoint; resume from where it is now.
     #[error("the checkpoint moved under this runner")]
     CheckpointMoved,
@@ -97,7 +99,13 @@ impl Projections {
     async fn run_live(&self, p: Arc<dyn Projection>, shutdown: CancellationToken) {
         let mut backoff = Duration::from_millis(100);
         while !shutdown.is_cancelled() {
-            match self.follow(&p, &shutdown).await {
+            // A panic while applying an event is caught like an error: the batch's transaction
+            // is dropped uncommitted, and the runner retries from its checkpoint after a pause.
+            let followed = AssertUnwindSafe(self.follow(&p, &shutdown))
+                .catch_unwind()
+                .await
+                .unwrap_or_else(|panic| Err(ProjectionError::Panicked(panic_text(panic.as_ref()))));
+            match followed {
                 Ok(()) => return,
                 Err(ProjectionError::CheckpointMoved) => continue,
                 Err(e) => {
@@ -118,10 +126,7 @@ impl Projections {
         p: &Arc<dyn Projection>,
         shutdown: &CancellationToken,
     ) -> Result<(), ProjectionError> {
-        let mut conn = self.db.read.acquire().await?;
-        checkpoint::ensure(&mut conn, p.name()).await?;
-        let mut cursor = checkpoint::load(&mut conn, p.name()).await?;
-        drop(conn);
+        let mut cursor = self.checkpoint_of(p.name()).await?;
         self.publish(p.name(), cursor);
         let mut events = self
             .db
@@ -152,8 +157,7 @@ impl Projections {
             return Ok(from);
         };
         let to = Some(last.position);
-        let mut conn = self.db.read.acquire().await?;
-        let mut tx = conn.begin().await?;
+        let mut tx = self.db.read.begin().await?;
         if !checkpoint::advance(&mut tx, p.name(), from.as_ref(), to.as_ref()).await? {
             return Err(ProjectionError::CheckpointMoved);
         }
@@ -163,6 +167,15 @@ impl Projections {
         tx.commit().await?;
         self.publish(p.name(), to);
         Ok(to)
+    }
+
+    /// The committed checkpoint of projection `name`, made at the start if there is none.
+    async fn checkpoint_of(&self, name: &str) -> Result<Option<Position>, ProjectionError> {
+        let mut tx = self.db.read.begin().await?;
+        checkpoint::ensure(&mut tx, name).await?;
+        let at = checkpoint::load(&mut tx, name).await?;
+        tx.commit().await?;
+        Ok(at)
     }
 
     fn publish(&self, name: &str, position: Option<Position>) {
@@ -180,10 +193,7 @@ impl Projections {
     /// (0 when the projection is current). Tests and `rebuild` drive projections with it.
     pub async fn run_once(&self, name: &str) -> Result<usize, ProjectionError> {
         let p = self.get(name)?;
-        let mut conn = self.db.read.acquire().await?;
-        checkpoint::ensure(&mut conn, p.name()).await?;
-        let from = checkpoint::load(&mut conn, p.name()).await?;
-        drop(conn);
+        let from = self.checkpoint_of(p.name()).await?;
         let batch = self
             .db
             .events
@@ -213,23 +223,23 @@ impl Projections {
     /// A live runner elsewhere notices its checkpoint moved and follows from the start too.
     pub async fn rebuild(&self, name: &str) -> Result<usize, ProjectionError> {
         let p = self.get(name)?.clone();
-        let mut conn = self.db.read.acquire().await?;
-        checkpoint::ensure(&mut conn, p.name()).await?;
-        let mut tx = conn.begin().await?;
+        let mut tx = self.db.read.begin().await?;
+        checkpoint::ensure(&mut tx, p.name()).await?;
         for table in p.tables() {
-            sqlx::query(sqlx::AssertSqlSafe(format!("DELETE FROM {table}")))
-                .execute(&mut *tx)
-                .await?;
+            on_tx!(&mut tx, c => sqlx::query(sqlx::AssertSqlSafe(format!("DELETE FROM {table}")))
+                .execute(c)
+                .await
+                .map(|done| done.rows_affected()))?;
         }
-        sqlx::query(
+        on_tx!(&mut tx, c => sqlx::query(
             "UPDATE projection_checkpoints SET position = '', updated_at = $1 WHERE name = $2",
         )
-        .bind(checkpoint::now())
+        .bind(Stamp::now())
         .bind(p.name())
-        .execute(&mut *tx)
-        .await?;
+        .execute(c)
+        .await
+        .map(|done| done.rows_affected()))?;
         tx.commit().await?;
-        drop(conn);
         self.publish(p.name(), None);
         let mut total = 0;
         loop {
@@ -249,9 +259,7 @@ impl Projections {
         p: &Arc<dyn Projection>,
         target: &Position,
     ) -> Result<bool, ProjectionError> {
-        let mut conn = self.db.read.acquire().await?;
-        let at = checkpoint::load(&mut conn, p.name()).await?;
-        drop(conn);
+        let at = checkpoint::stored(&self.db.read, p.name()).await?;
         if at.as_ref().is_some_and(|at| at >= target) {
             return Ok(true);
         }
@@ -295,9 +303,7 @@ impl Projections {
     pub async fn lag(&self) -> Result<Vec<Lag>, ProjectionError> {
         let mut out = Vec::new();
         for p in &self.projections {
-            let mut conn = self.db.read.acquire().await?;
-            let checkpoint = checkpoint::load(&mut conn, p.name()).await?;
-            drop(conn);
+            let checkpoint = checkpoint::stored(&self.db.read, p.name()).await?;
             let behind = self
                 .db
                 .events
@@ -312,4 +318,12 @@ impl Projections {
         }
         Ok(out)
     }
+}
+
+fn panic_text(panic: &(dyn std::any::Any + Send)) -> String {
+    panic
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "(not text)".into())
 }

@@ -4,10 +4,8 @@
 use chrono::{DateTime, Utc};
 use domain::submission::{Submission, SubmissionEvent};
 use domain::{Aggregate, decode_event};
-use sqlx::{AnyConnection, AnyPool, Row};
-use store::{Filter, RecordedEvent};
+use store::{Filter, ReadPool, ReadTransaction, RecordedEvent, Stamp, on_pool, on_tx};
 
-use crate::report_data::ts;
 use crate::{Projection, ProjectionError};
 
 pub const NAME: &str = "submissions";
@@ -30,7 +28,7 @@ impl Projection for SubmissionsProjection {
 
     async fn apply(
         &self,
-        tx: &mut AnyConnection,
+        tx: &mut ReadTransaction,
         event: &RecordedEvent,
     ) -> Result<(), ProjectionError> {
         let decoded: SubmissionEvent = decode_event(&event.event_type, &event.payload)
@@ -45,23 +43,25 @@ impl Projection for SubmissionsProjection {
                 payload_digest,
                 requested_at,
             } => {
-                let at = ts(&requested_at);
-                sqlx::query(
+                // The payload stays text on both databases: it is the exact document sent to
+                // Bufdir, and its digest is over those bytes.
+                on_tx!(tx, c => sqlx::query(
                     "INSERT INTO bufdir_submissions (submission_id, org_id, report_id, \
                          payload_version, payload, payload_digest, status, attempts, \
                          next_attempt_at, requested_at, updated_at) \
                      VALUES ($1, $2, $3, $4, $5, $6, 'pending', 0, $7, $7, $7) \
                      ON CONFLICT (submission_id) DO NOTHING",
                 )
-                .bind(submission_id)
+                .bind(submission_id.clone())
                 .bind(org_id.as_str().to_string())
-                .bind(report_id)
-                .bind(payload_version)
+                .bind(report_id.clone())
+                .bind(payload_version.clone())
                 .bind(payload.to_string())
-                .bind(payload_digest)
-                .bind(at)
-                .execute(tx)
-                .await?;
+                .bind(payload_digest.clone())
+                .bind(Stamp(requested_at))
+                .execute(c)
+                .await
+                .map(|done| done.rows_affected()))?;
             }
             SubmissionEvent::SubmissionDeliveryFailed {
                 submission_id,
@@ -70,17 +70,18 @@ impl Projection for SubmissionsProjection {
                 retry_at,
                 failed_at,
             } => {
-                sqlx::query(
+                on_tx!(tx, c => sqlx::query(
                     "UPDATE bufdir_submissions SET attempts = $1, last_error = $2, \
                          next_attempt_at = $3, updated_at = $4 WHERE submission_id = $5",
                 )
                 .bind(i64::from(attempt))
-                .bind(error)
-                .bind(ts(&retry_at))
-                .bind(ts(&failed_at))
-                .bind(submission_id)
-                .execute(tx)
-                .await?;
+                .bind(error.clone())
+                .bind(Stamp(retry_at))
+                .bind(Stamp(failed_at))
+                .bind(submission_id.clone())
+                .execute(c)
+                .await
+                .map(|done| done.rows_affected()))?;
             }
             SubmissionEvent::SubmissionDelivered {
                 submission_id,
@@ -91,21 +92,22 @@ impl Projection for SubmissionsProjection {
                 attempt,
                 delivered_at,
             } => {
-                sqlx::query(
+                on_tx!(tx, c => sqlx::query(
                     "UPDATE bufdir_submissions SET status = $1, reference_id = $2, \
                          submitted_at = $3, confirmation = $4, attempts = $5, \
                          next_attempt_at = NULL, last_error = NULL, updated_at = $6 \
                      WHERE submission_id = $7",
                 )
                 .bind(status.as_str())
-                .bind(reference_id)
-                .bind(ts(&submitted_at))
-                .bind(confirmation)
+                .bind(reference_id.clone())
+                .bind(Stamp(submitted_at))
+                .bind(confirmation.clone())
                 .bind(i64::from(attempt))
-                .bind(ts(&delivered_at))
-                .bind(submission_id)
-                .execute(tx)
-                .await?;
+                .bind(Stamp(delivered_at))
+                .bind(submission_id.clone())
+                .execute(c)
+                .await
+                .map(|done| done.rows_affected()))?;
             }
             SubmissionEvent::SubmissionRefused {
                 submission_id,
@@ -113,16 +115,18 @@ impl Projection for SubmissionsProjection {
                 reason,
                 refused_at,
             } => {
-                sqlx::query(
+                let error = format!("Bufdir answered {http_status}: {reason}");
+                on_tx!(tx, c => sqlx::query(
                     "UPDATE bufdir_submissions SET status = 'failed', next_attempt_at = NULL, \
                          last_error = $1, attempts = attempts + 1, updated_at = $2 \
                      WHERE submission_id = $3",
                 )
-                .bind(format!("Bufdir answered {http_status}: {reason}"))
-                .bind(ts(&refused_at))
-                .bind(submission_id)
-                .execute(tx)
-                .await?;
+                .bind(error.clone())
+                .bind(Stamp(refused_at))
+                .bind(submission_id.clone())
+                .execute(c)
+                .await
+                .map(|done| done.rows_affected()))?;
             }
             SubmissionEvent::SubmissionStatusChanged {
                 submission_id,
@@ -131,17 +135,18 @@ impl Projection for SubmissionsProjection {
                 notes,
                 observed_at,
             } => {
-                sqlx::query(
+                on_tx!(tx, c => sqlx::query(
                     "UPDATE bufdir_submissions SET status = $1, processed_at = $2, notes = $3, \
                          updated_at = $4 WHERE submission_id = $5",
                 )
                 .bind(status.as_str())
-                .bind(processed_at.as_ref().map(ts))
-                .bind(notes)
-                .bind(ts(&observed_at))
-                .bind(submission_id)
-                .execute(tx)
-                .await?;
+                .bind(processed_at.map(Stamp))
+                .bind(notes.clone())
+                .bind(Stamp(observed_at))
+                .bind(submission_id.clone())
+                .execute(c)
+                .await
+                .map(|done| done.rows_affected()))?;
             }
         }
         Ok(())
@@ -167,66 +172,79 @@ pub struct SubmissionRow {
     pub requested_at: DateTime<Utc>,
 }
 
+/// A `bufdir_submissions` row as stored: the payload is text (not `jsonb`) on both databases.
+#[derive(sqlx::FromRow)]
+struct SubmissionRecord {
+    submission_id: String,
+    org_id: String,
+    report_id: String,
+    payload_version: String,
+    payload: String,
+    status: String,
+    reference_id: Option<String>,
+    submitted_at: Option<DateTime<Utc>>,
+    confirmation: Option<String>,
+    processed_at: Option<DateTime<Utc>>,
+    notes: Option<String>,
+    #[sqlx(try_from = "i64")]
+    attempts: u32,
+    next_attempt_at: Option<DateTime<Utc>>,
+    last_error: Option<String>,
+    requested_at: DateTime<Utc>,
+}
+
+impl TryFrom<SubmissionRecord> for SubmissionRow {
+    type Error = ProjectionError;
+
+    fn try_from(r: SubmissionRecord) -> Result<Self, Self::Error> {
+        Ok(SubmissionRow {
+            payload: serde_json::from_str(&r.payload)
+                .map_err(|e| ProjectionError::Corrupt(format!("payload: {e}")))?,
+            submission_id: r.submission_id,
+            org_id: r.org_id,
+            report_id: r.report_id,
+            payload_version: r.payload_version,
+            status: r.status,
+            reference_id: r.reference_id,
+            submitted_at: r.submitted_at,
+            confirmation: r.confirmation,
+            processed_at: r.processed_at,
+            notes: r.notes,
+            attempts: r.attempts,
+            next_attempt_at: r.next_attempt_at,
+            last_error: r.last_error,
+            requested_at: r.requested_at,
+        })
+    }
+}
+
 const COLUMNS: &str = "submission_id, org_id, report_id, payload_version, payload, status, \
     reference_id, submitted_at, confirmation, processed_at, notes, attempts, next_attempt_at, \
     last_error, requested_at";
 
-fn time(r: &sqlx::any::AnyRow, column: &str) -> Result<Option<DateTime<Utc>>, ProjectionError> {
-    let text: Option<String> = r.try_get(column)?;
-    text.map(|t| {
-        DateTime::parse_from_rfc3339(&t)
-            .map(|t| t.with_timezone(&Utc))
-            .map_err(|e| ProjectionError::Corrupt(format!("{column}: {e}")))
-    })
-    .transpose()
-}
-
-fn row(r: &sqlx::any::AnyRow) -> Result<SubmissionRow, ProjectionError> {
-    let payload: String = r.try_get("payload")?;
-    let attempts: i64 = r.try_get("attempts")?;
-    Ok(SubmissionRow {
-        submission_id: r.try_get("submission_id")?,
-        org_id: r.try_get("org_id")?,
-        report_id: r.try_get("report_id")?,
-        payload_version: r.try_get("payload_version")?,
-        payload: serde_json::from_str(&payload)
-            .map_err(|e| ProjectionError::Corrupt(format!("payload: {e}")))?,
-        status: r.try_get("status")?,
-        reference_id: r.try_get("reference_id")?,
-        submitted_at: time(r, "submitted_at")?,
-        confirmation: r.try_get("confirmation")?,
-        processed_at: time(r, "processed_at")?,
-        notes: r.try_get("notes")?,
-        attempts: u32::try_from(attempts).unwrap_or(u32::MAX),
-        next_attempt_at: time(r, "next_attempt_at")?,
-        last_error: r.try_get("last_error")?,
-        requested_at: time(r, "requested_at")?
-            .ok_or_else(|| ProjectionError::Corrupt("requested_at is empty".into()))?,
-    })
-}
-
+/// The submission matched by `condition` (a fixed SQL text of this module) on parameter `$1`.
 async fn one(
-    pool: &AnyPool,
+    pool: &ReadPool,
     condition: &str,
     value: &str,
 ) -> Result<Option<SubmissionRow>, ProjectionError> {
     let sql = format!("SELECT {COLUMNS} FROM bufdir_submissions WHERE {condition}");
-    let found = sqlx::query(sqlx::AssertSqlSafe(sql))
-        .bind(value)
-        .fetch_optional(pool)
-        .await?;
-    found.as_ref().map(row).transpose()
+    let found: Option<SubmissionRecord> = on_pool!(pool, c => sqlx::query_as(sqlx::AssertSqlSafe(sql))
+            .bind(value)
+            .fetch_optional(c)
+            .await)?;
+    found.map(SubmissionRow::try_from).transpose()
 }
 
 pub async fn by_id(
-    pool: &AnyPool,
+    pool: &ReadPool,
     submission_id: &str,
 ) -> Result<Option<SubmissionRow>, ProjectionError> {
     one(pool, "submission_id = $1", submission_id).await
 }
 
 pub async fn by_reference(
-    pool: &AnyPool,
+    pool: &ReadPool,
     reference_id: &str,
 ) -> Result<Option<SubmissionRow>, ProjectionError> {
     // Bufdir's references are unique; should one ever repeat, the newest submission wins.
@@ -240,7 +258,7 @@ pub async fn by_reference(
 
 /// The latest submission of a report.
 pub async fn latest_for_report(
-    pool: &AnyPool,
+    pool: &ReadPool,
     org_id: &str,
     report_id: &str,
 ) -> Result<Option<SubmissionRow>, ProjectionError> {
@@ -248,17 +266,17 @@ pub async fn latest_for_report(
         "SELECT {COLUMNS} FROM bufdir_submissions WHERE org_id = $1 AND report_id = $2 \
          ORDER BY requested_at DESC, submission_id DESC LIMIT 1"
     );
-    let found = sqlx::query(sqlx::AssertSqlSafe(sql))
-        .bind(org_id)
-        .bind(report_id)
-        .fetch_optional(pool)
-        .await?;
-    found.as_ref().map(row).transpose()
+    let found: Option<SubmissionRecord> = on_pool!(pool, c => sqlx::query_as(sqlx::AssertSqlSafe(sql))
+            .bind(org_id)
+            .bind(report_id)
+            .fetch_optional(c)
+            .await)?;
+    found.map(SubmissionRow::try_from).transpose()
 }
 
 /// The pending submission whose next attempt is due soonest, if one is due at `now`.
 pub async fn next_due_delivery(
-    pool: &AnyPool,
+    pool: &ReadPool,
     now: DateTime<Utc>,
 ) -> Result<Option<SubmissionRow>, ProjectionError> {
     let sql = format!(
@@ -266,24 +284,25 @@ pub async fn next_due_delivery(
          WHERE status = 'pending' AND next_attempt_at <= $1 \
          ORDER BY next_attempt_at, submission_id LIMIT 1"
     );
-    let found = sqlx::query(sqlx::AssertSqlSafe(sql))
-        .bind(ts(&now))
-        .fetch_optional(pool)
-        .await?;
-    found.as_ref().map(row).transpose()
+    let found: Option<SubmissionRecord> = on_pool!(pool, c => sqlx::query_as(sqlx::AssertSqlSafe(sql))
+            .bind(Stamp(now))
+            .fetch_optional(c)
+            .await)?;
+    found.map(SubmissionRow::try_from).transpose()
 }
 
 /// Submissions Bufdir has received but not yet decided on, oldest first.
 pub async fn awaiting_verdict(
-    pool: &AnyPool,
+    pool: &ReadPool,
     limit: u64,
 ) -> Result<Vec<SubmissionRow>, ProjectionError> {
     let sql = format!(
         "SELECT {COLUMNS} FROM bufdir_submissions WHERE status = 'received' \
-         ORDER BY submitted_at, submission_id LIMIT {limit}"
+         ORDER BY submitted_at, submission_id LIMIT $1"
     );
-    let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
-        .fetch_all(pool)
-        .await?;
-    rows.iter().map(row).collect()
+    let records: Vec<SubmissionRecord> = on_pool!(pool, c => sqlx::query_as(sqlx::AssertSqlSafe(sql))
+            .bind(limit as i64)
+            .fetch_all(c)
+            .await)?;
+    records.into_iter().map(SubmissionRow::try_from).collect()
 }

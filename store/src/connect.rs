@@ -3,10 +3,10 @@
 
 use std::sync::Arc;
 
-use sqlx::AnyPool;
-use sqlx::any::AnyPoolOptions;
+use sqlx::postgres::PgPoolOptions;
+use sqlx::sqlite::SqlitePoolOptions;
 
-use crate::{EventStore, EventStoreDbStore, PostgresStore, SqliteStore, StoreError};
+use crate::{EventStore, EventStoreDbStore, PostgresStore, ReadPool, SqliteStore, StoreError};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Backend {
@@ -17,13 +17,12 @@ pub enum Backend {
 /// The event store and the pool the read models live in: the same database, unless the log is
 /// in EventStoreDB.
 ///
-/// Read models go through `sqlx::Any` so that each projection's SQL is written once for both
-/// backends; they keep to types Any can carry (text, integers, reals). The event store uses the
-/// native drivers for what only they can do (LISTEN/NOTIFY, arrays, `BEGIN IMMEDIATE`).
+/// Read models use the database's native driver ([`ReadPool`]), each query written once for
+/// both backends.
 #[derive(Clone)]
 pub struct Database {
     pub events: Arc<dyn EventStore>,
-    pub read: AnyPool,
+    pub read: ReadPool,
     pub backend: Backend,
     url: Arc<str>,
 }
@@ -40,7 +39,6 @@ pub async fn connect(url: &str) -> Result<Database, StoreError> {
 /// Like [`connect`], but with `eventstore_url` (`esdb://...`) the event log lives in EventStoreDB
 /// and the database at `url` holds only the read models and the service's own tables.
 pub async fn connect_with(url: &str, eventstore_url: Option<&str>) -> Result<Database, StoreError> {
-    sqlx::any::install_default_drivers();
     let backend = backend_of(url)?;
     let events: Arc<dyn EventStore> = match (eventstore_url, backend) {
         (Some(esdb), _) => {
@@ -119,24 +117,19 @@ impl Database {
     }
 }
 
-async fn read_pool(url: &str, backend: Backend, max: u32) -> Result<AnyPool, StoreError> {
-    let pool = AnyPoolOptions::new()
-        .max_connections(max)
-        .after_connect(move |conn, _| {
-            Box::pin(async move {
-                if backend == Backend::Sqlite {
-                    // Any opens plain connections: give them the same settings as the store's.
-                    sqlx::query("PRAGMA busy_timeout = 10000")
-                        .execute(&mut *conn)
-                        .await?;
-                    sqlx::query("PRAGMA synchronous = NORMAL")
-                        .execute(&mut *conn)
-                        .await?;
-                }
-                Ok(())
-            })
-        })
-        .connect(url)
-        .await?;
-    Ok(pool)
+async fn read_pool(url: &str, backend: Backend, max: u32) -> Result<ReadPool, StoreError> {
+    Ok(match backend {
+        Backend::Sqlite => ReadPool::Sqlite(
+            SqlitePoolOptions::new()
+                .max_connections(max)
+                .connect_with(crate::sqlite::connect_options(url)?)
+                .await?,
+        ),
+        Backend::Postgres => ReadPool::Postgres(
+            PgPoolOptions::new()
+                .max_connections(max)
+                .connect(url)
+                .await?,
+        ),
+    })
 }

@@ -13,6 +13,7 @@ mod filter;
 mod metered;
 pub mod migrate;
 mod postgres;
+mod read_db;
 mod sqlite;
 mod subscription;
 
@@ -24,6 +25,7 @@ pub use event::{
 pub use eventstoredb::EventStoreDbStore;
 pub use filter::Filter;
 pub use postgres::PostgresStore;
+pub use read_db::{IdList, ReadPool, ReadTransaction, Stamp};
 pub use sqlite::SqliteStore;
 
 use futures::stream::BoxStream;

@@ -1,9 +1,10 @@
-//! Counts appended events for the process's metrics recorder, in front of any backend, so the
-//! backends stay about storage.
+//! Counts appended events for the process's metrics recorder and gives each append a tracing
+//! span, in front of any backend, so the backends stay about storage.
 
 use std::sync::Arc;
 
 use futures::stream::BoxStream;
+use tracing::Instrument;
 
 use crate::{
     AppendOutcome, EventStore, ExpectedVersion, Filter, NewEvent, Position, RecordedEvent,
@@ -22,7 +23,12 @@ impl EventStore for Metered {
         events: Vec<NewEvent>,
     ) -> Result<AppendOutcome, StoreError> {
         let count = events.len() as u64;
-        let outcome = self.0.append(stream, expected, events).await?;
+        let span = tracing::debug_span!("append", stream, %expected, events = count);
+        let outcome = self
+            .0
+            .append(stream, expected, events)
+            .instrument(span)
+            .await?;
         metrics::counter!(
             "eventstore_events_appended_total",
             "category" => category_of(stream).to_string()

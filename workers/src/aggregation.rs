@@ -35,11 +35,7 @@ impl AggregationWorker {
         Vec<aggregation::MetricSum>,
         store::Position,
     )> {
-        let begin = match self.db.backend {
-            store::Backend::Postgres => "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY",
-            store::Backend::Sqlite => "BEGIN",
-        };
-        let mut tx = self.db.read.begin_with(begin).await?;
+        let mut tx = self.db.read.begin_consistent().await?;
         let position = projections::read_checkpoint(&mut tx, report_data::NAME)
             .await?
             .ok_or_else(|| anyhow::anyhow!("report_data has a snapshot but no checkpoint"))?;

@@ -9,10 +9,15 @@ pub mod export;
 pub mod files;
 pub mod history;
 pub mod sealing;
+pub mod secret;
 pub mod webhooks;
 
+use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::time::Duration;
+
+use futures::FutureExt;
+use tracing::Instrument;
 
 use projections::Projections;
 use store::Database;
@@ -157,14 +162,25 @@ pub fn run_until_stopped(
                     let woken = wake.notified();
                     tokio::pin!(woken);
                     woken.as_mut().enable();
-                    let wait = match worker.run_once().await {
-                        Ok(Outcome::Worked) => {
+                    let span = tracing::info_span!("worker_step", worker = worker.name());
+                    // A panicking step must not end the worker for the life of the process: it
+                    // is logged and the worker goes on after a pause, like a failed step.
+                    let step = AssertUnwindSafe(worker.run_once().instrument(span))
+                        .catch_unwind()
+                        .await;
+                    let wait = match step {
+                        Ok(Ok(Outcome::Worked)) => {
                             backoff = Duration::from_millis(100);
                             continue;
                         }
-                        Ok(Outcome::Idle) => IDLE_WAIT,
-                        Err(e) => {
+                        Ok(Ok(Outcome::Idle)) => IDLE_WAIT,
+                        Ok(Err(e)) => {
                             tracing::error!(worker = worker.name(), error.cause_chain = ?e, "worker step failed");
+                            backoff = (backoff * 2).min(Duration::from_secs(30));
+                            backoff
+                        }
+                        Err(panic) => {
+                            tracing::error!(worker = worker.name(), panic = panic_text(panic.as_ref()), "worker step panicked");
                             backoff = (backoff * 2).min(Duration::from_secs(30));
                             backoff
                         }
@@ -178,6 +194,15 @@ pub fn run_until_stopped(
             })
         })
         .collect()
+}
+
+/// What a panic said, when it said it in text.
+fn panic_text(panic: &(dyn std::any::Any + Send)) -> &str {
+    panic
+        .downcast_ref::<&str>()
+        .copied()
+        .or_else(|| panic.downcast_ref::<String>().map(String::as_str))
+        .unwrap_or("(not text)")
 }
 
 #[cfg(test)]

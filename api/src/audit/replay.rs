@@ -10,8 +10,7 @@
 use std::fmt;
 use std::sync::Arc;
 
-use sqlx::{AnyPool, Connection};
-use store::{Backend, Database, EventStore, Position};
+use store::{Database, EventStore, Position, ReadPool};
 
 use crate::audit::scratch::Scratch;
 use crate::audit::table_diff::{self, Difference, TableDiff, Value};
@@ -88,25 +87,19 @@ pub async fn run(live: &Database, live_url: &str, options: &Options) -> anyhow::
 
 async fn audit(
     live: &Database,
-    scratch: &AnyPool,
+    scratch: &ReadPool,
     p: &Arc<dyn Projection>,
     options: &Options,
 ) -> anyhow::Result<ProjectionAudit> {
     // Most of the log is replayed before the snapshot is taken, so that the snapshot is held
     // only for what the live projection applies meanwhile, and for the comparison.
-    let mut conn = live.read.acquire().await?;
-    let first_look = projections::read_checkpoint(&mut conn, p.name()).await?;
-    drop(conn);
+    let mut look = live.read.begin().await?;
+    let first_look = projections::read_checkpoint(&mut look, p.name()).await?;
+    look.rollback().await?;
     let (reached, mut replayed) =
         replay(live.events.as_ref(), scratch, p, None, first_look).await?;
 
-    let mut conn = live.read.acquire().await?;
-    let mut snapshot = conn.begin().await?;
-    if live.backend == Backend::Postgres {
-        sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
-            .execute(&mut *snapshot)
-            .await?;
-    }
+    let mut snapshot = live.read.begin_consistent().await?;
     let checkpoint = projections::read_checkpoint(&mut snapshot, p.name()).await?;
     anyhow::ensure!(
         checkpoint >= reached,
@@ -118,21 +111,21 @@ async fn audit(
     let (_, more) = replay(live.events.as_ref(), scratch, p, reached, checkpoint).await?;
     replayed += more;
 
-    let mut replay_conn = scratch.acquire().await?;
+    let mut replay_side = scratch.begin().await?;
     let mut tables = Vec::new();
     for table in p.tables() {
         tables.push(
             table_diff::compare(
-                live.backend,
                 table,
                 &mut snapshot,
-                &mut replay_conn,
+                &mut replay_side,
                 options.max_differences,
             )
             .await?,
         );
     }
     snapshot.rollback().await?;
+    replay_side.rollback().await?;
     Ok(ProjectionAudit {
         name: p.name(),
         checkpoint,
@@ -145,7 +138,7 @@ async fn audit(
 /// per transaction. Answers the position the tables now reflect and how many events it applied.
 async fn replay(
     events: &dyn EventStore,
-    into: &AnyPool,
+    into: &ReadPool,
     p: &Arc<dyn Projection>,
     from: Option<Position>,
     to: Option<Position>,

@@ -6,8 +6,7 @@
 
 use std::path::PathBuf;
 
-use sqlx::AnyPool;
-use store::{Backend, Database};
+use store::{Backend, Database, ReadPool, on_pool};
 
 pub struct Scratch {
     /// The fresh database; its event log stays empty (the replay reads the live one).
@@ -17,7 +16,7 @@ pub struct Scratch {
 
 enum Place {
     SqliteDir(PathBuf),
-    PostgresSchema { live: AnyPool, schema: String },
+    PostgresSchema { live: ReadPool, schema: String },
 }
 
 impl Scratch {
@@ -34,9 +33,11 @@ impl Scratch {
             }
             Backend::Postgres => {
                 let schema = format!("bufdir_replay_{id}");
-                sqlx::query(sqlx::AssertSqlSafe(format!("CREATE SCHEMA {schema}")))
-                    .execute(&live.read)
-                    .await?;
+                let create = format!("CREATE SCHEMA {schema}");
+                on_pool!(&live.read, c => sqlx::query(sqlx::AssertSqlSafe(create))
+                    .execute(c)
+                    .await
+                    .map(drop))?;
                 let url = with_search_path(live_url, &schema);
                 let place = Place::PostgresSchema {
                     live: live.read.clone(),
@@ -77,11 +78,11 @@ impl Place {
         match self {
             Place::SqliteDir(dir) => std::fs::remove_dir_all(dir)?,
             Place::PostgresSchema { live, schema } => {
-                sqlx::query(sqlx::AssertSqlSafe(format!(
-                    "DROP SCHEMA IF EXISTS {schema} CASCADE"
-                )))
-                .execute(&live)
-                .await?;
+                let drop_schema = format!("DROP SCHEMA IF EXISTS {schema} CASCADE");
+                on_pool!(&live, c => sqlx::query(sqlx::AssertSqlSafe(drop_schema))
+                    .execute(c)
+                    .await
+                    .map(drop))?;
             }
         }
         Ok(())

@@ -6,8 +6,8 @@
 
 use futures::TryStreamExt;
 use futures::stream::BoxStream;
-use sqlx::{AnyConnection, Row};
-use store::Backend;
+use sqlx::Row;
+use store::{Backend, ReadTransaction, on_tx};
 
 /// A cell as text (`NULL` is `None`).
 pub type Value = Option<String>;
@@ -50,14 +50,14 @@ struct Shape {
 
 /// Compares `table` in `live` and `replay`; at most `keep` differences are kept in the answer.
 pub async fn compare(
-    backend: Backend,
     table: &str,
-    live: &mut AnyConnection,
-    replay: &mut AnyConnection,
+    live: &mut ReadTransaction,
+    replay: &mut ReadTransaction,
     keep: usize,
 ) -> anyhow::Result<TableDiff> {
-    let shape = table_shape(backend, table, live).await?;
-    let replay_shape = table_shape(backend, table, replay).await?;
+    let backend = live.backend();
+    let shape = table_shape(table, live).await?;
+    let replay_shape = table_shape(table, replay).await?;
     anyhow::ensure!(
         replay_shape.columns == shape.columns,
         "table {table} has columns {:?} live but {:?} in the replay: is the live schema migrated?",
@@ -142,16 +142,19 @@ impl Shape {
     }
 }
 
-fn rows<'c>(conn: &'c mut AnyConnection, sql: &str) -> BoxStream<'c, anyhow::Result<Vec<Value>>> {
+fn rows<'c>(tx: &'c mut ReadTransaction, sql: &str) -> BoxStream<'c, anyhow::Result<Vec<Value>>> {
     let sql = sql.to_string();
-    Box::pin(async_stream::try_stream! {
-        let mut rows = sqlx::query(sqlx::AssertSqlSafe(sql)).fetch(conn);
-        while let Some(row) = rows.try_next().await? {
-            let values = (0..row.len())
-                .map(|i| row.try_get::<Value, _>(i))
-                .collect::<Result<Vec<_>, _>>()?;
-            yield values;
-        }
+    on_tx!(tx, c => {
+        let stream: BoxStream<'c, anyhow::Result<Vec<Value>>> = Box::pin(async_stream::try_stream! {
+            let mut rows = sqlx::query(sqlx::AssertSqlSafe(sql)).fetch(c);
+            while let Some(row) = rows.try_next().await? {
+                let values = (0..row.len())
+                    .map(|i| row.try_get::<Value, _>(i))
+                    .collect::<Result<Vec<_>, _>>()?;
+                yield values;
+            }
+        });
+        stream
     })
 }
 
@@ -182,12 +185,8 @@ fn select_sql(backend: Backend, table: &str, shape: &Shape) -> String {
 
 /// The columns of `table` as the connection sees it, and its primary key (all columns when it
 /// has none, so that rows are still ordered and matched whole).
-async fn table_shape(
-    backend: Backend,
-    table: &str,
-    conn: &mut AnyConnection,
-) -> anyhow::Result<Shape> {
-    let sql = match backend {
+async fn table_shape(table: &str, tx: &mut ReadTransaction) -> anyhow::Result<Shape> {
+    let sql = match tx.backend() {
         Backend::Sqlite => "SELECT name, pk FROM pragma_table_info($1) ORDER BY cid",
         Backend::Postgres => {
             "SELECT c.column_name::text, COALESCE(k.ordinal_position, 0)::bigint \
@@ -202,13 +201,8 @@ async fn table_shape(
              ORDER BY c.ordinal_position"
         }
     };
-    let listed: Vec<(String, i64)> = sqlx::query(sql)
-        .bind(table)
-        .fetch_all(&mut *conn)
-        .await?
-        .iter()
-        .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
-        .collect::<Result<_, sqlx::Error>>()?;
+    let listed: Vec<(String, i64)> =
+        on_tx!(tx, c => sqlx::query_as(sql).bind(table).fetch_all(c).await)?;
     anyhow::ensure!(!listed.is_empty(), "table {table} does not exist");
     let mut key: Vec<(i64, usize)> = listed
         .iter()

@@ -129,9 +129,9 @@ async fn authenticate(body: Bytes, sandbox: Data<&Arc<SandboxState>>) -> Respons
         Ok(c) => c,
         Err(r) => return r.into(),
     };
-    match sandbox.authenticate(&credentials.client_id, &credentials.client_secret) {
+    match sandbox.authenticate(&credentials.client_id, credentials.client_secret.expose()) {
         Some(access_token) => Json(TokenResponse {
-            access_token,
+            access_token: access_token.into(),
             token_type: "Bearer".into(),
             expires_in: sandbox.config.token_ttl,
             issued_at: Utc::now(),

@@ -286,10 +286,12 @@ async fn authentication_caches_the_token_and_keeps_it_out_of_the_log() {
         serde_json::to_string(&events.iter().map(|e| &e.payload).collect::<Vec<_>>()).unwrap();
     assert!(!log.contains(&access_token) && !log.contains("s3cr3t_token_here"));
 
-    let sealed: String = sqlx::query_scalar("SELECT sealed_secret FROM bufdir_credentials")
-        .fetch_one(&app.state.db.read)
-        .await
-        .unwrap();
+    let sealed: String = store::on_pool!(&app.state.db.read, c => sqlx::query_scalar(
+        "SELECT sealed_secret FROM bufdir_credentials",
+    )
+    .fetch_one(c)
+    .await
+    .unwrap());
     assert!(!sealed.contains("s3cr3t"));
 
     // Another organisation's caller cannot act for this one; a viewer may not at all.

@@ -66,10 +66,12 @@ async fn stored_answers_survive_a_restart() {
     let body = json!({"org_id": "org-1", "name": "One", "organisasjonsnummer": "986128433"});
     let (_, first, _) = post_with_key(&app, "key-1", &body).await;
     // The key lives in the database, not in memory: a fresh client against the same store agrees.
-    let row: (String, i64) = sqlx::query_as("SELECT idem_key, status FROM idempotency_keys")
-        .fetch_one(&app.state.db.read)
-        .await
-        .unwrap();
+    let row: (String, i64) = store::on_pool!(&app.state.db.read, c => sqlx::query_as(
+        "SELECT idem_key, status FROM idempotency_keys",
+    )
+    .fetch_one(c)
+    .await
+    .unwrap());
     assert_eq!(row, ("key-1".to_string(), 201));
     let (_, again, replayed) = post_with_key(&app, "key-1", &body).await;
     assert_eq!((again, replayed.as_deref()), (first, Some("true")));

@@ -1,16 +1,20 @@
 use projections::Projections;
 use sqlx::Row;
+use store::{ReadPool, on_pool};
 
 use crate::helpers::spawn_app;
 
-async fn organisation_rows(pool: &sqlx::AnyPool) -> Vec<Vec<Option<String>>> {
-    sqlx::query("SELECT org_id, name, organisasjonsnummer, created_at, created_by, position FROM organizations ORDER BY org_id")
-        .fetch_all(pool)
-        .await
-        .unwrap()
-        .iter()
-        .map(|r| (0..6).map(|i| r.try_get::<Option<String>, _>(i).unwrap()).collect())
-        .collect()
+async fn organisation_rows(pool: &ReadPool) -> Vec<Vec<Option<String>>> {
+    on_pool!(pool, c => sqlx::query(
+        "SELECT org_id, name, organisasjonsnummer, CAST(created_at AS TEXT), created_by, position \
+         FROM organizations ORDER BY org_id",
+    )
+    .fetch_all(c)
+    .await
+    .unwrap()
+    .iter()
+    .map(|r| (0..6).map(|i| r.try_get::<Option<String>, _>(i).unwrap()).collect())
+    .collect())
 }
 
 #[tokio::test]
@@ -70,10 +74,12 @@ async fn a_projection_resumes_from_its_checkpoint_and_never_applies_an_event_twi
         "only the event after the checkpoint"
     );
     assert_eq!(restarted.catch_up().await.unwrap(), 0);
-    let ids: Vec<String> = sqlx::query_scalar("SELECT org_id FROM organizations ORDER BY org_id")
-        .fetch_all(&db.read)
-        .await
-        .unwrap();
+    let ids: Vec<String> = on_pool!(&db.read, c => sqlx::query_scalar(
+        "SELECT org_id FROM organizations ORDER BY org_id",
+    )
+    .fetch_all(c)
+    .await
+    .unwrap());
     assert_eq!(ids, ["org-a", "org-b", "org-c"]);
 }
 
@@ -95,10 +101,12 @@ async fn two_runners_of_one_projection_apply_each_event_once() {
         other.run_once("organizations").await.unwrap();
     }
     other.catch_up().await.unwrap();
-    let count: i64 = sqlx::query_scalar("SELECT count(*) FROM organizations")
-        .fetch_one(&app.state.db.read)
-        .await
-        .unwrap();
+    let count: i64 = on_pool!(&app.state.db.read, c => sqlx::query_scalar(
+        "SELECT count(*) FROM organizations",
+    )
+    .fetch_one(c)
+    .await
+    .unwrap());
     assert_eq!(count, 20);
     assert_eq!(
         app.state

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use sqlx::AnyPool;
+use store::ReadPool;
 
 use super::client::{BufdirClient, BufdirError, ClientSettings};
 use super::credentials::CredentialStore;
@@ -74,7 +74,7 @@ impl Bufdir {
     pub fn new(
         base_url: &str,
         settings: BufdirSettings,
-        pool: AnyPool,
+        pool: ReadPool,
         server_secret: &[u8],
     ) -> Result<Arc<Self>, BufdirError> {
         Ok(Arc::new(Bufdir {
@@ -168,7 +168,7 @@ impl Bufdir {
             .ok_or_else(|| GatewayError::NotAuthenticated(org_id.to_string()))?;
         let token = self.client.authenticate(&credentials).await?;
         self.remember(org_id, &token);
-        Ok(token.access_token)
+        Ok(token.access_token.expose().to_string())
     }
 
     fn cached(&self, org_id: &str) -> Option<String> {
@@ -184,7 +184,7 @@ impl Bufdir {
         tokens.insert(
             org_id.to_string(),
             CachedToken {
-                token: token.access_token.clone(),
+                token: token.access_token.expose().to_string(),
                 refresh_at: Instant::now() + refresh_after(token.expires_in),
             },
         );

@@ -5,43 +5,26 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use crate::secret::Secret;
+
 pub const AUTHENTICATE: &str = "/v1/authenticate";
 pub const SUBMISSIONS: &str = "/v1/submissions";
 pub const VALIDATE: &str = "/v1/validate";
 /// Sent with every submission; Bufdir files a submission once per key.
 pub const IDEMPOTENCY_KEY: &str = "Idempotency-Key";
 
-#[derive(Clone, Serialize, Deserialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Credentials {
     pub client_id: String,
-    pub client_secret: String,
+    pub client_secret: Secret,
 }
 
-impl std::fmt::Debug for Credentials {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Credentials")
-            .field("client_id", &self.client_id)
-            .field("client_secret", &"<redacted>")
-            .finish()
-    }
-}
-
-#[derive(Clone, Serialize, Deserialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct TokenResponse {
-    pub access_token: String,
+    pub access_token: Secret,
     pub token_type: String,
     pub expires_in: u64,
     pub issued_at: DateTime<Utc>,
-}
-
-impl std::fmt::Debug for TokenResponse {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("TokenResponse")
-            .field("access_token", &"<redacted>")
-            .field("expires_in", &self.expires_in)
-            .field("issued_at", &self.issued_at)
-            .finish()
-    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

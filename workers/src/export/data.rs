@@ -2,37 +2,19 @@
 //! the source records, all inside one read transaction, so every part of the file reflects the
 //! same log position (the one written on its cover).
 
-use chrono::{DateTime, Datelike, Months, NaiveDate, Utc};
-use domain::bufdir_payload;
+use chrono::{DateTime, Utc};
 use domain::schema::{self, BUFDIR_2025_V2};
-use domain::{OrgId, PeriodId, aggregation};
+use domain::{OrgId, aggregation};
+use domain::{bufdir_payload, report_payload};
 use futures::StreamExt;
 use projections::exports::ExportRow;
-use projections::{report_data, report_queries};
-use serde_json::{Map, Value, json};
-use sqlx::Row;
+use projections::{annex, organizations, report_data, report_queries};
 use store::Database;
 use tokio::sync::mpsc;
 
 use super::document::{ActivityFigures, AnnexRow, FieldFigures, ReportDocument, SectionFigures};
 
-/// `2025` for a calendar year, `2025-Q2` for a quarter, else the dates.
-pub fn period_label(from: NaiveDate, to: NaiveDate) -> String {
-    for candidate in [
-        PeriodId::Year(from.year()),
-        PeriodId::Quarter(from.year(), (from.month0() / 3 + 1) as u8),
-    ] {
-        if candidate.start() == from && candidate.end() == to {
-            return candidate.to_string();
-        }
-    }
-    format!("{from}–{to}")
-}
-
-/// The same range a year earlier.
-pub(super) fn year_before(date: NaiveDate) -> NaiveDate {
-    date.checked_sub_months(Months::new(12)).unwrap_or(date)
-}
+pub use domain::report_payload::{period_label, year_before};
 
 /// Reads the document and, when `annex` is given, streams the range's source records into it
 /// from the same transaction. Returns once every annex row has been sent (or the receiver hung up).
@@ -43,22 +25,15 @@ pub async fn read(
     annex: Option<mpsc::Sender<AnnexRow>>,
     document: tokio::sync::oneshot::Sender<ReportDocument>,
 ) -> anyhow::Result<()> {
-    let begin = match db.backend {
-        store::Backend::Postgres => "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY",
-        store::Backend::Sqlite => "BEGIN",
-    };
-    let mut tx = db.read.begin_with(begin).await?;
+    let mut tx = db.read.begin_consistent().await?;
     let position = projections::read_checkpoint(&mut tx, report_data::NAME)
         .await?
         .map(|p| p.to_string())
         .unwrap_or_else(|| "0".into());
     let org = OrgId::parse(&export.org_id)?;
-    let org_row =
-        sqlx::query("SELECT name, organisasjonsnummer FROM organizations WHERE org_id = $1")
-            .bind(org.as_str().to_string())
-            .fetch_optional(&mut *tx)
-            .await?
-            .ok_or_else(|| anyhow::anyhow!("organisation {org} is not registered"))?;
+    let org_row = organizations::get_in(&mut tx, org.as_str())
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("organisation {org} is not registered"))?;
     let (from, to) = (export.period_from, export.period_to);
     let sums = report_queries::metric_sums_between(&mut tx, &org, from, to).await?;
     let prior =
@@ -66,8 +41,8 @@ pub async fn read(
             .await?;
     let doc = document_from(
         export,
-        org_row.try_get("name")?,
-        org_row.try_get("organisasjonsnummer")?,
+        org_row.name,
+        org_row.organisasjonsnummer,
         &sums,
         &prior,
         position,
@@ -77,27 +52,9 @@ pub async fn read(
         return Ok(());
     }
     if let Some(annex) = annex {
-        let mut rows = sqlx::query(
-            "SELECT record_id, occurred_on, metric, value, hours, data_source FROM source_records \
-             WHERE org_id = $1 AND occurred_on >= $2 AND occurred_on <= $3 \
-             ORDER BY occurred_on, record_id",
-        )
-        .bind(org.as_str().to_string())
-        .bind(from.to_string())
-        .bind(to.to_string())
-        .fetch(&mut *tx);
-        while let Some(r) = rows.next().await {
-            let r = r?;
-            let occurred_on: String = r.try_get(1)?;
-            let row = AnnexRow {
-                record_id: r.try_get(0)?,
-                occurred_on: occurred_on.parse()?,
-                metric: r.try_get(2)?,
-                value: r.try_get(3)?,
-                hours: r.try_get(4)?,
-                data_source: r.try_get(5)?,
-            };
-            if annex.send(row).await.is_err() {
+        let mut rows = annex::stream(&mut tx, &org, from, to);
+        while let Some(row) = rows.next().await {
+            if annex.send(row?).await.is_err() {
                 break;
             }
         }
@@ -140,29 +97,22 @@ pub(super) fn document_from(
                 .collect(),
         })
         .collect();
-    let wanted = |key: &str| {
-        export.activity_types.is_empty() || export.activity_types.iter().any(|a| a == key)
-    };
-    let activities: Vec<ActivityFigures> = schema
-        .activity_categories
+    let totals = report_payload::activity_totals(schema, sums, &export.activity_types);
+    let activities: Vec<ActivityFigures> = totals
         .iter()
-        .filter(|c| wanted(&c.key))
-        .filter_map(|c| {
-            let of_category = sums.iter().filter(|s| s.metric == c.key && s.records > 0);
-            let (antall, timer, records) = of_category.fold((0.0, 0.0, 0), |(a, t, n), s| {
-                (a + s.value, t + s.hours, n + s.records)
-            });
-            // Asked for by name: listed even without records. Otherwise only what happened.
-            (records > 0 || !export.activity_types.is_empty()).then(|| ActivityFigures {
-                kategori: c.key.clone(),
-                label: export.locale.label(&c.labels).to_string(),
-                antall,
-                timer,
-            })
+        .map(|t| ActivityFigures {
+            kategori: t.category.key.clone(),
+            label: export.locale.label(&t.category.labels).to_string(),
+            antall: t.antall,
+            timer: t.timer,
         })
         .collect();
     let period_label = period_label(export.period_from, export.period_to);
-    let payload = payload(&organisasjonsnummer, &period_label, &sections, &activities);
+    let felter = sections
+        .iter()
+        .flat_map(|s| &s.fields)
+        .filter_map(|f| Some((f.key.as_str(), f.value?)));
+    let payload = report_payload::payload(&organisasjonsnummer, &period_label, felter, &totals);
     let validation = bufdir_payload::validate(BUFDIR_2025_V2, &payload, now.date_naive());
     ReportDocument {
         export_id: export.export_id.clone(),
@@ -180,49 +130,5 @@ pub(super) fn document_from(
         activities,
         payload,
         validation,
-    }
-}
-
-/// The Bufdir payload of these figures. Counts and hours go out as whole numbers.
-fn payload(
-    organisasjonsnummer: &str,
-    period_label: &str,
-    sections: &[SectionFigures],
-    activities: &[ActivityFigures],
-) -> Value {
-    let felter: Map<String, Value> = sections
-        .iter()
-        .flat_map(|s| &s.fields)
-        .filter_map(|f| Some((f.key.clone(), json!(f.value?))))
-        .collect();
-    let aktiviteter: Vec<Value> = activities
-        .iter()
-        .map(|a| json!({"kategori": a.kategori, "antall": a.antall.round() as u64, "timer": a.timer.round() as u64}))
-        .collect();
-    json!({
-        "organisasjonsnummer": organisasjonsnummer,
-        "rapporteringsperiode": period_label,
-        "aktiviteter": aktiviteter,
-        "felter": felter,
-    })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn d(y: i32, m: u32, day: u32) -> NaiveDate {
-        NaiveDate::from_ymd_opt(y, m, day).unwrap()
-    }
-
-    #[test]
-    fn whole_years_and_quarters_get_their_period_id() {
-        assert_eq!(period_label(d(2025, 1, 1), d(2025, 12, 31)), "2025");
-        assert_eq!(period_label(d(2025, 4, 1), d(2025, 6, 30)), "2025-Q2");
-        assert_eq!(
-            period_label(d(2025, 1, 1), d(2025, 6, 30)),
-            "2025-01-01–2025-06-30"
-        );
-        assert_eq!(year_before(d(2024, 2, 29)), d(2023, 2, 28));
     }
 }

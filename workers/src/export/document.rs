@@ -66,13 +66,5 @@ pub struct ActivityFigures {
     pub timer: f64,
 }
 
-/// One source record in the annex of an export with attachments.
-#[derive(Debug, Clone, PartialEq)]
-pub struct AnnexRow {
-    pub record_id: String,
-    pub occurred_on: NaiveDate,
-    pub metric: String,
-    pub value: f64,
-    pub hours: Option<f64>,
-    pub data_source: String,
-}
+/// One source record of the annex.
+pub use projections::annex::AnnexRow;

@@ -1,27 +1,20 @@
 //! Where an organisation's webhooks go: its own endpoint (set through the API, secret sealed in
 //! `webhook_endpoints`), else the service-wide one (`WEBHOOK_URL`, `WEBHOOK_SECRET`).
 
-use chrono::{SecondsFormat, Utc};
-use sqlx::{AnyPool, Row};
+use store::{ReadPool, Stamp, on_pool};
 
 use crate::sealing::Sealer;
+use crate::secret::Secret;
 
-#[derive(Clone, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Endpoint {
     pub url: String,
-    pub secret: String,
-}
-
-// Written by hand so the secret never reaches a log.
-impl std::fmt::Debug for Endpoint {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Endpoint").field("url", &self.url).finish()
-    }
+    pub secret: Secret,
 }
 
 #[derive(Clone)]
 pub struct WebhookEndpoints {
-    pool: AnyPool,
+    pool: ReadPool,
     sealer: Sealer,
     global: Option<Endpoint>,
 }
@@ -32,7 +25,7 @@ fn new_secret() -> String {
 }
 
 impl WebhookEndpoints {
-    pub fn new(pool: AnyPool, server_secret: &[u8], global: Option<Endpoint>) -> Self {
+    pub fn new(pool: ReadPool, server_secret: &[u8], global: Option<Endpoint>) -> Self {
         WebhookEndpoints {
             pool,
             sealer: Sealer::new(server_secret, "webhooks"),
@@ -44,7 +37,7 @@ impl WebhookEndpoints {
     pub async fn save(&self, org_id: &str, url: &str) -> anyhow::Result<Endpoint> {
         let secret = new_secret();
         let sealed = self.sealer.seal(secret.as_bytes(), org_id)?;
-        sqlx::query(
+        on_pool!(&self.pool, c => sqlx::query(
             "INSERT INTO webhook_endpoints (org_id, url, sealed_secret, updated_at) \
              VALUES ($1, $2, $3, $4) ON CONFLICT (org_id) DO UPDATE SET url = excluded.url, \
                  sealed_secret = excluded.sealed_secret, updated_at = excluded.updated_at",
@@ -52,43 +45,47 @@ impl WebhookEndpoints {
         .bind(org_id)
         .bind(url)
         .bind(sealed)
-        .bind(Utc::now().to_rfc3339_opts(SecondsFormat::Micros, true))
-        .execute(&self.pool)
-        .await?;
+        .bind(Stamp::now())
+        .execute(c)
+        .await
+        .map(drop))?;
         Ok(Endpoint {
             url: url.to_string(),
-            secret,
+            secret: secret.into(),
         })
     }
 
     /// The organisation's own endpoint, if it set one.
     pub async fn own(&self, org_id: &str) -> anyhow::Result<Option<Endpoint>> {
-        let Some(row) =
-            sqlx::query("SELECT url, sealed_secret FROM webhook_endpoints WHERE org_id = $1")
-                .bind(org_id)
-                .fetch_optional(&self.pool)
-                .await?
-        else {
+        let found: Option<(String, String)> = on_pool!(&self.pool, c => sqlx::query_as(
+            "SELECT url, sealed_secret FROM webhook_endpoints WHERE org_id = $1",
+        )
+        .bind(org_id)
+        .fetch_optional(c)
+        .await)?;
+        let Some((url, sealed)) = found else {
             return Ok(None);
         };
-        let sealed: String = row.try_get("sealed_secret")?;
         let secret = self.sealer.open(&sealed, org_id).ok_or_else(|| {
             anyhow::anyhow!(
                 "the webhook secret of {org_id} cannot be opened (was the server secret changed?); set the webhook again"
             )
         })?;
         Ok(Some(Endpoint {
-            url: row.try_get("url")?,
-            secret: String::from_utf8(secret)?,
+            url,
+            secret: String::from_utf8(secret)?.into(),
         }))
     }
 
     pub async fn remove(&self, org_id: &str) -> anyhow::Result<bool> {
-        let done = sqlx::query("DELETE FROM webhook_endpoints WHERE org_id = $1")
-            .bind(org_id)
-            .execute(&self.pool)
-            .await?;
-        Ok(done.rows_affected() > 0)
+        let removed = on_pool!(&self.pool, c => sqlx::query(
+            "DELETE FROM webhook_endpoints WHERE org_id = $1",
+        )
+        .bind(org_id)
+        .execute(c)
+        .await
+        .map(|done| done.rows_affected()))?;
+        Ok(removed > 0)
     }
 
     /// Where the organisation's webhooks go: its own endpoint, else the service-wide one.

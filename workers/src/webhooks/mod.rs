@@ -66,7 +66,7 @@ impl Webhooks {
     }
 
     pub fn new(
-        pool: sqlx::AnyPool,
+        pool: store::ReadPool,
         server_secret: &[u8],
         settings: WebhookSettings,
     ) -> anyhow::Result<Self> {
@@ -161,7 +161,7 @@ impl NotifyWorker {
                 .map_err(|e| e.to_string())?;
         }
         let body = serde_json::to_vec(&body(row)).map_err(|e| e.to_string())?;
-        let signature = signature::sign(&endpoint.secret, Utc::now().timestamp(), &body);
+        let signature = signature::sign(endpoint.secret.expose(), Utc::now().timestamp(), &body);
         let answer = self
             .webhooks
             .http

@@ -199,7 +199,7 @@ impl BufdirApi {
         }
         let credentials = Credentials {
             client_id: body.client_id.0,
-            client_secret: body.client_secret.0,
+            client_secret: body.client_secret.0.into(),
         };
         let token = match state
             .services
@@ -227,7 +227,7 @@ impl BufdirApi {
         .await?;
         Ok(AuthenticateResponse::Ok(
             Json(BufdirToken {
-                access_token: token.access_token,
+                access_token: token.access_token.expose().to_string(),
                 token_type: token.token_type,
                 expires_in: token.expires_in,
                 issued_at: token.issued_at.into(),

@@ -64,7 +64,7 @@ impl WebhooksApi {
         Ok(Json(WebhookSet {
             org_id: org.to_string(),
             url: endpoint.url,
-            secret: endpoint.secret,
+            secret: endpoint.secret.expose().to_string(),
         }))
     }
 
