@@ -6,6 +6,7 @@ use chrono::{DateTime, Utc};
 use domain::export::{
     ExportCommand, ExportError, ExportFile, ExportFormat, ExportRequest, ExternalResult, ReexportOf,
 };
+use domain::report::ReportStatus;
 use domain::{FileKey, Locale, OrgId};
 use projections::exports::ExportRow;
 use projections::reports::ReportRow;
@@ -17,7 +18,7 @@ use crate::{CommandError, Ctx, new_id};
 #[derive(Debug, thiserror::Error)]
 pub enum ReexportError {
     #[error("report {0} is {1}; only a completed report can be re-exported")]
-    NotCompleted(String, String),
+    NotCompleted(String, &'static str),
     #[error(transparent)]
     Command(#[from] CommandError<ExportError>),
     #[error("the report's organisation {0:?} is unreadable")]
@@ -41,10 +42,10 @@ pub async fn request(
     original: Option<&ExportRow>,
     command: RequestReexport,
 ) -> Result<String, ReexportError> {
-    if report.status != "completed" {
+    if report.status != ReportStatus::Completed {
         return Err(ReexportError::NotCompleted(
             report.report_id.clone(),
-            report.status.clone(),
+            report.status.as_str(),
         ));
     }
     let org =
@@ -121,7 +122,7 @@ pub async fn report_progress(
             size,
             completed_at,
         } => {
-            let format = ExportFormat::parse(&row.format).unwrap_or(ExportFormat::Excel);
+            let format = row.format;
             ExportCommand::ExternalFinish {
                 renderer,
                 result: ExternalResult::Completed {

@@ -2,7 +2,9 @@
 //! RecordAggregation: one stream per organisation and period (`ReportData`).
 
 use chrono::{DateTime, SubsecRound, Utc};
-use domain::report_data::{ReportData, ReportDataCommand, ReportDataError, SectionValues};
+use domain::report_data::{
+    ReportData, ReportDataCommand, ReportDataError, SectionValues, SnapshotStatus,
+};
 use domain::{OrgId, PeriodId};
 use projections::organizations::Visible;
 use projections::report_data;
@@ -80,7 +82,12 @@ pub async fn request(
     };
     let (rows, _) = report_queries::snapshots(&ctx.db.read, &filter, Visible::All, 0, 100).await?;
     rows.into_iter()
-        .find(|s| s.status == "current" || s.status == "processing")
+        .find(|s| {
+            matches!(
+                s.status,
+                SnapshotStatus::Current | SnapshotStatus::Processing
+            )
+        })
         .map(|row| Requested::Existing(Box::new(row)))
         .ok_or(RequestError::NotVisibleYet)
 }

@@ -63,6 +63,18 @@ impl ExportStatus {
             Self::Cancelled => "cancelled",
         }
     }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        [
+            Self::Queued,
+            Self::Running,
+            Self::Completed,
+            Self::Failed,
+            Self::Cancelled,
+        ]
+        .into_iter()
+        .find(|status| status.as_str() == s)
+    }
 }
 
 /// The longest range one export may cover.

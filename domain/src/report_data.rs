@@ -50,6 +50,17 @@ impl SnapshotStatus {
             SnapshotStatus::Failed => "failed",
         }
     }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        [
+            SnapshotStatus::Processing,
+            SnapshotStatus::Current,
+            SnapshotStatus::Historical,
+            SnapshotStatus::Failed,
+        ]
+        .into_iter()
+        .find(|status| status.as_str() == s)
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]

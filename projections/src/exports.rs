@@ -2,7 +2,7 @@
 //! running with a lapsed lease), and the files the expiry worker removes.
 
 use chrono::{DateTime, NaiveDate, Utc};
-use domain::export::{Export, ExportEvent, ExportSubmission};
+use domain::export::{Export, ExportEvent, ExportFormat, ExportStatus, ExportSubmission};
 use domain::{Aggregate, Locale, decode_event};
 use sqlx::types::Json;
 use store::{Filter, IdList, ReadPool, ReadTransaction, RecordedEvent, Stamp, on_pool, on_tx};
@@ -265,8 +265,8 @@ impl Projection for ExportsProjection {
 pub struct ExportRow {
     pub export_id: String,
     pub org_id: String,
-    pub status: String,
-    pub format: String,
+    pub status: ExportStatus,
+    pub format: ExportFormat,
     pub period_from: NaiveDate,
     pub period_to: NaiveDate,
     pub activity_types: Vec<String>,
@@ -314,8 +314,10 @@ pub struct ExportRow {
 struct ExportRecord {
     export_id: String,
     org_id: String,
-    status: String,
-    format: String,
+    #[sqlx(try_from = "String")]
+    status: ExportStatus,
+    #[sqlx(try_from = "String")]
+    format: ExportFormat,
     period_from: NaiveDate,
     period_to: NaiveDate,
     #[sqlx(json)]

@@ -2,7 +2,7 @@
 
 use chrono::{DateTime, NaiveDate, Utc};
 use domain::aggregation::MetricSum;
-use domain::report_data::SectionValues;
+use domain::report_data::{SectionValues, SnapshotStatus};
 use domain::{OrgId, PeriodId};
 use store::{IdList, ReadPool, ReadTransaction, on_pool, on_tx};
 
@@ -21,7 +21,8 @@ pub struct SnapshotRow {
     pub org_id: String,
     pub organization_name: Option<String>,
     pub period_id: String,
-    pub status: String,
+    #[sqlx(try_from = "String")]
+    pub status: SnapshotStatus,
     pub job_id: String,
     pub cache_valid: bool,
     pub invalidation_reason: Option<String>,

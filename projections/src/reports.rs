@@ -2,7 +2,7 @@
 //! the history worker knows which exports were recorded and which files still have to go.
 
 use chrono::{DateTime, NaiveDate, Utc};
-use domain::report::{Report, ReportEvent};
+use domain::report::{Report, ReportEvent, ReportStatus, ReportType};
 use domain::{Aggregate, decode_event};
 use store::{Filter, IdList, ReadPool, ReadTransaction, RecordedEvent, Stamp, on_pool, on_tx};
 
@@ -143,10 +143,10 @@ impl Projection for ReportsProjection {
 pub struct ReportRow {
     pub report_id: String,
     pub org_id: String,
-    pub report_type: String,
+    pub report_type: ReportType,
     pub period_from: NaiveDate,
     pub period_to: NaiveDate,
-    pub status: String,
+    pub status: ReportStatus,
     pub file_ref: Option<String>,
     pub file_name: Option<String>,
     pub file_size_bytes: Option<u64>,
@@ -167,10 +167,12 @@ pub struct ReportRow {
 struct ReportRecord {
     report_id: String,
     org_id: String,
-    report_type: String,
+    #[sqlx(try_from = "String")]
+    report_type: ReportType,
     period_from: NaiveDate,
     period_to: NaiveDate,
-    status: String,
+    #[sqlx(try_from = "String")]
+    status: ReportStatus,
     file_ref: Option<String>,
     file_name: Option<String>,
     file_size_bytes: Option<i64>,

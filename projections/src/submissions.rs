@@ -2,7 +2,7 @@
 //! (rows still `pending`, with when to try next) and the status poll list (rows `received`).
 
 use chrono::{DateTime, Utc};
-use domain::submission::{Submission, SubmissionEvent};
+use domain::submission::{Submission, SubmissionEvent, SubmissionStatus};
 use domain::{Aggregate, decode_event};
 use store::{Filter, ReadPool, ReadTransaction, RecordedEvent, Stamp, on_pool, on_tx};
 
@@ -160,7 +160,7 @@ pub struct SubmissionRow {
     pub report_id: String,
     pub payload_version: String,
     pub payload: serde_json::Value,
-    pub status: String,
+    pub status: SubmissionStatus,
     pub reference_id: Option<String>,
     pub submitted_at: Option<DateTime<Utc>>,
     pub confirmation: Option<String>,
@@ -180,7 +180,8 @@ struct SubmissionRecord {
     report_id: String,
     payload_version: String,
     payload: String,
-    status: String,
+    #[sqlx(try_from = "String")]
+    status: SubmissionStatus,
     reference_id: Option<String>,
     submitted_at: Option<DateTime<Utc>>,
     confirmation: Option<String>,

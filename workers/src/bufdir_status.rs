@@ -77,7 +77,7 @@ impl Worker for StatusWorker {
                 );
                 continue;
             };
-            if status.as_str() == row.status {
+            if status == row.status {
                 continue;
             }
             let org = OrgId::parse(&row.org_id)?;

@@ -66,7 +66,9 @@ pub async fn download(
         })?;
     let export = exports::get(&state.db.read, &export_id)
         .await?
-        .filter(|e| !e.deleted && !e.file_removed && e.status == "completed")
+        .filter(|e| {
+            !e.deleted && !e.file_removed && e.status == domain::export::ExportStatus::Completed
+        })
         .ok_or_else(|| ApiError::NotFound("the file is no longer available".into()))?;
     let (Some(key), Some(name), Some(content_type)) =
         (export.file_key, export.file_name, export.content_type)

@@ -368,7 +368,7 @@ async fn a_submission_is_delivered_once_and_its_status_followed_to_the_verdict()
     let submission_id = first["submission_id"].as_str().unwrap().to_string();
     app.until("the verdict", || async {
         let r = row(&app, &submission_id).await;
-        (r.status == "accepted").then_some(())
+        (r.status.as_str() == "accepted").then_some(())
     })
     .await;
     let reader = app.token(&[ORG], &[Role::Viewer]);
@@ -520,7 +520,7 @@ async fn an_outage_longer_than_the_wait_answers_202_and_delivers_later_exactly_o
         .app
         .until("the delivery", || async {
             let r = row(&w.app, &submission_id).await;
-            (r.status == "received").then_some(r)
+            (r.status.as_str() == "received").then_some(r)
         })
         .await;
     assert_eq!(w.sandbox.state.filed().len(), 1);
@@ -557,7 +557,7 @@ async fn a_restart_between_accepting_and_delivering_still_delivers() {
     let delivered = second
         .until("the delivery after the restart", || async {
             let r = row(&second, &submission_id).await;
-            (r.status == "received").then_some(r)
+            (r.status.as_str() == "received").then_some(r)
         })
         .await;
     assert_eq!(sandbox.state.filed().len(), 1);
@@ -577,7 +577,7 @@ async fn submission_works_on_postgres() {
     assert_eq!(status, 200, "{body}");
     let submission_id = body["submission_id"].as_str().unwrap().to_string();
     app.until("the verdict", || async {
-        (row(&app, &submission_id).await.status == "accepted").then_some(())
+        (row(&app, &submission_id).await.status.as_str() == "accepted").then_some(())
     })
     .await;
     assert_eq!(sandbox.state.filed().len(), 1);

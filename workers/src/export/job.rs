@@ -12,7 +12,9 @@ use chrono::Utc;
 use commands::CommandError;
 use commands::submissions::{self, SubmitError, SubmitToBufdir};
 use domain::OrgId;
-use domain::export::{ExportCommand, ExportError, ExportEvent, ExportFile, ExportSubmission};
+use domain::export::{
+    ExportCommand, ExportError, ExportEvent, ExportFile, ExportStatus, ExportSubmission,
+};
 use projections::Projections;
 use projections::exports::{self, ExportRow};
 use store::{Database, Metadata};
@@ -60,10 +62,6 @@ struct Produced {
     steps: u32,
     source_position: String,
     submission: Option<ExportSubmission>,
-}
-
-fn format_of(name: &str) -> Format {
-    domain::export::ExportFormat::parse(name).map_or(Format::Excel, Format::from)
 }
 
 /// A file name safe on every file system: letters, digits, `-` and `_`.
@@ -148,7 +146,7 @@ impl ExportWorker {
                     _ = notified => {
                         let row = exports::get(&worker.db.read, &export_id).await;
                         if let Ok(Some(row)) = row
-                            && (row.deleted || row.status != "running" || row.attempt != attempt)
+                            && (row.deleted || row.status != ExportStatus::Running || row.attempt != attempt)
                         {
                             cancelled.store(true, Ordering::SeqCst);
                         }
@@ -177,7 +175,7 @@ impl ExportWorker {
         cancelled: Arc<AtomicBool>,
         progress: Arc<AtomicU64>,
     ) -> Result<Produced, Stop> {
-        let format = format_of(&row.format);
+        let format = Format::from(row.format);
         let (doc_tx, doc_rx) = oneshot::channel::<ReportDocument>();
         let (annex_tx, annex_rx) = if row.include_attachments {
             let (tx, rx) = mpsc::channel::<AnnexRow>(4096);

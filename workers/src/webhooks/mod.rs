@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use commands::CommandError;
-use domain::export::ExportCommand;
+use domain::export::{ExportCommand, ExportStatus};
 use projections::Projections;
 use projections::exports::{self, ExportRow};
 use serde_json::json;
@@ -107,7 +107,7 @@ fn time(t: &Option<DateTime<Utc>>) -> Option<String> {
 
 /// The body: the re-export's result, as `GET /api/v1/report-reexports/{id}` would show it.
 pub fn body(row: &ExportRow) -> serde_json::Value {
-    let completed = row.status == "completed";
+    let completed = row.status == ExportStatus::Completed;
     json!({
         "event": if completed { "reexport.completed" } else { "reexport.failed" },
         "reexport_id": row.export_id,

@@ -30,7 +30,7 @@ const SUBMITTERS: &[Role] = &[Role::Reporter, Role::Admin, Role::Service];
 fn receipt(row: SubmissionRow, warnings: Vec<String>) -> SubmissionReceipt {
     SubmissionReceipt {
         submission_reference_id: row.reference_id,
-        status: row.status,
+        status: row.status.as_str().into(),
         submitted_at: row.submitted_at.map(Into::into),
         bufdir_confirmation: row.confirmation,
         submission_id: row.submission_id,
@@ -88,7 +88,9 @@ async fn settled(state: &AppState, submission_id: &str) -> Result<SubmissionRow,
             .ok_or_else(|| {
                 ApiError::internal(anyhow::anyhow!("submission {submission_id} vanished"))
             })?;
-        if row.status != "pending" || tokio::time::Instant::now() >= deadline {
+        if row.status != domain::submission::SubmissionStatus::Pending
+            || tokio::time::Instant::now() >= deadline
+        {
             return Ok(row);
         }
         tokio::select! {
@@ -285,7 +287,7 @@ impl BufdirApi {
         let current = submitted.submission;
         let row = settled(&state, &current.submission_id).await?;
         let warnings = v.warnings.iter().map(|w| w.message_en.clone()).collect();
-        if row.status == "pending" {
+        if row.status == domain::submission::SubmissionStatus::Pending {
             let location = status_location(&row.submission_id);
             Ok(SubmitResponse::Accepted(
                 Json(receipt(row, warnings)),
@@ -321,7 +323,7 @@ impl BufdirApi {
         let row = auth.0.scope(&org, found, "submission")?;
         Ok(Json(SubmissionStatusView {
             reference_id: row.reference_id,
-            status: row.status,
+            status: row.status.as_str().into(),
             submitted_at: row.submitted_at.map(Into::into),
             processed_at: row.processed_at.map(Into::into),
             notes: row.notes,

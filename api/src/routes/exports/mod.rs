@@ -36,7 +36,9 @@ async fn detail(state: &AppState, req: &Request, row: ExportRow) -> Result<Expor
     };
     let now = Utc::now();
     let file_url = match (&row.file_expires_at, row.file_removed) {
-        (Some(expires), false) if *expires > now && row.status == "completed" => {
+        (Some(expires), false)
+            if *expires > now && row.status == domain::export::ExportStatus::Completed =>
+        {
             let path = crate::routes::downloads::path(&row.export_id);
             Some(format!(
                 "{}{path}?{}",
@@ -54,11 +56,11 @@ async fn detail(state: &AppState, req: &Request, row: ExportRow) -> Result<Expor
             total: row.progress_total,
         },
         submission_reference_id: submission.as_ref().and_then(|s| s.reference_id.clone()),
-        submission_status: submission.map(|s| s.status),
+        submission_status: submission.map(|s| s.status.as_str().into()),
         export_id: row.export_id,
         org_id: row.org_id,
-        status: row.status,
-        format: row.format,
+        status: row.status.as_str().into(),
+        format: row.format.as_str().into(),
         period_from: row.period_from.into(),
         period_to: row.period_to.into(),
         activity_types: row.activity_types,
@@ -189,8 +191,8 @@ impl ExportsApi {
             .map(|r| ExportSummary {
                 export_id: r.export_id,
                 org_id: r.org_id,
-                status: r.status,
-                format: r.format,
+                status: r.status.as_str().into(),
+                format: r.format.as_str().into(),
                 period_from: r.period_from.into(),
                 period_to: r.period_to.into(),
                 created_at: r.created_at.into(),

@@ -130,12 +130,15 @@ impl ReexportsApi {
         };
         let params = body.export_params.clone();
         let params = params.as_ref();
-        let original_format = original.as_ref().map(|o| o.format.clone()).or_else(|| {
-            report
-                .file_name
-                .as_ref()
-                .and_then(|n| n.rsplit('.').next().map(str::to_string))
-        });
+        let original_format = original
+            .as_ref()
+            .map(|o| o.format.as_str().to_string())
+            .or_else(|| {
+                report
+                    .file_name
+                    .as_ref()
+                    .and_then(|n| n.rsplit('.').next().map(str::to_string))
+            });
         let format = resolve_format(
             params.and_then(|p| p.format.as_ref()).map(|f| f.as_str()),
             original_format.as_deref(),

@@ -77,13 +77,15 @@ pub struct Reexport {
 impl From<ExportRow> for Reexport {
     fn from(r: ExportRow) -> Self {
         Reexport {
-            status: status_name(&r.status),
+            status: status_name(r.status.as_str()),
             export_params: ResolvedParams {
-                format: format_name(&r.format),
+                format: format_name(r.format.as_str()),
                 include_annexes: r.include_attachments,
                 locale: r.locale.as_str().into(),
             },
-            output_file_ref: r.file_key.filter(|_| r.status == "completed"),
+            output_file_ref: r
+                .file_key
+                .filter(|_| r.status == domain::export::ExportStatus::Completed),
             output_file_size_bytes: r.file_size_bytes,
             requested_by: r.requested_by,
             requested_at: r.created_at.into(),

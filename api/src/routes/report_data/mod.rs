@@ -24,7 +24,7 @@ pub struct ReportDataApi;
 
 fn summary(row: SnapshotRow) -> Result<SnapshotSummary, ApiError> {
     Ok(SnapshotSummary {
-        snapshot_status: SnapshotStatus::parse(&row.status)?,
+        snapshot_status: row.status.into(),
         field_count: schema::bufdir_2025_v2().fields().count() as u64,
         populated_field_count: row.populated_field_count,
         cache_valid: row.cache_valid,
@@ -120,7 +120,7 @@ impl ReportDataApi {
         let schema = schema::bufdir_2025_v2();
         let sections = sections_of(&row, lang);
         Ok(Json(SnapshotDetail {
-            snapshot_status: SnapshotStatus::parse(&row.status)?,
+            snapshot_status: row.status.into(),
             field_count: schema.fields().count() as u64,
             populated_field_count: row.populated_field_count,
             cache_valid: row.cache_valid,
@@ -208,9 +208,9 @@ impl ReportDataApi {
                 location(&snapshot_id),
             ),
             Requested::Existing(existing) => {
-                let processing = existing.status == "processing";
+                let processing = existing.status == domain::report_data::SnapshotStatus::Processing;
                 let job = SnapshotJob {
-                    snapshot_status: SnapshotStatus::parse(&existing.status)?,
+                    snapshot_status: existing.status.into(),
                     estimated_completion_seconds: estimate.filter(|_| processing),
                     snapshot_id: existing.snapshot_id.clone(),
                     organization_id: existing.org_id,

@@ -6,7 +6,6 @@ use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, Enum, Object, Union};
 use projections::report_queries::SnapshotRow;
 
-use crate::problem::ApiError;
 use crate::routes::Pagination;
 use crate::text::{OrgIdText, PeriodIdText, Text500};
 use crate::wire::Timestamp;
@@ -29,16 +28,16 @@ impl SnapshotStatus {
             Self::Failed => "failed",
         }
     }
+}
 
-    pub fn parse(s: &str) -> Result<Self, ApiError> {
+impl From<domain::report_data::SnapshotStatus> for SnapshotStatus {
+    fn from(s: domain::report_data::SnapshotStatus) -> Self {
+        use domain::report_data::SnapshotStatus as Stored;
         match s {
-            "processing" => Ok(Self::Processing),
-            "current" => Ok(Self::Current),
-            "historical" => Ok(Self::Historical),
-            "failed" => Ok(Self::Failed),
-            other => Err(ApiError::internal(anyhow::anyhow!(
-                "unknown stored status {other}"
-            ))),
+            Stored::Processing => Self::Processing,
+            Stored::Current => Self::Current,
+            Stored::Historical => Self::Historical,
+            Stored::Failed => Self::Failed,
         }
     }
 }

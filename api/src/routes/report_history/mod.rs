@@ -225,7 +225,7 @@ impl ReportHistoryApi {
         let caller = auth.0;
         let row = access::report(&state, &caller, &report_id.0).await?;
         caller.require_any(WRITERS)?;
-        if row.status == "completed" {
+        if row.status == Status::Completed {
             return Err(ApiError::Conflict(format!(
                 "report {} is completed; its file is final",
                 row.report_id
@@ -278,7 +278,8 @@ impl ReportHistoryApi {
         else {
             return Err(ApiError::Conflict(format!(
                 "report {} is {} and has no file yet",
-                row.report_id, row.status
+                row.report_id,
+                row.status.as_str()
             ))
             .into());
         };
