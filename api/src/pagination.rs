@@ -21,8 +21,12 @@ impl PageParams {
         }
     }
 
-    pub fn offset(&self) -> u64 {
-        u64::from(self.page.saturating_sub(1)) * u64::from(self.limit)
+    /// The rows this page holds, as the read models take it.
+    pub fn rows(&self) -> projections::Page {
+        projections::Page {
+            offset: u64::from(self.page.saturating_sub(1)) * u64::from(self.limit),
+            limit: u64::from(self.limit),
+        }
     }
 
     pub fn pagination(&self, total: u64) -> Pagination {

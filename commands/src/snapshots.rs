@@ -80,7 +80,16 @@ pub async fn request(
         period_id: Some(command.period_id.to_string()),
         status: None,
     };
-    let (rows, _) = report_queries::snapshots(&ctx.db.read, &filter, Visible::All, 0, 100).await?;
+    let (rows, _) = report_queries::snapshots(
+        &ctx.db.read,
+        &filter,
+        Visible::All,
+        projections::Page {
+            offset: 0,
+            limit: 100,
+        },
+    )
+    .await?;
     rows.into_iter()
         .find(|s| {
             matches!(

@@ -450,9 +450,9 @@ pub async fn list(
     pool: &ReadPool,
     filter: &ExportFilter,
     visible: crate::organizations::Visible<'_>,
-    offset: u64,
-    limit: u64,
+    page: crate::Page,
 ) -> Result<(Vec<ExportRow>, u64), ProjectionError> {
+    let crate::Page { offset, limit } = page;
     // Only the filters that are set become conditions, so each combination is a plain query the
     // database plans with its indexes (`exports_list`, `exports_reexports`); the statement's text
     // depends on which filters are set, never on their values or on the number of visible ids.

@@ -26,6 +26,13 @@ pub async fn read_checkpoint(
 
 use store::{Filter, ReadTransaction, RecordedEvent};
 
+/// One page of a list: how many rows to skip, and how many to answer at most.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Page {
+    pub offset: u64,
+    pub limit: u64,
+}
+
 /// One read model.
 #[async_trait::async_trait]
 pub trait Projection: Send + Sync + 'static {

@@ -108,9 +108,9 @@ pub async fn get_in(
 pub async fn list(
     pool: &ReadPool,
     visible: Visible<'_>,
-    offset: u64,
-    limit: u64,
+    page: crate::Page,
 ) -> Result<(Vec<OrganizationRow>, u64), ProjectionError> {
+    let crate::Page { offset, limit } = page;
     // `$3` is the list of visible ids, bound as one value: the statement's text is the same for
     // every caller and page size.
     let (condition, ids) = match visible {

@@ -102,9 +102,9 @@ pub async fn snapshots(
     pool: &ReadPool,
     filter: &SnapshotFilter,
     visible: Visible<'_>,
-    offset: u64,
-    limit: u64,
+    page: crate::Page,
 ) -> Result<(Vec<SnapshotRow>, u64), ProjectionError> {
+    let crate::Page { offset, limit } = page;
     // Fixed placeholders $1..$5; `$6` is the list of visible org ids, bound as one value, so the
     // statement's text is the same for every caller and page size.
     let (visible_condition, ids) = match visible {
@@ -276,9 +276,9 @@ pub async fn source_records(
     org_id: &str,
     period: Option<&PeriodId>,
     metric: Option<&str>,
-    offset: u64,
-    limit: u64,
+    page: crate::Page,
 ) -> Result<(Vec<SourceRecordRow>, u64), ProjectionError> {
+    let crate::Page { offset, limit } = page;
     // Without a period, bounds around every date a record can have (years 1900 to 9999).
     let (from, to) = period.map_or(
         (

@@ -242,9 +242,9 @@ pub async fn list(
     pool: &ReadPool,
     filter: &ReportFilter,
     visible: Visible<'_>,
-    offset: u64,
-    limit: u64,
+    page: crate::Page,
 ) -> Result<(Vec<ReportRow>, u64), ProjectionError> {
+    let crate::Page { offset, limit } = page;
     // Each condition holds one parameter, numbered by its place in the list; `bind_filters!`
     // binds the values in the same order. `deleted` is compared with a bound `false` (not
     // `NOT deleted`) so SQLite still finds it in the `reports_list` index.

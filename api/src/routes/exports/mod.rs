@@ -177,32 +177,9 @@ impl ExportsApi {
             period_to: period_to.0.map(Into::into),
             ..ExportFilter::default()
         };
-        let visible = caller.visible();
-        let (rows, total) = exports::list(
-            &state.db.read,
-            &filter,
-            visible,
-            params.offset(),
-            u64::from(params.limit),
-        )
-        .await?;
-        let data = rows
-            .into_iter()
-            .map(|r| ExportSummary {
-                export_id: r.export_id,
-                org_id: r.org_id,
-                status: r.status.as_str().into(),
-                format: r.format.as_str().into(),
-                period_from: r.period_from.into(),
-                period_to: r.period_to.into(),
-                created_at: r.created_at.into(),
-                completed_at: r.completed_at.map(Into::into),
-            })
-            .collect();
-        Ok(Json(ExportList {
-            data,
-            pagination: params.pagination(total),
-        }))
+        let found = exports::list(&state.db.read, &filter, caller.visible(), params.rows()).await?;
+        let (data, pagination) = params.page_of(found);
+        Ok(Json(ExportList { data, pagination }))
     }
 
     /// Get export job status and metadata

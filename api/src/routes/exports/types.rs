@@ -2,6 +2,7 @@
 
 use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, Enum, Object};
+use projections::exports::ExportRow;
 
 use crate::routes::Pagination;
 use crate::text::{CategoryText, ExportFormatText, LocaleText, OrgIdText, UpTo1000};
@@ -81,6 +82,21 @@ pub struct ExportSummary {
     pub created_at: Timestamp,
     #[oai(nullable)]
     pub completed_at: Option<Timestamp>,
+}
+
+impl From<ExportRow> for ExportSummary {
+    fn from(r: ExportRow) -> Self {
+        ExportSummary {
+            export_id: r.export_id,
+            org_id: r.org_id,
+            status: r.status.as_str().into(),
+            format: r.format.as_str().into(),
+            period_from: r.period_from.into(),
+            period_to: r.period_to.into(),
+            created_at: r.created_at.into(),
+            completed_at: r.completed_at.map(Into::into),
+        }
+    }
 }
 
 #[derive(Debug, Object)]

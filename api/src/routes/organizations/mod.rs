@@ -88,13 +88,7 @@ impl OrganizationsApi {
         limit: Query<Option<u32>>,
     ) -> Result<Json<OrganizationList>, ProblemResponse> {
         let params = PageParams::new(page.0, limit.0);
-        let found = read::list(
-            &state.db.read,
-            auth.0.visible(),
-            params.offset(),
-            u64::from(params.limit),
-        )
-        .await?;
+        let found = read::list(&state.db.read, auth.0.visible(), params.rows()).await?;
         let (data, pagination) = params.page_of(found);
         Ok(Json(OrganizationList { data, pagination }))
     }

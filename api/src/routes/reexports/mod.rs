@@ -67,14 +67,7 @@ impl ReexportsApi {
             status: status.0.map(|s| export_status(s).to_string()),
             ..ExportFilter::default()
         };
-        let found = exports::list(
-            &state.db.read,
-            &filter,
-            caller.visible(),
-            params.offset(),
-            u64::from(params.limit),
-        )
-        .await?;
+        let found = exports::list(&state.db.read, &filter, caller.visible(), params.rows()).await?;
         let (data, pagination) = params.page_of(found);
         Ok(Json(ReexportList { data, pagination }))
     }

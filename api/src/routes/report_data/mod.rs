@@ -11,7 +11,7 @@ use poem::web::Data;
 use poem_openapi::OpenApi;
 use poem_openapi::param::{Header, Path, Query};
 use poem_openapi::payload::Json;
-use projections::report_queries::{self, SnapshotFilter, SnapshotRow};
+use projections::report_queries::{self, SnapshotFilter};
 
 use crate::access::{self, WRITERS};
 use crate::auth::BearerAuth;
@@ -21,21 +21,6 @@ use crate::state::AppState;
 pub use types::*;
 
 pub struct ReportDataApi;
-
-fn summary(row: SnapshotRow) -> Result<SnapshotSummary, ApiError> {
-    Ok(SnapshotSummary {
-        snapshot_status: row.status.into(),
-        field_count: schema::bufdir_2025_v2().fields().count() as u64,
-        populated_field_count: row.populated_field_count,
-        cache_valid: row.cache_valid,
-        snapshot_id: row.snapshot_id,
-        organization_id: row.org_id,
-        organization_name: row.organization_name,
-        period_id: row.period_id,
-        aggregated_at: row.aggregated_at.map(Into::into),
-        created_at: row.created_at.into(),
-    })
-}
 
 fn location(snapshot_id: &str) -> String {
     format!("/api/v1/aggregated-report-data/{snapshot_id}")
@@ -77,19 +62,10 @@ impl ReportDataApi {
             status: snapshot_status.0.map(|s| s.as_str().to_string()),
         };
         let visible = caller.visible();
-        let (rows, total) = report_queries::snapshots(
-            &state.db.read,
-            &filter,
-            visible,
-            params.offset(),
-            u64::from(params.limit),
-        )
-        .await?;
-        let data = rows.into_iter().map(summary).collect::<Result<_, _>>()?;
-        Ok(Json(SnapshotList {
-            data,
-            pagination: params.pagination(total),
-        }))
+        let found =
+            report_queries::snapshots(&state.db.read, &filter, visible, params.rows()).await?;
+        let (data, pagination) = params.page_of(found);
+        Ok(Json(SnapshotList { data, pagination }))
     }
 
     /// Get a snapshot with every figure and the prior period's

@@ -81,6 +81,23 @@ pub struct SnapshotSummary {
     pub created_at: Timestamp,
 }
 
+impl From<SnapshotRow> for SnapshotSummary {
+    fn from(row: SnapshotRow) -> Self {
+        SnapshotSummary {
+            snapshot_status: row.status.into(),
+            field_count: schema::bufdir_2025_v2().fields().count() as u64,
+            populated_field_count: row.populated_field_count,
+            cache_valid: row.cache_valid,
+            snapshot_id: row.snapshot_id,
+            organization_id: row.org_id,
+            organization_name: row.organization_name,
+            period_id: row.period_id,
+            aggregated_at: row.aggregated_at.map(Into::into),
+            created_at: row.created_at.into(),
+        }
+    }
+}
+
 #[derive(Debug, Object)]
 pub struct SnapshotList {
     pub data: Vec<SnapshotSummary>,

@@ -74,19 +74,9 @@ impl ReportHistoryApi {
             period_from: period_from.0.map(Into::into),
             period_to: period_to.0.map(Into::into),
         };
-        let visible = caller.visible();
-        let (rows, total) = reports::list(
-            &state.db.read,
-            &filter,
-            visible,
-            params.offset(),
-            u64::from(params.limit),
-        )
-        .await?;
-        Ok(Json(ReportList {
-            data: rows.into_iter().map(ReportRecord::from).collect(),
-            pagination: params.pagination(total),
-        }))
+        let found = reports::list(&state.db.read, &filter, caller.visible(), params.rows()).await?;
+        let (data, pagination) = params.page_of(found);
+        Ok(Json(ReportList { data, pagination }))
     }
 
     /// Retrieve a single historical report record

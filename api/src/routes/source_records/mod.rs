@@ -184,29 +184,15 @@ impl SourceRecordsApi {
             })
             .transpose()?;
         let params = PageParams::new(page.0, limit.0);
-        let (rows, total) = report_queries::source_records(
+        let found = report_queries::source_records(
             &state.db.read,
             org_id.as_str(),
             period.as_ref(),
             metric.0.as_deref(),
-            params.offset(),
-            u64::from(params.limit),
+            params.rows(),
         )
         .await?;
-        Ok(Json(SourceRecordList {
-            data: rows
-                .into_iter()
-                .map(|r| SourceRecordView {
-                    record_id: r.record_id,
-                    occurred_on: r.occurred_on,
-                    metric: r.metric,
-                    value: r.value,
-                    hours: r.hours,
-                    data_source: r.data_source,
-                    imported_at: r.imported_at.into(),
-                })
-                .collect(),
-            pagination: params.pagination(total),
-        }))
+        let (data, pagination) = params.page_of(found);
+        Ok(Json(SourceRecordList { data, pagination }))
     }
 }

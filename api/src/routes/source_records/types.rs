@@ -2,6 +2,7 @@
 
 use poem_openapi::payload::Json;
 use poem_openapi::{ApiRequest, Object};
+use projections::report_queries::SourceRecordRow;
 
 use crate::csv_payload::Csv;
 use crate::routes::Pagination;
@@ -59,6 +60,20 @@ pub struct SourceRecordView {
     pub hours: Option<f64>,
     pub data_source: String,
     pub imported_at: Timestamp,
+}
+
+impl From<SourceRecordRow> for SourceRecordView {
+    fn from(r: SourceRecordRow) -> Self {
+        SourceRecordView {
+            record_id: r.record_id,
+            occurred_on: r.occurred_on,
+            metric: r.metric,
+            value: r.value,
+            hours: r.hours,
+            data_source: r.data_source,
+            imported_at: r.imported_at.into(),
+        }
+    }
 }
 
 #[derive(Debug, Object)]
