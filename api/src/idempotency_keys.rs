@@ -8,8 +8,9 @@ use store::{ReadPool, Stamp, on_pool};
 #[derive(Debug, sqlx::FromRow)]
 pub struct StoredKey {
     pub request_hash: String,
-    /// `None` while the first request is still running (or died without an answer).
-    pub status: Option<i64>,
+    /// `None` while the first request is still running (or died without an answer). An
+    /// `INTEGER` column on both databases, hence 32 bits.
+    pub status: Option<i32>,
     pub content_type: Option<String>,
     pub location: Option<String>,
     pub body: Option<String>,
@@ -97,7 +98,7 @@ pub async fn store_answer(
         "UPDATE idempotency_keys SET status = $1, content_type = $2, location = $3, body = $4 \
          WHERE scope = $5 AND idem_key = $6",
     )
-    .bind(i64::from(answer.status))
+    .bind(i32::from(answer.status))
     .bind(answer.content_type.clone())
     .bind(answer.location.clone())
     .bind(answer.body.clone())

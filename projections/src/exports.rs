@@ -32,8 +32,7 @@ impl Projection for ExportsProjection {
         tx: &mut ReadTransaction,
         event: &RecordedEvent,
     ) -> Result<(), ProjectionError> {
-        let decoded: ExportEvent = decode_event(&event.event_type, &event.payload)
-            .map_err(|e| ProjectionError::Corrupt(e.to_string()))?;
+        let decoded: ExportEvent = decode_event(&event.event_type, &event.payload)?;
         let id = event
             .stream
             .strip_prefix("export-")

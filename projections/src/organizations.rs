@@ -30,8 +30,7 @@ impl Projection for OrganizationsProjection {
         tx: &mut ReadTransaction,
         event: &RecordedEvent,
     ) -> Result<(), ProjectionError> {
-        let decoded: OrganizationEvent = decode_event(&event.event_type, &event.payload)
-            .map_err(|e| ProjectionError::Corrupt(e.to_string()))?;
+        let decoded: OrganizationEvent = decode_event(&event.event_type, &event.payload)?;
         match decoded {
             OrganizationEvent::OrganizationRegistered {
                 org_id,

@@ -45,14 +45,11 @@ impl Projection for ReportDataProjection {
         tx: &mut ReadTransaction,
         event: &RecordedEvent,
     ) -> Result<(), ProjectionError> {
-        let corrupt = |e: domain::DecodeError| ProjectionError::Corrupt(e.to_string());
         if event.category() == source_import::CATEGORY {
-            let decoded: SourceDataEvent =
-                decode_event(&event.event_type, &event.payload).map_err(corrupt)?;
+            let decoded: SourceDataEvent = decode_event(&event.event_type, &event.payload)?;
             apply_import(tx, event, decoded).await
         } else {
-            let decoded: ReportDataEvent =
-                decode_event(&event.event_type, &event.payload).map_err(corrupt)?;
+            let decoded: ReportDataEvent = decode_event(&event.event_type, &event.payload)?;
             apply_snapshot(tx, event, decoded).await
         }
     }

@@ -37,8 +37,7 @@ impl Projection for ReportsProjection {
         tx: &mut ReadTransaction,
         event: &RecordedEvent,
     ) -> Result<(), ProjectionError> {
-        let decoded: ReportEvent = decode_event(&event.event_type, &event.payload)
-            .map_err(|e| ProjectionError::Corrupt(e.to_string()))?;
+        let decoded: ReportEvent = decode_event(&event.event_type, &event.payload)?;
         let id = event
             .stream
             .strip_prefix("report-")

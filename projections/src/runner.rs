@@ -26,6 +26,8 @@ pub enum ProjectionError {
     Database(#[from] sqlx::Error),
     #[error("cannot apply event: {0}")]
     Corrupt(String),
+    #[error("cannot read event: {0}")]
+    Decode(#[from] domain::DecodeError),
     #[error("panicked: {0}")]
     Panicked(String),
     /// Another runner (or a rebuild) moved the checkpoint; resume from where it is now.

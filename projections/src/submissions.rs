@@ -31,8 +31,7 @@ impl Projection for SubmissionsProjection {
         tx: &mut ReadTransaction,
         event: &RecordedEvent,
     ) -> Result<(), ProjectionError> {
-        let decoded: SubmissionEvent = decode_event(&event.event_type, &event.payload)
-            .map_err(|e| ProjectionError::Corrupt(e.to_string()))?;
+        let decoded: SubmissionEvent = decode_event(&event.event_type, &event.payload)?;
         match decoded {
             SubmissionEvent::SubmissionRequested {
                 submission_id,

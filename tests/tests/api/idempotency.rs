@@ -1,6 +1,6 @@
 use serde_json::json;
 
-use crate::helpers::{TestApp, read, spawn_app};
+use crate::helpers::{TestApp, read, spawn_app, spawn_app_on_postgres};
 
 async fn post_with_key(
     app: &TestApp,
@@ -26,7 +26,16 @@ async fn post_with_key(
 
 #[tokio::test]
 async fn a_retry_with_the_same_key_and_body_gets_the_first_answer_and_appends_nothing() {
-    let app = spawn_app().await;
+    a_retry_gets_the_first_answer(spawn_app().await).await;
+}
+
+#[tokio::test]
+#[ignore = "needs PostgreSQL: run ci/test, or set TEST_DATABASE_URL and pass --run-ignored all"]
+async fn a_retry_with_the_same_key_and_body_gets_the_first_answer_on_postgres() {
+    a_retry_gets_the_first_answer(spawn_app_on_postgres().await).await;
+}
+
+async fn a_retry_gets_the_first_answer(app: TestApp) {
     let body = json!({"org_id": "org-1", "name": "One", "organisasjonsnummer": "986128433"});
     let (s1, b1, r1) = post_with_key(&app, "key-1", &body).await;
     let head = app.state.db.events.head().await.unwrap();
@@ -79,7 +88,16 @@ async fn stored_answers_survive_a_restart() {
 
 #[tokio::test]
 async fn concurrent_requests_with_one_key_register_once() {
-    let app = spawn_app().await;
+    register_once_under_a_race(spawn_app().await).await;
+}
+
+#[tokio::test]
+#[ignore = "needs PostgreSQL: run ci/test, or set TEST_DATABASE_URL and pass --run-ignored all"]
+async fn concurrent_requests_with_one_key_register_once_on_postgres() {
+    register_once_under_a_race(spawn_app_on_postgres().await).await;
+}
+
+async fn register_once_under_a_race(app: TestApp) {
     let body = json!({"org_id": "org-1", "name": "One", "organisasjonsnummer": "986128433"});
     let tries = (0..8).map(|_| post_with_key(&app, "key-race", &body));
     let answers = futures::future::join_all(tries).await;
