@@ -88,6 +88,17 @@ macro_rules! text {
     };
 }
 
+text!(
+    /// 1 to 255 visible ASCII characters; the idempotency layer checks it before the handler runs.
+    IdempotencyKeyText,
+    Rule {
+        pattern: Some(crate::idempotency::KEY_PATTERN),
+        min_length: Some(1),
+        max_length: Some(crate::idempotency::MAX_KEY_LEN),
+        ..Rule::default()
+    }
+);
+
 /// Organisation ids (`domain::OrgId`).
 pub const ORG_ID: &str = "^[a-z0-9][a-z0-9_-]{1,63}$";
 

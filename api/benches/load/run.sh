@@ -20,8 +20,13 @@ READ_SECONDS="${READ_SECONDS:-30}"
 POSTGRES_URL="${POSTGRES_URL:-postgres://postgres@127.0.0.1:5432/test}"
 OUT="${OUT:-target/load}"
 mkdir -p "$OUT"
-cargo build -q --release -p api --bin bufdir-reporting --example bare_poem
-BIN=target/release/bufdir-reporting
+# BIN=path runs another build of the service (say, the previous release) against the same
+# ceiling, for a before/after within one run of the machine.
+cargo build -q --release -p api --example bare_poem
+if [ -z "${BIN:-}" ]; then
+  cargo build -q --release -p api --bin bufdir-reporting
+  BIN=target/release/bufdir-reporting
+fi
 METRIC=$(awk -F'"' '/^\[\[metrics\]\]/{getline; print $2; exit}' domain/schema/bufdir_2025_v2.toml)
 
 pids=()

@@ -295,16 +295,21 @@ async fn a_pending_reexport_is_cancelled_and_a_completed_one_is_not() {
     assert_eq!(list["pagination"]["total"], 2, "{list}");
 }
 
-#[tokio::test]
-async fn an_external_renderer_reports_progress_and_results_through_put() {
-    let app = spawn_app().await;
-    let report = report_then_changes(&app).await;
-    let created = reexport(&app, &app.admin, &json!({"report_id": report["report_id"]})).await;
+/// A re-export waiting for an external renderer: its path, the renderer's (service) token and
+/// a reporter's token.
+async fn renderer_job(app: &TestApp) -> (String, String, String) {
+    let report = report_then_changes(app).await;
+    let created = reexport(app, &app.admin, &json!({"report_id": report["report_id"]})).await;
     let id = created["reexport_id"].as_str().unwrap();
-    let path = format!("/api/v1/report-reexports/{id}");
     let service = app.token(&[ORG], &[Role::Service]);
     let reporter = app.token(&[ORG], &[Role::Reporter]);
+    (format!("/api/v1/report-reexports/{id}"), service, reporter)
+}
 
+#[tokio::test]
+async fn only_a_renderer_reports_progress_and_a_result_needs_its_file() {
+    let app = spawn_app().await;
+    let (path, service, reporter) = renderer_job(&app).await;
     let (status, _) = app
         .put(&path, &reporter, &json!({"status": "running"}))
         .await;
@@ -324,6 +329,17 @@ async fn an_external_renderer_reports_progress_and_results_through_put() {
         .put(&path, &service, &json!({"status": "completed"}))
         .await;
     assert_eq!(status, 422, "{problem}");
+}
+
+#[tokio::test]
+async fn a_renderers_result_is_recorded_with_its_file_and_is_final() {
+    let app = spawn_app().await;
+    let (path, service, _) = renderer_job(&app).await;
+    let id = path.rsplit('/').next().unwrap().to_string();
+    let (status, running) = app
+        .put(&path, &service, &json!({"status": "running"}))
+        .await;
+    assert_eq!(status, 200, "{running}");
 
     // The renderer left its file in the organisation's own part of the store.
     app.put_file(
@@ -361,7 +377,7 @@ async fn an_external_renderer_reports_progress_and_results_through_put() {
     }
     // The worker finds nothing to render: the job is the renderer's.
     app.drain_workers().await;
-    assert_eq!(get(&app, id).await["output_file_size_bytes"], 215040);
+    assert_eq!(get(&app, &id).await["output_file_size_bytes"], 215040);
 }
 
 /// Each request a receiver got: its signature header, webhook id and body.

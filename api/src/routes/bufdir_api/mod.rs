@@ -19,6 +19,7 @@ use crate::auth::{BearerAuth, Caller, Role};
 use crate::problem::{ApiError, FieldError, ProblemResponse};
 use crate::routes::{ApiTags, metadata};
 use crate::state::AppState;
+use crate::text::IdempotencyKeyText;
 use commands::submissions::{self as command, SubmitError, SubmitToBufdir};
 pub use types::*;
 
@@ -260,11 +261,8 @@ impl BufdirApi {
         state: Data<&AppState>,
         req: &Request,
         /// Makes a retry safe: the same key and body get the first answer.
-        #[oai(
-            name = "Idempotency-Key",
-            validator(min_length = 1, max_length = 255, pattern = r"^[!-~]{1,255}$")
-        )]
-        _idempotency_key: Header<Option<String>>,
+        #[oai(name = "Idempotency-Key")]
+        _idempotency_key: Header<Option<IdempotencyKeyText>>,
         body: Json<Submit>,
     ) -> Result<SubmitResponse, ProblemResponse> {
         let caller = auth.0;

@@ -20,6 +20,7 @@ use crate::auth::BearerAuth;
 use crate::problem::{ApiError, FieldError, ProblemResponse};
 use crate::routes::{ApiTags, PageParams, base_url, metadata};
 use crate::state::AppState;
+use crate::text::IdempotencyKeyText;
 use crate::wire::Date;
 pub use types::*;
 
@@ -99,11 +100,8 @@ impl ExportsApi {
         state: Data<&AppState>,
         req: &Request,
         /// Makes a retry safe: the same key and body get the first answer.
-        #[oai(
-            name = "Idempotency-Key",
-            validator(min_length = 1, max_length = 255, pattern = r"^[!-~]{1,255}$")
-        )]
-        _idempotency_key: Header<Option<String>>,
+        #[oai(name = "Idempotency-Key")]
+        _idempotency_key: Header<Option<IdempotencyKeyText>>,
         body: Json<CreateExport>,
     ) -> Result<CreateResponse, ProblemResponse> {
         let caller = auth.0;
@@ -258,11 +256,8 @@ impl ExportsApi {
         state: Data<&AppState>,
         req: &Request,
         /// Makes a retry safe: the same key and body get the first answer.
-        #[oai(
-            name = "Idempotency-Key",
-            validator(min_length = 1, max_length = 255, pattern = r"^[!-~]{1,255}$")
-        )]
-        _idempotency_key: Header<Option<String>>,
+        #[oai(name = "Idempotency-Key")]
+        _idempotency_key: Header<Option<IdempotencyKeyText>>,
         export_id: Path<String>,
     ) -> Result<RetryResponse, ProblemResponse> {
         let caller = auth.0;

@@ -25,7 +25,7 @@ use crate::problem::{ApiError, FieldError, ProblemResponse};
 use crate::rejections::command_failed;
 use crate::routes::{ApiTags, PageParams, metadata};
 use crate::state::AppState;
-use crate::text::FileNameText;
+use crate::text::{FileNameText, IdempotencyKeyText};
 use renderer::{rejected, report_progress, resolve_format, resolve_locale};
 pub use types::*;
 
@@ -107,11 +107,8 @@ impl ReexportsApi {
         state: Data<&AppState>,
         req: &Request,
         /// Makes a retry safe: the same key and body get the first answer.
-        #[oai(
-            name = "Idempotency-Key",
-            validator(min_length = 1, max_length = 255, pattern = r"^[!-~]{1,255}$")
-        )]
-        _idempotency_key: Header<Option<String>>,
+        #[oai(name = "Idempotency-Key")]
+        _idempotency_key: Header<Option<IdempotencyKeyText>>,
         body: Json<CreateReexport>,
     ) -> Result<CreateResponse, ProblemResponse> {
         let caller = auth.0;

@@ -18,6 +18,7 @@ use crate::auth::BearerAuth;
 use crate::problem::{ApiError, FieldError, ProblemResponse};
 use crate::routes::{ApiTags, PageParams, metadata};
 use crate::state::AppState;
+use crate::text::IdempotencyKeyText;
 pub use types::*;
 
 pub struct ReportDataApi;
@@ -132,11 +133,8 @@ impl ReportDataApi {
         state: Data<&AppState>,
         req: &Request,
         /// Makes a retry safe: the same key and body get the first answer.
-        #[oai(
-            name = "Idempotency-Key",
-            validator(min_length = 1, max_length = 255, pattern = r"^[!-~]{1,255}$")
-        )]
-        _idempotency_key: Header<Option<String>>,
+        #[oai(name = "Idempotency-Key")]
+        _idempotency_key: Header<Option<IdempotencyKeyText>>,
         body: Json<TriggerAggregation>,
     ) -> Result<TriggerResponse, ProblemResponse> {
         let caller = auth.0;

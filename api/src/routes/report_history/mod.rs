@@ -20,7 +20,7 @@ use crate::file_refs::{remove_report_file, report_file, store_upload, upload_key
 use crate::problem::{ApiError, ProblemResponse};
 use crate::routes::{ApiTags, PageParams, base_url, metadata, new_id};
 use crate::state::AppState;
-use crate::text::FileNameText;
+use crate::text::{FileNameText, IdempotencyKeyText};
 use crate::wire::Date;
 pub use types::*;
 
@@ -113,11 +113,8 @@ impl ReportHistoryApi {
         state: Data<&AppState>,
         req: &Request,
         /// Makes a retry safe: the same key and body get the first answer.
-        #[oai(
-            name = "Idempotency-Key",
-            validator(min_length = 1, max_length = 255, pattern = r"^[!-~]{1,255}$")
-        )]
-        _idempotency_key: Header<Option<String>>,
+        #[oai(name = "Idempotency-Key")]
+        _idempotency_key: Header<Option<IdempotencyKeyText>>,
         body: Json<CreateReport>,
     ) -> Result<CreateResponse, ProblemResponse> {
         let caller = auth.0;

@@ -19,7 +19,7 @@ use crate::csv_payload::Csv;
 use crate::problem::{ApiError, FieldError, ProblemResponse};
 use crate::routes::{ApiTags, PageParams, metadata};
 use crate::state::AppState;
-use crate::text::{OrgIdText, PeriodIdText, Text128};
+use crate::text::{IdempotencyKeyText, OrgIdText, PeriodIdText, Text128};
 pub use types::*;
 
 pub struct SourceRecordsApi;
@@ -66,11 +66,8 @@ impl SourceRecordsApi {
         /// For `text/csv` bodies: the system the records come from.
         data_source: Query<Option<Text128>>,
         /// Makes a retry safe: the same key and body get the first answer.
-        #[oai(
-            name = "Idempotency-Key",
-            validator(min_length = 1, max_length = 255, pattern = r"^[!-~]{1,255}$")
-        )]
-        _idempotency_key: Header<Option<String>>,
+        #[oai(name = "Idempotency-Key")]
+        _idempotency_key: Header<Option<IdempotencyKeyText>>,
         body: ImportBody,
     ) -> Result<Json<ImportResult>, ProblemResponse> {
         let caller = auth.0;
