@@ -451,7 +451,6 @@ pub async fn list(
     visible: crate::organizations::Visible<'_>,
     page: crate::Page,
 ) -> Result<(Vec<ExportRow>, u64), ProjectionError> {
-    let crate::Page { offset, limit } = page;
     // Only the filters that are set become conditions, so each combination is a plain query the
     // database plans with its indexes (`exports_list`, `exports_reexports`); the statement's text
     // depends on which filters are set, never on their values or on the number of visible ids.
@@ -496,11 +495,9 @@ pub async fn list(
         }
     }
     let condition = conditions.join(" AND ");
+    let (clause, bound) = page.clause(pool, args.len() + 1);
     let page_sql = format!(
-        "SELECT * FROM exports WHERE {condition} ORDER BY created_at DESC, export_id DESC \
-         LIMIT ${} OFFSET ${}",
-        args.len() + 1,
-        args.len() + 2
+        "SELECT * FROM exports WHERE {condition} ORDER BY created_at DESC, export_id DESC {clause}"
     );
     let count_sql = format!("SELECT count(*) FROM exports WHERE {condition}");
     let records: Vec<ExportRecord> = on_pool!(pool, c => {
@@ -513,7 +510,10 @@ pub async fn list(
                 Arg::Ids(ids) => page.bind(ids.clone()),
             };
         }
-        page.bind(limit as i64).bind(offset as i64).fetch_all(c).await
+        for value in bound.iter().flatten() {
+            page = page.bind(*value);
+        }
+        page.fetch_all(c).await
     })?;
     let total: i64 = on_pool!(pool, c => {
         let mut total = sqlx::query_scalar(sqlx::AssertSqlSafe(count_sql));
@@ -553,17 +553,19 @@ pub async fn files_to_remove(
     now: DateTime<Utc>,
     limit: u64,
 ) -> Result<Vec<ExportRow>, ProjectionError> {
-    let records: Vec<ExportRecord> = on_pool!(pool, c => sqlx::query_as(
+    // A worker's batch size is a constant of its own: a literal keeps one statement per caller
+    // (see `Page::clause` for why SQLite must not have it bound).
+    let sql = format!(
         "SELECT * FROM exports WHERE file_key IS NOT NULL AND file_removed = $2 \
              AND (file_expires_at <= $1 OR deleted = $3) \
-         ORDER BY file_expires_at LIMIT $4",
-    )
-    .bind(Stamp(now))
-    .bind(false)
-    .bind(true)
-    .bind(limit as i64)
-    .fetch_all(c)
-    .await)?;
+         ORDER BY file_expires_at LIMIT {limit}"
+    );
+    let records: Vec<ExportRecord> = on_pool!(pool, c => sqlx::query_as(sqlx::AssertSqlSafe(sql))
+        .bind(Stamp(now))
+        .bind(false)
+        .bind(true)
+        .fetch_all(c)
+        .await)?;
     Ok(rows(records))
 }
 
@@ -603,15 +605,15 @@ pub async fn unrecorded_reports(
     pool: &ReadPool,
     limit: u64,
 ) -> Result<Vec<ExportRow>, ProjectionError> {
-    let records: Vec<ExportRecord> = on_pool!(pool, c => sqlx::query_as(
+    let sql = format!(
         "SELECT * FROM exports e WHERE e.status = 'completed' AND e.deleted = $1 \
              AND e.file_removed = $1 \
              AND NOT EXISTS (SELECT 1 FROM reports r WHERE r.export_id = e.export_id) \
-         ORDER BY e.completed_at, e.export_id LIMIT $2",
-    )
-    .bind(false)
-    .bind(limit as i64)
-    .fetch_all(c)
-    .await)?;
+         ORDER BY e.completed_at, e.export_id LIMIT {limit}"
+    );
+    let records: Vec<ExportRecord> = on_pool!(pool, c => sqlx::query_as(sqlx::AssertSqlSafe(sql))
+        .bind(false)
+        .fetch_all(c)
+        .await)?;
     Ok(rows(records))
 }

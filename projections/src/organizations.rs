@@ -109,30 +109,27 @@ pub async fn list(
     visible: Visible<'_>,
     page: crate::Page,
 ) -> Result<(Vec<OrganizationRow>, u64), ProjectionError> {
-    let crate::Page { offset, limit } = page;
-    // `$3` is the list of visible ids, bound as one value: the statement's text is the same for
-    // every caller and page size.
+    // `$1` is the list of visible ids, bound as one value: the statement's text is the same for
+    // every caller.
     let (condition, ids) = match visible {
-        Visible::All => ("$3 IS NULL".to_string(), None),
+        Visible::All => ("$1 IS NULL".to_string(), None),
         Visible::Only([]) => return Ok((vec![], 0)),
-        Visible::Only(ids) => (pool.any_of("org_id", 3), Some(IdList(ids.to_vec()))),
+        Visible::Only(ids) => (pool.any_of("org_id", 1), Some(IdList(ids.to_vec()))),
     };
+    let (clause, bound) = page.clause(pool, 2);
     let page_sql = format!(
         "SELECT {COLUMNS} FROM organizations \
-         WHERE {condition} ORDER BY created_at DESC, org_id DESC LIMIT $1 OFFSET $2"
+         WHERE {condition} ORDER BY created_at DESC, org_id DESC {clause}"
     );
-    let rows: Vec<OrganizationRow> = on_pool!(pool, c => sqlx::query_as(sqlx::AssertSqlSafe(page_sql))
-        .bind(limit as i64)
-        .bind(offset as i64)
-        .bind(ids.clone())
-        .fetch_all(c)
-        .await)?;
-    let count_sql = format!(
-        "SELECT count(*) FROM organizations WHERE {} AND $1 IS NULL",
-        condition.replace("$3", "$2")
-    );
+    let rows: Vec<OrganizationRow> = on_pool!(pool, c => {
+        let mut query = sqlx::query_as(sqlx::AssertSqlSafe(page_sql)).bind(ids.clone());
+        for value in bound.iter().flatten() {
+            query = query.bind(*value);
+        }
+        query.fetch_all(c).await
+    })?;
+    let count_sql = format!("SELECT count(*) FROM organizations WHERE {condition}");
     let total: i64 = on_pool!(pool, c => sqlx::query_scalar(sqlx::AssertSqlSafe(count_sql))
-        .bind(None::<i64>)
         .bind(ids)
         .fetch_one(c)
         .await)?;

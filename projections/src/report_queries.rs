@@ -104,13 +104,12 @@ pub async fn snapshots(
     visible: Visible<'_>,
     page: crate::Page,
 ) -> Result<(Vec<SnapshotRow>, u64), ProjectionError> {
-    let crate::Page { offset, limit } = page;
     // Fixed placeholders $1..$5; `$6` is the list of visible org ids, bound as one value, so the
     // statement's text is the same for every caller and page size.
     let (visible_condition, ids) = match visible {
-        Visible::All => ("$6 IS NULL".to_string(), None),
+        Visible::All => ("$4 IS NULL".to_string(), None),
         Visible::Only([]) => return Ok((vec![], 0)),
-        Visible::Only(ids) => (pool.any_of("s.org_id", 6), Some(IdList(ids.to_vec()))),
+        Visible::Only(ids) => (pool.any_of("s.org_id", 4), Some(IdList(ids.to_vec()))),
     };
     let condition = format!(
         "($1 = '' OR s.org_id = $1) AND ($2 = '' OR s.period_id = $2) AND ($3 = '' OR s.status = $3) \
@@ -119,28 +118,28 @@ pub async fn snapshots(
     let org_id = filter.org_id.clone().unwrap_or_default();
     let period_id = filter.period_id.clone().unwrap_or_default();
     let status = filter.status.clone().unwrap_or_default();
+    let (clause, bound) = page.clause(pool, 5);
     let page = format!(
         "SELECT {} FROM snapshots s LEFT JOIN organizations o ON o.org_id = s.org_id \
-         WHERE {condition} ORDER BY s.created_at DESC, s.snapshot_id DESC LIMIT $4 OFFSET $5",
+         WHERE {condition} ORDER BY s.created_at DESC, s.snapshot_id DESC {clause}",
         snapshot_columns(false)
     );
-    let rows: Vec<SnapshotRow> = on_pool!(pool, c => sqlx::query_as(sqlx::AssertSqlSafe(page))
-        .bind(&org_id)
-        .bind(&period_id)
-        .bind(&status)
-        .bind(limit as i64)
-        .bind(offset as i64)
-        .bind(ids.clone())
-        .fetch_all(c)
-        .await)?;
-    let count =
-        format!("SELECT count(*) FROM snapshots s WHERE {condition} AND $4 >= 0 AND $5 >= 0");
+    let rows: Vec<SnapshotRow> = on_pool!(pool, c => {
+        let mut query = sqlx::query_as(sqlx::AssertSqlSafe(page))
+            .bind(&org_id)
+            .bind(&period_id)
+            .bind(&status)
+            .bind(ids.clone());
+        for value in bound.iter().flatten() {
+            query = query.bind(*value);
+        }
+        query.fetch_all(c).await
+    })?;
+    let count = format!("SELECT count(*) FROM snapshots s WHERE {condition}");
     let total: i64 = on_pool!(pool, c => sqlx::query_scalar(sqlx::AssertSqlSafe(count))
         .bind(&org_id)
         .bind(&period_id)
         .bind(&status)
-        .bind(limit as i64)
-        .bind(offset as i64)
         .bind(ids)
         .fetch_one(c)
         .await)?;
@@ -278,7 +277,6 @@ pub async fn source_records(
     metric: Option<&str>,
     page: crate::Page,
 ) -> Result<(Vec<SourceRecordRow>, u64), ProjectionError> {
-    let crate::Page { offset, limit } = page;
     // Without a period, bounds around every date a record can have (years 1900 to 9999).
     let (from, to) = period.map_or(
         (
@@ -289,19 +287,22 @@ pub async fn source_records(
     );
     let condition =
         "org_id = $1 AND occurred_on >= $2 AND occurred_on <= $3 AND ($4 = '' OR metric = $4)";
+    let (clause, bound) = page.clause(pool, 5);
     let page = format!(
         "SELECT record_id, occurred_on, metric, value, hours, data_source, imported_at FROM source_records \
-         WHERE {condition} ORDER BY occurred_on DESC, record_id LIMIT $5 OFFSET $6"
+         WHERE {condition} ORDER BY occurred_on DESC, record_id {clause}"
     );
-    let rows: Vec<SourceRecordRecord> = on_pool!(pool, c => sqlx::query_as(sqlx::AssertSqlSafe(page))
-        .bind(org_id)
-        .bind(from)
-        .bind(to)
-        .bind(metric.unwrap_or_default())
-        .bind(limit as i64)
-        .bind(offset as i64)
-        .fetch_all(c)
-        .await)?;
+    let rows: Vec<SourceRecordRecord> = on_pool!(pool, c => {
+        let mut query = sqlx::query_as(sqlx::AssertSqlSafe(page))
+            .bind(org_id)
+            .bind(from)
+            .bind(to)
+            .bind(metric.unwrap_or_default());
+        for value in bound.iter().flatten() {
+            query = query.bind(*value);
+        }
+        query.fetch_all(c).await
+    })?;
     let count = format!("SELECT count(*) FROM source_records WHERE {condition}");
     let total: i64 = on_pool!(pool, c => sqlx::query_scalar(sqlx::AssertSqlSafe(count))
         .bind(org_id)

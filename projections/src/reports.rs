@@ -243,7 +243,6 @@ pub async fn list(
     visible: Visible<'_>,
     page: crate::Page,
 ) -> Result<(Vec<ReportRow>, u64), ProjectionError> {
-    let crate::Page { offset, limit } = page;
     // Each condition holds one parameter, numbered by its place in the list; `bind_filters!`
     // binds the values in the same order. `deleted` is compared with a bound `false` (not
     // `NOT deleted`) so SQLite still finds it in the `reports_list` index.
@@ -275,13 +274,11 @@ pub async fn list(
             Some(IdList(ids.to_vec()))
         }
     };
-    let n = conditions.len();
+    let (clause, bound) = page.clause(pool, conditions.len() + 1);
     let condition = conditions.join(" AND ");
     let page_sql = format!(
         "SELECT {COLUMNS} FROM reports WHERE {condition} ORDER BY created_at DESC, report_id DESC \
-         LIMIT ${} OFFSET ${}",
-        n + 1,
-        n + 2
+         {clause}"
     );
     let count_sql = format!("SELECT count(*) FROM reports WHERE {condition}");
     macro_rules! bind_filters {
@@ -308,13 +305,13 @@ pub async fn list(
             query
         }};
     }
-    let records: Vec<ReportRecord> = on_pool!(pool, c => bind_filters!(
-        sqlx::query_as(sqlx::AssertSqlSafe(page_sql))
-    )
-    .bind(limit as i64)
-    .bind(offset as i64)
-    .fetch_all(c)
-    .await)?;
+    let records: Vec<ReportRecord> = on_pool!(pool, c => {
+        let mut query = bind_filters!(sqlx::query_as(sqlx::AssertSqlSafe(page_sql)));
+        for value in bound.iter().flatten() {
+            query = query.bind(*value);
+        }
+        query.fetch_all(c).await
+    })?;
     let total: i64 = on_pool!(pool, c => bind_filters!(
         sqlx::query_scalar(sqlx::AssertSqlSafe(count_sql))
     )
@@ -334,12 +331,11 @@ pub async fn files_to_remove(
     let sql = format!(
         "SELECT {COLUMNS} FROM reports \
          WHERE deleted = $1 AND file_removed = $2 AND file_ref IS NOT NULL \
-         ORDER BY deleted_at, report_id LIMIT $3"
+         ORDER BY deleted_at, report_id LIMIT {limit}"
     );
     let records: Vec<ReportRecord> = on_pool!(pool, c => sqlx::query_as(sqlx::AssertSqlSafe(sql))
         .bind(true)
         .bind(false)
-        .bind(limit as i64)
         .fetch_all(c)
         .await)?;
     Ok(records.into_iter().map(ReportRow::from).collect())

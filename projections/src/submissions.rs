@@ -298,10 +298,9 @@ pub async fn awaiting_verdict(
 ) -> Result<Vec<SubmissionRow>, ProjectionError> {
     let sql = format!(
         "SELECT {COLUMNS} FROM bufdir_submissions WHERE status = 'received' \
-         ORDER BY submitted_at, submission_id LIMIT $1"
+         ORDER BY submitted_at, submission_id LIMIT {limit}"
     );
     let records: Vec<SubmissionRecord> = on_pool!(pool, c => sqlx::query_as(sqlx::AssertSqlSafe(sql))
-            .bind(limit as i64)
             .fetch_all(c)
             .await)?;
     records.into_iter().map(SubmissionRow::try_from).collect()
