@@ -2,17 +2,17 @@
 //! while a running service keeps writing), and a tampered row is named with its table, key and
 //! column.
 
+mod common;
 #[path = "../../tests/tests/support/mod.rs"]
 mod support;
 
-use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Command, Output};
 
 use serde_json::json;
 use sqlx::Connection;
 
-const BIN: &str = env!("CARGO_BIN_EXE_bufdir-reporting");
+use common::{BIN, stop};
 
 /// A `bufdir-reporting` command on `data_dir`, and on `database_url` when given.
 fn command(data_dir: &Path, database_url: Option<&str>, args: &[&str]) -> Command {
@@ -32,42 +32,13 @@ fn command(data_dir: &Path, database_url: Option<&str>, args: &[&str]) -> Comman
 /// `serve` with the demo data (organisations, source records, snapshots aggregated by its
 /// workers); answers the process and its base URL once it listens.
 fn serve(data_dir: &Path, database_url: Option<&str>) -> (Child, String) {
-    let mut child = command(
+    let cmd = command(
         data_dir,
         database_url,
         &["serve", "--bind", "127.0.0.1:0", "--demo"],
-    )
-    .env("RUST_LOG", "info")
-    .env("LOG_FORMAT", "json")
-    .stdout(Stdio::null())
-    .stderr(Stdio::piped())
-    .spawn()
-    .expect("start serve");
-    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-    let base = loop {
-        let line = lines
-            .next()
-            .expect("serve exited before listening")
-            .unwrap();
-        if let Some(rest) = line.split("listening on http://").nth(1) {
-            break format!("http://{}", rest.split(';').next().unwrap());
-        }
-    };
-    // Keep draining the log so the server never blocks on a full pipe.
-    std::thread::spawn(move || for _ in lines {});
-    (child, base)
-}
-
-fn stop(mut server: Child) {
-    let pid = server.id().to_string();
-    assert!(
-        Command::new("kill")
-            .args(["-TERM", &pid])
-            .status()
-            .unwrap()
-            .success()
     );
-    assert!(server.wait().unwrap().success());
+    let server = common::listening(cmd);
+    (server.child, server.base)
 }
 
 fn audit_replay(data_dir: &Path, database_url: Option<&str>) -> (i32, String) {

@@ -1,5 +1,6 @@
 //! The real `bufdir-reporting` binary: start it, use it over HTTP, kill it, restart it.
 
+mod common;
 #[path = "../../tests/tests/support/mod.rs"]
 mod support;
 
@@ -10,14 +11,7 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-const BIN: &str = env!("CARGO_BIN_EXE_bufdir-reporting");
-
-struct Server {
-    child: Child,
-    base: String,
-    /// The log lines up to "listening on".
-    startup_log: Vec<String>,
-}
+use common::{BIN, Listening as Server, wait_ready};
 
 /// Starts `serve` on a free port and waits for its "listening on" log line.
 fn start(data_dir: &Path, database_url: Option<&str>) -> Server {
@@ -37,32 +31,8 @@ fn start_with(data_dir: &Path, database_url: Option<&str>, env: &[(&str, &str)])
 }
 
 /// Runs a prepared `serve` command and waits for its "listening on" log line.
-fn start_with_command(mut cmd: Command) -> Server {
-    cmd.env("LOG_FORMAT", "json")
-        .env("RUST_LOG", "info")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped());
-    let mut child = cmd.spawn().expect("start the binary");
-    let stderr = child.stderr.take().unwrap();
-    let mut lines = BufReader::new(stderr).lines();
-    let mut startup_log = vec![];
-    let base = loop {
-        let line = lines
-            .next()
-            .expect("the server exited before listening")
-            .unwrap();
-        if let Some(rest) = line.split("listening on http://").nth(1) {
-            break format!("http://{}", rest.split(';').next().unwrap());
-        }
-        startup_log.push(line);
-    };
-    // Keep draining the log so the server never blocks on a full pipe.
-    std::thread::spawn(move || for _ in lines {});
-    Server {
-        child,
-        base,
-        startup_log,
-    }
+fn start_with_command(cmd: Command) -> Server {
+    common::listening(cmd)
 }
 
 fn cli(data_dir: &Path, args: &[&str]) -> String {
@@ -87,26 +57,6 @@ fn admin_token(data_dir: &Path) -> String {
 
 /// The valid organisation numbers used below; any will do for any org.
 const NUMBERS: [&str; 3] = ["986128433", "991825827", "123456785"];
-
-/// Waits until the read models have caught up with the log, as a client would: by asking.
-async fn wait_ready(client: &reqwest::Client, base: &str) -> Value {
-    for _ in 0..200 {
-        if let Ok(r) = client.get(format!("{base}/readyz")).send().await {
-            let body: Value = r.json().await.unwrap();
-            if body["status"] == "ready"
-                && body["projections"]
-                    .as_array()
-                    .unwrap()
-                    .iter()
-                    .all(|p| p["lag"] == 0)
-            {
-                return body;
-            }
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("the server did not become ready");
-}
 
 async fn kill_during_writes_loses_no_acknowledged_write(database_url: Option<&str>) {
     let dir = support::TempSqlite::new();
@@ -182,18 +132,8 @@ async fn kill_during_writes_loses_no_acknowledged_write(database_url: Option<&st
     stop(server);
 }
 
-fn stop(mut server: Server) {
-    // SIGTERM: a graceful stop exits 0.
-    let pid = server.child.id().to_string();
-    assert!(
-        Command::new("kill")
-            .args(["-TERM", &pid])
-            .status()
-            .unwrap()
-            .success()
-    );
-    let status = server.child.wait().unwrap();
-    assert!(status.success(), "exit status {status}");
+fn stop(server: Server) {
+    common::stop(server.child);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -3,19 +3,18 @@
 //! by this one, audited (every read model equals a replay of the log), served, rebuilt from the
 //! log and served again, with the same answers both times.
 
+mod common;
 #[path = "../../tests/tests/support/mod.rs"]
 mod support;
 
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Command, Output};
 use std::str::FromStr;
-use std::time::Duration;
 
 use serde_json::Value;
 use sqlx::Connection;
 
-const BIN: &str = env!("CARGO_BIN_EXE_bufdir-reporting");
+use common::{BIN, stop, wait_ready as ready};
 
 const SQLITE_FIXTURE: &str =
     include_str!("../../tests/fixtures/upgrade/previous-release-sqlite.sql");
@@ -127,27 +126,9 @@ impl Upgraded {
 
     /// `serve` without demo data; answers the process and its base URL once it listens.
     fn serve(&self) -> (Child, String) {
-        let mut child = self
-            .command(&["serve", "--bind", "127.0.0.1:0", "--no-demo"])
-            .env("RUST_LOG", "info")
-            .env("LOG_FORMAT", "json")
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("start serve");
-        let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-        let base = loop {
-            let line = lines
-                .next()
-                .expect("serve exited before listening")
-                .unwrap();
-            if let Some(rest) = line.split("listening on http://").nth(1) {
-                break format!("http://{}", rest.split(';').next().unwrap());
-            }
-        };
-        // Keep draining the log so the server never blocks on a full pipe.
-        std::thread::spawn(move || for _ in lines {});
-        (child, base)
+        let server =
+            common::listening(self.command(&["serve", "--bind", "127.0.0.1:0", "--no-demo"]));
+        (server.child, server.base)
     }
 
     /// `SELECT count(*)` of `table`.
@@ -201,39 +182,6 @@ impl Upgraded {
         )
         .await
     }
-}
-
-fn stop(mut server: Child) {
-    let pid = server.id().to_string();
-    assert!(
-        Command::new("kill")
-            .args(["-TERM", &pid])
-            .status()
-            .unwrap()
-            .success()
-    );
-    let status = server.wait().unwrap();
-    assert!(status.success(), "serve exited {status}");
-}
-
-/// Waits until the projections have caught up; answers `/readyz`.
-async fn ready(client: &reqwest::Client, base: &str) -> Value {
-    for _ in 0..200 {
-        if let Ok(r) = client.get(format!("{base}/readyz")).send().await {
-            let body: Value = r.json().await.unwrap();
-            if body["status"] == "ready"
-                && body["projections"]
-                    .as_array()
-                    .unwrap()
-                    .iter()
-                    .all(|p| p["lag"] == 0)
-            {
-                return body;
-            }
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("the server did not become ready");
 }
 
 async fn get(client: &reqwest::Client, base: &str, token: &str, path: &str) -> Value {

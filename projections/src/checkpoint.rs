@@ -5,6 +5,8 @@ use store::{Position, ReadPool, ReadTransaction, Stamp, on_pool, on_tx};
 
 use crate::ProjectionError;
 
+const POSITION: &str = "SELECT position FROM projection_checkpoints WHERE name = $1";
+
 pub(crate) fn encode(position: Option<&Position>) -> String {
     position.map(Position::to_string).unwrap_or_default()
 }
@@ -36,12 +38,8 @@ pub(crate) async fn stored(
     pool: &ReadPool,
     name: &str,
 ) -> Result<Option<Position>, ProjectionError> {
-    let text: Option<String> = on_pool!(pool, c => sqlx::query_scalar(
-        "SELECT position FROM projection_checkpoints WHERE name = $1",
-    )
-    .bind(name)
-    .fetch_optional(c)
-    .await)?;
+    let text: Option<String> =
+        on_pool!(pool, c => sqlx::query_scalar(POSITION).bind(name).fetch_optional(c).await)?;
     decode(text.as_deref().unwrap_or(""))
 }
 
@@ -49,12 +47,8 @@ pub(crate) async fn load(
     tx: &mut ReadTransaction,
     name: &str,
 ) -> Result<Option<Position>, ProjectionError> {
-    let text: Option<String> = on_tx!(tx, c => sqlx::query_scalar(
-        "SELECT position FROM projection_checkpoints WHERE name = $1",
-    )
-    .bind(name)
-    .fetch_optional(c)
-    .await)?;
+    let text: Option<String> =
+        on_tx!(tx, c => sqlx::query_scalar(POSITION).bind(name).fetch_optional(c).await)?;
     decode(text.as_deref().unwrap_or(""))
 }
 

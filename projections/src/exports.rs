@@ -500,33 +500,33 @@ pub async fn list(
         "SELECT * FROM exports WHERE {condition} ORDER BY created_at DESC, export_id DESC {clause}"
     );
     let count_sql = format!("SELECT count(*) FROM exports WHERE {condition}");
+    // Binds the filters' values in the order their placeholders were numbered.
+    macro_rules! bind_args {
+        ($query:expr) => {{
+            let mut query = $query;
+            for arg in &args {
+                query = match arg {
+                    Arg::Text(s) => query.bind(s.clone()),
+                    Arg::Date(d) => query.bind(*d),
+                    Arg::Ids(ids) => query.bind(ids.clone()),
+                    Arg::Flag(b) => query.bind(*b),
+                };
+            }
+            query
+        }};
+    }
     let records: Vec<ExportRecord> = on_pool!(pool, c => {
-        let mut page = sqlx::query_as(sqlx::AssertSqlSafe(page_sql));
-        for arg in &args {
-            page = match arg {
-                Arg::Flag(b) => page.bind(*b),
-                Arg::Text(s) => page.bind(s.clone()),
-                Arg::Date(d) => page.bind(*d),
-                Arg::Ids(ids) => page.bind(ids.clone()),
-            };
-        }
+        let mut query = bind_args!(sqlx::query_as(sqlx::AssertSqlSafe(page_sql)));
         for value in bound.iter().flatten() {
-            page = page.bind(*value);
+            query = query.bind(*value);
         }
-        page.fetch_all(c).await
+        query.fetch_all(c).await
     })?;
-    let total: i64 = on_pool!(pool, c => {
-        let mut total = sqlx::query_scalar(sqlx::AssertSqlSafe(count_sql));
-        for arg in &args {
-            total = match arg {
-                Arg::Flag(b) => total.bind(*b),
-                Arg::Text(s) => total.bind(s.clone()),
-                Arg::Date(d) => total.bind(*d),
-                Arg::Ids(ids) => total.bind(ids.clone()),
-            };
-        }
-        total.fetch_one(c).await
-    })?;
+    let total: i64 = on_pool!(pool, c => bind_args!(sqlx::query_scalar(
+        sqlx::AssertSqlSafe(count_sql)
+    ))
+    .fetch_one(c)
+    .await)?;
     Ok((rows(records), total.max(0) as u64))
 }
 

@@ -77,17 +77,14 @@ pub enum Visible<'a> {
 }
 
 const COLUMNS: &str = "org_id, name, organisasjonsnummer, created_at";
+const BY_ID: &str =
+    "SELECT org_id, name, organisasjonsnummer, created_at FROM organizations WHERE org_id = $1";
 
 pub async fn get(
     pool: &ReadPool,
     org_id: &str,
 ) -> Result<Option<OrganizationRow>, ProjectionError> {
-    Ok(on_pool!(pool, c => sqlx::query_as(
-        sqlx::AssertSqlSafe(format!("SELECT {COLUMNS} FROM organizations WHERE org_id = $1")),
-    )
-    .bind(org_id)
-    .fetch_optional(c)
-    .await)?)
+    Ok(on_pool!(pool, c => sqlx::query_as(BY_ID).bind(org_id).fetch_optional(c).await)?)
 }
 
 /// The organisation as seen inside `tx` (an export's consistent read).
@@ -95,12 +92,7 @@ pub async fn get_in(
     tx: &mut ReadTransaction,
     org_id: &str,
 ) -> Result<Option<OrganizationRow>, ProjectionError> {
-    Ok(on_tx!(tx, c => sqlx::query_as(
-        sqlx::AssertSqlSafe(format!("SELECT {COLUMNS} FROM organizations WHERE org_id = $1")),
-    )
-    .bind(org_id)
-    .fetch_optional(c)
-    .await)?)
+    Ok(on_tx!(tx, c => sqlx::query_as(BY_ID).bind(org_id).fetch_optional(c).await)?)
 }
 
 /// One page, newest first with the id as tie-break, and the total.

@@ -23,7 +23,6 @@ pub enum Backend {
 pub struct Database {
     pub events: Arc<dyn EventStore>,
     pub read: ReadPool,
-    pub backend: Backend,
     url: Arc<str>,
 }
 
@@ -62,7 +61,6 @@ pub async fn connect_with(url: &str, eventstore_url: Option<&str>) -> Result<Dat
     Ok(Database {
         events,
         read,
-        backend,
         url: url.into(),
     })
 }
@@ -110,8 +108,7 @@ impl Database {
     pub async fn with_own_pool(&self, max_connections: u32) -> Result<Database, StoreError> {
         Ok(Database {
             events: self.events.clone(),
-            read: read_pool(&self.url, self.backend, max_connections).await?,
-            backend: self.backend,
+            read: read_pool(&self.url, self.read.backend(), max_connections).await?,
             url: self.url.clone(),
         })
     }

@@ -23,7 +23,7 @@ impl Scratch {
     /// Creates a scratch database of the same backend as `live`, whose URL is `live_url`.
     pub async fn create(live: &Database, live_url: &str) -> anyhow::Result<Scratch> {
         let id = uuid::Uuid::new_v4().simple();
-        match live.backend {
+        match live.read.backend() {
             Backend::Sqlite => {
                 let dir = std::env::temp_dir().join(format!("bufdir-replay-{id}"));
                 std::fs::create_dir_all(&dir)?;
