@@ -429,7 +429,7 @@ pub struct ExportFilter {
     /// Re-exports of this report.
     pub reexport_of: Option<String>,
     pub org_id: Option<String>,
-    pub status: Option<String>,
+    pub status: Option<ExportStatus>,
     /// Exports whose range ends on or after this date.
     pub period_from: Option<NaiveDate>,
     /// Exports whose range starts on or before this date.
@@ -474,8 +474,8 @@ pub async fn list(
         let n = param(Arg::Text(org.clone()));
         conditions.push(format!("org_id = ${n}"));
     }
-    if let Some(status) = &filter.status {
-        let n = param(Arg::Text(status.clone()));
+    if let Some(status) = filter.status {
+        let n = param(Arg::Text(status.as_str().to_string()));
         conditions.push(format!("status = ${n}"));
     }
     if let Some(from) = filter.period_from {

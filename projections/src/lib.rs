@@ -14,7 +14,7 @@ pub mod reports;
 mod runner;
 pub mod submissions;
 
-pub use runner::{Lag, ProjectionError, Projections};
+pub use runner::{Lag, ProjectionError, Projections, panic_text};
 
 /// The checkpoint of projection `name` as seen inside `tx`.
 pub async fn read_checkpoint(

@@ -10,7 +10,7 @@ use domain::report_data::{ReportData, ReportDataEvent};
 use domain::source_import::{self, SourceDataEvent};
 use domain::{Aggregate, PeriodId, decode_event};
 use sqlx::types::Json;
-use store::{Filter, IdList, ReadTransaction, RecordedEvent, Stamp, on_tx};
+use store::{Backend, Filter, IdList, ReadTransaction, RecordedEvent, Stamp, on_tx};
 
 use crate::{Projection, ProjectionError};
 
@@ -74,12 +74,22 @@ async fn apply_import(
         .collect();
     for chunk in records.chunks(CHUNK) {
         // A corrected record may move to another year: the year it leaves changes too.
-        let sql = format!(
-            "SELECT DISTINCT occurred_on FROM source_records WHERE org_id = $1 AND {}",
-            tx.any_of("record_id", 2)
-        );
+        let sql = match tx.backend() {
+            // Written as `record_id IN (list)`, SQLite's planner scans the organisation's
+            // covering index and tests every row against the list, so each import cost grew
+            // with the organisation's records; CROSS JOIN fixes the order: one primary-key
+            // lookup per record in the batch.
+            Backend::Sqlite => {
+                "SELECT DISTINCT s.occurred_on FROM json_each($2) AS j \
+                 CROSS JOIN source_records AS s WHERE s.org_id = $1 AND s.record_id = j.value"
+            }
+            Backend::Postgres => {
+                "SELECT DISTINCT occurred_on FROM source_records \
+                 WHERE org_id = $1 AND record_id = ANY($2)"
+            }
+        };
         let ids = IdList(chunk.iter().map(|r| r.record_id.clone()).collect());
-        let stored: Vec<NaiveDate> = on_tx!(tx, c => sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
+        let stored: Vec<NaiveDate> = on_tx!(tx, c => sqlx::query_scalar(sql)
             .bind(org_id.as_str().to_string())
             .bind(ids)
             .fetch_all(c)

@@ -94,7 +94,7 @@ pub async fn current(
 pub struct SnapshotFilter {
     pub org_id: Option<String>,
     pub period_id: Option<String>,
-    pub status: Option<String>,
+    pub status: Option<SnapshotStatus>,
 }
 
 /// One page of snapshots, newest first, with the total; without their figures.
@@ -117,7 +117,7 @@ pub async fn snapshots(
     );
     let org_id = filter.org_id.clone().unwrap_or_default();
     let period_id = filter.period_id.clone().unwrap_or_default();
-    let status = filter.status.clone().unwrap_or_default();
+    let status = filter.status.map_or("", |s| s.as_str());
     let (clause, bound) = page.clause(pool, 5);
     let page = format!(
         "SELECT {} FROM snapshots s LEFT JOIN organizations o ON o.org_id = s.org_id \
@@ -128,7 +128,7 @@ pub async fn snapshots(
         let mut query = sqlx::query_as(sqlx::AssertSqlSafe(page))
             .bind(&org_id)
             .bind(&period_id)
-            .bind(&status)
+            .bind(status)
             .bind(ids.clone());
         for value in bound.iter().flatten() {
             query = query.bind(*value);
@@ -139,7 +139,7 @@ pub async fn snapshots(
     let total: i64 = on_pool!(pool, c => sqlx::query_scalar(sqlx::AssertSqlSafe(count))
         .bind(&org_id)
         .bind(&period_id)
-        .bind(&status)
+        .bind(status)
         .bind(ids)
         .fetch_one(c)
         .await)?;

@@ -228,8 +228,8 @@ pub async fn get(pool: &ReadPool, report_id: &str) -> Result<Option<ReportRow>, 
 #[derive(Debug, Default)]
 pub struct ReportFilter {
     pub org_id: Option<String>,
-    pub report_type: Option<String>,
-    pub status: Option<String>,
+    pub report_type: Option<ReportType>,
+    pub status: Option<ReportStatus>,
     /// Reports whose period ends on or after this date.
     pub period_from: Option<NaiveDate>,
     /// Reports whose period starts on or before this date.

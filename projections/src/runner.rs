@@ -106,7 +106,11 @@ impl Projections {
             let followed = AssertUnwindSafe(self.follow(&p, &shutdown))
                 .catch_unwind()
                 .await
-                .unwrap_or_else(|panic| Err(ProjectionError::Panicked(panic_text(panic.as_ref()))));
+                .unwrap_or_else(|panic| {
+                    Err(ProjectionError::Panicked(
+                        panic_text(panic.as_ref()).to_string(),
+                    ))
+                });
             match followed {
                 Ok(()) => return,
                 Err(ProjectionError::CheckpointMoved) => continue,
@@ -322,10 +326,11 @@ impl Projections {
     }
 }
 
-fn panic_text(panic: &(dyn std::any::Any + Send)) -> String {
+/// What a panic said, when it said it in text (for the log of any background task that caught it).
+pub fn panic_text(panic: &(dyn std::any::Any + Send)) -> &str {
     panic
         .downcast_ref::<&str>()
-        .map(|s| s.to_string())
-        .or_else(|| panic.downcast_ref::<String>().cloned())
-        .unwrap_or_else(|| "(not text)".into())
+        .copied()
+        .or_else(|| panic.downcast_ref::<String>().map(String::as_str))
+        .unwrap_or("(not text)")
 }

@@ -180,7 +180,7 @@ pub fn run_until_stopped(
                             backoff
                         }
                         Err(panic) => {
-                            tracing::error!(worker = worker.name(), panic = panic_text(panic.as_ref()), "worker step panicked");
+                            tracing::error!(worker = worker.name(), panic = projections::panic_text(panic.as_ref()), "worker step panicked");
                             backoff = (backoff * 2).min(Duration::from_secs(30));
                             backoff
                         }
@@ -194,15 +194,6 @@ pub fn run_until_stopped(
             })
         })
         .collect()
-}
-
-/// What a panic said, when it said it in text.
-fn panic_text(panic: &(dyn std::any::Any + Send)) -> &str {
-    panic
-        .downcast_ref::<&str>()
-        .copied()
-        .or_else(|| panic.downcast_ref::<String>().map(String::as_str))
-        .unwrap_or("(not text)")
 }
 
 #[cfg(test)]

@@ -170,7 +170,7 @@ impl ExportsApi {
         let params = PageParams::new(page.0, limit.0);
         let filter = ExportFilter {
             org_id: org_id.0,
-            status: status.0.map(|s| s.as_str().to_string()),
+            status: status.0.map(Into::into),
             period_from: period_from.0.map(Into::into),
             period_to: period_to.0.map(Into::into),
             ..ExportFilter::default()

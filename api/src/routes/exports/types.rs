@@ -18,14 +18,15 @@ pub enum ExportStatus {
     Cancelled,
 }
 
-impl ExportStatus {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Queued => "queued",
-            Self::Running => "running",
-            Self::Completed => "completed",
-            Self::Failed => "failed",
-            Self::Cancelled => "cancelled",
+impl From<ExportStatus> for domain::export::ExportStatus {
+    fn from(status: ExportStatus) -> Self {
+        use domain::export::ExportStatus as Job;
+        match status {
+            ExportStatus::Queued => Job::Queued,
+            ExportStatus::Running => Job::Running,
+            ExportStatus::Completed => Job::Completed,
+            ExportStatus::Failed => Job::Failed,
+            ExportStatus::Cancelled => Job::Cancelled,
         }
     }
 }

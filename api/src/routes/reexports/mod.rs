@@ -64,7 +64,7 @@ impl ReexportsApi {
             reexports: true,
             reexport_of: report_id.0,
             org_id: org_id.0,
-            status: status.0.map(|s| export_status(s).to_string()),
+            status: status.0.map(Into::into),
             ..ExportFilter::default()
         };
         let found = exports::list(&state.db.read, &filter, caller.visible(), params.rows()).await?;

@@ -154,13 +154,17 @@ pub fn status_name(export_status: &str) -> String {
     }
 }
 
-pub fn export_status(status: ReexportStatus) -> &'static str {
-    match status {
-        ReexportStatus::Pending => "queued",
-        ReexportStatus::Running => "running",
-        ReexportStatus::Completed => "completed",
-        ReexportStatus::Failed => "failed",
-        ReexportStatus::Cancelled => "cancelled",
+/// A re-export is an export job: the contract's `pending` is the job's `queued`.
+impl From<ReexportStatus> for domain::export::ExportStatus {
+    fn from(status: ReexportStatus) -> Self {
+        use domain::export::ExportStatus as Job;
+        match status {
+            ReexportStatus::Pending => Job::Queued,
+            ReexportStatus::Running => Job::Running,
+            ReexportStatus::Completed => Job::Completed,
+            ReexportStatus::Failed => Job::Failed,
+            ReexportStatus::Cancelled => Job::Cancelled,
+        }
     }
 }
 

@@ -60,7 +60,7 @@ impl ReportDataApi {
         let filter = SnapshotFilter {
             org_id: organization_id.0,
             period_id: period_id.0,
-            status: snapshot_status.0.map(|s| s.as_str().to_string()),
+            status: snapshot_status.0.map(Into::into),
         };
         let visible = caller.visible();
         let found =

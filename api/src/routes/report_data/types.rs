@@ -19,13 +19,14 @@ pub enum SnapshotStatus {
     Failed,
 }
 
-impl SnapshotStatus {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Processing => "processing",
-            Self::Current => "current",
-            Self::Historical => "historical",
-            Self::Failed => "failed",
+impl From<SnapshotStatus> for domain::report_data::SnapshotStatus {
+    fn from(s: SnapshotStatus) -> Self {
+        use domain::report_data::SnapshotStatus as Stored;
+        match s {
+            SnapshotStatus::Processing => Stored::Processing,
+            SnapshotStatus::Current => Stored::Current,
+            SnapshotStatus::Historical => Stored::Historical,
+            SnapshotStatus::Failed => Stored::Failed,
         }
     }
 }

@@ -69,8 +69,8 @@ impl ReportHistoryApi {
         let params = PageParams::new(page.0, limit.0);
         let filter = ReportFilter {
             org_id: org_id.0,
-            report_type: report_type.0.map(|t| Kind::from(t).as_str().to_string()),
-            status: status.0.map(|s| Status::from(s).as_str().to_string()),
+            report_type: report_type.0.map(Into::into),
+            status: status.0.map(Into::into),
             period_from: period_from.0.map(Into::into),
             period_to: period_to.0.map(Into::into),
         };
