@@ -125,6 +125,14 @@ pub async fn bufdir_sandbox(bind: std::net::SocketAddr, args: &SandboxArgs) -> a
 }
 
 pub async fn worker(common: &Common, args: &WorkerArgs) -> anyhow::Result<()> {
+    if common.bufdir.bufdir_api_url.is_none() && !args.own_sandbox {
+        anyhow::bail!(
+            "BUFDIR_API_URL is not set: a worker process delivers submissions that serve, in \
+             another process, reports on, so both must use the same Bufdir. Set BUFDIR_API_URL \
+             to Bufdir's API or to a shared `bufdir-sandbox`, or pass --own-sandbox to start a \
+             private sandbox in this worker (its submissions are seen by nobody else)"
+        );
+    }
     let db = open(common).await?;
     let keys = Keys::load(common.jwt_secret.as_deref(), &common.data_dir)?;
     let projections = Projections::new(db.clone(), projections::all());

@@ -356,7 +356,12 @@ pub struct ServeArgs {
 
 #[derive(Debug, Clone, Args)]
 pub struct WorkerArgs {
-    /// The in-process Bufdir sandbox, used when BUFDIR_API_URL is unset.
+    /// Without BUFDIR_API_URL, start a Bufdir sandbox inside this worker. Off by default: a
+    /// worker beside `serve` must send submissions where `serve` can follow them (Bufdir, or one
+    /// shared `bufdir-sandbox`), and a private sandbox would swallow them.
+    #[arg(long, env = "BUFDIR_WORKER_OWN_SANDBOX")]
+    pub own_sandbox: bool,
+    /// The in-process Bufdir sandbox, used with --own-sandbox when BUFDIR_API_URL is unset.
     #[command(flatten)]
     pub sandbox: SandboxArgs,
 }

@@ -275,7 +275,7 @@ fn the_openapi_command_writes_the_committed_spec() {
 fn the_worker_process_runs_projections_and_stops_cleanly_on_sigterm() {
     let dir = support::TempSqlite::new();
     let mut child = Command::new(BIN)
-        .args(["worker", "--data-dir"])
+        .args(["worker", "--own-sandbox", "--data-dir"])
         .arg(&dir.dir)
         .env_remove("DATABASE_URL")
         .env("LOG_FORMAT", "json")
@@ -303,6 +303,23 @@ fn the_worker_process_runs_projections_and_stops_cleanly_on_sigterm() {
 
 /// `bufdir-sandbox` on its own, and `serve` sent to it by `BUFDIR_API_URL`: authenticate with a
 /// sandbox test client and submit, through both real binaries.
+#[test]
+fn a_worker_without_bufdir_api_url_refuses_to_start_a_sandbox_of_its_own() {
+    let dir = support::TempSqlite::new();
+    let out = Command::new(BIN)
+        .args(["worker", "--data-dir"])
+        .arg(&dir.dir)
+        .env_remove("DATABASE_URL")
+        .env_remove("BUFDIR_API_URL")
+        .env_remove("BUFDIR_WORKER_OWN_SANDBOX")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("BUFDIR_API_URL is not set"), "{stderr}");
+    assert!(stderr.contains("--own-sandbox"), "{stderr}");
+}
+
 #[tokio::test]
 async fn serve_submits_to_a_standalone_sandbox_named_by_bufdir_api_url() {
     let mut sandbox = Command::new(BIN)
@@ -400,7 +417,7 @@ async fn serve_submits_to_a_standalone_sandbox_named_by_bufdir_api_url() {
 
 fn spawn_worker(data_dir: &Path) -> Child {
     let mut child = Command::new(BIN)
-        .args(["worker", "--data-dir"])
+        .args(["worker", "--own-sandbox", "--data-dir"])
         .arg(data_dir)
         .env_remove("DATABASE_URL")
         .env_remove("BUFDIR_API_URL")

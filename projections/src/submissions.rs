@@ -274,33 +274,44 @@ pub async fn latest_for_report(
     found.map(SubmissionRow::try_from).transpose()
 }
 
+/// No worker holds a claim of kind `$2` on the row that lasts past `$1` (see `workers::claims`).
+const UNCLAIMED: &str = "NOT EXISTS (SELECT 1 FROM work_claims w WHERE w.kind = $2 \
+     AND w.id = bufdir_submissions.submission_id AND w.held_until > $1)";
+
 /// The pending submission whose next attempt is due soonest, if one is due at `now`.
 pub async fn next_due_delivery(
     pool: &ReadPool,
     now: DateTime<Utc>,
+    claim: &str,
 ) -> Result<Option<SubmissionRow>, ProjectionError> {
     let sql = format!(
         "SELECT {COLUMNS} FROM bufdir_submissions \
-         WHERE status = 'pending' AND next_attempt_at <= $1 \
+         WHERE status = 'pending' AND next_attempt_at <= $1 AND {UNCLAIMED} \
          ORDER BY next_attempt_at, submission_id LIMIT 1"
     );
     let found: Option<SubmissionRecord> = on_pool!(pool, c => sqlx::query_as(sqlx::AssertSqlSafe(sql))
             .bind(Stamp(now))
+            .bind(claim)
             .fetch_optional(c)
             .await)?;
     found.map(SubmissionRow::try_from).transpose()
 }
 
-/// Submissions Bufdir has received but not yet decided on, oldest first.
+/// Submissions Bufdir has received but not yet decided on, oldest first, whose status poll
+/// (`claim`) is due.
 pub async fn awaiting_verdict(
     pool: &ReadPool,
     limit: u64,
+    now: DateTime<Utc>,
+    claim: &str,
 ) -> Result<Vec<SubmissionRow>, ProjectionError> {
     let sql = format!(
-        "SELECT {COLUMNS} FROM bufdir_submissions WHERE status = 'received' \
+        "SELECT {COLUMNS} FROM bufdir_submissions WHERE status = 'received' AND {UNCLAIMED} \
          ORDER BY submitted_at, submission_id LIMIT {limit}"
     );
     let records: Vec<SubmissionRecord> = on_pool!(pool, c => sqlx::query_as(sqlx::AssertSqlSafe(sql))
+            .bind(Stamp(now))
+            .bind(claim)
             .fetch_all(c)
             .await)?;
     records.into_iter().map(SubmissionRow::try_from).collect()

@@ -1,7 +1,8 @@
 //! Aggregates snapshots: any that was requested or invalidated, and any current one whose
 //! organisation's records changed after it was aggregated. The work list is the report_data
 //! read model, which is itself driven by `SnapshotRequested`, `SnapshotInvalidated` and
-//! `SourceRecordsImported` events, so new source data re-aggregates a period by itself.
+//! `SourceRecordsImported` events, so new source data re-aggregates a period by itself. A claim
+//! (`crate::claims`) keeps two worker processes from aggregating the same change twice.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -12,16 +13,25 @@ use domain::{OrgId, PeriodId, aggregation, schema};
 use projections::{Projections, report_data, report_queries};
 use store::Database;
 
+use crate::claims::{Claims, Kind};
 use crate::{Outcome, Worker};
+
+/// How long a claim on a snapshot's aggregation holds; one takes milliseconds to a few seconds.
+const LEASE: chrono::Duration = chrono::Duration::seconds(60);
 
 pub struct AggregationWorker {
     db: Database,
     projections: Arc<Projections>,
+    claims: Claims,
 }
 
 impl AggregationWorker {
     pub fn new(db: Database, projections: Arc<Projections>) -> Self {
-        AggregationWorker { db, projections }
+        AggregationWorker {
+            claims: Claims::new(db.read.clone()),
+            db,
+            projections,
+        }
     }
 
     /// The sums for the period and its prior period, and the log position they reflect, read in
@@ -44,21 +54,15 @@ impl AggregationWorker {
         tx.commit().await?;
         Ok((sums, prior, position))
     }
-}
 
-#[async_trait::async_trait]
-impl Worker for AggregationWorker {
-    fn name(&self) -> &'static str {
-        "aggregation"
-    }
-
-    async fn run_once(&self) -> anyhow::Result<Outcome> {
-        let Some((snapshot_id, org, period)) = report_queries::next_stale(&self.db.read).await?
-        else {
-            return Ok(Outcome::Idle);
-        };
+    async fn aggregate(
+        &self,
+        snapshot_id: &str,
+        org: &OrgId,
+        period: &PeriodId,
+    ) -> anyhow::Result<Outcome> {
         let started = Instant::now();
-        let (sums, prior_sums, source_position) = self.read_sums(&org, &period).await?;
+        let (sums, prior_sums, source_position) = self.read_sums(org, period).await?;
         let schema = schema::bufdir_2025_v2();
         let sections = aggregation::figures(schema, &sums);
         let prior_values = aggregation::prior_values(schema, &prior_sums);
@@ -83,9 +87,9 @@ impl Worker for AggregationWorker {
         let recorded = snapshots::record_aggregation(
             &ctx,
             &crate::acting("aggregation"),
-            &org,
-            &period,
-            &snapshot_id,
+            org,
+            period,
+            snapshot_id,
             result,
         )
         .await;
@@ -100,5 +104,35 @@ impl Worker for AggregationWorker {
             Err(e) => return Err(e.into()),
         }
         Ok(Outcome::Worked)
+    }
+}
+
+#[async_trait::async_trait]
+impl Worker for AggregationWorker {
+    fn name(&self) -> &'static str {
+        "aggregation"
+    }
+
+    async fn run_once(&self) -> anyhow::Result<Outcome> {
+        let kind = Kind::Aggregation;
+        let now = chrono::Utc::now();
+        let Some((snapshot_id, org, period)) =
+            report_queries::next_stale(&self.db.read, now, kind.as_str()).await?
+        else {
+            return Ok(Outcome::Idle);
+        };
+        if !self
+            .claims
+            .take(kind, &snapshot_id, now + LEASE, now)
+            .await?
+        {
+            // Another worker took it between the list and the claim.
+            return Ok(Outcome::Worked);
+        }
+        let aggregated = self.aggregate(&snapshot_id, &org, &period).await;
+        // Given back once the result is recorded (the command waits for the read model), so a
+        // change that came in meanwhile is aggregated next, by whichever worker is first.
+        self.claims.release(kind, &snapshot_id).await?;
+        aggregated
     }
 }

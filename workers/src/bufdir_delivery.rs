@@ -1,7 +1,8 @@
 //! Delivers submissions from the outbox (pending rows of the submissions read model) to Bufdir.
 //! Each attempt's result becomes an event on the submission's stream: delivered, refused (final),
 //! or failed with the time of the next try. The submission id travels as the idempotency key, so
-//! an attempt whose answer was lost, or two workers racing on one row, file it at Bufdir once.
+//! an attempt whose answer was lost files it at Bufdir once; a claim (`crate::claims`) keeps a
+//! second worker process from calling Bufdir for the same submission at the same time.
 
 use std::sync::Arc;
 
@@ -15,35 +16,34 @@ use store::Database;
 
 use crate::bufdir::wire::SubmitRequest;
 use crate::bufdir::{Bufdir, BufdirError, GatewayError};
+use crate::claims::{Claims, Kind};
 use crate::{Outcome, Worker};
 
 pub struct DeliveryWorker {
     db: Database,
     projections: Arc<Projections>,
     bufdir: Arc<Bufdir>,
+    claims: Claims,
 }
 
 impl DeliveryWorker {
     pub fn new(db: Database, projections: Arc<Projections>, bufdir: Arc<Bufdir>) -> Self {
         DeliveryWorker {
+            claims: Claims::new(db.read.clone()),
             db,
             projections,
             bufdir,
         }
     }
-}
 
-#[async_trait::async_trait]
-impl Worker for DeliveryWorker {
-    fn name(&self) -> &'static str {
-        "bufdir-delivery"
+    /// How long a claim on a delivery holds: an authentication and a submit, each with its
+    /// retries. A worker that dies mid-call leaves the submission to another after that.
+    fn lease(&self) -> chrono::Duration {
+        let call = self.bufdir.settings.client.longest_call();
+        chrono::Duration::from_std(call.saturating_mul(2)).unwrap_or(chrono::Duration::days(1))
     }
 
-    async fn run_once(&self) -> anyhow::Result<Outcome> {
-        let now = Utc::now();
-        let Some(row) = submissions::next_due_delivery(&self.db.read, now).await? else {
-            return Ok(Outcome::Idle);
-        };
+    async fn deliver(&self, row: submissions::SubmissionRow) -> anyhow::Result<Outcome> {
         let attempt = row.attempts + 1;
         let request = SubmitRequest {
             payload_version: row.payload_version.clone(),
@@ -111,5 +111,35 @@ impl Worker for DeliveryWorker {
             Err(e) => return Err(e.into()),
         }
         Ok(Outcome::Worked)
+    }
+}
+
+#[async_trait::async_trait]
+impl Worker for DeliveryWorker {
+    fn name(&self) -> &'static str {
+        "bufdir-delivery"
+    }
+
+    async fn run_once(&self) -> anyhow::Result<Outcome> {
+        let now = Utc::now();
+        let kind = Kind::Delivery;
+        let Some(row) = submissions::next_due_delivery(&self.db.read, now, kind.as_str()).await?
+        else {
+            return Ok(Outcome::Idle);
+        };
+        if !self
+            .claims
+            .take(kind, &row.submission_id, now + self.lease(), now)
+            .await?
+        {
+            // Another worker took it between the list and the claim.
+            return Ok(Outcome::Worked);
+        }
+        let submission_id = row.submission_id.clone();
+        let delivered = self.deliver(row).await;
+        // Released once the result is recorded (the command waits for the read model), so the
+        // row is no longer due, or due at its retry time.
+        self.claims.release(kind, &submission_id).await?;
+        delivered
     }
 }

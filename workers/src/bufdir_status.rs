@@ -1,10 +1,9 @@
 //! Keeps the status of received submissions current: asks Bufdir about each one every poll
-//! interval until it is accepted or rejected, and records a change as an event. When each was
-//! last asked is kept in memory only; after a restart every open submission is asked at once.
+//! interval until it is accepted or rejected, and records a change as an event. The schedule is
+//! a claim per submission (`crate::claims`) held until its next poll is due: it survives a
+//! restart, and of several worker processes one asks about a submission each interval.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
-use std::time::Instant;
+use std::sync::Arc;
 
 use chrono::Utc;
 use commands::CommandError;
@@ -15,13 +14,14 @@ use projections::{Projections, submissions};
 use store::Database;
 
 use crate::bufdir::Bufdir;
+use crate::claims::{Claims, Kind};
 use crate::{Outcome, Worker};
 
 pub struct StatusWorker {
     db: Database,
     projections: Arc<Projections>,
     bufdir: Arc<Bufdir>,
-    last_asked: Mutex<HashMap<String, Instant>>,
+    claims: Claims,
 }
 
 /// Submissions looked at per step.
@@ -30,18 +30,11 @@ const BATCH: u64 = 100;
 impl StatusWorker {
     pub fn new(db: Database, projections: Arc<Projections>, bufdir: Arc<Bufdir>) -> Self {
         StatusWorker {
+            claims: Claims::new(db.read.clone()),
             db,
             projections,
             bufdir,
-            last_asked: Mutex::new(HashMap::new()),
         }
-    }
-
-    fn due(&self, submission_id: &str) -> bool {
-        let asked = self.last_asked.lock().expect("poll schedule lock");
-        asked
-            .get(submission_id)
-            .is_none_or(|t| t.elapsed() >= self.bufdir.settings.status_poll_interval)
     }
 }
 
@@ -52,16 +45,23 @@ impl Worker for StatusWorker {
     }
 
     async fn run_once(&self) -> anyhow::Result<Outcome> {
-        let open = submissions::awaiting_verdict(&self.db.read, BATCH).await?;
+        let kind = Kind::StatusPoll;
+        let now = Utc::now();
+        let interval = chrono::Duration::from_std(self.bufdir.settings.status_poll_interval)?;
+        let open = submissions::awaiting_verdict(&self.db.read, BATCH, now, kind.as_str()).await?;
         let mut outcome = Outcome::Idle;
-        for row in open.into_iter().filter(|r| self.due(&r.submission_id)) {
+        for row in open {
             let Some(reference) = row.reference_id.as_deref() else {
                 continue;
             };
-            self.last_asked
-                .lock()
-                .expect("poll schedule lock")
-                .insert(row.submission_id.clone(), Instant::now());
+            // The claim is the schedule: taken until the next poll, never given back early.
+            if !self
+                .claims
+                .take(kind, &row.submission_id, now + interval, now)
+                .await?
+            {
+                continue;
+            }
             let answer = match self.bufdir.status(&row.org_id, reference).await {
                 Ok(answer) => answer,
                 Err(e) => {
@@ -94,10 +94,7 @@ impl Worker for StatusWorker {
             {
                 Ok(()) => {
                     if status.is_final() {
-                        self.last_asked
-                            .lock()
-                            .expect("poll schedule lock")
-                            .remove(&row.submission_id);
+                        self.claims.forget(kind, &row.submission_id).await?;
                     }
                     outcome = Outcome::Worked;
                 }

@@ -5,6 +5,7 @@ pub mod aggregation;
 pub mod bufdir;
 pub mod bufdir_delivery;
 pub mod bufdir_status;
+pub mod claims;
 pub mod export;
 pub mod files;
 pub mod history;

@@ -611,3 +611,71 @@ async fn bufdir_down_during_authenticate_is_a_503_with_retry_after() {
     let (status, _) = submit(&app, "rpt_1", payload()).await;
     assert_eq!(status, 409);
 }
+
+/// Runs `worker` until it has nothing left to do.
+async fn drain(worker: &dyn workers::Worker) {
+    while worker.run_once().await.expect("worker step") == workers::Outcome::Worked {}
+}
+
+#[tokio::test]
+async fn two_worker_processes_call_bufdir_once_per_submission() {
+    use workers::bufdir_delivery::DeliveryWorker;
+
+    let (sandbox, _stop) = sandbox(Duration::from_secs(3600)).await;
+    let app = spawn_app_with(options(&sandbox, Duration::from_millis(20), false)).await;
+    ready(&app).await;
+    for report in ["rpt_1", "rpt_2", "rpt_3", "rpt_4"] {
+        let (status, body) = submit(&app, report, payload()).await;
+        assert_eq!(status, 202, "{body}");
+    }
+    // Slow answers: each worker's call is in flight while the other looks for due work.
+    sandbox.state.set_faults(Faults {
+        latency_ms: 150,
+        ..Faults::default()
+    });
+    let worker = || {
+        DeliveryWorker::new(
+            app.state.db.clone(),
+            app.state.projections.clone(),
+            app.state.services.bufdir.clone(),
+        )
+    };
+    let (a, b) = (worker(), worker());
+    tokio::join!(drain(&a), drain(&b));
+    assert_eq!(sandbox.state.filed().len(), 4);
+    assert_eq!(sandbox.state.counters().submit_calls, 4, "one call each");
+}
+
+#[tokio::test]
+async fn the_status_poll_schedule_outlives_the_worker_process() {
+    use workers::bufdir_delivery::DeliveryWorker;
+    use workers::bufdir_status::StatusWorker;
+
+    let (sandbox, _stop) = sandbox(Duration::from_secs(3600)).await;
+    let mut options = options(&sandbox, Duration::from_millis(20), false);
+    options.bufdir.settings.status_poll_interval = Duration::from_secs(3600);
+    let app = spawn_app_with(options).await;
+    ready(&app).await;
+    let (status, body) = submit(&app, "rpt_1", payload()).await;
+    assert_eq!(status, 202, "{body}");
+    let (db, projections, bufdir) = (
+        app.state.db.clone(),
+        app.state.projections.clone(),
+        app.state.services.bufdir.clone(),
+    );
+    drain(&DeliveryWorker::new(
+        db.clone(),
+        projections.clone(),
+        bufdir.clone(),
+    ))
+    .await;
+    let first = StatusWorker::new(db.clone(), projections.clone(), bufdir.clone());
+    drain(&first).await;
+    assert_eq!(sandbox.state.counters().status_calls, 1);
+    // A worker started after it (a restart, or a second process) knows the next poll is an
+    // hour away, as does the first.
+    let restarted = StatusWorker::new(db, projections, bufdir);
+    drain(&restarted).await;
+    drain(&first).await;
+    assert_eq!(sandbox.state.counters().status_calls, 1);
+}

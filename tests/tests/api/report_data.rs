@@ -314,3 +314,43 @@ async fn another_organisations_snapshots_are_not_found_and_viewers_cannot_trigge
         422
     );
 }
+
+#[tokio::test]
+async fn a_snapshot_another_worker_holds_is_left_to_it_until_given_back() {
+    use workers::Worker;
+    use workers::aggregation::AggregationWorker;
+    use workers::claims::{Claims, Kind};
+
+    let app = spawn_app().await;
+    app.create_org("org-1", "986128433").await;
+    let (status, job) = trigger(&app, "org-1", "2024", false).await;
+    assert_eq!(status, 202, "{job}");
+    let id = job["snapshot_id"].as_str().unwrap().to_string();
+    // Another worker process holds the snapshot's aggregation.
+    let other = Claims::new(app.state.db.read.clone());
+    let now = chrono::Utc::now();
+    let held = other
+        .take(
+            Kind::Aggregation,
+            &id,
+            now + chrono::Duration::minutes(1),
+            now,
+        )
+        .await
+        .unwrap();
+    assert!(held);
+    let worker = AggregationWorker::new(app.state.db.clone(), app.state.projections.clone());
+    assert_eq!(worker.run_once().await.unwrap(), workers::Outcome::Idle);
+    let (_, snap) = app
+        .get(&format!("/api/v1/aggregated-report-data/{id}"), &app.admin)
+        .await;
+    assert_eq!(snap["snapshot_status"], "processing");
+    // Given back, it is this worker's to do.
+    other.release(Kind::Aggregation, &id).await.unwrap();
+    assert_eq!(worker.run_once().await.unwrap(), workers::Outcome::Worked);
+    let (_, snap) = app
+        .get(&format!("/api/v1/aggregated-report-data/{id}"), &app.admin)
+        .await;
+    assert_eq!(snap["snapshot_status"], "current");
+    app.stop().await;
+}

@@ -37,6 +37,14 @@ impl Default for ClientSettings {
     }
 }
 
+impl ClientSettings {
+    /// The longest one call may take with its retries (Retry-After aside, which is capped by
+    /// the same backoff ceiling in practice).
+    pub fn longest_call(&self) -> Duration {
+        (self.timeout + self.backoff.cap).saturating_mul(self.retries + 1)
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum BufdirError {
     /// The token or the client credentials were not accepted.
