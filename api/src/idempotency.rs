@@ -66,13 +66,13 @@ pub async fn around<E: Endpoint>(ep: Arc<E>, mut req: Request) -> poem::Result<R
         let now = Utc::now();
         if keys_table::claim(&pool, &scope, &key, &hash, now)
             .await
-            .map_err(ApiError::internal)?
+            .map_err(crate::rejections::database_failed)?
         {
             return answer_and_store(&ep, req, &pool, &scope, &key).await;
         }
         let found = keys_table::find(&pool, &scope, &key)
             .await
-            .map_err(ApiError::internal)?;
+            .map_err(crate::rejections::database_failed)?;
         let Some(stored) = found else { continue };
         if stored.request_hash != hash {
             return Err(ApiError::Unprocessable {
@@ -89,10 +89,10 @@ pub async fn around<E: Endpoint>(ep: Arc<E>, mut req: Request) -> poem::Result<R
             if now - stored.created_at > ABANDONED_AFTER {
                 keys_table::release_unanswered(&pool, &scope, &key)
                     .await
-                    .map_err(ApiError::internal)?;
+                    .map_err(crate::rejections::database_failed)?;
                 continue;
             }
-            return Err(ApiError::Conflict(format!(
+            return Err(ApiError::Contended(format!(
                 "a request with {HEADER} {key:?} is still being handled; retry shortly"
             ))
             .into());

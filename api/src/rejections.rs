@@ -44,11 +44,30 @@ pub fn store_failed(e: StoreError) -> ApiError {
     }
 }
 
+/// A database failure outside the store and the projections (idempotency keys): gone is a 503.
+pub fn database_failed(e: sqlx::Error) -> ApiError {
+    if unreachable(&e) {
+        tracing::warn!(error = %e, "the database is unreachable");
+        ApiError::Unavailable("the database is unreachable; try again shortly".into())
+    } else {
+        ApiError::internal(e)
+    }
+}
+
+/// The database cannot be reached, or went away mid-statement: a connection that broke or could
+/// not be had, a reply cut short, or PostgreSQL shutting down or starting up (SQLSTATE class 08,
+/// 57P01-57P03). A retry later may succeed, so these are 503s, not our failure.
 fn unreachable(e: &sqlx::Error) -> bool {
-    matches!(
-        e,
-        sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed
-    )
+    match e {
+        sqlx::Error::Io(_)
+        | sqlx::Error::Protocol(_)
+        | sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed => true,
+        sqlx::Error::Database(db) => db
+            .code()
+            .is_some_and(|code| code.starts_with("08") || code.starts_with("57P")),
+        _ => false,
+    }
 }
 
 impl From<projections::ProjectionError> for ApiError {
@@ -157,5 +176,30 @@ impl From<SubmissionError> for ApiError {
 impl From<BufdirAccessError> for ApiError {
     fn from(e: BufdirAccessError) -> Self {
         match e {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_database_gone_away_is_a_503_and_anything_else_ours() {
+        let gone = [
+            sqlx::Error::Io(std::io::Error::from(std::io::ErrorKind::ConnectionReset)),
+            sqlx::Error::Protocol("expected to read 5 bytes, got 0 bytes at EOF".into()),
+            sqlx::Error::PoolTimedOut,
+            sqlx::Error::PoolClosed,
+        ];
+        for e in gone {
+            assert_eq!(
+                database_failed(e).status(),
+                poem::http::StatusCode::SERVICE_UNAVAILABLE
+            );
+        }
+        assert_eq!(
+            database_failed(sqlx::Error::RowNotFound).status(),
+            poem::http::StatusCode::INTERNAL_SERVER_ERROR
+        );
     }
 }

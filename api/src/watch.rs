@@ -15,6 +15,10 @@ use store::{Database, Filter, Position, RecordedEvent};
 use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
 
+/// The first and the longest wait before following the log again after a failed subscription.
+const RESUBSCRIBE_FIRST: std::time::Duration = std::time::Duration::from_millis(100);
+const RESUBSCRIBE_MAX: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// Snapshot events waiting for slow subscribers; one that falls further behind reads the store.
 const FAN_OUT_BUFFER: usize = 4096;
 const GAP_PAGE: usize = 500;
@@ -169,25 +173,39 @@ impl WatchHub {
             shutdown: shutdown.clone(),
         });
         tokio::spawn(async move {
-            let mut events = db.events.subscribe(head, snapshot_filter());
+            // The position of the last event passed on: a subscription that fails (the database
+            // went away) is taken up again from there, so subscribers miss nothing and see
+            // nothing twice; they only wait.
+            let mut last = head;
+            let mut backoff = RESUBSCRIBE_FIRST;
             loop {
-                let next = tokio::select! {
-                    _ = shutdown.cancelled() => return,
-                    next = events.next() => next,
-                };
-                match next {
-                    Some(Ok(event)) => {
-                        if let Some(item) = to_item(&event) {
-                            // No receivers is fine: nobody is watching.
-                            let _ = fan_out.send(Arc::new(item));
+                let mut events = db.events.subscribe(last, snapshot_filter());
+                loop {
+                    let next = tokio::select! {
+                        _ = shutdown.cancelled() => return,
+                        next = events.next() => next,
+                    };
+                    match next {
+                        Some(Ok(event)) => {
+                            last = Some(event.position);
+                            backoff = RESUBSCRIBE_FIRST;
+                            if let Some(item) = to_item(&event) {
+                                // No receivers is fine: nobody is watching.
+                                let _ = fan_out.send(Arc::new(item));
+                            }
                         }
+                        Some(Err(e)) => {
+                            tracing::warn!(error = %e, ?backoff, "watch subscription failed; following the log again from its last event");
+                            break;
+                        }
+                        None => break,
                     }
-                    Some(Err(e)) => {
-                        tracing::error!(error = %e, "watch subscription failed; subscribers fall back to reading the store");
-                        return;
-                    }
-                    None => return,
                 }
+                tokio::select! {
+                    _ = shutdown.cancelled() => return,
+                    _ = tokio::time::sleep(backoff) => {}
+                }
+                backoff = (backoff * 2).min(RESUBSCRIBE_MAX);
             }
         });
         Ok(hub)

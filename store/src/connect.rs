@@ -125,6 +125,7 @@ async fn read_pool(url: &str, backend: Backend, max: u32) -> Result<ReadPool, St
         Backend::Postgres => ReadPool::Postgres(
             PgPoolOptions::new()
                 .max_connections(max)
+                .acquire_timeout(crate::postgres::ACQUIRE_TIMEOUT)
                 .connect(url)
                 .await?,
         ),

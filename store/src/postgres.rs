@@ -31,6 +31,11 @@ const CHANNEL: &str = "bufdir_events";
 /// A fallback for a notification lost while the listener reconnects.
 const POLL: Duration = Duration::from_secs(1);
 
+/// How long a statement waits for a connection. sqlx's default (30 s) turns a PostgreSQL outage
+/// into requests that hang for half a minute; with this they fail soon as unreachable (503), and
+/// a busy pool still has seconds to hand a connection over.
+pub(crate) const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
+
 #[derive(Clone)]
 pub struct PostgresStore {
     inner: Arc<Inner>,
@@ -48,6 +53,7 @@ impl PostgresStore {
     pub async fn open(url: &str) -> Result<Self, StoreError> {
         let pool = PgPoolOptions::new()
             .max_connections(16)
+            .acquire_timeout(ACQUIRE_TIMEOUT)
             .connect(url)
             .await?;
         crate::migrate::postgres(&pool).await?;

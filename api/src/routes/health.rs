@@ -13,6 +13,9 @@ pub struct HealthApi;
 /// A projection is "ready" while it is fewer than this many events behind the log.
 const READY_LAG: usize = 1000;
 
+/// How long readiness waits for the store and the checkpoints before answering "not ready".
+const READY_WITHIN: std::time::Duration = std::time::Duration::from_secs(2);
+
 #[derive(Debug, Object)]
 pub struct Alive {
     pub status: String,
@@ -67,9 +70,17 @@ impl HealthApi {
     /// Readiness: the store answers and the projections are current.
     #[oai(path = "/readyz", method = "get", operation_id = "readyz")]
     async fn readyz(&self, state: Data<&AppState>) -> ReadyResponse {
-        let head = state.db.events.head().await;
-        let lags = state.projections.lag().await;
-        let reachable = head.is_ok() && lags.is_ok();
+        // A database that is down may not refuse at once (a pool waiting for a connection): a
+        // load balancer needs its answer now, and "not ready" is the answer.
+        let checked = tokio::time::timeout(READY_WITHIN, async {
+            (state.db.events.head().await, state.projections.lag().await)
+        })
+        .await;
+        let (head, lags) = match checked {
+            Ok((head, lags)) => (head.ok(), lags.ok()),
+            Err(_) => (None, None),
+        };
+        let reachable = head.is_some() && lags.is_some();
         let projections: Vec<ProjectionStatus> = lags
             .unwrap_or_default()
             .into_iter()
@@ -85,7 +96,7 @@ impl HealthApi {
             store: StoreStatus {
                 backend: state.db.events.backend_name().into(),
                 reachable,
-                head: head.ok().flatten().map(|p| p.to_string()),
+                head: head.flatten().map(|p| p.to_string()),
             },
             projections,
         };

@@ -1,5 +1,5 @@
 use api::auth::Role;
-use domain::schema;
+use domain::{Aggregate, schema};
 use serde_json::json;
 
 use crate::helpers::{TestApp, spawn_app};
@@ -138,4 +138,78 @@ async fn a_caller_without_access_gets_404_and_a_browser_token_in_the_query_works
         .await
         .unwrap();
     assert_eq!(r.status(), 401);
+}
+
+/// Whether the watch's first subscription has failed yet.
+static FAILED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// A log whose first subscription to snapshot events alone (the watch's) fails at once, as when
+/// the database goes away; every other subscription, and every later one, is the real log's.
+struct WatchSubscriptionFailsOnce(std::sync::Arc<dyn store::EventStore>);
+
+#[async_trait::async_trait]
+impl store::EventStore for WatchSubscriptionFailsOnce {
+    async fn append(
+        &self,
+        stream: &str,
+        expected: store::ExpectedVersion,
+        events: Vec<store::NewEvent>,
+    ) -> Result<store::AppendOutcome, store::StoreError> {
+        self.0.append(stream, expected, events).await
+    }
+    async fn read_stream(
+        &self,
+        stream: &str,
+        from: u64,
+    ) -> Result<Vec<store::RecordedEvent>, store::StoreError> {
+        self.0.read_stream(stream, from).await
+    }
+    async fn read_all(
+        &self,
+        after: Option<&store::Position>,
+        filter: &store::Filter,
+        limit: usize,
+    ) -> Result<Vec<store::RecordedEvent>, store::StoreError> {
+        self.0.read_all(after, filter, limit).await
+    }
+    async fn head(&self) -> Result<Option<store::Position>, store::StoreError> {
+        self.0.head().await
+    }
+    fn subscribe(
+        &self,
+        after: Option<store::Position>,
+        filter: store::Filter,
+    ) -> futures::stream::BoxStream<'static, Result<store::RecordedEvent, store::StoreError>> {
+        let watch = filter.categories == [domain::report_data::ReportData::CATEGORY];
+        if watch && !FAILED.swap(true, std::sync::atomic::Ordering::SeqCst) {
+            return Box::pin(futures::stream::once(async {
+                Err(store::StoreError::Closed)
+            }));
+        }
+        self.0.subscribe(after, filter)
+    }
+    fn backend_name(&self) -> &'static str {
+        self.0.backend_name()
+    }
+}
+
+#[tokio::test]
+async fn the_watch_follows_the_log_again_after_its_subscription_failed() {
+    let app = crate::helpers::spawn_app_with(crate::helpers::Options {
+        wrap_events: Some(|inner| std::sync::Arc::new(WatchSubscriptionFailsOnce(inner))),
+        ..Default::default()
+    })
+    .await;
+    app.create_org("org-1", "986128433").await;
+    current_snapshot(&app, "org-1", "2024").await;
+    let (status, sub) = watch(&app, "org-1", "2024", &app.admin, None).await;
+    assert_eq!(status, 200);
+    let mut sub = sub.unwrap();
+    assert!(FAILED.load(std::sync::atomic::Ordering::SeqCst));
+    change(&app, "org-1", "r1", 4.0).await;
+    let event = tokio::time::timeout(std::time::Duration::from_secs(30), sub.next())
+        .await
+        .expect("the change reaches the subscriber");
+    assert_eq!(event.event.as_deref(), Some("data_updated"));
+    assert_eq!(event.data["organization_id"], "org-1");
 }
