@@ -49,59 +49,27 @@ async fn a_body_over_the_limit_is_a_413_problem() {
 }
 
 /// A log where another writer always gets to a report's stream first.
-struct AlwaysRaced(std::sync::Arc<dyn store::EventStore>);
-
-#[async_trait::async_trait]
-impl store::EventStore for AlwaysRaced {
-    async fn append(
-        &self,
-        stream: &str,
-        expected: store::ExpectedVersion,
-        events: Vec<store::NewEvent>,
-    ) -> Result<store::AppendOutcome, store::StoreError> {
-        if stream.starts_with("report-") {
-            return Err(store::StoreError::Conflict {
-                stream: stream.into(),
-                expected,
-                actual: Some(0),
-            });
-        }
-        self.0.append(stream, expected, events).await
-    }
-    async fn read_stream(
-        &self,
-        stream: &str,
-        from: u64,
-    ) -> Result<Vec<store::RecordedEvent>, store::StoreError> {
-        self.0.read_stream(stream, from).await
-    }
-    async fn read_all(
-        &self,
-        after: Option<&store::Position>,
-        filter: &store::Filter,
-        limit: usize,
-    ) -> Result<Vec<store::RecordedEvent>, store::StoreError> {
-        self.0.read_all(after, filter, limit).await
-    }
-    async fn head(&self) -> Result<Option<store::Position>, store::StoreError> {
-        self.0.head().await
-    }
-    fn subscribe(
-        &self,
-        after: Option<store::Position>,
-        filter: store::Filter,
-    ) -> futures::stream::BoxStream<'static, Result<store::RecordedEvent, store::StoreError>> {
-        self.0.subscribe(after, filter)
-    }
-    fn backend_name(&self) -> &'static str {
-        self.0.backend_name()
-    }
+fn always_raced(
+    inner: std::sync::Arc<dyn store::EventStore>,
+) -> std::sync::Arc<dyn store::EventStore> {
+    std::sync::Arc::new(crate::helpers::FaultyLog {
+        refuse_append: |stream, expected| {
+            stream
+                .starts_with("report-")
+                .then(|| store::StoreError::Conflict {
+                    stream: stream.into(),
+                    expected,
+                    actual: Some(0),
+                })
+        },
+        ..crate::helpers::FaultyLog::over(inner)
+    })
 }
 
 #[tokio::test]
 async fn a_command_that_keeps_losing_the_race_is_a_409_with_retry_after_not_a_500() {
     let options = crate::helpers::Options {
-        wrap_events: Some(|inner| std::sync::Arc::new(AlwaysRaced(inner))),
+        wrap_events: Some(always_raced),
         ..Default::default()
     };
     let app = crate::helpers::spawn_app_with(options).await;

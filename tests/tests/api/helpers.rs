@@ -31,6 +31,74 @@ pub struct TestApp {
 /// Puts something between the app and its event log.
 pub type WrapEvents = fn(Arc<dyn EventStore>) -> Arc<dyn EventStore>;
 
+/// The app's log with faults put in: `refuse_append` may answer an append with an error instead
+/// of making it, `fail_subscription` may make a subscription fail at once (as when the database
+/// goes away). Everything else is the real log's.
+pub struct FaultyLog {
+    pub inner: Arc<dyn EventStore>,
+    pub refuse_append: fn(&str, store::ExpectedVersion) -> Option<store::StoreError>,
+    pub fail_subscription: fn(&store::Filter) -> bool,
+}
+
+impl FaultyLog {
+    /// `inner` without faults; set the hooks that matter to the test.
+    pub fn over(inner: Arc<dyn EventStore>) -> FaultyLog {
+        FaultyLog {
+            inner,
+            refuse_append: |_, _| None,
+            fail_subscription: |_| false,
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl EventStore for FaultyLog {
+    async fn append(
+        &self,
+        stream: &str,
+        expected: store::ExpectedVersion,
+        events: Vec<store::NewEvent>,
+    ) -> Result<store::AppendOutcome, store::StoreError> {
+        if let Some(refused) = (self.refuse_append)(stream, expected) {
+            return Err(refused);
+        }
+        self.inner.append(stream, expected, events).await
+    }
+    async fn read_stream(
+        &self,
+        stream: &str,
+        from: u64,
+    ) -> Result<Vec<store::RecordedEvent>, store::StoreError> {
+        self.inner.read_stream(stream, from).await
+    }
+    async fn read_all(
+        &self,
+        after: Option<&store::Position>,
+        filter: &store::Filter,
+        limit: usize,
+    ) -> Result<Vec<store::RecordedEvent>, store::StoreError> {
+        self.inner.read_all(after, filter, limit).await
+    }
+    async fn head(&self) -> Result<Option<store::Position>, store::StoreError> {
+        self.inner.head().await
+    }
+    fn subscribe(
+        &self,
+        after: Option<store::Position>,
+        filter: store::Filter,
+    ) -> futures::stream::BoxStream<'static, Result<store::RecordedEvent, store::StoreError>> {
+        if (self.fail_subscription)(&filter) {
+            return Box::pin(futures::stream::once(async {
+                Err(store::StoreError::Closed)
+            }));
+        }
+        self.inner.subscribe(after, filter)
+    }
+    fn backend_name(&self) -> &'static str {
+        self.inner.backend_name()
+    }
+}
+
 /// How a test app is started.
 #[derive(Clone)]
 pub struct Options {

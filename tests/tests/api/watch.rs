@@ -145,58 +145,22 @@ static FAILED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::ne
 
 /// A log whose first subscription to snapshot events alone (the watch's) fails at once, as when
 /// the database goes away; every other subscription, and every later one, is the real log's.
-struct WatchSubscriptionFailsOnce(std::sync::Arc<dyn store::EventStore>);
-
-#[async_trait::async_trait]
-impl store::EventStore for WatchSubscriptionFailsOnce {
-    async fn append(
-        &self,
-        stream: &str,
-        expected: store::ExpectedVersion,
-        events: Vec<store::NewEvent>,
-    ) -> Result<store::AppendOutcome, store::StoreError> {
-        self.0.append(stream, expected, events).await
-    }
-    async fn read_stream(
-        &self,
-        stream: &str,
-        from: u64,
-    ) -> Result<Vec<store::RecordedEvent>, store::StoreError> {
-        self.0.read_stream(stream, from).await
-    }
-    async fn read_all(
-        &self,
-        after: Option<&store::Position>,
-        filter: &store::Filter,
-        limit: usize,
-    ) -> Result<Vec<store::RecordedEvent>, store::StoreError> {
-        self.0.read_all(after, filter, limit).await
-    }
-    async fn head(&self) -> Result<Option<store::Position>, store::StoreError> {
-        self.0.head().await
-    }
-    fn subscribe(
-        &self,
-        after: Option<store::Position>,
-        filter: store::Filter,
-    ) -> futures::stream::BoxStream<'static, Result<store::RecordedEvent, store::StoreError>> {
-        let watch = filter.categories == [domain::report_data::ReportData::CATEGORY];
-        if watch && !FAILED.swap(true, std::sync::atomic::Ordering::SeqCst) {
-            return Box::pin(futures::stream::once(async {
-                Err(store::StoreError::Closed)
-            }));
-        }
-        self.0.subscribe(after, filter)
-    }
-    fn backend_name(&self) -> &'static str {
-        self.0.backend_name()
-    }
+fn watch_subscription_fails_once(
+    inner: std::sync::Arc<dyn store::EventStore>,
+) -> std::sync::Arc<dyn store::EventStore> {
+    std::sync::Arc::new(crate::helpers::FaultyLog {
+        fail_subscription: |filter| {
+            filter.categories == [domain::report_data::ReportData::CATEGORY]
+                && !FAILED.swap(true, std::sync::atomic::Ordering::SeqCst)
+        },
+        ..crate::helpers::FaultyLog::over(inner)
+    })
 }
 
 #[tokio::test]
 async fn the_watch_follows_the_log_again_after_its_subscription_failed() {
     let app = crate::helpers::spawn_app_with(crate::helpers::Options {
-        wrap_events: Some(|inner| std::sync::Arc::new(WatchSubscriptionFailsOnce(inner))),
+        wrap_events: Some(watch_subscription_fails_once),
         ..Default::default()
     })
     .await;
