@@ -36,15 +36,13 @@ pub fn store_failed(e: StoreError) -> ApiError {
         StoreError::Closed => {
             ApiError::Unavailable("the service is shutting down; try again shortly".into())
         }
-        StoreError::Database(ref db) if unreachable(db) => {
-            tracing::warn!(error = %e, "the database is unreachable");
-            ApiError::Unavailable("the database is unreachable; try again shortly".into())
-        }
+        StoreError::Database(db) => database_failed(db),
         other => ApiError::internal(other),
     }
 }
 
-/// A database failure outside the store and the projections (idempotency keys): gone is a 503.
+/// A database failure, of the store, the read models or the idempotency keys: gone is a 503,
+/// anything else is ours.
 pub fn database_failed(e: sqlx::Error) -> ApiError {
     if unreachable(&e) {
         tracing::warn!(error = %e, "the database is unreachable");
@@ -74,10 +72,7 @@ impl From<projections::ProjectionError> for ApiError {
     fn from(e: projections::ProjectionError) -> Self {
         match e {
             projections::ProjectionError::Store(e) => store_failed(e),
-            projections::ProjectionError::Database(ref db) if unreachable(db) => {
-                tracing::warn!(error = %e, "the read models' database is unreachable");
-                ApiError::Unavailable("the database is unreachable; try again shortly".into())
-            }
+            projections::ProjectionError::Database(db) => database_failed(db),
             other => ApiError::internal(other),
         }
     }

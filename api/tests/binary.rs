@@ -290,15 +290,7 @@ fn the_worker_process_runs_projections_and_stops_cleanly_on_sigterm() {
     let started = started.expect("the worker logs that it runs");
     assert!(started.contains("report_data"), "{started}");
     std::thread::spawn(move || for _ in lines {});
-    let pid = child.id().to_string();
-    assert!(
-        Command::new("kill")
-            .args(["-TERM", &pid])
-            .status()
-            .unwrap()
-            .success()
-    );
-    assert!(child.wait().unwrap().success());
+    common::stop(child);
 }
 
 /// `bufdir-sandbox` on its own, and `serve` sent to it by `BUFDIR_API_URL`: authenticate with a

@@ -30,7 +30,7 @@ impl Kind {
     }
 }
 
-/// One worker process's claims; `holder` names the process in the table, for whoever looks.
+/// One worker's claims; `holder` names it in the table, for whoever looks.
 #[derive(Clone)]
 pub struct Claims {
     pool: ReadPool,
@@ -39,12 +39,10 @@ pub struct Claims {
 
 impl Claims {
     pub fn new(pool: ReadPool) -> Claims {
-        let holder = format!(
-            "{}-{}",
-            std::process::id(),
-            ulid::Ulid::new().to_string().to_lowercase()
-        );
-        Claims { pool, holder }
+        Claims {
+            pool,
+            holder: crate::holder_id(),
+        }
     }
 
     /// Takes `id` until `until` when nobody holds it (or the holding claim lapsed by `now`).

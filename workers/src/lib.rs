@@ -33,6 +33,16 @@ pub fn commands_of(db: &Database, projections: &Arc<Projections>) -> commands::C
     commands::Ctx::new(db.clone(), projections.clone(), SEE_OWN_WRITES)
 }
 
+/// A name for one worker's leases and claims: its process id, so whoever reads the table can
+/// find the process, and a ULID, unique across restarts and hosts.
+pub(crate) fn holder_id() -> String {
+    format!(
+        "{}-{}",
+        std::process::id(),
+        ulid::Ulid::new().to_string().to_lowercase()
+    )
+}
+
 /// The metadata of what a worker records: the worker is the actor.
 pub fn acting(worker: &str) -> store::Metadata {
     store::Metadata {

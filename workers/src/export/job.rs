@@ -101,11 +101,7 @@ impl ExportWorker {
         files: Arc<dyn FileStore>,
         settings: ExportSettings,
     ) -> Self {
-        let id = format!(
-            "{}-{}",
-            std::process::id(),
-            ulid::Ulid::new().to_string().to_lowercase()
-        );
+        let id = crate::holder_id();
         ExportWorker {
             ctx: crate::commands_of(&db, &projections),
             db,
