@@ -179,52 +179,47 @@ impl PostgresCommitter {
         }
         if !plan.rows.is_empty() {
             let rows = &plan.rows;
+            let (names, versions): (Vec<String>, Vec<i64>) =
+                batch::new_versions(rows).into_iter().unzip();
+            // One statement, one round trip: the events, the streams' versions, the head and the
+            // notification (delivered only if and when the transaction commits).
             sqlx::query(
-                "INSERT INTO events (position, stream, category, version, event_id, event_type, \
-                     schema_version, payload, metadata, recorded_at) \
-                 SELECT position, stream, category, version, event_id, event_type, schema_version, \
-                     payload::json, metadata::json, recorded_at \
-                 FROM unnest($1::bigint[], $2::text[], $3::text[], $4::bigint[], $5::uuid[], \
-                     $6::text[], $7::int4[], $8::text[], $9::text[], $10::timestamptz[]) \
-                     AS t(position, stream, category, version, event_id, event_type, \
-                          schema_version, payload, metadata, recorded_at)",
+                "WITH appended AS ( \
+                     INSERT INTO events (position, stream, category, version, event_id, \
+                         event_type, schema_version, payload, metadata, recorded_at) \
+                     SELECT position, stream, category, version, event_id, event_type, \
+                         schema_version, payload::json, metadata::json, recorded_at \
+                     FROM unnest($1::bigint[], $2::text[], $3::text[], $4::bigint[], $5::uuid[], \
+                         $6::text[], $7::int4[], $8::text[], $9::text[], $10::timestamptz[]) \
+                         AS t(position, stream, category, version, event_id, event_type, \
+                              schema_version, payload, metadata, recorded_at)), \
+                 versioned AS ( \
+                     INSERT INTO streams (stream, version) \
+                     SELECT * FROM unnest($11::text[], $12::bigint[]) \
+                     ON CONFLICT (stream) DO UPDATE SET version = excluded.version), \
+                 moved AS (UPDATE event_log_head SET position = $13 WHERE id = 1) \
+                 SELECT pg_notify($14, $13::text)",
             )
             .bind(rows.iter().map(|r| r.position).collect::<Vec<_>>())
-            .bind(rows.iter().map(|r| r.stream.clone()).collect::<Vec<_>>())
-            .bind(rows.iter().map(|r| r.category.clone()).collect::<Vec<_>>())
+            .bind(rows.iter().map(|r| r.stream.as_str()).collect::<Vec<_>>())
+            .bind(rows.iter().map(|r| r.category.as_str()).collect::<Vec<_>>())
             .bind(rows.iter().map(|r| r.version).collect::<Vec<_>>())
             .bind(rows.iter().map(|r| r.event_id).collect::<Vec<_>>())
             .bind(
                 rows.iter()
-                    .map(|r| r.event_type.clone())
+                    .map(|r| r.event_type.as_str())
                     .collect::<Vec<_>>(),
             )
             .bind(rows.iter().map(|r| r.schema_version).collect::<Vec<_>>())
-            .bind(rows.iter().map(|r| r.payload.clone()).collect::<Vec<_>>())
-            .bind(rows.iter().map(|r| r.metadata.clone()).collect::<Vec<_>>())
+            .bind(rows.iter().map(|r| r.payload.as_str()).collect::<Vec<_>>())
+            .bind(rows.iter().map(|r| r.metadata.as_str()).collect::<Vec<_>>())
             .bind(rows.iter().map(|r| r.recorded_at).collect::<Vec<_>>())
-            .execute(&mut *tx)
-            .await?;
-            let (names, versions): (Vec<String>, Vec<i64>) =
-                batch::new_versions(rows).into_iter().unzip();
-            sqlx::query(
-                "INSERT INTO streams (stream, version) SELECT * FROM unnest($1::text[], $2::bigint[]) \
-                 ON CONFLICT (stream) DO UPDATE SET version = excluded.version",
-            )
             .bind(&names)
             .bind(&versions)
+            .bind(plan.new_head)
+            .bind(CHANNEL)
             .execute(&mut *tx)
             .await?;
-            sqlx::query("UPDATE event_log_head SET position = $1 WHERE id = 1")
-                .bind(plan.new_head)
-                .execute(&mut *tx)
-                .await?;
-            // Delivered only if and when the transaction commits.
-            sqlx::query("SELECT pg_notify($1, $2)")
-                .bind(CHANNEL)
-                .bind(plan.new_head.to_string())
-                .execute(&mut *tx)
-                .await?;
         }
         tx.commit().await?;
         Ok(Some((plan.results, plan.new_head)))

@@ -8,7 +8,8 @@
 
 use std::time::Duration;
 
-use futures::stream::BoxStream;
+use futures::StreamExt;
+use futures::stream::{self, BoxStream};
 use tokio::sync::{mpsc, watch};
 use tokio_stream::wrappers::ReceiverStream;
 
@@ -23,8 +24,9 @@ pub(crate) fn tail<S: EventStore + Clone>(
     mut wake: watch::Receiver<i64>,
     poll: Duration,
 ) -> BoxStream<'static, Result<RecordedEvent, StoreError>> {
-    // A small buffer: a slow consumer holds the reader back instead of growing memory.
-    let (tx, rx) = mpsc::channel(PAGE);
+    // Whole pages go through the channel (one send per page, not per event), and only two wait
+    // in it: a slow consumer holds the reader back instead of growing memory.
+    let (tx, rx) = mpsc::channel::<Result<Vec<RecordedEvent>, StoreError>>(2);
     tokio::spawn(async move {
         let mut cursor = after;
         loop {
@@ -39,9 +41,9 @@ pub(crate) fn tail<S: EventStore + Clone>(
                 }
             };
             let full = page.len() == PAGE;
-            for event in page {
-                cursor = Some(event.position);
-                if tx.send(Ok(event)).await.is_err() {
+            if let Some(last) = page.last() {
+                cursor = Some(last.position);
+                if tx.send(Ok(page)).await.is_err() {
                     return;
                 }
             }
@@ -60,5 +62,8 @@ pub(crate) fn tail<S: EventStore + Clone>(
             }
         }
     });
-    Box::pin(ReceiverStream::new(rx))
+    Box::pin(ReceiverStream::new(rx).flat_map(|page| match page {
+        Ok(events) => stream::iter(events.into_iter().map(Ok).collect::<Vec<_>>()),
+        Err(e) => stream::iter(vec![Err(e)]),
+    }))
 }
