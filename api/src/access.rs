@@ -3,8 +3,9 @@
 //! "not found" (another organisation's object is indistinguishable from a missing one).
 
 use domain::OrgId;
+use projections::ProjectionError;
 use projections::exports::{self, ExportRow};
-use projections::organizations;
+use projections::organizations::{self, OrganizationRow};
 use projections::report_queries::{self, SnapshotRow};
 use projections::reports::{self, ReportRow};
 use projections::submissions::{self, SubmissionRow};
@@ -23,7 +24,7 @@ pub const RENDERERS: &[Role] = &[Role::Service];
 
 /// The organisation, if it is registered and the caller's.
 pub async fn org(state: &AppState, caller: &Caller, org_id: &str) -> Result<OrgId, ApiError> {
-    let found = organizations::get(&state.db.read, org_id).await?;
+    let found = organization(state, org_id).await?;
     caller.scope(org_id, found, "organisation")?;
     OrgId::parse(org_id).map_err(ApiError::internal)
 }
@@ -34,23 +35,29 @@ pub async fn snapshot(
     caller: &Caller,
     id: &str,
 ) -> Result<SnapshotRow, ApiError> {
-    let found = report_queries::snapshot(&state.db.read, id).await?;
+    let cache = state.projections.cache();
+    let found = cache
+        .snapshots
+        .get(
+            id,
+            cache.fresh().await,
+            report_queries::snapshot(&state.db.read, id),
+        )
+        .await?;
     let owner = found.as_ref().map(|s| s.org_id.clone()).unwrap_or_default();
     caller.scope(&owner, found, "snapshot")
 }
 
 /// A live (not deleted) export of the caller's; re-exports are not exports here.
 pub async fn export(state: &AppState, caller: &Caller, id: &str) -> Result<ExportRow, ApiError> {
-    let found = exports::get(&state.db.read, id)
-        .await?
-        .filter(|e| !e.deleted);
+    let found = export_row(state, id).await?.filter(|e| !e.deleted);
     let owner = found.as_ref().map(|e| e.org_id.clone()).unwrap_or_default();
     caller.scope(&owner, found, "export")
 }
 
 /// A live re-export of the caller's.
 pub async fn reexport(state: &AppState, caller: &Caller, id: &str) -> Result<ExportRow, ApiError> {
-    let found = exports::get(&state.db.read, id)
+    let found = export_row(state, id)
         .await?
         .filter(|e| !e.deleted && e.reexport_of.is_some());
     let owner = found.as_ref().map(|e| e.org_id.clone()).unwrap_or_default();
@@ -59,7 +66,10 @@ pub async fn reexport(state: &AppState, caller: &Caller, id: &str) -> Result<Exp
 
 /// A live (not deleted) report of the caller's.
 pub async fn report(state: &AppState, caller: &Caller, id: &str) -> Result<ReportRow, ApiError> {
-    let found = reports::get(&state.db.read, id)
+    let cache = state.projections.cache();
+    let found = cache
+        .reports
+        .get(id, cache.fresh().await, reports::get(&state.db.read, id))
         .await?
         .filter(|r| !r.deleted);
     let owner = found.as_ref().map(|r| r.org_id.clone()).unwrap_or_default();
@@ -73,10 +83,43 @@ pub async fn submission(
     id: &str,
 ) -> Result<SubmissionRow, ApiError> {
     let found = if id.starts_with("sub_") {
-        submissions::by_id(&state.db.read, id).await?
+        let cache = state.projections.cache();
+        cache
+            .submissions
+            .get(
+                id,
+                cache.fresh().await,
+                submissions::by_id(&state.db.read, id),
+            )
+            .await?
     } else {
         submissions::by_reference(&state.db.read, id).await?
     };
     let owner = found.as_ref().map(|r| r.org_id.clone()).unwrap_or_default();
     caller.scope(&owner, found, "submission")
+}
+
+/// An organisation's row by id, from memory when it is there (see `projections::cache`).
+pub async fn organization(
+    state: &AppState,
+    org_id: &str,
+) -> Result<Option<OrganizationRow>, ProjectionError> {
+    let cache = state.projections.cache();
+    cache
+        .organizations
+        .get(
+            org_id,
+            cache.fresh().await,
+            organizations::get(&state.db.read, org_id),
+        )
+        .await
+}
+
+/// An export's or re-export's row by id, deleted ones included, from memory when it is there.
+pub async fn export_row(state: &AppState, id: &str) -> Result<Option<ExportRow>, ProjectionError> {
+    let cache = state.projections.cache();
+    cache
+        .exports
+        .get(id, cache.fresh().await, exports::get(&state.db.read, id))
+        .await
 }

@@ -11,6 +11,7 @@ use store::{Database, Position, RecordedEvent, Stamp, StoreError, on_tx};
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
+use crate::cache::ReadCache;
 use crate::{Projection, checkpoint};
 
 /// Events per transaction when catching up.
@@ -54,6 +55,8 @@ pub struct Projections {
     progress: HashMap<&'static str, watch::Sender<Option<Position>>>,
     /// Notified after every committed batch: workers whose work list is a read model wake on it.
     changed: Arc<tokio::sync::Notify>,
+    /// The rows the API reads by id; entries are dropped as batches commit.
+    cache: Arc<ReadCache>,
 }
 
 impl Projections {
@@ -62,12 +65,22 @@ impl Projections {
             .iter()
             .map(|p| (p.name(), watch::channel(None).0))
             .collect();
+        let barrier = match &db.read {
+            store::ReadPool::Postgres(pool) => Some(pool.clone()),
+            store::ReadPool::Sqlite(_) => None,
+        };
         Arc::new(Projections {
             db,
             projections,
             progress,
             changed: Arc::new(tokio::sync::Notify::new()),
+            cache: Arc::new(ReadCache::new(barrier)),
         })
+    }
+
+    /// The rows the API reads by id, kept current by this process's runners.
+    pub fn cache(&self) -> &ReadCache {
+        &self.cache
     }
 
     pub fn names(&self) -> Vec<&'static str> {
@@ -165,12 +178,17 @@ impl Projections {
         let to = Some(last.position);
         let mut tx = self.db.read.begin().await?;
         if !checkpoint::advance(&mut tx, p.name(), from.as_ref(), to.as_ref()).await? {
+            // Another process applied events this one has not seen: what it kept may be stale.
+            self.cache.changed(p.name());
             return Err(ProjectionError::CheckpointMoved);
         }
         for event in batch {
             p.apply(&mut tx, event).await?;
         }
         tx.commit().await?;
+        // Before the progress is published: a read-your-writes wait that ends must find the
+        // rows it waited for gone from memory.
+        self.cache.changed(p.name());
         self.publish(p.name(), to);
         Ok(to)
     }
@@ -246,6 +264,7 @@ impl Projections {
         .await
         .map(|done| done.rows_affected()))?;
         tx.commit().await?;
+        self.cache.changed(p.name());
         self.publish(p.name(), None);
         let mut total = 0;
         loop {

@@ -15,6 +15,7 @@ mod idempotency;
 mod metrics;
 mod organizations;
 mod projections;
+mod read_cache;
 mod reexports;
 mod report_data;
 mod report_history;

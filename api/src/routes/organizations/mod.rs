@@ -105,7 +105,7 @@ impl OrganizationsApi {
         state: Data<&AppState>,
         org_id: Path<String>,
     ) -> Result<Json<Organization>, ProblemResponse> {
-        let found = read::get(&state.db.read, &org_id.0).await?;
+        let found = crate::access::organization(&state, &org_id.0).await?;
         let row = auth.0.scope(&org_id.0, found, "organisation")?;
         Ok(Json(row.into()))
     }

@@ -1,0 +1,232 @@
+//! The rows the API reads by id, kept in memory: a projection of the read models.
+//!
+//! A read looks in memory first and otherwise loads the row from SQL and keeps it. An entry is
+//! dropped whenever a read model it comes from may have changed. This process's runner drops a
+//! projection's entries right after each batch it commits (before it wakes read-your-writes
+//! waits), and when it finds that another process moved the checkpoint.
+//!
+//! On PostgreSQL other processes commit batches too (API replicas, workers), and nothing they
+//! send reaches this process before the client who waited for their write can ask it. So a read
+//! there first passes a *read barrier*: one query of every projection's checkpoint that began
+//! after the read arrived. A checkpoint that moved since the last barrier drops what came from its
+//! read model. Reads that arrive while one barrier query runs share the next one, so under load
+//! one small query serves many reads, and a read never answers from a state older than the one it
+//! arrived after. On SQLite, the embedded single-process database, this process's own runners are
+//! the only writers and no barrier is needed.
+//!
+//! A load that raced with a drop (it began before and may have read the old row) is not kept:
+//! each map has a generation, moved on by every drop, and a loaded row is kept only if the
+//! generation is the one seen before loading. Absent rows are never kept: unknown ids must not
+//! fill memory.
+
+use std::collections::HashMap;
+use std::sync::RwLock;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use crate::exports::ExportRow;
+use crate::organizations::OrganizationRow;
+use crate::report_queries::SnapshotRow;
+use crate::reports::ReportRow;
+use crate::submissions::SubmissionRow;
+use crate::{exports, organizations, report_data, reports, submissions};
+
+/// Entries per map. A full map is emptied rather than evicting one by one: the hot ids are back
+/// after one read each, and the bound only keeps a scan of many ids from growing memory.
+const CAPACITY: usize = 20_000;
+
+/// One kind of row by id, and the projections whose batches may change it.
+pub struct Cached<T> {
+    sources: &'static [&'static str],
+    rows: RwLock<HashMap<String, T>>,
+    generation: AtomicU64,
+}
+
+impl<T: Clone> Cached<T> {
+    fn new(sources: &'static [&'static str]) -> Self {
+        Cached {
+            sources,
+            rows: RwLock::new(HashMap::new()),
+            generation: AtomicU64::new(0),
+        }
+    }
+
+    /// The row `id` as of `fresh` (see [`ReadCache::fresh`]): from memory, or from `load` (and
+    /// kept, if nothing was dropped meanwhile). Without a barrier passed, straight from `load`.
+    pub async fn get<E, F>(&self, id: &str, fresh: Fresh, load: F) -> Result<Option<T>, E>
+    where
+        F: Future<Output = Result<Option<T>, E>>,
+    {
+        if fresh == Fresh::Unknown {
+            return load.await;
+        }
+        if let Some(row) = self.rows.read().expect("cache lock").get(id) {
+            return Ok(Some(row.clone()));
+        }
+        let generation = self.generation.load(Ordering::Acquire);
+        let loaded = load.await?;
+        if let Some(row) = &loaded {
+            let mut rows = self.rows.write().expect("cache lock");
+            // Compared under the lock that drops take, so a drop is either seen here or after.
+            if self.generation.load(Ordering::Acquire) == generation {
+                if rows.len() >= CAPACITY {
+                    rows.clear();
+                }
+                rows.insert(id.to_string(), row.clone());
+            }
+        }
+        Ok(loaded)
+    }
+
+    fn drop_all(&self) {
+        let mut rows = self.rows.write().expect("cache lock");
+        self.generation.fetch_add(1, Ordering::AcqRel);
+        rows.clear();
+    }
+
+    fn comes_from(&self, projection: &str) -> bool {
+        self.sources.contains(&projection)
+    }
+
+    pub fn len(&self) -> usize {
+        self.rows.read().expect("cache lock").len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// Runs `$body` with `$cached` bound to each of the cache's maps (they differ in type).
+macro_rules! for_each_kind {
+    ($cache:expr, $cached:ident => $body:expr) => {{
+        {
+            let $cached = &$cache.organizations;
+            $body;
+        }
+        {
+            let $cached = &$cache.snapshots;
+            $body;
+        }
+        {
+            let $cached = &$cache.exports;
+            $body;
+        }
+        {
+            let $cached = &$cache.reports;
+            $body;
+        }
+        {
+            let $cached = &$cache.submissions;
+            $body;
+        }
+    }};
+}
+
+/// Whether memory may answer a read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fresh {
+    /// Everything this process keeps is as new as the read models were when the read arrived.
+    Yes,
+    /// The barrier could not be passed (the database did not answer): read from SQL.
+    Unknown,
+}
+
+/// Every kind of row the API reads by id.
+pub struct ReadCache {
+    pub organizations: Cached<OrganizationRow>,
+    /// A snapshot row carries its organisation's name.
+    pub snapshots: Cached<SnapshotRow>,
+    pub exports: Cached<ExportRow>,
+    pub reports: Cached<ReportRow>,
+    pub submissions: Cached<SubmissionRow>,
+    /// Where other processes may commit batches: PostgreSQL.
+    barrier: Option<Barrier>,
+}
+
+struct Barrier {
+    pool: sqlx::PgPool,
+    /// Barrier queries begun so far; a read that arrives when it reads `n` needs query `n + 1`.
+    begun: AtomicU64,
+    /// The last query passed and each projection's checkpoint as it saw them. Held while a
+    /// query runs, so reads queue behind it and then share the result of the next one.
+    passed: tokio::sync::Mutex<Passed>,
+}
+
+#[derive(Default)]
+struct Passed {
+    number: u64,
+    fresh: bool,
+    checkpoints: HashMap<String, String>,
+}
+
+impl ReadCache {
+    /// `barrier`: the PostgreSQL read models' pool, where other processes commit batches too;
+    /// `None` on SQLite.
+    pub fn new(barrier: Option<sqlx::PgPool>) -> Self {
+        ReadCache {
+            organizations: Cached::new(&[organizations::NAME]),
+            snapshots: Cached::new(&[report_data::NAME, organizations::NAME]),
+            exports: Cached::new(&[exports::NAME]),
+            reports: Cached::new(&[reports::NAME]),
+            submissions: Cached::new(&[submissions::NAME]),
+            barrier: barrier.map(|pool| Barrier {
+                pool,
+                begun: AtomicU64::new(0),
+                passed: tokio::sync::Mutex::new(Passed::default()),
+            }),
+        }
+    }
+
+    /// Drops every entry that comes from `projection`'s read model.
+    pub fn changed(&self, projection: &str) {
+        for_each_kind!(self, cached => {
+            if cached.comes_from(projection) {
+                cached.drop_all();
+            }
+        });
+    }
+
+    /// Passes the read barrier (on PostgreSQL): whatever memory answers after this is at least
+    /// as new as the read models when this call began.
+    pub async fn fresh(&self) -> Fresh {
+        let Some(barrier) = &self.barrier else {
+            return Fresh::Yes;
+        };
+        let arrived_after = barrier.begun.load(Ordering::Acquire);
+        let mut passed = barrier.passed.lock().await;
+        if passed.number > arrived_after {
+            // A query that began after this read arrived has been answered meanwhile.
+            return if passed.fresh {
+                Fresh::Yes
+            } else {
+                Fresh::Unknown
+            };
+        }
+        let number = barrier.begun.fetch_add(1, Ordering::AcqRel) + 1;
+        let stored: Result<Vec<(String, String)>, sqlx::Error> =
+            sqlx::query_as("SELECT name, position FROM projection_checkpoints")
+                .fetch_all(&barrier.pool)
+                .await;
+        passed.number = number;
+        passed.fresh = match stored {
+            Ok(stored) => {
+                for (name, position) in stored {
+                    if passed.checkpoints.get(&name) != Some(&position) {
+                        self.changed(&name);
+                        passed.checkpoints.insert(name, position);
+                    }
+                }
+                true
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "read barrier failed; reading from SQL");
+                false
+            }
+        };
+        if passed.fresh {
+            Fresh::Yes
+        } else {
+            Fresh::Unknown
+        }
+    }
+}
