@@ -4,6 +4,9 @@
 //! what it has already sent by position, so it never sees an event twice or misses one.
 
 use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
 
 use crate::wire::Timestamp;
 use domain::report_data::{ReportData, ReportDataEvent};
@@ -12,7 +15,7 @@ use futures::{Stream, StreamExt};
 use poem_openapi::types::ToJSON;
 use poem_openapi::{Object, Union};
 use store::{Database, Filter, Position, RecordedEvent};
-use tokio::sync::broadcast;
+use tokio::sync::{broadcast, watch};
 use tokio_util::sync::CancellationToken;
 
 /// The first and the longest wait before following the log again after a failed subscription.
@@ -70,9 +73,25 @@ pub struct WatchItem {
     pub position: Position,
     pub org_id: String,
     pub period_id: String,
-    /// Each message's SSE `event` name and JSON, rendered once here rather than once per
-    /// subscriber.
-    pub events: Vec<(&'static str, String)>,
+    /// The messages as they go on the wire (`event:`, `id:`, `data:`), rendered once here and
+    /// shared by every subscriber's connection rather than formatted once per subscriber.
+    pub frames: Bytes,
+}
+
+/// A comment line this often keeps proxies from closing an idle stream.
+pub const HEARTBEAT: Duration = Duration::from_secs(15);
+
+fn render(position: &Position, events: &[WatchEvent]) -> Bytes {
+    let mut out = String::new();
+    for event in events {
+        // Compact JSON never holds a raw line break, so one `data:` line carries it.
+        out.push_str(&format!(
+            "event: {}\nid: {position}\ndata: {}\n\n",
+            event.name(),
+            event.to_json_string()
+        ));
+    }
+    Bytes::from(out)
 }
 
 fn to_item(event: &RecordedEvent) -> Option<WatchItem> {
@@ -141,10 +160,7 @@ fn to_item(event: &RecordedEvent) -> Option<WatchItem> {
         position: event.position,
         org_id,
         period_id,
-        events: events
-            .iter()
-            .map(|e| (e.name(), e.to_json_string()))
-            .collect(),
+        frames: render(&event.position, &events),
     })
 }
 
@@ -155,8 +171,26 @@ fn snapshot_filter() -> Filter {
 /// The process's single subscription to snapshot events and its fan-out.
 pub struct WatchHub {
     fan_out: broadcast::Sender<Arc<WatchItem>>,
+    /// One heartbeat tick for every stream of the process, instead of a timer per stream.
+    heartbeat: watch::Receiver<u64>,
     db: Database,
     shutdown: CancellationToken,
+}
+
+/// What a subscriber's stream sends next.
+pub enum Frame {
+    /// Messages of one store event.
+    Item(Arc<WatchItem>),
+    Heartbeat,
+}
+
+impl Frame {
+    pub fn bytes(&self) -> Bytes {
+        match self {
+            Frame::Item(item) => item.frames.clone(),
+            Frame::Heartbeat => Bytes::from_static(b":\n\n"),
+        }
+    }
 }
 
 impl WatchHub {
@@ -167,10 +201,24 @@ impl WatchHub {
     ) -> Result<Arc<Self>, store::StoreError> {
         let (fan_out, _) = broadcast::channel(FAN_OUT_BUFFER);
         let head = db.events.head().await?;
+        let (beat, heartbeat) = watch::channel(0u64);
         let hub = Arc::new(WatchHub {
             fan_out: fan_out.clone(),
+            heartbeat,
             db: db.clone(),
             shutdown: shutdown.clone(),
+        });
+        let stop = shutdown.clone();
+        tokio::spawn(async move {
+            let mut every = tokio::time::interval(HEARTBEAT);
+            every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            every.tick().await;
+            loop {
+                tokio::select! {
+                    _ = stop.cancelled() => return,
+                    _ = every.tick() => beat.send_modify(|n| *n += 1),
+                }
+            }
         });
         tokio::spawn(async move {
             // The position of the last event passed on: a subscription that fails (the database
@@ -222,9 +270,11 @@ impl WatchHub {
         org_id: String,
         period_id: String,
         after: Option<Position>,
-    ) -> Result<impl Stream<Item = Arc<WatchItem>> + Send + 'static, store::StoreError> {
+    ) -> Result<impl Stream<Item = Frame> + Send + 'static, store::StoreError> {
         // Join the fan-out before reading the store, so nothing falls between the two.
         let mut live = self.fan_out.subscribe();
+        let mut heartbeat = self.heartbeat.clone();
+        heartbeat.borrow_and_update();
         let start = match after {
             Some(p) => Some(p),
             None => self.db.events.head().await?,
@@ -252,7 +302,7 @@ impl WatchHub {
                         for event in page {
                             last = Some(event.position);
                             if let Some(item) = to_item(&event).filter(|i| wanted(i)) {
-                                yield Arc::new(item);
+                                yield Frame::Item(Arc::new(item));
                             }
                         }
                         if !full {
@@ -261,14 +311,23 @@ impl WatchHub {
                     }
                     gap = false;
                 }
-                match live.recv().await {
+                let received = tokio::select! {
+                    received = live.recv() => received,
+                    beat = heartbeat.changed() => {
+                        if beat.is_ok() {
+                            yield Frame::Heartbeat;
+                        }
+                        continue;
+                    }
+                };
+                match received {
                     Ok(item) => {
                         if last.is_some_and(|l| item.position <= l) {
                             continue;
                         }
                         last = Some(item.position);
                         if wanted(&item) {
-                            yield item;
+                            yield Frame::Item(item);
                         }
                     }
                     Err(broadcast::error::RecvError::Lagged(_)) => gap = true,

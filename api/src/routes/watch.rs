@@ -1,14 +1,11 @@
 //! The live preview: a Server-Sent Events stream of an organisation's snapshot changes, resumable
 //! with `Last-Event-ID`, for the staff who watch a report change before it goes out.
 
-use std::sync::Arc;
-use std::time::Duration;
-
+use bytes::Bytes;
 use futures::StreamExt;
 use futures::stream::BoxStream;
 use poem::web::Data;
-use poem::web::sse::{Event, SSE};
-use poem::{IntoResponse, Request, Response};
+use poem::{Body, IntoResponse, Request, Response};
 use poem_openapi::auth::ApiKey;
 use poem_openapi::param::{Header, Query};
 use poem_openapi::payload::{EventStream, Payload};
@@ -21,7 +18,7 @@ use crate::problem::{ApiError, FieldError, ProblemResponse};
 use crate::routes::ApiTags;
 use crate::state::AppState;
 use crate::text::PeriodIdText;
-use crate::watch::{WatchEvent, WatchItem};
+use crate::watch::{Frame, WatchEvent};
 
 pub struct WatchApi;
 
@@ -56,14 +53,12 @@ impl WatchAuth {
 }
 
 /// How long a client waits before reconnecting, sent once at the start of the stream.
-const RETRY_MS: u64 = 3000;
-/// A comment line this often keeps proxies from closing an idle stream.
-const HEARTBEAT: Duration = Duration::from_secs(15);
+const RETRY: &[u8] = b"retry: 3000\n\n";
 
 /// `text/event-stream` of [`WatchEvent`]s: `id:` is the store position (send it back as
 /// `Last-Event-ID` to resume), `event:` is `data_updated` or `snapshot_status_changed`, `data:`
 /// the JSON object.
-pub struct WatchStream(BoxStream<'static, Arc<WatchItem>>);
+pub struct WatchStream(BoxStream<'static, Frame>);
 
 type Described = EventStream<BoxStream<'static, WatchEvent>>;
 
@@ -90,21 +85,14 @@ impl ApiResponse for WatchStream {
 
 impl IntoResponse for WatchStream {
     fn into_response(self) -> Response {
-        let messages = self.0.flat_map(|item| {
-            let id = item.position.to_string();
-            futures::stream::iter(
-                item.events
-                    .iter()
-                    .map(|(name, json)| {
-                        Event::message(json.clone())
-                            .event_type(*name)
-                            .id(id.clone())
-                    })
-                    .collect::<Vec<_>>(),
-            )
-        });
-        let events = futures::stream::once(async { Event::retry(RETRY_MS) }).chain(messages);
-        SSE::new(events).keep_alive(HEARTBEAT).into_response()
+        // The frames are already SSE text (see `crate::watch`): written as they are.
+        let frames = futures::stream::once(async { Bytes::from_static(RETRY) })
+            .chain(self.0.map(|frame| frame.bytes()))
+            .map(Ok::<_, std::io::Error>);
+        Response::builder()
+            .content_type(Described::CONTENT_TYPE)
+            .header(poem::http::header::CACHE_CONTROL, "no-cache")
+            .body(Body::from_bytes_stream(frames))
     }
 }
 
