@@ -1,7 +1,8 @@
 //! Bearer JWTs (HS256): who the caller is, which organisations they belong to, what they may do.
 
+use std::collections::HashMap;
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use poem::Request;
@@ -91,7 +92,15 @@ pub struct Keys {
     encoding: Arc<EncodingKey>,
     decoding: Arc<DecodingKey>,
     secret: Arc<[u8]>,
+    /// Tokens already verified, so a client's every request does not pay for the signature
+    /// check and the decoding again. Bounded; an entry is used only while its token is valid.
+    verified: Arc<RwLock<HashMap<Box<str>, Caller>>>,
 }
+
+/// Verified tokens kept at most; a full map is emptied (clients' next requests refill it).
+const VERIFIED_CAPACITY: usize = 10_000;
+/// Seconds a token is still accepted after its `exp` (clock skew between issuer and us).
+const LEEWAY: i64 = 30;
 
 impl Keys {
     pub fn from_secret(secret: &[u8]) -> Self {
@@ -99,6 +108,7 @@ impl Keys {
             encoding: Arc::new(EncodingKey::from_secret(secret)),
             decoding: Arc::new(DecodingKey::from_secret(secret)),
             secret: secret.into(),
+            verified: Arc::default(),
         }
     }
 
@@ -143,14 +153,47 @@ impl Keys {
     }
 
     pub fn verify(&self, token: &str) -> Result<Caller, ApiError> {
+        self.verify_at(token, chrono::Utc::now().timestamp())
+    }
+
+    /// Verifies `token` as of `now` (seconds since the epoch). The expiry is checked here, for
+    /// a token from the cache as for one verified now: one rule for both.
+    fn verify_at(&self, token: &str, now: i64) -> Result<Caller, ApiError> {
+        let unexpired = |caller: &Caller| caller.claims.exp + LEEWAY >= now;
+        let expired = || ApiError::Unauthorized("invalid bearer token: ExpiredSignature".into());
+        let cached = self
+            .verified
+            .read()
+            .expect("token cache lock")
+            .get(token)
+            .cloned();
+        if let Some(caller) = cached {
+            return if unexpired(&caller) {
+                Ok(caller)
+            } else {
+                Err(expired())
+            };
+        }
         let mut validation = Validation::new(Algorithm::HS256);
-        validation.leeway = 30;
+        validation.validate_exp = false;
         validation.set_required_spec_claims(&["exp", "sub"]);
-        jsonwebtoken::decode::<Claims>(token, &self.decoding, &validation)
+        let caller = jsonwebtoken::decode::<Claims>(token, &self.decoding, &validation)
             .map(|data| Caller {
                 claims: data.claims,
             })
-            .map_err(|e| ApiError::Unauthorized(format!("invalid bearer token: {e}")))
+            .map_err(|e| ApiError::Unauthorized(format!("invalid bearer token: {e}")))?;
+        if !unexpired(&caller) {
+            return Err(expired());
+        }
+        let mut verified = self.verified.write().expect("token cache lock");
+        if verified.len() >= VERIFIED_CAPACITY {
+            verified.retain(|_, c| unexpired(c));
+            if verified.len() >= VERIFIED_CAPACITY {
+                verified.clear();
+            }
+        }
+        verified.insert(token.into(), caller.clone());
+        Ok(caller)
     }
 }
 
@@ -171,4 +214,43 @@ pub struct BearerAuth(pub Caller);
 async fn check_bearer(req: &Request, bearer: Bearer) -> poem::Result<Caller> {
     let keys = req.data::<Keys>().expect("Keys are in the app data");
     keys.verify(&bearer.token).map_err(Into::into)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn keys() -> Keys {
+        Keys::from_secret(b"unit-test-secret-unit-test-secret")
+    }
+
+    #[test]
+    fn a_verified_token_is_refused_once_it_expires_though_it_is_kept() {
+        let keys = keys();
+        let token = keys.mint("someone", vec!["org-a".into()], vec![Role::Viewer], 60);
+        let now = chrono::Utc::now().timestamp();
+        let caller = keys.verify_at(&token, now).unwrap();
+        assert_eq!(caller.claims.orgs, ["org-a"]);
+        assert!(keys.verified.read().unwrap().contains_key(token.as_str()));
+        // Within the leeway after `exp`, then past it.
+        assert!(keys.verify_at(&token, now + 60 + LEEWAY).is_ok());
+        assert!(keys.verify_at(&token, now + 60 + LEEWAY + 1).is_err());
+    }
+
+    #[test]
+    fn an_expired_token_is_refused_and_not_kept() {
+        let keys = keys();
+        let token = keys.mint("someone", vec![], vec![Role::Admin], -LEEWAY - 1);
+        assert!(keys.verify(&token).is_err());
+        assert!(keys.verified.read().unwrap().is_empty());
+    }
+
+    #[test]
+    fn a_token_signed_with_another_secret_is_refused_and_not_kept() {
+        let other = Keys::from_secret(b"another-secret-another-secret-xx");
+        let token = other.mint("someone", vec![], vec![Role::Admin], 60);
+        let keys = keys();
+        assert!(keys.verify(&token).is_err());
+        assert!(keys.verified.read().unwrap().is_empty());
+    }
 }
