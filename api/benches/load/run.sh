@@ -6,7 +6,9 @@
 #      service's maximum read rate;
 #   2. 30 s of the same read at half that rate (hey -q), for p99 at half of the maximum load;
 #   3. 60 s of mixed load (mixed.lua: lists and details, source-record imports, export creation):
-#      requests/s, p50/p99, non-2xx count, and the projection lag right after (/readyz);
+#      requests/s, p50/p99, non-2xx count, and the projection lag right after (/readyz); beside
+#      it, an interactive reader (hey, 2 connections, 100 detail reads/s) whose p99 is the
+#      latency a person sees while imports and exports run;
 # and the ceiling: 30 s against a bare poem handler (api/examples/bare_poem.rs).
 # The machine is shared: compare the ratios of one run, not figures across runs.
 set -euo pipefail
@@ -73,11 +75,16 @@ bench_backend() {
   echo "reads at half of the maximum ($((per * 8))/s): $(grep -E 'Requests/sec|99%|50%' "$OUT/$name-half.txt" | tr -s ' ' | tr '\n' ';')"
   # Mixed last: the export jobs it queues keep the workers busy long after it ends.
   echo "== $name: mixed load, $MIXED_SECONDS s, $CONNECTIONS connections"
+  hey -z "${MIXED_SECONDS}s" -c 2 -q 50 -H "Authorization: Bearer $token" "$read" \
+    >"$OUT/$name-mixed-reader.txt" &
+  local reader=$!
   TOKEN="$token" METRIC="$METRIC" RUN="$name-$$" \
     wrk -t2 -c"$CONNECTIONS" -d"${MIXED_SECONDS}s" --latency -s api/benches/load/mixed.lua "$base" \
     >"$OUT/$name-mixed.txt"
+  wait "$reader"
   curl -s "$base/readyz" >"$OUT/$name-readyz.json"
   echo "mixed: rps p50 p99 non-2xx = $(wrk_summary "$OUT/$name-mixed.txt")"
+  echo "interactive reads during the mixed load: $(grep -E 'Requests/sec|99%|50%' "$OUT/$name-mixed-reader.txt" | tr -s ' ' | tr '\n' ';')"
   echo "projection lag right after: $(cat "$OUT/$name-readyz.json")"
   kill "${pids[-1]}"; wait "${pids[-1]}" 2>/dev/null || true
   rm -rf "$data"

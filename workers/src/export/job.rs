@@ -225,7 +225,7 @@ impl ExportWorker {
         let rendered = {
             let (doc, temp, cancelled) = (doc.clone(), temp.clone(), cancelled.clone());
             let progress = progress.clone();
-            tokio::task::spawn_blocking(move || {
+            render::in_background(move || {
                 let mut annex = annex_rx.map(Incoming);
                 let annex = annex
                     .as_mut()
@@ -236,7 +236,7 @@ impl ExportWorker {
                 render::render(format, &doc, annex, &temp, &cancelled, &mut report)
             })
             .await
-            .map_err(|e| Stop::Failed(format!("the renderer stopped: {e}")))?
+            .ok_or_else(|| Stop::Failed("the renderer stopped".into()))?
         };
         match reading.await {
             Ok(Ok(())) => {}

@@ -1,5 +1,6 @@
-//! Renders a [`ReportDocument`] to a file. Every format is written from the same document, and
-//! runs on a blocking thread (`spawn_blocking`): rendering is CPU and disk work.
+//! Renders a [`ReportDocument`] to a file. Every format is written from the same document, on a
+//! thread of its own at a lower CPU priority ([`in_background`]): rendering is CPU and disk work,
+//! and must not take the cores from the requests people are waiting for.
 //!
 //! The document's locale decides the language of every fixed text (`texts`) and how numbers and
 //! dates are written (`format`), in Excel, CSV and PDF alike. The JSON is the Bufdir payload and
@@ -16,6 +17,40 @@ use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use super::document::{AnnexRow, ReportDocument};
+
+/// How much lower than the service's own threads a render runs (a `nice` increment: the kernel
+/// gives a thread at +10 about a tenth of the CPU time of one at 0 when both want it, and all of
+/// it when nobody else does).
+const RENDER_NICENESS: i32 = 10;
+
+/// Runs `work` on a new thread at a lower CPU priority and waits for it without blocking the
+/// runtime. A thread of its own rather than tokio's blocking pool, so the lowered priority never
+/// reaches other blocking work. `None` if the thread could not be started or panicked.
+pub async fn in_background<T: Send + 'static>(
+    work: impl FnOnce() -> T + Send + 'static,
+) -> Option<T> {
+    let (done, result) = tokio::sync::oneshot::channel();
+    std::thread::Builder::new()
+        .name("export-render".into())
+        .spawn(move || {
+            lower_priority();
+            let _ = done.send(work());
+        })
+        .ok()?;
+    result.await.ok()
+}
+
+fn lower_priority() {
+    #[cfg(target_os = "linux")]
+    // SAFETY: setpriority only reads its arguments; on Linux the nice value is per thread, and
+    // `gettid` names this one.
+    unsafe {
+        let thread = libc::gettid() as libc::id_t;
+        if libc::setpriority(libc::PRIO_PROCESS, thread, RENDER_NICENESS) != 0 {
+            tracing::debug!("could not lower the render thread's priority");
+        }
+    }
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Format {
