@@ -4,7 +4,8 @@
 //! and the server's memory per subscriber).
 //!
 //! `cargo bench -p api --bench report_data`. `BENCH_RECORDS` (default 1 000 000) and
-//! `BENCH_SUBSCRIBERS` (default 10 000) scale it down for a quick look.
+//! `BENCH_SUBSCRIBERS` (default 10 000) scale it down for a quick look. `BENCH_BIN=path` runs
+//! another build of the server (the previous release, for a before/after in one run).
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
@@ -27,7 +28,8 @@ fn env_usize(name: &str, default: usize) -> usize {
 }
 
 fn start(dir: &std::path::Path) -> (Child, String) {
-    let mut child = Command::new(BIN)
+    let bin = std::env::var("BENCH_BIN").unwrap_or_else(|_| BIN.to_string());
+    let mut child = Command::new(bin)
         .args(["serve", "--bind", "127.0.0.1:0", "--no-demo", "--data-dir"])
         .arg(dir)
         .env_remove("DATABASE_URL")

@@ -3,7 +3,6 @@
 
 use std::sync::Arc;
 
-use sqlx::postgres::PgPoolOptions;
 use sqlx::sqlite::SqlitePoolOptions;
 
 use crate::{EventStore, EventStoreDbStore, PostgresStore, ReadPool, SqliteStore, StoreError};
@@ -123,9 +122,8 @@ async fn read_pool(url: &str, backend: Backend, max: u32) -> Result<ReadPool, St
                 .await?,
         ),
         Backend::Postgres => ReadPool::Postgres(
-            PgPoolOptions::new()
+            crate::postgres::pool_options()
                 .max_connections(max)
-                .acquire_timeout(crate::postgres::ACQUIRE_TIMEOUT)
                 .connect(url)
                 .await?,
         ),
