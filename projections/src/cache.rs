@@ -5,14 +5,13 @@
 //! projection's entries right after each batch it commits (before it wakes read-your-writes
 //! waits), and when it finds that another process moved the checkpoint.
 //!
-//! On PostgreSQL other processes commit batches too (API replicas, workers), and nothing they
-//! send reaches this process before the client who waited for their write can ask it. So a read
-//! there first passes a *read barrier*: one query of every projection's checkpoint that began
-//! after the read arrived. A checkpoint that moved since the last barrier drops what came from its
-//! read model. Reads that arrive while one barrier query runs share the next one, so under load
-//! one small query serves many reads, and a read never answers from a state older than the one it
-//! arrived after. On SQLite, the embedded single-process database, this process's own runners are
-//! the only writers and no barrier is needed.
+//! Other processes commit batches too (API replicas and workers on PostgreSQL, a `worker` beside
+//! `serve` on one SQLite file), and nothing they send reaches this process before the client who
+//! waited for their write can ask it. So a read first passes a *read barrier*: one query of every
+//! projection's checkpoint that began after the read arrived. A checkpoint that moved since the
+//! last barrier drops what came from its read model. Reads that arrive while one barrier query
+//! runs share the next one, so under load one small query serves many reads, and a read never
+//! answers from a state older than the one it arrived after.
 //!
 //! A load that raced with a drop (it began before and may have read the old row) is not kept:
 //! each map has a generation, moved on by every drop, and a loaded row is kept only if the
@@ -22,6 +21,8 @@
 use std::collections::HashMap;
 use std::sync::RwLock;
 use std::sync::atomic::{AtomicU64, Ordering};
+
+use store::{ReadPool, on_pool};
 
 use crate::exports::ExportRow;
 use crate::organizations::OrganizationRow;
@@ -139,12 +140,11 @@ pub struct ReadCache {
     pub exports: Cached<ExportRow>,
     pub reports: Cached<ReportRow>,
     pub submissions: Cached<SubmissionRow>,
-    /// Where other processes may commit batches: PostgreSQL.
-    barrier: Option<Barrier>,
+    barrier: Barrier,
 }
 
 struct Barrier {
-    pool: sqlx::PgPool,
+    pool: ReadPool,
     /// Barrier queries begun so far; a read that arrives when it reads `n` needs query `n + 1`.
     begun: AtomicU64,
     /// The last query passed and each projection's checkpoint as it saw them. Held while a
@@ -160,20 +160,19 @@ struct Passed {
 }
 
 impl ReadCache {
-    /// `barrier`: the PostgreSQL read models' pool, where other processes commit batches too;
-    /// `None` on SQLite.
-    pub fn new(barrier: Option<sqlx::PgPool>) -> Self {
+    /// `pool`: the read models' database, where the barrier reads the checkpoints.
+    pub fn new(pool: ReadPool) -> Self {
         ReadCache {
             organizations: Cached::new(&[organizations::NAME]),
             snapshots: Cached::new(&[report_data::NAME, organizations::NAME]),
             exports: Cached::new(&[exports::NAME]),
             reports: Cached::new(&[reports::NAME]),
             submissions: Cached::new(&[submissions::NAME]),
-            barrier: barrier.map(|pool| Barrier {
+            barrier: Barrier {
                 pool,
                 begun: AtomicU64::new(0),
                 passed: tokio::sync::Mutex::new(Passed::default()),
-            }),
+            },
         }
     }
 
@@ -186,12 +185,10 @@ impl ReadCache {
         });
     }
 
-    /// Passes the read barrier (on PostgreSQL): whatever memory answers after this is at least
-    /// as new as the read models when this call began.
+    /// Passes the read barrier: whatever memory answers after this is at least as new as the
+    /// read models when this call began.
     pub async fn fresh(&self) -> Fresh {
-        let Some(barrier) = &self.barrier else {
-            return Fresh::Yes;
-        };
+        let barrier = &self.barrier;
         let arrived_after = barrier.begun.load(Ordering::Acquire);
         let mut passed = barrier.passed.lock().await;
         if passed.number > arrived_after {
@@ -203,10 +200,10 @@ impl ReadCache {
             };
         }
         let number = barrier.begun.fetch_add(1, Ordering::AcqRel) + 1;
-        let stored: Result<Vec<(String, String)>, sqlx::Error> =
+        let stored: Result<Vec<(String, String)>, sqlx::Error> = on_pool!(&barrier.pool, c =>
             sqlx::query_as("SELECT name, position FROM projection_checkpoints")
-                .fetch_all(&barrier.pool)
-                .await;
+                .fetch_all(c)
+                .await);
         passed.number = number;
         passed.fresh = match stored {
             Ok(stored) => {

@@ -253,15 +253,11 @@ async fn apply_snapshot(
 }
 
 /// `$first, $first+1, ...` for `count` values.
-fn placeholders(first: usize, count: usize) -> String {
-    (first..first + count)
-        .map(|i| format!("${i}"))
-        .collect::<Vec<_>>()
-        .join(", ")
-}
-
-fn row_marks(first: usize, width: usize) -> String {
-    format!("({})", placeholders(first, width))
+/// One row of `width` anonymous parameters, `(?, ?, ...)`. Not `$n`: SQLite finds a numbered
+/// parameter's name by walking a list of all of them, so binding the 4 500 of a chunk by number
+/// took half the import's time (measured with perf: `sqlite3_bind_parameter_name`).
+fn row_marks(width: usize) -> String {
+    format!("({})", vec!["?"; width].join(", "))
 }
 
 /// The records' upsert on SQLite: multi-row statements of [`CHUNK`] records (its parameters are
@@ -290,7 +286,7 @@ async fn sqlite_upsert(
             .await)?;
         years.extend(stored.iter().map(chrono::Datelike::year));
 
-        let rows: Vec<String> = (0..chunk.len()).map(|i| row_marks(i * 9 + 1, 9)).collect();
+        let rows: Vec<String> = (0..chunk.len()).map(|_| row_marks(9)).collect();
         let sql = format!(
             "INSERT INTO source_records \
                  (org_id, record_id, occurred_on, metric, value, hours, data_source, imported_at, position) \

@@ -65,16 +65,13 @@ impl Projections {
             .iter()
             .map(|p| (p.name(), watch::channel(None).0))
             .collect();
-        let barrier = match &db.read {
-            store::ReadPool::Postgres(pool) => Some(pool.clone()),
-            store::ReadPool::Sqlite(_) => None,
-        };
+        let cache = Arc::new(ReadCache::new(db.read.clone()));
         Arc::new(Projections {
             db,
             projections,
             progress,
             changed: Arc::new(tokio::sync::Notify::new()),
-            cache: Arc::new(ReadCache::new(barrier)),
+            cache,
         })
     }
 

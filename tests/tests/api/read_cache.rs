@@ -6,7 +6,8 @@ use std::sync::Arc;
 use serde_json::{Value, json};
 
 use crate::helpers::{
-    FaultyLog, Options, TestApp, fresh_postgres, spawn_app, spawn_app_on_postgres, spawn_on,
+    FaultyLog, Options, TempSqlite, TestApp, fresh_postgres, spawn_app, spawn_app_on_postgres,
+    spawn_on,
 };
 
 const ORG: &str = "org-cache";
@@ -77,13 +78,11 @@ async fn a_read_right_after_a_write_sees_it_on_postgres() {
     reads_see_the_writes_of_their_own_process(spawn_app_on_postgres().await).await;
 }
 
-/// Two processes on one PostgreSQL database (two `serve` replicas behind a load balancer): a
-/// client writes through one and reads through the other at once.
-#[tokio::test]
-#[ignore = "needs PostgreSQL: run ci/test, or set TEST_DATABASE_URL and pass --run-ignored all"]
-async fn a_read_through_another_process_right_after_a_write_sees_it_on_postgres() {
-    let url = fresh_postgres().await;
-    let writer = spawn_on(&url, None, Options::default()).await;
+/// Two processes on one database (two `serve` replicas behind a load balancer on PostgreSQL;
+/// `serve` and a `worker` on one SQLite file): a client writes through one and reads through the
+/// other at once.
+async fn reads_through_another_process_see_the_write(url: &str) {
+    let writer = spawn_on(url, None, Options::default()).await;
     // The reader's own projection runners never follow the log, so only its read barrier can
     // tell it that a row it keeps has changed.
     let reader_options = Options {
@@ -94,7 +93,7 @@ async fn a_read_through_another_process_right_after_a_write_sees_it_on_postgres(
         }),
         ..Options::default()
     };
-    let reader = spawn_on(&url, None, reader_options).await;
+    let reader = spawn_on(url, None, reader_options).await;
     assert_eq!(writer.create_org(ORG, "986128433").await.0, 201);
     for _ in 0..10 {
         let id = queued_export(&writer).await;
@@ -103,6 +102,18 @@ async fn a_read_through_another_process_right_after_a_write_sees_it_on_postgres(
         cancel(&writer, &id).await;
         assert_eq!(status_of(&reader, &id).await, "cancelled");
     }
+}
+
+#[tokio::test]
+async fn a_read_through_another_process_right_after_a_write_sees_it() {
+    let db = TempSqlite::new();
+    reads_through_another_process_see_the_write(&db.url).await;
+}
+
+#[tokio::test]
+#[ignore = "needs PostgreSQL: run ci/test, or set TEST_DATABASE_URL and pass --run-ignored all"]
+async fn a_read_through_another_process_right_after_a_write_sees_it_on_postgres() {
+    reads_through_another_process_see_the_write(&fresh_postgres().await).await;
 }
 
 /// Rows dropped from memory are loaded again from the read models: a rebuild (which empties and
