@@ -7,11 +7,13 @@
 //!
 //! Other processes commit batches too (API replicas and workers on PostgreSQL, a `worker` beside
 //! `serve` on one SQLite file), and nothing they send reaches this process before the client who
-//! waited for their write can ask it. So a read first passes a *read barrier*: one query of every
-//! projection's checkpoint that began after the read arrived. A checkpoint that moved since the
-//! last barrier drops what came from its read model. Reads that arrive while one barrier query
-//! runs share the next one, so under load one small query serves many reads, and a read never
-//! answers from a state older than the one it arrived after.
+//! waited for their write can ask it. So a read first passes a *read barrier*. On PostgreSQL that
+//! is one query of every projection's checkpoint that began after the read arrived; a checkpoint
+//! that moved since the last barrier drops what came from its read model. Reads that arrive while
+//! one barrier query runs share the next one, so under load one small query serves many reads,
+//! and a read never answers from a state older than the one it arrived after. On SQLite every
+//! process on the database counts its batches in shared memory ([`BatchCounts`]), bumped after
+//! each commit and before anyone is told of it; the barrier compares those counts.
 //!
 //! A load that raced with a drop (it began before and may have read the old row) is not kept:
 //! each map has a generation, moved on by every drop, and a loaded row is kept only if the
@@ -24,6 +26,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use store::{ReadPool, on_pool};
 
+use crate::batch_counts::BatchCounts;
 use crate::exports::ExportRow;
 use crate::organizations::OrganizationRow;
 use crate::report_queries::SnapshotRow;
@@ -145,6 +148,9 @@ pub struct ReadCache {
 
 struct Barrier {
     pool: ReadPool,
+    /// On SQLite, the batch counts every process on the database keeps, and the counts seen
+    /// when this process last dropped entries.
+    shared: Option<(BatchCounts, std::sync::Mutex<HashMap<&'static str, u64>>)>,
     /// Barrier queries begun so far; a read that arrives when it reads `n` needs query `n + 1`.
     begun: AtomicU64,
     /// The last query passed and each projection's checkpoint as it saw them. Held while a
@@ -162,6 +168,13 @@ struct Passed {
 impl ReadCache {
     /// `pool`: the read models' database, where the barrier reads the checkpoints.
     pub fn new(pool: ReadPool) -> Self {
+        let shared = match &pool {
+            ReadPool::Sqlite(sqlite) => {
+                BatchCounts::beside(sqlite.connect_options().get_filename())
+                    .map(|counts| (counts, std::sync::Mutex::default()))
+            }
+            ReadPool::Postgres(_) => None,
+        };
         ReadCache {
             organizations: Cached::new(&[organizations::NAME]),
             snapshots: Cached::new(&[report_data::NAME, organizations::NAME]),
@@ -170,10 +183,20 @@ impl ReadCache {
             submissions: Cached::new(&[submissions::NAME]),
             barrier: Barrier {
                 pool,
+                shared,
                 begun: AtomicU64::new(0),
                 passed: tokio::sync::Mutex::new(Passed::default()),
             },
         }
+    }
+
+    /// This process committed a batch (or a rebuild) of `projection`: tells the other processes
+    /// on the database where it can (SQLite), and drops what came from it.
+    pub fn committed(&self, projection: &str) {
+        if let Some((counts, _)) = &self.barrier.shared {
+            counts.committed(projection);
+        }
+        self.changed(projection);
     }
 
     /// Drops every entry that comes from `projection`'s read model.
@@ -189,6 +212,15 @@ impl ReadCache {
     /// read models when this call began.
     pub async fn fresh(&self) -> Fresh {
         let barrier = &self.barrier;
+        if let Some((counts, seen)) = &barrier.shared {
+            let mut seen = seen.lock().expect("batch counts lock");
+            for (projection, count) in counts.now() {
+                if seen.insert(projection, count) != Some(count) {
+                    self.changed(projection);
+                }
+            }
+            return Fresh::Yes;
+        }
         let arrived_after = barrier.begun.load(Ordering::Acquire);
         let mut passed = barrier.passed.lock().await;
         if passed.number > arrived_after {

@@ -5,6 +5,7 @@
 //! (`rebuild`) yields the same rows, because rows are made from events alone, never from the clock.
 
 pub mod annex;
+mod batch_counts;
 pub mod cache;
 mod checkpoint;
 pub mod exports;

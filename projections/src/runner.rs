@@ -184,8 +184,8 @@ impl Projections {
         }
         tx.commit().await?;
         // Before the progress is published: a read-your-writes wait that ends must find the
-        // rows it waited for gone from memory.
-        self.cache.changed(p.name());
+        // rows it waited for gone from memory, here and in other processes.
+        self.cache.committed(p.name());
         self.publish(p.name(), to);
         Ok(to)
     }
@@ -261,7 +261,7 @@ impl Projections {
         .await
         .map(|done| done.rows_affected()))?;
         tx.commit().await?;
-        self.cache.changed(p.name());
+        self.cache.committed(p.name());
         self.publish(p.name(), None);
         let mut total = 0;
         loop {
