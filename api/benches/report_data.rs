@@ -5,7 +5,8 @@
 //!
 //! `cargo bench -p api --bench report_data`. `BENCH_RECORDS` (default 1 000 000) and
 //! `BENCH_SUBSCRIBERS` (default 10 000) scale it down for a quick look. `BENCH_BIN=path` runs
-//! another build of the server (the previous release, for a before/after in one run).
+//! another build of the server (the previous release, for a before/after in one run);
+//! `BENCH_DATABASE_URL=postgres://...` (an existing, empty database) runs it on PostgreSQL.
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
@@ -29,10 +30,14 @@ fn env_usize(name: &str, default: usize) -> usize {
 
 fn start(dir: &std::path::Path) -> (Child, String) {
     let bin = std::env::var("BENCH_BIN").unwrap_or_else(|_| BIN.to_string());
-    let mut child = Command::new(bin)
+    let mut command = Command::new(bin);
+    match std::env::var("BENCH_DATABASE_URL") {
+        Ok(url) => command.env("DATABASE_URL", url),
+        Err(_) => command.env_remove("DATABASE_URL"),
+    };
+    let mut child = command
         .args(["serve", "--bind", "127.0.0.1:0", "--no-demo", "--data-dir"])
         .arg(dir)
-        .env_remove("DATABASE_URL")
         .env("JWT_SECRET", SECRET)
         .env("LOG_FORMAT", "json")
         .env("RUST_LOG", "warn,api=info")
