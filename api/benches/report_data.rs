@@ -6,7 +6,8 @@
 //! `cargo bench -p api --bench report_data`. `BENCH_RECORDS` (default 1 000 000) and
 //! `BENCH_SUBSCRIBERS` (default 10 000) scale it down for a quick look. `BENCH_BIN=path` runs
 //! another build of the server (the previous release, for a before/after in one run);
-//! `BENCH_DATABASE_URL=postgres://...` (an existing, empty database) runs it on PostgreSQL.
+//! `BENCH_DATABASE_URL=postgres://...` (an existing, empty database) runs it on PostgreSQL;
+//! `BENCH_CONSISTENCY=commit` imports with `?consistency=commit` (answered at commit).
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
@@ -88,6 +89,10 @@ async fn import(client: &reqwest::Client, base: &str, token: &str, org: &str, re
     let body = json!({"organization_id": org, "data_source": "bench", "records": records});
     let r = client
         .post(format!("{base}/api/v1/source-records"))
+        .query(&[(
+            "consistency",
+            std::env::var("BENCH_CONSISTENCY").unwrap_or_else(|_| "read_your_writes".into()),
+        )])
         .bearer_auth(token)
         .json(&body)
         .send()

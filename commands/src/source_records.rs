@@ -25,10 +25,21 @@ pub struct Imported {
     pub periods: Vec<PeriodId>,
 }
 
+/// When an import is answered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Answer {
+    /// Once the read models have the records (read-your-writes): the default.
+    #[default]
+    WhenReadable,
+    /// Once the import is durably recorded in the log; reads may not show it for a moment.
+    AtCommit,
+}
+
 pub async fn import(
     ctx: &Ctx,
     metadata: &Metadata,
     command: ImportSourceRecords,
+    answer: Answer,
 ) -> Result<Imported, StoreError> {
     let mut periods: Vec<PeriodId> = command
         .records
@@ -56,7 +67,9 @@ pub async fn import(
             vec![NewEvent::new(event_type, payload, metadata.clone())],
         )
         .await?;
-    ctx.settle(report_data::NAME, &outcome.position).await;
+    if answer == Answer::WhenReadable {
+        ctx.settle(report_data::NAME, &outcome.position).await;
+    }
     Ok(Imported {
         import_id,
         records,

@@ -1,8 +1,10 @@
+use std::sync::Arc;
+
 use api::auth::Role;
-use domain::schema;
+use domain::{schema, source_import};
 use serde_json::json;
 
-use crate::helpers::spawn_app;
+use crate::helpers::{FaultyLog, Options, spawn_app, spawn_app_with};
 use crate::report_data::import;
 
 fn metric() -> String {
@@ -131,4 +133,60 @@ async fn only_members_with_a_writing_role_import() {
         app.post("/api/v1/source-records", &reporter, &body).await.0,
         200
     );
+}
+
+/// A bulk loader that does not read its own writes can be answered at commit: with the report
+/// data read model held back, `consistency=commit` answers at once, the import is in the log, and
+/// the records show once the read model catches up.
+#[tokio::test]
+async fn an_import_can_be_answered_at_commit_before_reads_show_it() {
+    let app = spawn_app_with(Options {
+        wrap_events: Some(|log| {
+            let mut log = FaultyLog::over(log);
+            // The report-data runner cannot follow the log; only the step function applies it.
+            log.fail_subscription = |filter| {
+                filter
+                    .categories
+                    .iter()
+                    .any(|c| c == source_import::CATEGORY)
+            };
+            Arc::new(log)
+        }),
+        ..Options::default()
+    })
+    .await;
+    app.create_org("org-1", "986128433").await;
+    let body = json!({"organization_id": "org-1", "data_source": "cis", "records": [
+        {"record_id": "a", "occurred_on": "2024-05-17", "metric": metric(), "value": 3}
+    ]});
+    let started = std::time::Instant::now();
+    let (status, result) = app
+        .post(
+            "/api/v1/source-records?consistency=commit",
+            &app.admin,
+            &body,
+        )
+        .await;
+    assert_eq!(status, 200, "{result}");
+    assert_eq!(result["records_imported"], 1, "{result}");
+    // Not the read-your-writes bound: nothing waited for the read model.
+    assert!(started.elapsed() < api::state::READ_YOUR_WRITES);
+    let listed = || async {
+        let (_, list) = app
+            .get("/api/v1/source-records?organization_id=org-1", &app.admin)
+            .await;
+        list["pagination"]["total"].clone()
+    };
+    assert_eq!(listed().await, 0);
+    app.state.projections.catch_up().await.unwrap();
+    assert_eq!(listed().await, 1);
+
+    let (status, _) = app
+        .post(
+            "/api/v1/source-records?consistency=eventually",
+            &app.admin,
+            &body,
+        )
+        .await;
+    assert_eq!(status, 400);
 }

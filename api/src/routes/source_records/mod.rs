@@ -3,7 +3,7 @@
 
 mod types;
 
-use commands::source_records::ImportSourceRecords;
+use commands::source_records::{Answer, ImportSourceRecords};
 use domain::source_records::{self as records, RawNumber, RawRecord, RecordError};
 use domain::{PeriodId, schema};
 use poem::Request;
@@ -65,6 +65,10 @@ impl SourceRecordsApi {
         organization_id: Query<Option<OrgIdText>>,
         /// For `text/csv` bodies: the system the records come from.
         data_source: Query<Option<Text128>>,
+        /// When to answer: `read_your_writes` (the default) once reads show the records;
+        /// `commit` once the import is durably recorded, for bulk loaders that do not read their
+        /// own writes (lists and snapshots then show it a moment later).
+        consistency: Query<Option<ImportConsistency>>,
         /// Makes a retry safe: the same key and body get the first answer.
         #[oai(name = "Idempotency-Key")]
         _idempotency_key: Header<Option<IdempotencyKeyText>>,
@@ -131,6 +135,10 @@ impl SourceRecordsApi {
                 org_id: org_id.clone(),
                 data_source: source.clone(),
                 records,
+            },
+            match consistency.0.unwrap_or_default() {
+                ImportConsistency::ReadYourWrites => Answer::WhenReadable,
+                ImportConsistency::Commit => Answer::AtCommit,
             },
         )
         .await?;

@@ -81,3 +81,14 @@ pub struct SourceRecordList {
     pub data: Vec<SourceRecordView>,
     pub pagination: Pagination,
 }
+
+/// When an import is answered (`consistency`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, poem_openapi::Enum)]
+#[oai(rename_all = "snake_case")]
+pub enum ImportConsistency {
+    /// Once reads show the records: a list or snapshot right after sees them.
+    #[default]
+    ReadYourWrites,
+    /// Once the import is durably recorded; reads show it a moment later.
+    Commit,
+}
