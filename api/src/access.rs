@@ -35,12 +35,12 @@ pub async fn snapshot(
     caller: &Caller,
     id: &str,
 ) -> Result<SnapshotRow, ApiError> {
-    let cache = state.projections.cache();
-    let found = cache
-        .snapshots
-        .get(
+    let found = state
+        .projections
+        .cache()
+        .read(
+            |c| &c.snapshots,
             id,
-            cache.fresh().await,
             report_queries::snapshot(&state.db.read, id),
         )
         .await?;
@@ -66,10 +66,10 @@ pub async fn reexport(state: &AppState, caller: &Caller, id: &str) -> Result<Exp
 
 /// A live (not deleted) report of the caller's.
 pub async fn report(state: &AppState, caller: &Caller, id: &str) -> Result<ReportRow, ApiError> {
-    let cache = state.projections.cache();
-    let found = cache
-        .reports
-        .get(id, cache.fresh().await, reports::get(&state.db.read, id))
+    let found = state
+        .projections
+        .cache()
+        .read(|c| &c.reports, id, reports::get(&state.db.read, id))
         .await?
         .filter(|r| !r.deleted);
     let owner = found.as_ref().map(|r| r.org_id.clone()).unwrap_or_default();
@@ -83,12 +83,12 @@ pub async fn submission(
     id: &str,
 ) -> Result<SubmissionRow, ApiError> {
     let found = if id.starts_with("sub_") {
-        let cache = state.projections.cache();
-        cache
-            .submissions
-            .get(
+        state
+            .projections
+            .cache()
+            .read(
+                |c| &c.submissions,
                 id,
-                cache.fresh().await,
                 submissions::by_id(&state.db.read, id),
             )
             .await?
@@ -104,12 +104,12 @@ pub async fn organization(
     state: &AppState,
     org_id: &str,
 ) -> Result<Option<OrganizationRow>, ProjectionError> {
-    let cache = state.projections.cache();
-    cache
-        .organizations
-        .get(
+    state
+        .projections
+        .cache()
+        .read(
+            |c| &c.organizations,
             org_id,
-            cache.fresh().await,
             organizations::get(&state.db.read, org_id),
         )
         .await
@@ -117,9 +117,9 @@ pub async fn organization(
 
 /// An export's or re-export's row by id, deleted ones included, from memory when it is there.
 pub async fn export_row(state: &AppState, id: &str) -> Result<Option<ExportRow>, ProjectionError> {
-    let cache = state.projections.cache();
-    cache
-        .exports
-        .get(id, cache.fresh().await, exports::get(&state.db.read, id))
+    state
+        .projections
+        .cache()
+        .read(|c| &c.exports, id, exports::get(&state.db.read, id))
         .await
 }

@@ -12,7 +12,7 @@
 //! that moved since the last barrier drops what came from its read model. Reads that arrive while
 //! one barrier query runs share the next one, so under load one small query serves many reads,
 //! and a read never answers from a state older than the one it arrived after. On SQLite every
-//! process on the database counts its batches in shared memory ([`BatchCounts`]), bumped after
+//! process on the database counts its batches in shared memory (`batch_counts.rs`), bumped after
 //! each commit and before anyone is told of it; the barrier compares those counts.
 //!
 //! A load that raced with a drop (it began before and may have read the old row) is not kept:
@@ -56,7 +56,7 @@ impl<T: Clone> Cached<T> {
 
     /// The row `id` as of `fresh` (see [`ReadCache::fresh`]): from memory, or from `load` (and
     /// kept, if nothing was dropped meanwhile). Without a barrier passed, straight from `load`.
-    pub async fn get<E, F>(&self, id: &str, fresh: Fresh, load: F) -> Result<Option<T>, E>
+    async fn get<E, F>(&self, id: &str, fresh: Fresh, load: F) -> Result<Option<T>, E>
     where
         F: Future<Output = Result<Option<T>, E>>,
     {
@@ -128,7 +128,7 @@ macro_rules! for_each_kind {
 
 /// Whether memory may answer a read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Fresh {
+enum Fresh {
     /// Everything this process keeps is as new as the read models were when the read arrived.
     Yes,
     /// The barrier could not be passed (the database did not answer): read from SQL.
@@ -190,6 +190,21 @@ impl ReadCache {
         }
     }
 
+    /// The row `id` of the kind `kind` picks, from memory or from `load`, at least as new as
+    /// the read models when this call began (it passes the read barrier first).
+    pub async fn read<T: Clone, E, F>(
+        &self,
+        kind: impl FnOnce(&Self) -> &Cached<T>,
+        id: &str,
+        load: F,
+    ) -> Result<Option<T>, E>
+    where
+        F: Future<Output = Result<Option<T>, E>>,
+    {
+        let fresh = self.fresh().await;
+        kind(self).get(id, fresh, load).await
+    }
+
     /// This process committed a batch (or a rebuild) of `projection`: tells the other processes
     /// on the database where it can (SQLite), and drops what came from it.
     pub fn committed(&self, projection: &str) {
@@ -210,7 +225,7 @@ impl ReadCache {
 
     /// Passes the read barrier: whatever memory answers after this is at least as new as the
     /// read models when this call began.
-    pub async fn fresh(&self) -> Fresh {
+    async fn fresh(&self) -> Fresh {
         let barrier = &self.barrier;
         if let Some((counts, seen)) = &barrier.shared {
             let mut seen = seen.lock().expect("batch counts lock");
