@@ -234,20 +234,22 @@ impl PostgresCommitter {
 const COLUMNS: &str = "position, stream, version, event_id, event_type, schema_version, \
                        payload::text AS payload, metadata::text AS metadata, recorded_at";
 
+/// One row of [`COLUMNS`], read by position and text borrowed from the row: catch-up decodes
+/// every event of the log through here.
 fn decode(row: &PgRow) -> Result<RecordedEvent, StoreError> {
     let corrupt = |e: serde_json::Error| StoreError::Corrupt(e.to_string());
-    let payload: String = row.try_get("payload")?;
-    let metadata: String = row.try_get("metadata")?;
-    let mut metadata: crate::Metadata = serde_json::from_str(&metadata).map_err(corrupt)?;
-    metadata.recorded_at = Some(row.try_get::<DateTime<Utc>, _>("recorded_at")?);
+    let payload: &str = row.try_get(6)?;
+    let metadata: &str = row.try_get(7)?;
+    let mut metadata: crate::Metadata = serde_json::from_str(metadata).map_err(corrupt)?;
+    metadata.recorded_at = Some(row.try_get::<DateTime<Utc>, _>(8)?);
     Ok(RecordedEvent {
-        event_id: row.try_get("event_id")?,
-        stream: row.try_get("stream")?,
-        version: row.try_get::<i64, _>("version")? as u64,
-        position: Position::from_sql(row.try_get("position")?),
-        event_type: row.try_get("event_type")?,
-        schema_version: row.try_get::<i32, _>("schema_version")? as u32,
-        payload: serde_json::from_str(&payload).map_err(corrupt)?,
+        event_id: row.try_get(3)?,
+        stream: row.try_get(1)?,
+        version: row.try_get::<i64, _>(2)? as u64,
+        position: Position::from_sql(row.try_get(0)?),
+        event_type: row.try_get(4)?,
+        schema_version: row.try_get::<i32, _>(5)? as u32,
+        payload: serde_json::from_str(payload).map_err(corrupt)?,
         metadata,
     })
 }

@@ -219,26 +219,28 @@ fn insert_sql(n: usize) -> String {
 
 const COLUMNS: &str = "position, stream, version, event_id, event_type, schema_version, payload, metadata, recorded_at";
 
+/// One row of [`COLUMNS`], read by position and text borrowed from the row: catch-up decodes
+/// every event of the log through here.
 fn decode(row: &SqliteRow) -> Result<RecordedEvent, StoreError> {
     let corrupt = |e: &dyn std::fmt::Display| StoreError::Corrupt(e.to_string());
-    let event_id: String = row.try_get("event_id")?;
-    let payload: String = row.try_get("payload")?;
-    let metadata: String = row.try_get("metadata")?;
-    let recorded_at: String = row.try_get("recorded_at")?;
-    let mut metadata: crate::Metadata = serde_json::from_str(&metadata).map_err(|e| corrupt(&e))?;
+    let event_id: &str = row.try_get(3)?;
+    let payload: &str = row.try_get(6)?;
+    let metadata: &str = row.try_get(7)?;
+    let recorded_at: &str = row.try_get(8)?;
+    let mut metadata: crate::Metadata = serde_json::from_str(metadata).map_err(|e| corrupt(&e))?;
     metadata.recorded_at = Some(
-        DateTime::parse_from_rfc3339(&recorded_at)
+        DateTime::parse_from_rfc3339(recorded_at)
             .map_err(|e| corrupt(&e))?
             .with_timezone(&Utc),
     );
     Ok(RecordedEvent {
-        event_id: Uuid::parse_str(&event_id).map_err(|e| corrupt(&e))?,
-        stream: row.try_get("stream")?,
-        version: row.try_get::<i64, _>("version")? as u64,
-        position: Position::from_sql(row.try_get("position")?),
-        event_type: row.try_get("event_type")?,
-        schema_version: row.try_get::<i64, _>("schema_version")? as u32,
-        payload: serde_json::from_str(&payload).map_err(|e| corrupt(&e))?,
+        event_id: Uuid::parse_str(event_id).map_err(|e| corrupt(&e))?,
+        stream: row.try_get(1)?,
+        version: row.try_get::<i64, _>(2)? as u64,
+        position: Position::from_sql(row.try_get(0)?),
+        event_type: row.try_get(4)?,
+        schema_version: row.try_get::<i64, _>(5)? as u32,
+        payload: serde_json::from_str(payload).map_err(|e| corrupt(&e))?,
         metadata,
     })
 }
