@@ -118,23 +118,25 @@ impl SqliteCommitter {
     ) -> Result<Option<(Vec<Result<AppendOutcome, StoreError>>, i64)>, StoreError> {
         let mut tx = self.conn.begin_with("BEGIN IMMEDIATE").await?;
         let (streams, ids) = batch::lookup_keys(batch);
-        let mut facts = StreamFacts {
-            head: sqlx::query_scalar("SELECT coalesce(max(position), 0) FROM events")
-                .fetch_one(&mut *tx)
-                .await?,
-            ..StreamFacts::default()
-        };
+        // The head and the batch's stream versions in one statement (one hand-off to SQLite's
+        // thread): the write lock is held, so nothing moves between the two.
         let streams_json = serde_json::to_string(&streams).expect("strings serialise");
         let rows = sqlx::query(
-            "SELECT stream, version FROM streams WHERE stream IN (SELECT value FROM json_each($1))",
+            "SELECT (SELECT coalesce(max(position), 0) FROM events), s.stream, s.version \
+             FROM (SELECT 1) LEFT JOIN streams AS s \
+                 ON s.stream IN (SELECT value FROM json_each($1))",
         )
         .bind(streams_json)
         .fetch_all(&mut *tx)
         .await?;
+        let mut facts = StreamFacts::default();
         for row in rows {
-            facts
-                .versions
-                .insert(row.try_get(0)?, row.try_get::<i64, _>(1)? as u64);
+            facts.head = row.try_get(0)?;
+            if let Some(stream) = row.try_get::<Option<String>, _>(1)? {
+                facts
+                    .versions
+                    .insert(stream, row.try_get::<i64, _>(2)? as u64);
+            }
         }
         if find_existing {
             let ids_json = serde_json::to_string(
