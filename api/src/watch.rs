@@ -82,14 +82,16 @@ pub struct WatchItem {
 pub const HEARTBEAT: Duration = Duration::from_secs(15);
 
 fn render(position: &Position, events: &[WatchEvent]) -> Bytes {
+    use std::fmt::Write;
     let mut out = String::new();
     for event in events {
         // Compact JSON never holds a raw line break, so one `data:` line carries it.
-        out.push_str(&format!(
+        let _ = write!(
+            out,
             "event: {}\nid: {position}\ndata: {}\n\n",
             event.name(),
             event.to_json_string()
-        ));
+        );
     }
     Bytes::from(out)
 }
@@ -314,9 +316,11 @@ impl WatchHub {
                 let received = tokio::select! {
                     received = live.recv() => received,
                     beat = heartbeat.changed() => {
-                        if beat.is_ok() {
-                            yield Frame::Heartbeat;
+                        // The tick is gone only when the hub stops: so does the stream.
+                        if beat.is_err() {
+                            return;
                         }
+                        yield Frame::Heartbeat;
                         continue;
                     }
                 };

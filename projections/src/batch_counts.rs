@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use memmap2::MmapMut;
 
 /// The projections counted, each in its own slot. A name not listed shares the last slot.
-const SLOTS: [&str; 5] = [
+pub const SLOTS: [&str; 5] = [
     crate::organizations::NAME,
     crate::report_data::NAME,
     crate::submissions::NAME,
@@ -19,9 +19,10 @@ const SLOTS: [&str; 5] = [
     crate::reports::NAME,
 ];
 const FILE_SIZE: u64 = 4096;
+const _: () = assert!(SLOTS.len() * 8 <= FILE_SIZE as usize);
 
 pub struct BatchCounts {
-    /// Kept mapped for as long as `counters` points into it.
+    /// The shared file, mapped for as long as `self` lives; the counters are its first bytes.
     map: MmapMut,
 }
 
@@ -58,9 +59,9 @@ impl BatchCounts {
 
     fn counter(&self, slot: usize) -> &AtomicU64 {
         let offset = slot * std::mem::size_of::<AtomicU64>();
-        assert!(offset + 8 <= self.map.len());
-        // SAFETY: the mapping is page-aligned and at least FILE_SIZE long, so every 8-byte slot
-        // is aligned and inside it; it lives as long as `self`; all access is atomic.
+        // SAFETY: the file is made at least FILE_SIZE long before it is mapped and the mapping is
+        // page-aligned, so every slot is aligned and inside it; it lives as long as `self`; all
+        // access is atomic.
         unsafe { &*(self.map.as_ptr().add(offset) as *const AtomicU64) }
     }
 
@@ -78,13 +79,9 @@ impl BatchCounts {
             .fetch_add(1, Ordering::SeqCst);
     }
 
-    /// Every projection's count now.
-    pub fn now(&self) -> Vec<(&'static str, u64)> {
-        SLOTS
-            .iter()
-            .enumerate()
-            .map(|(slot, name)| (*name, self.counter(slot).load(Ordering::SeqCst)))
-            .collect()
+    /// Every slot's count now, in the order of [`SLOTS`].
+    pub fn now(&self) -> [u64; SLOTS.len()] {
+        std::array::from_fn(|slot| self.counter(slot).load(Ordering::SeqCst))
     }
 }
 

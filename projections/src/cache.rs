@@ -26,7 +26,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use store::{ReadPool, on_pool};
 
-use crate::batch_counts::BatchCounts;
+use crate::batch_counts::{self, BatchCounts};
 use crate::exports::ExportRow;
 use crate::organizations::OrganizationRow;
 use crate::report_queries::SnapshotRow;
@@ -149,8 +149,11 @@ pub struct ReadCache {
 struct Barrier {
     pool: ReadPool,
     /// On SQLite, the batch counts every process on the database keeps, and the counts seen
-    /// when this process last dropped entries.
-    shared: Option<(BatchCounts, std::sync::Mutex<HashMap<&'static str, u64>>)>,
+    /// when this process last dropped entries (slot by slot, as [`batch_counts::SLOTS`]).
+    shared: Option<(
+        BatchCounts,
+        std::sync::Mutex<[u64; batch_counts::SLOTS.len()]>,
+    )>,
     /// Barrier queries begun so far; a read that arrives when it reads `n` needs query `n + 1`.
     begun: AtomicU64,
     /// The last query passed and each projection's checkpoint as it saw them. Held while a
@@ -158,10 +161,9 @@ struct Barrier {
     passed: tokio::sync::Mutex<Passed>,
 }
 
-#[derive(Default)]
 struct Passed {
     number: u64,
-    fresh: bool,
+    fresh: Fresh,
     checkpoints: HashMap<String, String>,
 }
 
@@ -185,7 +187,11 @@ impl ReadCache {
                 pool,
                 shared,
                 begun: AtomicU64::new(0),
-                passed: tokio::sync::Mutex::new(Passed::default()),
+                passed: tokio::sync::Mutex::new(Passed {
+                    number: 0,
+                    fresh: Fresh::Unknown,
+                    checkpoints: HashMap::new(),
+                }),
             },
         }
     }
@@ -228,10 +234,12 @@ impl ReadCache {
     async fn fresh(&self) -> Fresh {
         let barrier = &self.barrier;
         if let Some((counts, seen)) = &barrier.shared {
+            let now = counts.now();
             let mut seen = seen.lock().expect("batch counts lock");
-            for (projection, count) in counts.now() {
-                if seen.insert(projection, count) != Some(count) {
+            for (slot, projection) in batch_counts::SLOTS.iter().enumerate() {
+                if seen[slot] != now[slot] {
                     self.changed(projection);
+                    seen[slot] = now[slot];
                 }
             }
             return Fresh::Yes;
@@ -240,11 +248,7 @@ impl ReadCache {
         let mut passed = barrier.passed.lock().await;
         if passed.number > arrived_after {
             // A query that began after this read arrived has been answered meanwhile.
-            return if passed.fresh {
-                Fresh::Yes
-            } else {
-                Fresh::Unknown
-            };
+            return passed.fresh;
         }
         let number = barrier.begun.fetch_add(1, Ordering::AcqRel) + 1;
         let stored: Result<Vec<(String, String)>, sqlx::Error> = on_pool!(&barrier.pool, c =>
@@ -260,17 +264,13 @@ impl ReadCache {
                         passed.checkpoints.insert(name, position);
                     }
                 }
-                true
+                Fresh::Yes
             }
             Err(e) => {
                 tracing::warn!(error = %e, "read barrier failed; reading from SQL");
-                false
+                Fresh::Unknown
             }
         };
-        if passed.fresh {
-            Fresh::Yes
-        } else {
-            Fresh::Unknown
-        }
+        passed.fresh
     }
 }

@@ -5,12 +5,13 @@
 
 use std::collections::BTreeSet;
 
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::NaiveDate;
 use domain::report_data::{ReportData, ReportDataEvent};
 use domain::source_import::{self, SourceDataEvent};
 use domain::source_records::SourceRecord;
-use domain::{Aggregate, OrgId, PeriodId, decode_event};
+use domain::{Aggregate, PeriodId, decode_event};
 use sqlx::types::Json;
+use sqlx::{PgConnection, SqliteConnection};
 use store::{Filter, IdList, ReadTransaction, RecordedEvent, Stamp, on_tx};
 
 use crate::{Projection, ProjectionError};
@@ -73,53 +74,19 @@ async fn apply_import(
         .iter()
         .map(|r| chrono::Datelike::year(&r.occurred_on))
         .collect();
-    if let ReadTransaction::Postgres(t) = tx {
-        // One statement each for the whole import, the records bound as arrays: no statement
-        // text that grows with the batch, no per-value parameter.
-        let ids: Vec<&str> = records.iter().map(|r| r.record_id.as_str()).collect();
-        let stored: Vec<NaiveDate> = sqlx::query_scalar(
-            "SELECT DISTINCT occurred_on FROM source_records \
-             WHERE org_id = $1 AND record_id = ANY($2)",
-        )
-        .bind(org_id.as_str())
-        .bind(&ids)
-        .fetch_all(&mut **t)
-        .await?;
-        years.extend(stored.iter().map(chrono::Datelike::year));
-        sqlx::query(
-            "INSERT INTO source_records \
-                 (org_id, record_id, occurred_on, metric, value, hours, data_source, imported_at, position) \
-             SELECT $1, record_id, occurred_on, metric, value, hours, $7, $8, $9 \
-             FROM unnest($2::text[], $3::date[], $4::text[], $5::float8[], $6::float8[]) \
-                 AS t(record_id, occurred_on, metric, value, hours) \
-             ON CONFLICT (org_id, record_id) DO UPDATE SET occurred_on = excluded.occurred_on, \
-                 metric = excluded.metric, value = excluded.value, hours = excluded.hours, \
-                 data_source = excluded.data_source, imported_at = excluded.imported_at, \
-                 position = excluded.position",
-        )
-        .bind(org_id.as_str())
-        .bind(&ids)
-        .bind(records.iter().map(|r| r.occurred_on).collect::<Vec<_>>())
-        .bind(records.iter().map(|r| r.metric.as_str()).collect::<Vec<_>>())
-        .bind(records.iter().map(|r| r.value).collect::<Vec<_>>())
-        .bind(records.iter().map(|r| r.hours).collect::<Vec<_>>())
-        .bind(&data_source)
-        .bind(Stamp(imported_at))
-        .bind(position)
-        .execute(&mut **t)
-        .await?;
-    } else {
-        sqlite_upsert(
-            tx,
-            &org_id,
-            &data_source,
-            &records,
-            imported_at,
-            position,
-            &mut years,
-        )
-        .await?;
-    }
+    let upsert = Upsert {
+        org_id: org_id.as_str(),
+        data_source: &data_source,
+        records: &records,
+        imported_at: Stamp(imported_at),
+        position,
+    };
+    // A corrected record may move to another year: the year it leaves changes too.
+    let left = match tx {
+        ReadTransaction::Postgres(t) => upsert.on_postgres(t).await?,
+        ReadTransaction::Sqlite(t) => upsert.on_sqlite(t).await?,
+    };
+    years.extend(left.iter().map(chrono::Datelike::year));
     for year in years {
         on_tx!(tx, c => sqlx::query(
             "INSERT INTO source_changes (org_id, year, position) VALUES ($1, $2, $3) \
@@ -260,60 +227,97 @@ fn row_marks(width: usize) -> String {
     format!("({})", vec!["?"; width].join(", "))
 }
 
-/// The records' upsert on SQLite: multi-row statements of [`CHUNK`] records (its parameters are
-/// bound one by one), and the years the records leave added to `years`.
-async fn sqlite_upsert(
-    tx: &mut ReadTransaction,
-    org_id: &OrgId,
-    data_source: &str,
-    records: &[SourceRecord],
-    imported_at: DateTime<Utc>,
+/// The upsert of one import's records into `source_records`.
+struct Upsert<'a> {
+    org_id: &'a str,
+    data_source: &'a str,
+    records: &'a [SourceRecord],
+    imported_at: Stamp,
     position: i64,
-    years: &mut BTreeSet<i32>,
-) -> Result<(), ProjectionError> {
-    for chunk in records.chunks(CHUNK) {
-        // A corrected record may move to another year: the year it leaves changes too.
-        // Written as `record_id IN (list)`, SQLite's planner scans the organisation's covering
-        // index and tests every row against the list, so each import cost grew with the
-        // organisation's records; CROSS JOIN fixes the order: one primary-key lookup per record.
-        let sql = "SELECT DISTINCT s.occurred_on FROM json_each($2) AS j \
-                   CROSS JOIN source_records AS s WHERE s.org_id = $1 AND s.record_id = j.value";
-        let ids = IdList(chunk.iter().map(|r| r.record_id.clone()).collect());
-        let stored: Vec<NaiveDate> = on_tx!(tx, c => sqlx::query_scalar(sql)
-            .bind(org_id.as_str().to_string())
-            .bind(ids)
-            .fetch_all(c)
-            .await)?;
-        years.extend(stored.iter().map(chrono::Datelike::year));
+}
 
-        let rows: Vec<String> = (0..chunk.len()).map(|_| row_marks(9)).collect();
-        let sql = format!(
+const UPSERT_RECORD: &str = "ON CONFLICT (org_id, record_id) DO UPDATE SET \
+    occurred_on = excluded.occurred_on, metric = excluded.metric, value = excluded.value, \
+    hours = excluded.hours, data_source = excluded.data_source, \
+    imported_at = excluded.imported_at, position = excluded.position";
+
+impl Upsert<'_> {
+    /// One statement each for the whole import, the records bound as arrays: no statement text
+    /// that grows with the batch, no per-value parameter. Returns the dates the records had.
+    async fn on_postgres(&self, c: &mut PgConnection) -> Result<Vec<NaiveDate>, sqlx::Error> {
+        let records = self.records;
+        let ids: Vec<&str> = records.iter().map(|r| r.record_id.as_str()).collect();
+        let before = sqlx::query_scalar(
+            "SELECT DISTINCT occurred_on FROM source_records \
+             WHERE org_id = $1 AND record_id = ANY($2)",
+        )
+        .bind(self.org_id)
+        .bind(&ids)
+        .fetch_all(&mut *c)
+        .await?;
+        sqlx::query(sqlx::AssertSqlSafe(format!(
             "INSERT INTO source_records \
                  (org_id, record_id, occurred_on, metric, value, hours, data_source, imported_at, position) \
-             VALUES {} \
-             ON CONFLICT (org_id, record_id) DO UPDATE SET occurred_on = excluded.occurred_on, \
-                 metric = excluded.metric, value = excluded.value, hours = excluded.hours, \
-                 data_source = excluded.data_source, imported_at = excluded.imported_at, \
-                 position = excluded.position",
-            rows.join(", ")
-        );
-        let imported = Stamp(imported_at);
-        on_tx!(tx, c => {
+             SELECT $1, record_id, occurred_on, metric, value, hours, $7, $8, $9 \
+             FROM unnest($2::text[], $3::date[], $4::text[], $5::float8[], $6::float8[]) \
+                 AS t(record_id, occurred_on, metric, value, hours) {UPSERT_RECORD}"
+        )))
+        .bind(self.org_id)
+        .bind(&ids)
+        .bind(records.iter().map(|r| r.occurred_on).collect::<Vec<_>>())
+        .bind(records.iter().map(|r| r.metric.as_str()).collect::<Vec<_>>())
+        .bind(records.iter().map(|r| r.value).collect::<Vec<_>>())
+        .bind(records.iter().map(|r| r.hours).collect::<Vec<_>>())
+        .bind(self.data_source)
+        .bind(self.imported_at)
+        .bind(self.position)
+        .execute(&mut *c)
+        .await?;
+        Ok(before)
+    }
+
+    /// Multi-row statements of [`CHUNK`] records (SQLite binds parameters one by one). Returns
+    /// the dates the records had.
+    async fn on_sqlite(&self, c: &mut SqliteConnection) -> Result<Vec<NaiveDate>, sqlx::Error> {
+        let mut before = Vec::new();
+        for chunk in self.records.chunks(CHUNK) {
+            // Written as `record_id IN (list)`, SQLite's planner scans the organisation's
+            // covering index and tests every row against the list, so each import cost grew with
+            // the organisation's records; CROSS JOIN fixes the order: one primary-key lookup per
+            // record.
+            let ids = IdList(chunk.iter().map(|r| r.record_id.clone()).collect());
+            let dates: Vec<NaiveDate> = sqlx::query_scalar(
+                "SELECT DISTINCT s.occurred_on FROM json_each($2) AS j \
+                 CROSS JOIN source_records AS s WHERE s.org_id = $1 AND s.record_id = j.value",
+            )
+            .bind(self.org_id)
+            .bind(ids)
+            .fetch_all(&mut *c)
+            .await?;
+            before.extend(dates);
+
+            let rows: Vec<String> = (0..chunk.len()).map(|_| row_marks(9)).collect();
+            let sql = format!(
+                "INSERT INTO source_records \
+                     (org_id, record_id, occurred_on, metric, value, hours, data_source, imported_at, position) \
+                 VALUES {} {UPSERT_RECORD}",
+                rows.join(", ")
+            );
             let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
             for r in chunk {
                 q = q
-                    .bind(org_id.as_str().to_string())
-                    .bind(r.record_id.clone())
+                    .bind(self.org_id)
+                    .bind(r.record_id.as_str())
                     .bind(r.occurred_on)
-                    .bind(r.metric.clone())
+                    .bind(r.metric.as_str())
                     .bind(r.value)
                     .bind(r.hours)
-                    .bind(data_source.to_string())
-                    .bind(imported)
-                    .bind(position);
+                    .bind(self.data_source)
+                    .bind(self.imported_at)
+                    .bind(self.position);
             }
-            q.execute(c).await.map(|done| done.rows_affected())
-        })?;
+            q.execute(&mut *c).await?;
+        }
+        Ok(before)
     }
-    Ok(())
 }

@@ -9,6 +9,7 @@
 use std::time::Duration;
 
 use futures::StreamExt;
+use futures::future::Either;
 use futures::stream::{self, BoxStream};
 use tokio::sync::{mpsc, watch};
 use tokio_stream::wrappers::ReceiverStream;
@@ -63,7 +64,7 @@ pub(crate) fn tail<S: EventStore + Clone>(
         }
     });
     Box::pin(ReceiverStream::new(rx).flat_map(|page| match page {
-        Ok(events) => stream::iter(events.into_iter().map(Ok).collect::<Vec<_>>()),
-        Err(e) => stream::iter(vec![Err(e)]),
+        Ok(events) => Either::Left(stream::iter(events).map(Ok)),
+        Err(e) => Either::Right(stream::once(std::future::ready(Err(e)))),
     }))
 }
