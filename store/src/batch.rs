@@ -157,18 +157,6 @@ pub(crate) fn may_be_retry(plan: &Plan) -> bool {
         .any(|r| matches!(r, Err(StoreError::Conflict { .. })))
 }
 
-/// The unique constraint on (stream, event_id) fired: an appended id is already stored.
-pub(crate) fn is_duplicate_event_id(e: &sqlx::Error) -> bool {
-    match e {
-        sqlx::Error::Database(db) => {
-            db.constraint() == Some("events_stream_event_id")
-                || (db.kind() == sqlx::error::ErrorKind::UniqueViolation
-                    && db.message().contains("events.event_id"))
-        }
-        _ => false,
-    }
-}
-
 /// A backend's way of committing one batch in one transaction.
 pub(crate) trait Committer: Send + 'static {
     /// Commits the batch; `Ok` holds one answer per request, in order. `Err` means the

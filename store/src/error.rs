@@ -27,6 +27,9 @@ pub enum StoreError {
     Closed,
     #[error("database error: {0}")]
     Database(#[from] sqlx::Error),
+    /// The SQLite writer's own connection (`sqlite_writer`) failed.
+    #[error("database error: {0}")]
+    Sqlite(#[from] rusqlite::Error),
     #[error("migration failed: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("stored event is unreadable: {0}")]

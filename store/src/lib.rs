@@ -15,6 +15,7 @@ pub mod migrate;
 mod postgres;
 mod read_db;
 mod sqlite;
+mod sqlite_writer;
 mod subscription;
 
 pub use connect::{Backend, Database, connect, connect_with};

@@ -124,13 +124,18 @@ impl Committer for PostgresCommitter {
                 .try_commit(batch, true)
                 .await?
                 .expect("ids were looked up")),
-            Err(StoreError::Database(e)) if batch::is_duplicate_event_id(&e) => Ok(self
+            Err(StoreError::Database(e)) if is_duplicate_event_id(&e) => Ok(self
                 .try_commit(batch, true)
                 .await?
                 .expect("ids were looked up")),
             Err(e) => Err(e),
         }
     }
+}
+
+/// The unique constraint on (stream, event_id) fired: an appended id is already stored.
+fn is_duplicate_event_id(e: &sqlx::Error) -> bool {
+    matches!(e, sqlx::Error::Database(db) if db.constraint() == Some("events_stream_event_id"))
 }
 
 impl PostgresCommitter {

@@ -6,16 +6,16 @@ use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use chrono::{DateTime, SecondsFormat, Utc};
+use chrono::{DateTime, Utc};
 use futures::stream::BoxStream;
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous,
 };
-use sqlx::{Connection, Row, SqliteConnection, SqlitePool};
+use sqlx::{Row, SqlitePool};
 use tokio::sync::{mpsc, watch};
 use uuid::Uuid;
 
-use crate::batch::{self, AppendRequest, Committer, StreamFacts};
+use crate::batch::{self, AppendRequest};
 use crate::{
     AppendOutcome, EventStore, ExpectedVersion, Filter, NewEvent, Position, RecordedEvent,
     StoreError,
@@ -24,8 +24,6 @@ use crate::{
 /// Appends from other processes on the same file are not announced in-process; this is how
 /// late a subscription may see them.
 const CROSS_PROCESS_POLL: Duration = Duration::from_millis(250);
-/// Rows per INSERT statement: 10 parameters each stays far below SQLite's parameter limit.
-const ROWS_PER_INSERT: usize = 100;
 
 #[derive(Clone)]
 pub struct SqliteStore {
@@ -40,7 +38,7 @@ struct Inner {
 
 impl SqliteStore {
     /// Opens (creating if needed) the database at `url` (`sqlite://path`), runs the migrations and
-    /// starts the writer task.
+    /// starts the writer (`sqlite_writer`).
     pub async fn open(url: &str) -> Result<Self, StoreError> {
         let options = connect_options(url)?;
         let pool = SqlitePoolOptions::new()
@@ -48,17 +46,12 @@ impl SqliteStore {
             .connect_with(options.clone())
             .await?;
         crate::migrate::sqlite(&pool).await?;
-        let writer_conn = SqliteConnection::connect_with(&options).await?;
         let head_now: i64 = sqlx::query_scalar("SELECT coalesce(max(position), 0) FROM events")
             .fetch_one(&pool)
             .await?;
         let (head_tx, head_rx) = watch::channel(head_now);
         let (tx, rx) = mpsc::channel(8192);
-        tokio::spawn(batch::run_writer(
-            SqliteCommitter { conn: writer_conn },
-            rx,
-            head_tx,
-        ));
+        crate::sqlite_writer::start(options.get_filename(), rx, head_tx)?;
         Ok(SqliteStore {
             inner: Arc::new(Inner {
                 pool,
@@ -82,141 +75,6 @@ pub(crate) fn connect_options(url: &str) -> Result<SqliteConnectOptions, StoreEr
         .synchronous(SqliteSynchronous::Normal)
         .busy_timeout(Duration::from_secs(10))
         .foreign_keys(true))
-}
-
-struct SqliteCommitter {
-    conn: SqliteConnection,
-}
-
-impl Committer for SqliteCommitter {
-    async fn commit(
-        &mut self,
-        batch: &[AppendRequest],
-    ) -> Result<(Vec<Result<AppendOutcome, StoreError>>, i64), StoreError> {
-        // Retried appends are rare: commit without looking for their ids first, and only when
-        // the unique constraint says an id is already stored, commit again looking them up.
-        match self.try_commit(batch, false).await {
-            Ok(Some(done)) => Ok(done),
-            Ok(None) => Ok(self
-                .try_commit(batch, true)
-                .await?
-                .expect("ids were looked up")),
-            Err(StoreError::Database(e)) if batch::is_duplicate_event_id(&e) => Ok(self
-                .try_commit(batch, true)
-                .await?
-                .expect("ids were looked up")),
-            Err(e) => Err(e),
-        }
-    }
-}
-
-impl SqliteCommitter {
-    async fn try_commit(
-        &mut self,
-        batch: &[AppendRequest],
-        find_existing: bool,
-    ) -> Result<Option<(Vec<Result<AppendOutcome, StoreError>>, i64)>, StoreError> {
-        let mut tx = self.conn.begin_with("BEGIN IMMEDIATE").await?;
-        let (streams, ids) = batch::lookup_keys(batch);
-        // The head and the batch's stream versions in one statement (one hand-off to SQLite's
-        // thread): the write lock is held, so nothing moves between the two.
-        let streams_json = serde_json::to_string(&streams).expect("strings serialise");
-        let rows = sqlx::query(
-            "SELECT (SELECT coalesce(max(position), 0) FROM events), s.stream, s.version \
-             FROM (SELECT 1) LEFT JOIN streams AS s \
-                 ON s.stream IN (SELECT value FROM json_each($1))",
-        )
-        .bind(streams_json)
-        .fetch_all(&mut *tx)
-        .await?;
-        let mut facts = StreamFacts::default();
-        for row in rows {
-            facts.head = row.try_get(0)?;
-            if let Some(stream) = row.try_get::<Option<String>, _>(1)? {
-                facts
-                    .versions
-                    .insert(stream, row.try_get::<i64, _>(2)? as u64);
-            }
-        }
-        if find_existing {
-            let ids_json = serde_json::to_string(
-                &ids.iter()
-                    .map(|(s, id)| (s.as_str(), id.to_string()))
-                    .collect::<Vec<_>>(),
-            )
-            .expect("ids serialise");
-            // CROSS JOIN fixes the loop order: for each wanted id, one index lookup.
-            let rows = sqlx::query(
-                "SELECT e.stream, e.event_id, e.version, e.position \
-                 FROM json_each($1) AS k CROSS JOIN events AS e \
-                 WHERE e.stream = json_extract(k.value, '$[0]') \
-                   AND e.event_id = json_extract(k.value, '$[1]')",
-            )
-            .bind(ids_json)
-            .fetch_all(&mut *tx)
-            .await?;
-            for row in rows {
-                let id: String = row.try_get(1)?;
-                let id = Uuid::parse_str(&id).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-                facts.existing.insert(
-                    (row.try_get(0)?, id),
-                    (row.try_get::<i64, _>(2)? as u64, row.try_get(3)?),
-                );
-            }
-        }
-
-        let plan = batch::plan(batch, facts, Utc::now());
-        if !find_existing && batch::may_be_retry(&plan) {
-            // A conflict may be a retry of an append that is already stored: look again with ids.
-            return Ok(None);
-        }
-        for chunk in plan.rows.chunks(ROWS_PER_INSERT) {
-            let sql = insert_sql(chunk.len());
-            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
-            for row in chunk {
-                query = query
-                    .bind(row.position)
-                    .bind(row.stream.clone())
-                    .bind(row.category.clone())
-                    .bind(row.version)
-                    .bind(row.event_id.to_string())
-                    .bind(row.event_type.clone())
-                    .bind(row.schema_version)
-                    .bind(row.payload.clone())
-                    .bind(row.metadata.clone())
-                    .bind(row.recorded_at.to_rfc3339_opts(SecondsFormat::Micros, true));
-            }
-            query.execute(&mut *tx).await?;
-        }
-        let versions = batch::new_versions(&plan.rows);
-        if !versions.is_empty() {
-            sqlx::query(
-                "INSERT INTO streams (stream, version) \
-                 SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]') FROM json_each($1) WHERE 1 \
-                 ON CONFLICT (stream) DO UPDATE SET version = excluded.version",
-            )
-            .bind(serde_json::to_string(&versions).expect("versions serialise"))
-            .execute(&mut *tx)
-            .await?;
-        }
-        tx.commit().await?;
-        Ok(Some((plan.results, plan.new_head)))
-    }
-}
-
-/// The multi-row INSERT for `n` rows. Built from fixed text only; the values are bound.
-fn insert_sql(n: usize) -> String {
-    let mut sql = String::from(
-        "INSERT INTO events (position, stream, category, version, event_id, event_type, \
-         schema_version, payload, metadata, recorded_at) VALUES ",
-    );
-    for i in 0..n {
-        if i > 0 {
-            sql.push(',');
-        }
-        sql.push_str("(?,?,?,?,?,?,?,?,?,?)");
-    }
-    sql
 }
 
 const COLUMNS: &str = "position, stream, version, event_id, event_type, schema_version, payload, metadata, recorded_at";
