@@ -157,6 +157,9 @@ pub(crate) fn may_be_retry(plan: &Plan) -> bool {
         .any(|r| matches!(r, Err(StoreError::Conflict { .. })))
 }
 
+/// One answer per request of a batch, in order, and the head after it.
+pub(crate) type Committed = (Vec<Result<AppendOutcome, StoreError>>, i64);
+
 /// A backend's way of committing one batch in one transaction.
 pub(crate) trait Committer: Send + 'static {
     /// Commits the batch; `Ok` holds one answer per request, in order. `Err` means the
@@ -164,7 +167,7 @@ pub(crate) trait Committer: Send + 'static {
     fn commit(
         &mut self,
         batch: &[AppendRequest],
-    ) -> impl Future<Output = Result<(Vec<Result<AppendOutcome, StoreError>>, i64), StoreError>> + Send;
+    ) -> impl Future<Output = Result<Committed, StoreError>> + Send;
 }
 
 /// The writer task. Ends when every store handle (and so every sender) is gone.

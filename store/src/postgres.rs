@@ -20,7 +20,7 @@ use sqlx::{PgPool, Row};
 use tokio::sync::{mpsc, watch};
 use uuid::Uuid;
 
-use crate::batch::{self, AppendRequest, Committer, StreamFacts};
+use crate::batch::{self, AppendRequest, Committed, Committer, StreamFacts};
 use crate::{
     AppendOutcome, EventStore, ExpectedVersion, Filter, NewEvent, Position, RecordedEvent,
     StoreError,
@@ -113,10 +113,7 @@ struct PostgresCommitter {
 }
 
 impl Committer for PostgresCommitter {
-    async fn commit(
-        &mut self,
-        batch: &[AppendRequest],
-    ) -> Result<(Vec<Result<AppendOutcome, StoreError>>, i64), StoreError> {
+    async fn commit(&mut self, batch: &[AppendRequest]) -> Result<Committed, StoreError> {
         // As in the SQLite backend: look up stored ids only when the constraint says one is.
         match self.try_commit(batch, false).await {
             Ok(Some(done)) => Ok(done),
@@ -143,7 +140,7 @@ impl PostgresCommitter {
         &mut self,
         batch: &[AppendRequest],
         find_existing: bool,
-    ) -> Result<Option<(Vec<Result<AppendOutcome, StoreError>>, i64)>, StoreError> {
+    ) -> Result<Option<Committed>, StoreError> {
         let mut tx = self.pool.begin().await?;
         let head: i64 =
             sqlx::query_scalar("SELECT position FROM event_log_head WHERE id = 1 FOR UPDATE")

@@ -10,8 +10,8 @@ use chrono::{SecondsFormat, Utc};
 use rusqlite::{Connection, ErrorCode, OptionalExtension, TransactionBehavior};
 use tokio::sync::{mpsc, watch};
 
-use crate::batch::{self, AppendRequest, Committer, StreamFacts};
-use crate::{AppendOutcome, StoreError};
+use crate::StoreError;
+use crate::batch::{self, AppendRequest, Committed, Committer, StreamFacts};
 
 /// As the pool's connections (`sqlite::connect_options`): another process's writer may hold the
 /// write lock this long before an append gives up.
@@ -57,10 +57,7 @@ struct SqliteCommitter {
 
 impl Committer for SqliteCommitter {
     // Blocking calls in an async fn: this future is the only one its thread's runtime runs.
-    async fn commit(
-        &mut self,
-        batch: &[AppendRequest],
-    ) -> Result<(Vec<Result<AppendOutcome, StoreError>>, i64), StoreError> {
+    async fn commit(&mut self, batch: &[AppendRequest]) -> Result<Committed, StoreError> {
         // Retried appends are rare: commit without looking for their ids first, and only when
         // the unique constraint says an id is already stored, commit again looking them up.
         match self.try_commit(batch, false) {
@@ -79,7 +76,7 @@ impl SqliteCommitter {
         &mut self,
         batch: &[AppendRequest],
         find_existing: bool,
-    ) -> Result<Option<(Vec<Result<AppendOutcome, StoreError>>, i64)>, StoreError> {
+    ) -> Result<Option<Committed>, StoreError> {
         // IMMEDIATE takes the write lock now, so nothing moves between reading the head and
         // writing after it, whichever process writes.
         let tx = self
