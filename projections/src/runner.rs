@@ -310,6 +310,11 @@ impl Projections {
                 return Ok(true);
             }
             if self.has_reached(&p, target).await? {
+                // The database can say the batch is in before the runner that committed it has
+                // dropped what memory holds from before it (it does so right after its commit,
+                // in this process or another): drop it now, and tell the other processes, so
+                // the read that follows this wait sees the write. A drop too many costs a load.
+                self.cache.committed(p.name());
                 return Ok(true);
             }
             tokio::select! {

@@ -134,3 +134,54 @@ async fn a_rebuild_leaves_reads_unchanged() {
     assert_eq!(status, 200);
     assert_eq!(before, after);
 }
+
+/// A runner commits a batch and only then drops what memory holds from before it; a
+/// read-your-writes wait that learns from the database that the batch is in (the runner's
+/// process may be another one, or this one between its commit and its drop) must not let the
+/// read that follows answer from memory. Here the batch is written straight into the read model
+/// and no runner drops anything: only the wait can.
+#[tokio::test]
+async fn a_wait_that_learns_of_a_batch_from_the_database_leaves_no_stale_row_in_memory() {
+    let db = TempSqlite::new();
+    let writer = spawn_on(&db.url, None, Options::default()).await;
+    let reader = spawn_on(
+        &db.url,
+        None,
+        Options {
+            wrap_events: Some(|log| {
+                let mut log = FaultyLog::over(log);
+                log.fail_subscription = |_| true;
+                Arc::new(log)
+            }),
+            ..Options::default()
+        },
+    )
+    .await;
+    assert_eq!(writer.create_org(ORG, "986128433").await.0, 201);
+    let id = queued_export(&writer).await;
+    assert_eq!(cached(&reader, &id).await, "queued");
+
+    let pool = sqlx::SqlitePool::connect(&db.url).await.unwrap();
+    sqlx::query("UPDATE exports SET status = 'cancelled' WHERE export_id = $1")
+        .bind(&id)
+        .execute(&pool)
+        .await
+        .unwrap();
+    let checkpoint: String =
+        sqlx::query_scalar("SELECT position FROM projection_checkpoints WHERE name = 'exports'")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    let reached = reader
+        .state
+        .projections
+        .wait_for(
+            "exports",
+            &checkpoint.parse().unwrap(),
+            std::time::Duration::from_secs(2),
+        )
+        .await
+        .unwrap();
+    assert!(reached);
+    assert_eq!(status_of(&reader, &id).await, "cancelled");
+}
