@@ -21,6 +21,7 @@ use workers::webhooks::{WebhookSettings, Webhooks};
 
 use crate::auth::Keys;
 use crate::body_limit::BodyLimit;
+use crate::cors::Origin;
 use crate::state::AppState;
 use crate::watch::WatchHub;
 use crate::{idempotency, spec};
@@ -54,6 +55,11 @@ pub struct Settings {
     /// The base of download links (`https://reports.example.no`); unset: the request's host.
     pub public_url: Option<String>,
     pub webhooks: WebhookSettings,
+    /// Whether `bufdir.url` is a sandbox this process started (the front door says so).
+    pub bufdir_is_sandbox: bool,
+    /// `CORS_ALLOWED_ORIGINS`: the browser front ends on other origins that may call the API;
+    /// empty, no answer carries a CORS header.
+    pub cors_allowed_origins: Vec<Origin>,
 }
 
 impl Settings {
@@ -73,6 +79,8 @@ impl Settings {
             },
             public_url: None,
             webhooks: WebhookSettings::default(),
+            bufdir_is_sandbox: false,
+            cors_allowed_origins: Vec::new(),
         }
     }
 
@@ -127,6 +135,7 @@ pub struct Application {
     /// The database for the workers, with a pool of its own.
     background: Database,
     run_workers: bool,
+    cors_allowed_origins: Vec<Origin>,
 }
 
 impl Application {
@@ -151,6 +160,10 @@ impl Application {
             crate::state::READ_YOUR_WRITES,
         );
         let state = AppState {
+            site: crate::pages::Site {
+                bufdir_url: settings.bufdir.url.clone(),
+                sandbox: settings.bufdir_is_sandbox,
+            },
             commands,
             db,
             projections,
@@ -166,6 +179,7 @@ impl Application {
             keys,
             background,
             run_workers: true,
+            cors_allowed_origins: settings.cors_allowed_origins,
         })
     }
 
@@ -200,7 +214,11 @@ impl Application {
                 background.clone(),
             ));
         }
-        let app = endpoint(self.state.clone(), self.keys.clone());
+        let app = endpoint(
+            self.state.clone(),
+            self.keys.clone(),
+            self.cors_allowed_origins.clone(),
+        );
         let stop = shutdown.clone();
         let streams_stop = self.streams_stop.clone();
         let streams_link = shutdown.clone();
@@ -226,12 +244,13 @@ impl Application {
 }
 
 /// The whole HTTP surface: the API, its docs and spec, and the middleware every route shares.
-pub fn endpoint(state: AppState, keys: Keys) -> impl poem::Endpoint {
+pub fn endpoint(state: AppState, keys: Keys, cors_origins: Vec<Origin>) -> impl poem::Endpoint {
     let api = spec::service();
     let allowed = Arc::new(crate::http_semantics::AllowedMethods::from_spec(
         &api.spec(),
         &PLAIN_ROUTES,
     ));
+    let cors = Arc::new(crate::cors::Cors::new(cors_origins, allowed.clone()));
     let ui = api.swagger_ui();
     let json = api.spec_endpoint();
     let yaml = api.spec_endpoint_yaml();
@@ -248,7 +267,12 @@ pub fn endpoint(state: AppState, keys: Keys) -> impl poem::Endpoint {
             poem::get(crate::routes::downloads::download_report),
         )
         .at("/metrics", poem::get(crate::metrics::scrape))
+        .at("/preview", poem::get(crate::pages::preview))
+        .at("/preview/preview.js", poem::get(crate::pages::preview_js))
+        .at("/preview/preview.css", poem::get(crate::pages::preview_css))
         .nest("/", api)
+        // The API's nest at "/" takes the bare path too, so the front door goes before the router.
+        .around(crate::pages::front_door_first)
         .around(idempotency::around)
         .with(BodyLimit {
             max: MAX_BODY_BYTES,
@@ -258,15 +282,23 @@ pub fn endpoint(state: AppState, keys: Keys) -> impl poem::Endpoint {
         .data(state)
         .data(keys)
         .around(move |ep, req| crate::http_semantics::around(ep, allowed.clone(), req))
+        // Outside everything that answers (401, 404, 405 and problem documents included), so
+        // the browser lets the front end read those too; inside `observe`, so preflights get a
+        // request id and are counted.
+        .around(move |ep, req| crate::cors::around(ep, cors.clone(), req))
         .around(crate::observe::around)
 }
 
 /// The routes outside the OpenAPI spec, with their methods (for `Allow`).
-const PLAIN_ROUTES: [(&str, &[&str]); 6] = [
+const PLAIN_ROUTES: [(&str, &[&str]); 10] = [
     ("/openapi.json", &["GET"]),
     ("/openapi.yaml", &["GET"]),
     ("/docs", &["GET"]),
     ("/api/v1/bufdir-exports/{export_id}/file", &["GET"]),
     ("/api/v1/report-history/{report_id}/file", &["GET"]),
     ("/metrics", &["GET"]),
+    ("/", &["GET"]),
+    ("/preview", &["GET"]),
+    ("/preview/preview.js", &["GET"]),
+    ("/preview/preview.css", &["GET"]),
 ];

@@ -11,6 +11,7 @@ use crate::config::{
     AuditCommand, Common, LogFormat, ProjectionsCommand, SandboxArgs, ServeArgs, TokenArgs,
     WorkerArgs,
 };
+use crate::progress::Progress;
 use crate::sandbox::Sandbox;
 
 pub fn init_logging(format: LogFormat) {
@@ -60,7 +61,8 @@ pub async fn serve(common: &Common, args: &ServeArgs) -> anyhow::Result<()> {
     let db = open(common).await?;
     let keys = Keys::load(common.jwt_secret.as_deref(), &common.data_dir)?;
     let shutdown = shutdown_on_signal();
-    let settings = common.settings(bufdir_url(common, &args.sandbox, &shutdown).await?);
+    let mut settings = common.settings(bufdir_url(common, &args.sandbox, &shutdown).await?);
+    settings.bufdir_is_sandbox = common.bufdir.bufdir_api_url.is_none();
     let app = Application::build(db.clone(), keys.clone(), args.bind, settings).await?;
     let app = if args.no_workers {
         app.without_workers()
@@ -85,6 +87,7 @@ pub async fn serve(common: &Common, args: &ServeArgs) -> anyhow::Result<()> {
     if common.embedded() {
         let token = keys.mint("local-admin", vec![], vec![Role::Admin], 24 * 3600);
         tracing::info!("admin token for local use (24 h): {token}");
+        tracing::info!("live report preview: http://{addr}/preview?token={token}");
     }
     app.run_until_stopped(shutdown).await
 }
@@ -156,7 +159,7 @@ pub async fn worker(common: &Common, args: &WorkerArgs) -> anyhow::Result<()> {
 
 pub async fn projections(common: &Common, command: &ProjectionsCommand) -> anyhow::Result<()> {
     let db = open(common).await?;
-    let projections: Arc<Projections> = Projections::new(db, projections::all());
+    let projections: Arc<Projections> = Projections::new(db.clone(), projections::all());
     match command {
         ProjectionsCommand::Rebuild { name } => {
             let names = match name {
@@ -164,7 +167,13 @@ pub async fn projections(common: &Common, command: &ProjectionsCommand) -> anyho
                 None => projections.names().into_iter().map(String::from).collect(),
             };
             for name in names {
-                let applied = projections.rebuild(&name).await?;
+                // Read per projection: a service writing meanwhile moves the head on.
+                let head = db.events.head().await?;
+                let mut progress = Progress::start(format!("rebuild {name}"), head.as_ref());
+                let applied = projections
+                    .rebuild_observed(&name, &mut |at, events| progress.advance(at, events))
+                    .await?;
+                progress.finish();
                 println!("rebuilt {name}: {applied} events applied");
             }
         }

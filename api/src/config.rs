@@ -9,6 +9,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use workers::webhooks::Endpoint;
 
 use crate::auth::Role;
+use crate::cors::Origin;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -48,6 +49,15 @@ pub struct Common {
     /// in `<data-dir>/jwt-secret`.
     #[arg(long, env = "JWT_SECRET", hide_env_values = true, global = true)]
     pub jwt_secret: Option<String>,
+    /// Origins of browser front ends that may call the API from another origin, comma-separated
+    /// (`http://127.0.0.1:5173,https://app.example.no`). Unset: no CORS headers at all.
+    #[arg(
+        long,
+        env = "CORS_ALLOWED_ORIGINS",
+        value_delimiter = ',',
+        global = true
+    )]
+    pub cors_allowed_origins: Vec<Origin>,
     #[command(flatten)]
     pub bufdir: BufdirArgs,
     #[command(flatten)]
@@ -279,6 +289,7 @@ impl Common {
         settings.webhooks.retry_base =
             std::time::Duration::from_secs(self.webhooks.webhook_retry_seconds);
         settings.webhooks.targets.allow_private = self.webhooks.webhook_allow_private;
+        settings.cors_allowed_origins = self.cors_allowed_origins.clone();
         settings
     }
 

@@ -69,7 +69,7 @@ impl AllowedMethods {
     }
 
     /// The `Allow` value of `path`; a literal segment beats a variable one, as in the router.
-    fn allow(&self, path: &str) -> Option<&HeaderValue> {
+    pub(crate) fn allow(&self, path: &str) -> Option<&HeaderValue> {
         let parts: Vec<&str> = path.split('/').collect();
         self.0
             .iter()

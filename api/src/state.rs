@@ -24,6 +24,8 @@ pub struct AppState {
     pub public_url: Option<String>,
     /// What commands need, with the API's bound on read-your-writes waits.
     pub commands: commands::Ctx,
+    /// What the front door tells a person about this deployment.
+    pub site: crate::pages::Site,
 }
 
 /// How long a write waits for the read models its answer needs (read-your-writes). After that the

@@ -75,6 +75,26 @@ pub fn payload<'k>(
     })
 }
 
+/// The payload Bufdir would get for a period from these sums: every figure some record feeds and
+/// every activity category with records (what an export of the whole schema sends).
+pub fn of_sums(
+    schema: &ReportingSchema,
+    organisasjonsnummer: &str,
+    period_label: &str,
+    sums: &[MetricSum],
+) -> Value {
+    let figures = crate::aggregation::figures(schema, sums);
+    let felter = figures
+        .values()
+        .flat_map(|fields| fields.iter().map(|(key, f)| (key.as_str(), f.value)));
+    payload(
+        organisasjonsnummer,
+        period_label,
+        felter,
+        &activity_totals(schema, sums, &[]),
+    )
+}
+
 /// `2025` for a calendar year, `2025-Q2` for a quarter, else the dates.
 pub fn period_label(from: NaiveDate, to: NaiveDate) -> String {
     for candidate in [
@@ -121,6 +141,20 @@ mod tests {
             "2025-01-01–2025-06-30"
         );
         assert_eq!(year_before(d(2024, 2, 29)), d(2023, 2, 28));
+    }
+
+    #[test]
+    fn a_period_s_payload_holds_its_fed_figures_and_active_categories() {
+        let schema = schema::bufdir_2025_v2();
+        let category = &schema.activity_categories[0].key;
+        let field = &schema.sections[0].fields[0];
+        let sums = [sum(category, 3.0, 2.0, 1), sum(&field.metric, 5.0, 5.0, 2)];
+        let payload = of_sums(schema, "974760673", "2025", &sums);
+        assert_eq!(payload["rapporteringsperiode"], "2025");
+        assert_eq!(payload["aktiviteter"][0]["kategori"], category.as_str());
+        assert_eq!(payload["aktiviteter"][0]["antall"], 3);
+        assert_eq!(payload["aktiviteter"].as_array().unwrap().len(), 1);
+        assert!(payload["felter"][&field.key].is_number());
     }
 
     #[test]

@@ -213,6 +213,12 @@ impl Projections {
     /// The step function: applies at most one batch. Returns how many events it applied
     /// (0 when the projection is current). Tests and `rebuild` drive projections with it.
     pub async fn run_once(&self, name: &str) -> Result<usize, ProjectionError> {
+        Ok(self.step(name).await?.map_or(0, |(_, applied)| applied))
+    }
+
+    /// [`Self::run_once`], also answering the position of the last event applied (none when
+    /// the projection was current).
+    async fn step(&self, name: &str) -> Result<Option<(Position, usize)>, ProjectionError> {
         let p = self.get(name)?;
         let from = self.checkpoint_of(p.name()).await?;
         let batch = self
@@ -221,7 +227,7 @@ impl Projections {
             .read_all(from.as_ref(), &p.filter(), BATCH)
             .await?;
         self.apply_batch(p, from, &batch).await?;
-        Ok(batch.len())
+        Ok(batch.last().map(|last| (last.position, batch.len())))
     }
 
     /// Applies everything there is now, for every projection.
@@ -243,6 +249,17 @@ impl Projections {
     /// Empties a projection's tables and checkpoint in one transaction, then replays the log.
     /// A live runner elsewhere notices its checkpoint moved and follows from the start too.
     pub async fn rebuild(&self, name: &str) -> Result<usize, ProjectionError> {
+        self.rebuild_observed(name, &mut |_, _| {}).await
+    }
+
+    /// [`Self::rebuild`], calling `on_batch` after each committed batch with the log position it
+    /// reached and the events it applied, for the CLI's progress display (which this crate
+    /// leaves to the caller).
+    pub async fn rebuild_observed(
+        &self,
+        name: &str,
+        on_batch: &mut (dyn FnMut(&Position, usize) + Send),
+    ) -> Result<usize, ProjectionError> {
         let p = self.get(name)?.clone();
         let mut tx = self.db.read.begin().await?;
         checkpoint::ensure(&mut tx, p.name()).await?;
@@ -265,9 +282,12 @@ impl Projections {
         self.publish(p.name(), None);
         let mut total = 0;
         loop {
-            match self.run_once(name).await {
-                Ok(0) => return Ok(total),
-                Ok(n) => total += n,
+            match self.step(name).await {
+                Ok(None) => return Ok(total),
+                Ok(Some((at, n))) => {
+                    total += n;
+                    on_batch(&at, n);
+                }
                 Err(ProjectionError::CheckpointMoved) => continue,
                 Err(e) => return Err(e),
             }

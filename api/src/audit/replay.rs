@@ -14,6 +14,7 @@ use store::{Database, EventStore, Position, ReadPool};
 
 use crate::audit::scratch::Scratch;
 use crate::audit::table_diff::{self, Difference, TableDiff, Value};
+use crate::progress::Progress;
 use projections::Projection;
 
 /// Events per transaction of the replay.
@@ -96,8 +97,16 @@ async fn audit(
     let mut look = live.read.begin().await?;
     let first_look = projections::read_checkpoint(&mut look, p.name()).await?;
     look.rollback().await?;
-    let (reached, mut replayed) =
-        replay(live.events.as_ref(), scratch, p, None, first_look).await?;
+    let mut progress = Progress::start(format!("audit replay {}", p.name()), first_look.as_ref());
+    let (reached, mut replayed) = replay(
+        live.events.as_ref(),
+        scratch,
+        p,
+        None,
+        first_look,
+        &mut progress,
+    )
+    .await?;
 
     let mut snapshot = live.read.begin_consistent().await?;
     let checkpoint = projections::read_checkpoint(&mut snapshot, p.name()).await?;
@@ -108,8 +117,17 @@ async fn audit(
         shown_position(reached.as_ref()),
         shown_position(checkpoint.as_ref())
     );
-    let (_, more) = replay(live.events.as_ref(), scratch, p, reached, checkpoint).await?;
+    let (_, more) = replay(
+        live.events.as_ref(),
+        scratch,
+        p,
+        reached,
+        checkpoint,
+        &mut progress,
+    )
+    .await?;
     replayed += more;
+    progress.finish();
 
     let mut replay_side = scratch.begin().await?;
     let mut tables = Vec::new();
@@ -142,6 +160,7 @@ async fn replay(
     p: &Arc<dyn Projection>,
     from: Option<Position>,
     to: Option<Position>,
+    progress: &mut Progress,
 ) -> anyhow::Result<(Option<Position>, usize)> {
     let Some(to) = to else {
         return Ok((from, 0));
@@ -165,6 +184,7 @@ async fn replay(
         tx.commit().await?;
         at = Some(last);
         applied += batch.len();
+        progress.advance(&last, batch.len());
     }
     // No event of the projection lies between the last one applied and `to`.
     Ok((Some(to), applied))

@@ -118,6 +118,51 @@ impl ReportDataApi {
         }))
     }
 
+    /// The Bufdir payload of a snapshot's organisation and period
+    ///
+    /// Any role; only the caller's organisations. The payload Bufdir would get for the period
+    /// from the figures as they stand now (what an export of the whole schema sends), ready for
+    /// `POST /api/v1/bufdir-api/validate-payload`. An addition to the contracts: the live preview
+    /// checks the report with it before it goes out.
+    #[oai(
+        path = "/api/v1/aggregated-report-data/:id/bufdir-payload",
+        method = "get",
+        operation_id = "getSnapshotPayload"
+    )]
+    async fn payload(
+        &self,
+        auth: BearerAuth,
+        state: Data<&AppState>,
+        id: Path<String>,
+    ) -> Result<Json<serde_json::Value>, ProblemResponse> {
+        let row = access::snapshot(&state, &auth.0, &id.0).await?;
+        let org = access::organization(&state, &row.org_id)
+            .await?
+            .ok_or_else(|| {
+                ApiError::internal(anyhow::anyhow!("snapshot of an unknown organisation"))
+            })?;
+        let period = PeriodId::parse(&row.period_id).map_err(ApiError::internal)?;
+        let org_id = domain::OrgId::parse(&row.org_id).map_err(ApiError::internal)?;
+        let mut tx = state
+            .db
+            .read
+            .begin_consistent()
+            .await
+            .map_err(crate::rejections::database_failed)?;
+        let sums =
+            report_queries::metric_sums_between(&mut tx, &org_id, period.start(), period.end())
+                .await?;
+        tx.commit()
+            .await
+            .map_err(crate::rejections::database_failed)?;
+        Ok(Json(domain::report_payload::of_sums(
+            schema::bufdir_2025_v2(),
+            &org.organisasjonsnummer,
+            &period.to_string(),
+            &sums,
+        )))
+    }
+
     /// Trigger aggregation for an organisation and period
     ///
     /// With `force_reaggregate=false`, an existing snapshot (current, or still processing) is

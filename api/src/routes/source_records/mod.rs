@@ -1,5 +1,5 @@
 //! Source records (`/api/v1/source-records`): the organisations' own activity and case data,
-//! imported as JSON or CSV in validated batches and listed back.
+//! imported as JSON, CSV or an Excel workbook in validated batches and listed back.
 
 mod types;
 
@@ -20,6 +20,7 @@ use crate::problem::{ApiError, FieldError, ProblemResponse};
 use crate::routes::{ApiTags, PageParams, metadata};
 use crate::state::AppState;
 use crate::text::{IdempotencyKeyText, OrgIdText, PeriodIdText, Text128};
+use crate::xlsx_payload::{self, Xlsx};
 pub use types::*;
 
 pub struct SourceRecordsApi;
@@ -44,6 +45,33 @@ fn record_errors(errors: Vec<RecordError>) -> ApiError {
     }
 }
 
+/// Where a CSV or Excel import goes: tables carry only records, so the organisation and source
+/// come as query parameters.
+fn table_target(
+    organization_id: Option<OrgIdText>,
+    data_source: Option<Text128>,
+) -> Result<(OrgIdText, Text128), ApiError> {
+    let missing = |name: &str| {
+        FieldError::new(
+            name,
+            "required",
+            format!("{name} is a required query parameter for CSV and Excel bodies"),
+        )
+    };
+    match (organization_id, data_source) {
+        (Some(org), Some(source)) => Ok((org, source)),
+        (org, source) => Err(ApiError::invalid(
+            [
+                org.is_none().then(|| missing("organization_id")),
+                source.is_none().then(|| missing("data_source")),
+            ]
+            .into_iter()
+            .flatten()
+            .collect(),
+        )),
+    }
+}
+
 #[OpenApi(tag = "ApiTags::SourceRecords")]
 impl SourceRecordsApi {
     /// Import source records
@@ -61,9 +89,9 @@ impl SourceRecordsApi {
         auth: BearerAuth,
         state: Data<&AppState>,
         req: &Request,
-        /// For `text/csv` bodies: the organisation.
+        /// For CSV and Excel bodies: the organisation.
         organization_id: Query<Option<OrgIdText>>,
-        /// For `text/csv` bodies: the system the records come from.
+        /// For CSV and Excel bodies: the system the records come from.
         data_source: Query<Option<Text128>>,
         /// When to answer: `read_your_writes` (the default) once reads show the records;
         /// `commit` once the import is durably recorded, for bulk loaders that do not read their
@@ -92,24 +120,16 @@ impl SourceRecordsApi {
                 (body.organization_id, body.data_source, raw)
             }
             ImportBody::Csv(Csv(text)) => {
-                let missing = |name: &str| {
-                    FieldError::new(
-                        name,
-                        "required",
-                        format!("{name} is a required query parameter for text/csv"),
-                    )
-                };
-                let (Some(org), Some(source)) = (organization_id.0.clone(), data_source.0.clone())
-                else {
-                    let mut errors = vec![];
-                    if organization_id.0.is_none() {
-                        errors.push(missing("organization_id"));
-                    }
-                    if data_source.0.is_none() {
-                        errors.push(missing("data_source"));
-                    }
-                    return Err(ApiError::invalid(errors).into());
-                };
+                let (org, source) = table_target(organization_id.0, data_source.0)?;
+                (
+                    org,
+                    source,
+                    records::parse_csv(&text).map_err(record_errors)?,
+                )
+            }
+            ImportBody::Xlsx(Xlsx(workbook)) => {
+                let (org, source) = table_target(organization_id.0, data_source.0)?;
+                let text = xlsx_payload::first_sheet_as_csv(workbook).await?;
                 (
                     org,
                     source,

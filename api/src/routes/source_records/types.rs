@@ -8,6 +8,7 @@ use crate::csv_payload::Csv;
 use crate::routes::Pagination;
 use crate::text::{DayText, MetricText, OrgIdText, RecordIdText, Text128};
 use crate::wire::Timestamp;
+use crate::xlsx_payload::Xlsx;
 
 #[derive(Debug, Object)]
 pub struct ImportRecords {
@@ -38,6 +39,10 @@ pub enum ImportBody {
     /// `;` or `,` separated, decimal comma accepted; `organization_id` and `data_source` are then
     /// query parameters.
     Csv(Csv),
+    /// An Excel workbook: its first sheet is read as the CSV would be, first row the header with
+    /// the same columns; dates may be Excel dates or text. `organization_id` and `data_source`
+    /// are then query parameters.
+    Xlsx(Xlsx),
 }
 
 #[derive(Debug, Object)]
