@@ -61,6 +61,7 @@ pub async fn around<E: Endpoint>(ep: Arc<E>, mut req: Request) -> poem::Result<R
     let body = req.take_body().into_bytes().await?;
     let hash = request_hash(&req, &body);
     req.set_body(body);
+    req.extensions_mut().insert(seed_of(&scope, &key, &hash));
 
     for _ in 0..2 {
         let now = Utc::now();
@@ -167,6 +168,22 @@ async fn answer_and_store<E: Endpoint>(
         tracing::error!(error = %e, "could not store the answer for an idempotency key");
     }
     Ok(Response::from_parts(parts, Body::from(bytes)))
+}
+
+/// A keyed request's identity (its caller's scope, key and body, hashed), for the events it
+/// records (`Metadata::idempotency`): a retry whose first attempt was recorded but not answered
+/// (the answer was lost, or was a 5xx after the write, which releases the key) lands on the same
+/// resource ids and finds those events instead of recording the request twice.
+#[derive(Clone, Debug)]
+pub struct RequestSeed(pub String);
+
+fn seed_of(scope: &str, key: &str, request_hash: &str) -> RequestSeed {
+    let mut hasher = Sha256::new();
+    for part in [scope, key, request_hash] {
+        hasher.update(part.as_bytes());
+        hasher.update([0]);
+    }
+    RequestSeed(hex::encode(hasher.finalize()))
 }
 
 /// Whose keys these are: the subject together with its organisations and roles. The subject

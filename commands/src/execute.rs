@@ -38,6 +38,9 @@ pub async fn execute<A: Aggregate>(
 ) -> Result<Executed<A::Event>, CommandError<A::Error>> {
     for _ in 0..CONFLICT_RETRIES {
         let history = store.read_stream(stream, 0).await?;
+        if let Some(done) = earlier_attempt::<A>(&history, metadata)? {
+            return Ok(done);
+        }
         let expected = history.last().map_or(ExpectedVersion::NoStream, |e| {
             ExpectedVersion::Exact(e.version)
         });
@@ -72,4 +75,34 @@ pub async fn execute<A: Aggregate>(
         }
     }
     Err(CommandError::Contended)
+}
+
+/// The events a first attempt of this very request (same idempotency key and caller) recorded
+/// in the stream, as that attempt's result: its answer was lost (a crash, or a 5xx after the
+/// write released the key), and deciding again would record the request twice.
+fn earlier_attempt<A: Aggregate>(
+    history: &[store::RecordedEvent],
+    metadata: &Metadata,
+) -> Result<Option<Executed<A::Event>>, DecodeError> {
+    let Some(seed) = &metadata.idempotency else {
+        return Ok(None);
+    };
+    let attempt: Vec<&store::RecordedEvent> = history
+        .iter()
+        .filter(|e| e.metadata.idempotency.as_ref() == Some(seed))
+        .collect();
+    let Some(last) = attempt.last() else {
+        return Ok(None);
+    };
+    let events = attempt
+        .iter()
+        .map(|e| decode_event(&e.event_type, &e.payload))
+        .collect::<Result<Vec<A::Event>, _>>()?;
+    Ok(Some(Executed {
+        events,
+        outcome: Some(AppendOutcome {
+            version: last.version,
+            position: last.position,
+        }),
+    }))
 }

@@ -7,7 +7,7 @@ use domain::export::{Export, ExportCommand, ExportError, ExportEvent, ExportRequ
 use projections::exports;
 use store::Metadata;
 
-use crate::{CommandError, Ctx, new_id};
+use crate::{CommandError, Ctx, id_for};
 
 /// Runs one command on export `export_id`'s stream; answers what it recorded.
 pub async fn record(
@@ -28,7 +28,7 @@ pub async fn initiate(
     metadata: &Metadata,
     request: ExportRequest,
 ) -> Result<(String, DateTime<Utc>), CommandError<ExportError>> {
-    let export_id = new_id("exp");
+    let export_id = id_for("exp", metadata);
     let now = Utc::now();
     let command = ExportCommand::Request {
         export_id: export_id.clone(),

@@ -13,6 +13,7 @@ pub mod snapshots;
 pub mod source_records;
 pub mod submissions;
 
+use sha2::Digest;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -94,4 +95,46 @@ impl Ctx {
 /// A prefixed, sortable, unguessable id (`snap_01j...`).
 pub fn new_id(prefix: &str) -> String {
     format!("{prefix}_{}", ulid::Ulid::new().to_string().to_lowercase())
+}
+
+/// The id of what a request creates: [`new_id`], unless the request has an idempotency key;
+/// then the same for every attempt of that request (unguessable still, but not time-ordered),
+/// so a retry whose first attempt was recorded lands on the same stream and finds it there
+/// (`execute`) instead of creating a second one.
+pub fn id_for(prefix: &str, metadata: &store::Metadata) -> String {
+    match seeded(prefix, metadata) {
+        Some(bits) => format!("{prefix}_{}", ulid::Ulid(bits).to_string().to_lowercase()),
+        None => new_id(prefix),
+    }
+}
+
+/// 128 bits fixed by the request's idempotency seed and `purpose`, when it has one.
+fn seeded(purpose: &str, metadata: &store::Metadata) -> Option<u128> {
+    let seed = metadata.idempotency.as_ref()?;
+    let digest = sha2::Sha256::new()
+        .chain_update(seed.as_bytes())
+        .chain_update([0])
+        .chain_update(purpose.as_bytes())
+        .finalize();
+    Some(u128::from_be_bytes(
+        digest[..16]
+            .try_into()
+            .expect("a SHA-256 digest has 32 bytes"),
+    ))
+}
+
+/// The event a request appends without a decision (an import): with an idempotency key its id
+/// is the same on every attempt, so the store takes a retry of a recorded attempt as already
+/// done instead of storing the event twice.
+pub(crate) fn request_event(
+    purpose: &str,
+    event_type: String,
+    payload: serde_json::Value,
+    metadata: &store::Metadata,
+) -> store::NewEvent {
+    let mut event = store::NewEvent::new(event_type, payload, metadata.clone());
+    if let Some(bits) = seeded(purpose, metadata) {
+        event.event_id = uuid::Builder::from_random_bytes(bits.to_be_bytes()).into_uuid();
+    }
+    event
 }

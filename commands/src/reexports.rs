@@ -13,7 +13,7 @@ use projections::reports::ReportRow;
 use store::Metadata;
 
 use crate::exports::record;
-use crate::{CommandError, Ctx, new_id};
+use crate::{CommandError, Ctx, id_for};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ReexportError {
@@ -50,7 +50,7 @@ pub async fn request(
     }
     let org =
         OrgId::parse(&report.org_id).map_err(|_| ReexportError::Corrupt(report.org_id.clone()))?;
-    let reexport_id = new_id("reexp");
+    let reexport_id = id_for("reexp", metadata);
     let request = ExportRequest {
         org_id: org,
         format: command.format,

@@ -11,7 +11,7 @@ use projections::report_data;
 use projections::report_queries::{self, SnapshotFilter, SnapshotRow};
 use store::Metadata;
 
-use crate::{CommandError, Ctx, new_id};
+use crate::{CommandError, Ctx, id_for};
 
 /// What a snapshot request did.
 pub enum Requested {
@@ -50,8 +50,8 @@ pub async fn request(
     metadata: &Metadata,
     command: RequestSnapshot,
 ) -> Result<Requested, RequestError> {
-    let snapshot_id = new_id("snap");
-    let job_id = new_id("job");
+    let snapshot_id = id_for("snap", metadata);
+    let job_id = id_for("job", metadata);
     let now = Utc::now().trunc_subsecs(6);
     let executed = ctx
         .run::<ReportData>(
@@ -124,7 +124,7 @@ pub async fn invalidate(
     snapshot: &SnapshotRow,
     command: InvalidateSnapshot,
 ) -> Result<(String, DateTime<Utc>), CommandError<ReportDataError>> {
-    let job_id = new_id("job");
+    let job_id = id_for("job", metadata);
     let now = Utc::now().trunc_subsecs(6);
     ctx.run::<ReportData>(
         &stream_of(snapshot)?,

@@ -7,9 +7,9 @@ use domain::source_import::{self, SourceDataEvent};
 use domain::source_records::SourceRecord;
 use domain::{OrgId, PeriodId, encode_event};
 use projections::report_data;
-use store::{ExpectedVersion, Metadata, NewEvent, StoreError};
+use store::{ExpectedVersion, Metadata, StoreError};
 
-use crate::{Ctx, new_id};
+use crate::{Ctx, id_for, request_event};
 
 pub struct ImportSourceRecords {
     pub org_id: OrgId,
@@ -48,7 +48,7 @@ pub async fn import(
         .collect();
     periods.sort();
     periods.dedup();
-    let import_id = new_id("imp");
+    let import_id = id_for("imp", metadata);
     let records = command.records.len() as u64;
     let event = SourceDataEvent::SourceRecordsImported {
         import_id: import_id.clone(),
@@ -64,7 +64,7 @@ pub async fn import(
         .append(
             &source_import::stream(&command.org_id),
             ExpectedVersion::Any,
-            vec![NewEvent::new(event_type, payload, metadata.clone())],
+            vec![request_event("imp-event", event_type, payload, metadata)],
         )
         .await?;
     if answer == Answer::WhenReadable {

@@ -12,7 +12,7 @@ use projections::submissions::{self, SubmissionRow};
 use projections::{ProjectionError, exports, organizations, reports};
 use store::{Metadata, StoreError};
 
-use crate::{CommandError, Ctx, new_id};
+use crate::{CommandError, Ctx, id_for};
 
 pub struct SubmitToBufdir {
     pub org_id: OrgId,
@@ -125,7 +125,7 @@ pub async fn submit(
     if !has_credentials(ctx, &org).await? {
         return Err(SubmitError::NoCredentials(org));
     }
-    let submission_id = new_id("sub");
+    let submission_id = id_for("sub", metadata);
     let executed = ctx
         .run::<Submission>(
             &Submission::stream(&org, &command.report_id),

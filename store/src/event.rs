@@ -140,6 +140,10 @@ pub struct Metadata {
     pub request_id: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub recorded_at: Option<DateTime<Utc>>,
+    /// The request's `Idempotency-Key`, hashed with its caller's scope: a retry of a request
+    /// whose first attempt was recorded but never answered finds that attempt's events by it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub idempotency: Option<String>,
 }
 
 /// An event on its way into the store.

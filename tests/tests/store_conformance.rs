@@ -217,6 +217,7 @@ async fn metadata_travels_with_the_event_and_the_store_stamps_the_time(
         actor: Some("user-7".into()),
         request_id: Some("req-1".into()),
         recorded_at: None,
+        idempotency: Some("seed-1".into()),
     };
     let payload = json!({"name": "Æøå", "nested": {"list": [1, 2.5, null]}});
     let new = NewEvent::new("Named", payload.clone(), metadata);

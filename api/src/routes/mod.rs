@@ -40,11 +40,6 @@ pub enum ApiTags {
     Audit,
 }
 
-/// A prefixed, sortable, unguessable id (`snap_01j...`).
-pub fn new_id(prefix: &str) -> String {
-    format!("{prefix}_{}", ulid::Ulid::new().to_string().to_lowercase())
-}
-
 /// Request metadata that goes into every event a request causes.
 pub fn metadata(caller: &crate::auth::Caller, req: &poem::Request) -> store::Metadata {
     // Set by `observe::around` for every request (the client's if sane, else generated), so the
@@ -56,6 +51,10 @@ pub fn metadata(caller: &crate::auth::Caller, req: &poem::Request) -> store::Met
         actor: Some(caller.actor()),
         request_id,
         recorded_at: None,
+        idempotency: req
+            .extensions()
+            .get::<crate::idempotency::RequestSeed>()
+            .map(|s| s.0.clone()),
     }
 }
 

@@ -63,6 +63,8 @@ struct StoredMetadata {
     actor: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     request_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    idempotency: Option<String>,
     #[serde(default = "first_schema")]
     schema_version: u32,
 }
@@ -80,6 +82,7 @@ pub(super) fn metadata_json(event: &NewEvent) -> serde_json::Value {
         causation_id: m.causation_id.map(|u| u.to_string()),
         actor: m.actor.clone(),
         request_id: m.request_id.clone(),
+        idempotency: m.idempotency.clone(),
         schema_version: event.schema_version,
     };
     serde_json::to_value(stored).expect("metadata serialises")
@@ -165,6 +168,7 @@ pub(super) fn recorded(event: &eventstore::RecordedEvent) -> Result<RecordedEven
             actor: stored.actor,
             request_id: stored.request_id,
             recorded_at: Some(recorded_at),
+            idempotency: stored.idempotency,
         },
     })
 }
@@ -341,6 +345,7 @@ mod tests {
             actor: Some("user-7".into()),
             request_id: Some("req-1".into()),
             recorded_at: None,
+            idempotency: Some("seed-1".into()),
         };
         let payload = json!({"name": "Æøå", "nested": {"list": [1, 2.5, null]}});
         let mut new = NewEvent::new("Named", payload.clone(), metadata.clone());

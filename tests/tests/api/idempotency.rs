@@ -117,3 +117,110 @@ async fn register_once_under_a_race(app: TestApp) {
         1
     );
 }
+
+async fn post_keyed(
+    app: &TestApp,
+    path: &str,
+    key: &str,
+    body: &serde_json::Value,
+) -> (u16, serde_json::Value) {
+    let r = app
+        .client
+        .post(app.url(path))
+        .bearer_auth(&app.admin)
+        .header("Idempotency-Key", key)
+        .json(body)
+        .send()
+        .await
+        .unwrap();
+    read(r).await
+}
+
+/// What the middleware does when a first attempt answers 5xx after its write (the database went
+/// away before the read-back): the key is released, and the client's retry runs anew.
+async fn lose_the_answer(app: &TestApp, key: &str) {
+    store::on_pool!(&app.state.db.read, c => sqlx::query(
+        "DELETE FROM idempotency_keys WHERE idem_key = $1",
+    )
+    .bind(key)
+    .execute(c)
+    .await
+    .map(|_| ())
+    .unwrap());
+}
+
+async fn events_of_type(app: &TestApp, event_type: &str) -> usize {
+    let all = app
+        .state
+        .db
+        .events
+        .read_all(None, &store::Filter::all(), 100_000)
+        .await
+        .unwrap();
+    all.iter().filter(|e| e.event_type == event_type).count()
+}
+
+#[tokio::test]
+async fn a_retry_whose_first_attempt_was_recorded_but_not_answered_records_nothing_twice() {
+    retried_after_a_lost_answer(spawn_app().await).await;
+}
+
+#[tokio::test]
+#[ignore = "needs PostgreSQL: run ci/test, or set TEST_DATABASE_URL and pass --run-ignored all"]
+async fn a_retry_whose_first_attempt_was_recorded_but_not_answered_records_nothing_twice_on_postgres()
+ {
+    retried_after_a_lost_answer(spawn_app_on_postgres().await).await;
+}
+
+async fn retried_after_a_lost_answer(app: TestApp) {
+    assert_eq!(app.create_org("org-1", "986128433").await.0, 201);
+    let metric = domain::schema::bufdir_2025_v2().metrics[0].key.clone();
+    let cases = [
+        (
+            "/api/v1/source-records",
+            json!({"organization_id": "org-1", "data_source": "fagsystem",
+                   "records": [{"record_id": "r1", "occurred_on": "2025-03-01",
+                                "metric": metric, "value": 3.0}]}),
+            "SourceRecordsImported",
+            "import_id",
+        ),
+        (
+            "/api/v1/bufdir-exports",
+            json!({"org_id": "org-1", "format": "csv", "period_from": "2025-01-01",
+                   "period_to": "2025-12-31", "activity_types": [], "include_attachments": false,
+                   "submit_to_bufdir_api": false}),
+            "ExportRequested",
+            "export_id",
+        ),
+        (
+            "/api/v1/report-history",
+            json!({"org_id": "org-1", "report_type": "annual_summary",
+                   "period_from": "2025-01-01", "period_to": "2025-12-31"}),
+            "ReportRecorded",
+            "report_id",
+        ),
+    ];
+    let mut report_id = serde_json::Value::Null;
+    for (path, body, event_type, id_field) in cases {
+        let key = format!("key-{path}");
+        let (s1, first) = post_keyed(&app, path, &key, &body).await;
+        assert!(s1 < 300, "{path}: {s1} {first}");
+        assert_eq!(events_of_type(&app, event_type).await, 1, "{path}");
+        lose_the_answer(&app, &key).await;
+        let (s2, again) = post_keyed(&app, path, &key, &body).await;
+        assert_eq!(s2, s1, "{path}: {again}");
+        assert_eq!(again[id_field], first[id_field], "{path}");
+        assert_eq!(
+            events_of_type(&app, event_type).await,
+            1,
+            "{path}: recorded twice"
+        );
+        report_id = again[id_field].clone();
+    }
+    // Another key is another request.
+    let body = json!({"org_id": "org-1", "report_type": "annual_summary",
+                      "period_from": "2025-01-01", "period_to": "2025-12-31"});
+    let (_, other) = post_keyed(&app, "/api/v1/report-history", "key-other", &body).await;
+    assert_eq!(events_of_type(&app, "ReportRecorded").await, 2);
+    assert_ne!(other["report_id"], report_id);
+}

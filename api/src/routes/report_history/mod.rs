@@ -18,7 +18,7 @@ use crate::access::{self, ADMINS, WRITERS};
 use crate::auth::BearerAuth;
 use crate::file_refs::{remove_report_file, report_file, store_upload, upload_key, upload_name};
 use crate::problem::{ApiError, ProblemResponse};
-use crate::routes::{ApiTags, PageParams, base_url, metadata, new_id};
+use crate::routes::{ApiTags, PageParams, base_url, metadata};
 use crate::state::AppState;
 use crate::text::{FileNameText, IdempotencyKeyText};
 use crate::wire::Date;
@@ -125,7 +125,8 @@ impl ReportHistoryApi {
         let errors = body.problems();
         let named = (body.file_ref.map(String::from), body.file_size_bytes);
         let file = report_file(&state, org.as_str(), named, errors).await?;
-        let report_id = new_id("rpt");
+        let metadata = metadata(&caller, req);
+        let report_id = commands::id_for("rpt", &metadata);
         let report = NewReport {
             report_id: report_id.clone(),
             org_id: org,
@@ -142,7 +143,7 @@ impl ReportHistoryApi {
             source_position: None,
             export_id: None,
         };
-        command::record(&state.commands, &metadata(&caller, req), report).await?;
+        command::record(&state.commands, &metadata, report).await?;
         let row = access::report(&state, &caller, &report_id).await?;
         Ok(CreateResponse::Created(
             Json(row.into()),
