@@ -126,3 +126,18 @@ async fn a_webhook_whose_target_resolves_inside_at_send_time_is_never_called() {
         assert!(!events.iter().any(|e| e.event_type == "ExportNotified"));
     }
 }
+
+#[tokio::test]
+async fn a_removed_webhook_setting_is_gone() {
+    let app = spawn_app_with(Options::default()).await;
+    assert_eq!(app.create_org(ORG, "986128433").await.0, 201);
+    let admin = app.token(&[ORG], &[Role::Admin]);
+    let path = format!("/api/v1/organizations/{ORG}/webhook");
+    let hook = receiver(1).await;
+    let (status, _) = app.put(&path, &admin, &json!({"url": hook.url})).await;
+    assert_eq!(status, 200);
+    let (status, _) = app.delete(&path, &admin).await;
+    assert!(status == 200 || status == 204, "{status}");
+    let (status, _) = app.get(&path, &admin).await;
+    assert_eq!(status, 404, "a removed setting is not shown");
+}
