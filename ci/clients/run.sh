@@ -236,8 +236,14 @@ with open(sys.argv[2], "w", encoding="utf-8") as out:
         out.write(f"\n[dictionaries.{name}]\nvalues = {json.dumps(values)}\n")
 EOF
 st_config=(--config-file "$logs/fuzz.toml")
+# DELETE /api/v1/report-reexports/{id} cancels the job, as the contract says ("Cancel a pending
+# re-export job"); the cancelled job stays readable with status `cancelled`, so a GET after it is
+# rightly a 200, which use_after_free reports. `--checks all` here outranks any `enabled = false`
+# in the config file (per operation or not), so the check is excluded here. What it checks for
+# the other DELETEs (a deleted export, report or webhook setting is gone) the API tests assert
+# (`tests/tests/api/exports.rs`, `report_history.rs`, `webhook_targets.rs`).
 st --exclude-operation-id watchReportData \
-  --checks all \
+  --checks all --exclude-checks use_after_free \
   --report junit --report-junit-path "$logs/schemathesis.xml" \
   >"$logs/schemathesis.log" 2>&1 || { cat "$logs/schemathesis.log"; fail "schemathesis"; }
 sed -n '/= SUMMARY =/,$p' "$logs/schemathesis.log"
