@@ -60,6 +60,8 @@ pub struct Settings {
     /// `CORS_ALLOWED_ORIGINS`: the browser front ends on other origins that may call the API;
     /// empty, no answer carries a CORS header.
     pub cors_allowed_origins: Vec<Origin>,
+    /// When the seal worker seals the log (`SEAL_EVERY_EVENTS`, `SEAL_EVERY_SECONDS`).
+    pub seals: commands::log_seals::Thresholds,
 }
 
 impl Settings {
@@ -81,6 +83,7 @@ impl Settings {
             webhooks: WebhookSettings::default(),
             bufdir_is_sandbox: false,
             cors_allowed_origins: Vec::new(),
+            seals: commands::log_seals::Thresholds::default(),
         }
     }
 
@@ -90,6 +93,7 @@ impl Settings {
             files: workers::files::from_setting(self.file_store.as_deref(), &self.files_dir)?,
             exports: self.exports.clone(),
             webhooks: Arc::new(self.webhooks(db, keys)?),
+            seals: self.seals,
         })
     }
 

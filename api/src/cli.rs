@@ -210,26 +210,62 @@ pub async fn migrate(common: &Common) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Runs an audit command and answers its exit code: `audit replay` prints its report and answers
-/// 0 when the read models equal the replay, 1 when they differ, and 2 when it could not run, so
-/// that a script can tell a finding from a failure.
+/// Runs an audit command and answers its exit code, so that a script can tell a finding from a
+/// failure: 0 when all is well (the read models equal the replay; the log is intact), 1 for a
+/// finding (they differ; the log was tampered with), 2 when the command could not run.
 pub async fn audit(common: &Common, command: &AuditCommand) -> i32 {
-    let AuditCommand::Replay { max_differences } = command;
-    let options = crate::audit::replay::Options {
-        max_differences: *max_differences,
-    };
-    let report = async {
-        let db = open(common).await?;
-        crate::audit::replay::run(&db, &common.database_url(), &options).await
-    };
-    match report.await {
-        Ok(report) => {
-            print!("{report}");
-            if report.identical() { 0 } else { 1 }
-        }
-        Err(e) => {
-            eprintln!("audit replay failed: {e:#}");
-            2
+    use crate::audit::chain::{self, Verdict};
+    let outcome: anyhow::Result<i32> = async {
+        match command {
+            AuditCommand::Replay { max_differences } => {
+                let options = crate::audit::replay::Options {
+                    max_differences: *max_differences,
+                };
+                let db = open(common).await?;
+                let report =
+                    crate::audit::replay::run(&db, &common.database_url(), &options).await?;
+                print!("{report}");
+                Ok(if report.identical() { 0 } else { 1 })
+            }
+            AuditCommand::Verify { from, expect } => {
+                let anchors = expect
+                    .iter()
+                    .map(|a| chain::parse_anchor(a))
+                    .collect::<anyhow::Result<Vec<_>>>()?;
+                let verdict = match from {
+                    Some(file) => chain::verify_file(file, &anchors)?,
+                    None => chain::verify_database(&open(common).await?, &anchors).await?,
+                };
+                Ok(match verdict {
+                    Verdict::Intact(summary) => {
+                        print!("{}", chain::describe_intact(&summary));
+                        0
+                    }
+                    Verdict::Tampered(broken) => {
+                        println!("TAMPERED: {broken}");
+                        1
+                    }
+                })
+            }
+            AuditCommand::Seal { print } => {
+                let db = open(common).await?;
+                match chain::seal(&db, *print).await? {
+                    Some(sealed) => print!("{}", chain::describe_seal(&sealed)),
+                    None => println!("the log has no seal yet (and nothing to seal)"),
+                }
+                Ok(0)
+            }
+            AuditCommand::Export { to, as_of } => {
+                let db = open(common).await?;
+                let written = chain::export(&db, to, *as_of).await?;
+                println!("wrote {written} events to {}", to.display());
+                Ok(0)
+            }
         }
     }
+    .await;
+    outcome.unwrap_or_else(|e| {
+        eprintln!("audit failed: {e:#}");
+        2
+    })
 }

@@ -58,6 +58,17 @@ pub struct Common {
         global = true
     )]
     pub cors_allowed_origins: Vec<Origin>,
+    /// The seal worker seals the log after this many events since the last seal...
+    #[arg(long, env = "SEAL_EVERY_EVENTS", default_value_t = 1000, global = true)]
+    pub seal_every_events: u64,
+    /// ...or once the oldest event not yet sealed is this many seconds old.
+    #[arg(
+        long,
+        env = "SEAL_EVERY_SECONDS",
+        default_value_t = 3600,
+        global = true
+    )]
+    pub seal_every_seconds: u64,
     #[command(flatten)]
     pub bufdir: BufdirArgs,
     #[command(flatten)]
@@ -290,6 +301,10 @@ impl Common {
             std::time::Duration::from_secs(self.webhooks.webhook_retry_seconds);
         settings.webhooks.targets.allow_private = self.webhooks.webhook_allow_private;
         settings.cors_allowed_origins = self.cors_allowed_origins.clone();
+        settings.seals = commands::log_seals::Thresholds {
+            events: self.seal_every_events.max(1),
+            age: std::time::Duration::from_secs(self.seal_every_seconds.max(1)),
+        };
         settings
     }
 
@@ -395,7 +410,34 @@ pub enum ProjectionsCommand {
 
 #[derive(Debug, Subcommand)]
 pub enum AuditCommand {
-    /// Rebuild every read model from the log into a fresh database and compare it, table by
+    /// Recompute every stream's hash chain and every seal of the log (in the database, or in an
+    /// export with --from) and name the first broken link. Exit code 0: intact; 1: tampered;
+    /// 2: the check could not run.
+    Verify {
+        /// Check this export (`audit export`) instead of the database; no database is opened.
+        #[arg(long)]
+        from: Option<std::path::PathBuf>,
+        /// A seal's digest kept outside the system, as `audit seal` printed it
+        /// (`POSITION:DIGEST`): the log up to POSITION must still give DIGEST. Repeatable.
+        #[arg(long = "expect", value_name = "POSITION:DIGEST")]
+        expect: Vec<String>,
+    },
+    /// Seal the log now (if anything was appended since the last seal) and print the seal, to
+    /// be kept outside the system; with --print, print the newest seal without sealing.
+    Seal {
+        #[arg(long)]
+        print: bool,
+    },
+    /// Write the log as JSON Lines, with every event's hash (seals are events of the log):
+    /// a header line, then one event per line in position order.
+    Export {
+        #[arg(long)]
+        to: std::path::PathBuf,
+        /// The last position to include (default: the whole log).
+        #[arg(long)]
+        as_of: Option<i64>,
+    },
+    /// Rebuild every read model from the log into a fresh database and compare it, table by from the log into a fresh database and compare it, table by
     /// table and row by row, with the live read models (each up to its live checkpoint).
     /// Exit code 0: identical; 1: they differ; 2: the audit could not run.
     Replay {

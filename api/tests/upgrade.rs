@@ -443,14 +443,22 @@ async fn upgrade(postgres: bool) {
         );
     }
     for (table, rows) in ROWS {
-        // Every migration of this release is applied, each once.
-        let rows = if table == "_sqlx_migrations" {
-            migrations_of_this_release(postgres)
-        } else {
-            rows
+        // Every migration of this release is applied, each once; the log, written before
+        // events were chained, is chained and the upgrade records itself (one event, in a
+        // stream of its own).
+        let rows = match table {
+            "_sqlx_migrations" => migrations_of_this_release(postgres),
+            "events" | "streams" => rows + 1,
+            _ => rows,
         };
         assert_eq!(db.count(table).await, rows, "{table} after the migration");
     }
+    let (code, verified) = db.run(&["audit", "verify"]);
+    assert_eq!(code, 0, "{verified}");
+    assert!(
+        verified.contains(&format!("INTACT: {} events", ROWS[0].1 + 1)),
+        "{verified}"
+    );
 
     let (code, report) = db.run(&["audit", "replay"]);
     assert_eq!(code, 0, "{report}");
@@ -463,12 +471,21 @@ async fn upgrade(postgres: bool) {
         assert_eq!(report.contains(&line), owned, "{line}: {report}");
     }
 
+    // Sealed now: the fixture's events are older than any sealing interval, so the seal worker
+    // of the server below would seal them at some moment of its own otherwise.
+    let (code, sealed) = db.run(&["audit", "seal"]);
+    assert_eq!(code, 0, "{sealed}");
+    assert!(
+        sealed.contains("the log up to position 60 (60 events)"),
+        "{sealed}"
+    );
     let token = db.token();
     let submissions = db.submission_ids().await;
     let (server, base) = db.serve();
     let (before, head) = answers(&base, &token, &submissions).await;
     stop(server);
-    assert_eq!(head, "59");
+    // The fixture's 59 events, the chain upgrade's record and the seal.
+    assert_eq!(head, "61");
     // 2 organisation reads, 4 pages of source records, 6 reads of snapshots, 5 of exports, 8 of
     // reports, 3 of re-exports, 2 submissions.
     assert_eq!(before.len(), 30, "{:?}", before.keys());

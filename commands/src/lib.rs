@@ -6,6 +6,7 @@
 
 mod execute;
 pub mod exports;
+pub mod log_seals;
 pub mod organizations;
 pub mod reexports;
 pub mod reports;

@@ -5,12 +5,12 @@
 
 use std::collections::HashMap;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, SubsecRound, Utc};
 use tokio::sync::{mpsc, oneshot, watch};
 use uuid::Uuid;
 
-use crate::StoreError;
 use crate::event::{AppendOutcome, ExpectedVersion, NewEvent, Position, category_of};
+use crate::{StoreError, chain};
 
 /// The most events one transaction carries; more waiting appends go into the next one.
 const MAX_BATCH_EVENTS: usize = 4096;
@@ -34,6 +34,8 @@ pub(crate) struct Row {
     pub payload: String,
     pub metadata: String,
     pub recorded_at: DateTime<Utc>,
+    /// Its link in the stream's chain (`chain`).
+    pub hash: String,
 }
 
 /// What the database holds for the streams of a batch, read inside the write transaction.
@@ -43,6 +45,8 @@ pub(crate) struct StreamFacts {
     pub head: i64,
     /// Current version per stream that exists.
     pub versions: HashMap<String, u64>,
+    /// The hash of each existing stream's last event, which the next one's hash covers.
+    pub hashes: HashMap<String, String>,
     /// (stream, event_id) -> (version, position) for ids of the batch already stored.
     pub existing: HashMap<(String, Uuid), (u64, i64)>,
 }
@@ -67,6 +71,9 @@ pub(crate) fn lookup_keys(batch: &[AppendRequest]) -> (Vec<String>, Vec<(String,
 }
 
 pub(crate) fn plan(batch: &[AppendRequest], mut facts: StreamFacts, now: DateTime<Utc>) -> Plan {
+    // Both SQL backends keep microseconds; the hash covers the time as kept.
+    let now = now.trunc_subsecs(6);
+    let recorded_at = chain::recorded_time(now);
     let mut rows = Vec::new();
     let mut results = Vec::with_capacity(batch.len());
     let mut head = facts.head;
@@ -110,6 +117,21 @@ pub(crate) fn plan(batch: &[AppendRequest], mut facts: StreamFacts, now: DateTim
             head += 1;
             let mut metadata = event.metadata.clone();
             metadata.recorded_at = None;
+            let payload = event.payload.to_string();
+            let metadata = serde_json::to_string(&metadata).expect("metadata serialises");
+            let hash = chain::Link {
+                previous: facts.hashes.get(&request.stream).map(String::as_str),
+                stream: &request.stream,
+                version,
+                event_id: event.event_id,
+                event_type: &event.event_type,
+                schema_version: event.schema_version,
+                payload: &payload,
+                metadata: &metadata,
+                recorded_at: &recorded_at,
+            }
+            .hash();
+            facts.hashes.insert(request.stream.clone(), hash.clone());
             rows.push(Row {
                 position: head,
                 stream: request.stream.clone(),
@@ -118,9 +140,10 @@ pub(crate) fn plan(batch: &[AppendRequest], mut facts: StreamFacts, now: DateTim
                 event_id: event.event_id,
                 event_type: event.event_type.clone(),
                 schema_version: event.schema_version as i32,
-                payload: event.payload.to_string(),
-                metadata: serde_json::to_string(&metadata).expect("metadata serialises"),
+                payload,
+                metadata,
                 recorded_at: now,
+                hash,
             });
             facts
                 .existing
@@ -141,13 +164,15 @@ pub(crate) fn plan(batch: &[AppendRequest], mut facts: StreamFacts, now: DateTim
     }
 }
 
-/// Each stream's version after the rows, for the `streams` table.
-pub(crate) fn new_versions(rows: &[Row]) -> Vec<(String, i64)> {
-    let mut last: HashMap<&str, i64> = HashMap::new();
+/// Each stream's version and last hash after the rows, for the `streams` table.
+pub(crate) fn new_versions(rows: &[Row]) -> Vec<(String, i64, String)> {
+    let mut last: HashMap<&str, &Row> = HashMap::new();
     for r in rows {
-        last.insert(r.stream.as_str(), r.version);
+        last.insert(r.stream.as_str(), r);
     }
-    last.into_iter().map(|(s, v)| (s.to_string(), v)).collect()
+    last.into_iter()
+        .map(|(s, r)| (s.to_string(), r.version, r.hash.clone()))
+        .collect()
 }
 
 /// Whether a plan made without looking up stored ids refused an append that might be a retry.

@@ -184,6 +184,8 @@ pub struct RecordedEvent {
     pub schema_version: u32,
     pub payload: serde_json::Value,
     pub metadata: Metadata,
+    /// Its link in its stream's hash chain (`chain`); `None` only where a backend keeps none.
+    pub hash: Option<String>,
 }
 
 impl RecordedEvent {

@@ -5,6 +5,7 @@
 //! (whose `$all` position is a commit/prepare pair) fits the same shape.
 
 mod batch;
+pub mod chain;
 mod connect;
 mod error;
 mod event;

@@ -62,6 +62,7 @@ impl PostgresStore {
     pub async fn open(url: &str) -> Result<Self, StoreError> {
         let pool = pool_options().max_connections(16).connect(url).await?;
         crate::migrate::postgres(&pool).await?;
+        crate::chain::upgrade_postgres(&pool).await?;
         let head_now: i64 = sqlx::query_scalar("SELECT position FROM event_log_head WHERE id = 1")
             .fetch_one(&pool)
             .await?;
@@ -151,14 +152,18 @@ impl PostgresCommitter {
             head,
             ..StreamFacts::default()
         };
-        let rows = sqlx::query("SELECT stream, version FROM streams WHERE stream = ANY($1)")
+        let rows = sqlx::query("SELECT stream, version, hash FROM streams WHERE stream = ANY($1)")
             .bind(&streams)
             .fetch_all(&mut *tx)
             .await?;
         for row in rows {
+            let stream: String = row.try_get(0)?;
+            if let Some(hash) = row.try_get::<Option<String>, _>(2)? {
+                facts.hashes.insert(stream.clone(), hash);
+            }
             facts
                 .versions
-                .insert(row.try_get(0)?, row.try_get::<i64, _>(1)? as u64);
+                .insert(stream, row.try_get::<i64, _>(1)? as u64);
         }
         if find_existing {
             let (id_streams, id_values): (Vec<String>, Vec<Uuid>) = ids.into_iter().unzip();
@@ -186,24 +191,30 @@ impl PostgresCommitter {
         }
         if !plan.rows.is_empty() {
             let rows = &plan.rows;
-            let (names, versions): (Vec<String>, Vec<i64>) =
-                batch::new_versions(rows).into_iter().unzip();
+            let (mut names, mut versions, mut hashes) = (vec![], vec![], vec![]);
+            for (name, version, hash) in batch::new_versions(rows) {
+                names.push(name);
+                versions.push(version);
+                hashes.push(hash);
+            }
             // One statement, one round trip: the events, the streams' versions, the head and the
             // notification (delivered only if and when the transaction commits).
             sqlx::query(
                 "WITH appended AS ( \
                      INSERT INTO events (position, stream, category, version, event_id, \
-                         event_type, schema_version, payload, metadata, recorded_at) \
+                         event_type, schema_version, payload, metadata, recorded_at, hash) \
                      SELECT position, stream, category, version, event_id, event_type, \
-                         schema_version, payload::json, metadata::json, recorded_at \
+                         schema_version, payload::json, metadata::json, recorded_at, hash \
                      FROM unnest($1::bigint[], $2::text[], $3::text[], $4::bigint[], $5::uuid[], \
-                         $6::text[], $7::int4[], $8::text[], $9::text[], $10::timestamptz[]) \
+                         $6::text[], $7::int4[], $8::text[], $9::text[], $10::timestamptz[], \
+                         $15::text[]) \
                          AS t(position, stream, category, version, event_id, event_type, \
-                              schema_version, payload, metadata, recorded_at)), \
+                              schema_version, payload, metadata, recorded_at, hash)), \
                  versioned AS ( \
-                     INSERT INTO streams (stream, version) \
-                     SELECT * FROM unnest($11::text[], $12::bigint[]) \
-                     ON CONFLICT (stream) DO UPDATE SET version = excluded.version), \
+                     INSERT INTO streams (stream, version, hash) \
+                     SELECT * FROM unnest($11::text[], $12::bigint[], $16::text[]) \
+                     ON CONFLICT (stream) DO UPDATE \
+                         SET version = excluded.version, hash = excluded.hash), \
                  moved AS (UPDATE event_log_head SET position = $13 WHERE id = 1) \
                  SELECT pg_notify($14, $13::text)",
             )
@@ -225,6 +236,8 @@ impl PostgresCommitter {
             .bind(&versions)
             .bind(plan.new_head)
             .bind(CHANNEL)
+            .bind(rows.iter().map(|r| r.hash.as_str()).collect::<Vec<_>>())
+            .bind(&hashes)
             .execute(&mut *tx)
             .await?;
         }
@@ -234,7 +247,7 @@ impl PostgresCommitter {
 }
 
 const COLUMNS: &str = "position, stream, version, event_id, event_type, schema_version, \
-                       payload::text AS payload, metadata::text AS metadata, recorded_at";
+                       payload::text AS payload, metadata::text AS metadata, recorded_at, hash";
 
 /// One row of [`COLUMNS`], read by position and text borrowed from the row: catch-up decodes
 /// every event of the log through here.
@@ -253,6 +266,7 @@ fn decode(row: &PgRow) -> Result<RecordedEvent, StoreError> {
         schema_version: row.try_get::<i32, _>(5)? as u32,
         payload: serde_json::from_str(payload).map_err(corrupt)?,
         metadata,
+        hash: row.try_get(9)?,
     })
 }
 

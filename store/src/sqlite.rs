@@ -46,6 +46,7 @@ impl SqliteStore {
             .connect_with(options.clone())
             .await?;
         crate::migrate::sqlite(&pool).await?;
+        crate::chain::upgrade_sqlite(&pool).await?;
         let head_now: i64 = sqlx::query_scalar("SELECT coalesce(max(position), 0) FROM events")
             .fetch_one(&pool)
             .await?;
@@ -77,7 +78,7 @@ pub(crate) fn connect_options(url: &str) -> Result<SqliteConnectOptions, StoreEr
         .foreign_keys(true))
 }
 
-const COLUMNS: &str = "position, stream, version, event_id, event_type, schema_version, payload, metadata, recorded_at";
+const COLUMNS: &str = "position, stream, version, event_id, event_type, schema_version, payload, metadata, recorded_at, hash";
 
 /// One row of [`COLUMNS`], read by position and text borrowed from the row: catch-up decodes
 /// every event of the log through here.
@@ -102,6 +103,7 @@ fn decode(row: &SqliteRow) -> Result<RecordedEvent, StoreError> {
         schema_version: row.try_get::<i64, _>(5)? as u32,
         payload: serde_json::from_str(payload).map_err(|e| corrupt(&e))?,
         metadata,
+        hash: row.try_get(9)?,
     })
 }
 

@@ -6,7 +6,7 @@
 use std::path::Path;
 use std::time::Duration;
 
-use chrono::{SecondsFormat, Utc};
+use chrono::Utc;
 use rusqlite::{Connection, ErrorCode, OptionalExtension, TransactionBehavior};
 use tokio::sync::{mpsc, watch};
 
@@ -18,13 +18,13 @@ use crate::batch::{self, AppendRequest, Committed, Committer, StreamFacts};
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 
 const HEAD: &str = "SELECT coalesce(max(position), 0) FROM events";
-const VERSION: &str = "SELECT version FROM streams WHERE stream = ?1";
+const VERSION: &str = "SELECT version, hash FROM streams WHERE stream = ?1";
 const STORED: &str = "SELECT version, position FROM events WHERE stream = ?1 AND event_id = ?2";
 const INSERT: &str = "INSERT INTO events (position, stream, category, version, event_id, \
-     event_type, schema_version, payload, metadata, recorded_at) \
-     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)";
-const SET_VERSION: &str = "INSERT INTO streams (stream, version) VALUES (?1, ?2) \
-     ON CONFLICT (stream) DO UPDATE SET version = excluded.version";
+     event_type, schema_version, payload, metadata, recorded_at, hash) \
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)";
+const SET_VERSION: &str = "INSERT INTO streams (stream, version, hash) VALUES (?1, ?2, ?3) \
+     ON CONFLICT (stream) DO UPDATE SET version = excluded.version, hash = excluded.hash";
 
 /// Opens the writer's connection to the (already migrated) database file and starts the thread
 /// that commits the appends `requests` brings. The thread ends when every sender is gone.
@@ -90,10 +90,14 @@ impl SqliteCommitter {
         {
             let mut version = tx.prepare_cached(VERSION)?;
             for stream in streams {
-                let found: Option<i64> =
-                    version.query_row([&stream], |row| row.get(0)).optional()?;
-                if let Some(v) = found {
-                    facts.versions.insert(stream, v as u64);
+                let found: Option<(i64, Option<String>)> = version
+                    .query_row([&stream], |row| Ok((row.get(0)?, row.get(1)?)))
+                    .optional()?;
+                if let Some((v, hash)) = found {
+                    facts.versions.insert(stream.clone(), v as u64);
+                    if let Some(hash) = hash {
+                        facts.hashes.insert(stream, hash);
+                    }
                 }
             }
         }
@@ -131,12 +135,13 @@ impl SqliteCommitter {
                     row.schema_version,
                     &row.payload,
                     &row.metadata,
-                    row.recorded_at.to_rfc3339_opts(SecondsFormat::Micros, true),
+                    crate::chain::recorded_time(row.recorded_at),
+                    &row.hash,
                 ))?;
             }
             let mut set_version = tx.prepare_cached(SET_VERSION)?;
-            for (stream, version) in batch::new_versions(&plan.rows) {
-                set_version.execute((stream, version))?;
+            for (stream, version, hash) in batch::new_versions(&plan.rows) {
+                set_version.execute((stream, version, hash))?;
             }
         }
         tx.commit()?;

@@ -239,6 +239,68 @@ async fn metadata_travels_with_the_event_and_the_store_stamps_the_time(
     assert!(age.num_seconds().abs() < 60);
 }
 
+/// Every stream is a hash chain (`store::chain`): each event's hash covers the hash before it
+/// in its stream and what the event holds, also when appends to one stream race.
+async fn every_stream_is_a_hash_chain_of_what_its_events_hold(
+    store: Arc<dyn EventStore>,
+    _: Opener,
+) {
+    let appends = (0..8).map(|i| {
+        let store = store.clone();
+        async move {
+            let stream = if i % 2 == 0 { "chain-a" } else { "chain-b" };
+            let metadata = Metadata {
+                actor: Some(format!("writer-{i}")),
+                ..Metadata::default()
+            };
+            let events = (0..2)
+                .map(|n| {
+                    NewEvent::new(
+                        "Linked",
+                        json!({"i": i, "n": n, "x": 2.5}),
+                        metadata.clone(),
+                    )
+                })
+                .collect();
+            store
+                .append(stream, ExpectedVersion::Any, events)
+                .await
+                .unwrap();
+        }
+    });
+    futures::future::join_all(appends).await;
+    for stream in ["chain-a", "chain-b"] {
+        let events = store.read_stream(stream, 0).await.unwrap();
+        assert_eq!(events.len(), 8);
+        let mut previous: Option<String> = None;
+        for e in &events {
+            let mut metadata = e.metadata.clone();
+            let at = metadata.recorded_at.take().expect("stamped");
+            let payload = e.payload.to_string();
+            let metadata = serde_json::to_string(&metadata).unwrap();
+            let expected = store::chain::Link {
+                previous: previous.as_deref(),
+                stream,
+                version: e.version,
+                event_id: e.event_id,
+                event_type: &e.event_type,
+                schema_version: e.schema_version,
+                payload: &payload,
+                metadata: &metadata,
+                recorded_at: &store::chain::recorded_time(at),
+            }
+            .hash();
+            assert_eq!(
+                e.hash.as_deref(),
+                Some(expected.as_str()),
+                "{stream} {}",
+                e.version
+            );
+            previous = e.hash.clone();
+        }
+    }
+}
+
 async fn read_all_pages_in_order_and_filters_by_category_and_type(
     store: Arc<dyn EventStore>,
     _: Opener,
@@ -632,6 +694,7 @@ conformance!(
     concurrent_appends_with_one_expected_version_let_exactly_one_win,
     an_invalid_append_is_refused,
     metadata_travels_with_the_event_and_the_store_stamps_the_time,
+    every_stream_is_a_hash_chain_of_what_its_events_hold,
     read_all_pages_in_order_and_filters_by_category_and_type,
     a_subscription_catches_up_then_follows_live_appends,
     many_concurrent_writers_and_a_live_subscriber_lose_nothing,

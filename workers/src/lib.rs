@@ -9,6 +9,7 @@ pub mod claims;
 pub mod export;
 pub mod files;
 pub mod history;
+pub mod log_seals;
 pub mod sealing;
 pub mod secret;
 pub mod webhooks;
@@ -73,6 +74,8 @@ pub struct Services {
     pub files: Arc<dyn files::FileStore>,
     pub exports: export::job::ExportSettings,
     pub webhooks: Arc<webhooks::Webhooks>,
+    /// When the log is sealed.
+    pub seals: commands::log_seals::Thresholds,
 }
 
 /// The service's workers.
@@ -120,6 +123,7 @@ pub fn all(
             services.files.clone(),
             services.exports.work_dir.clone(),
         )),
+        Arc::new(log_seals::LogSealWorker::new(db.clone(), services.seals)),
     ];
     workers
         .into_iter()

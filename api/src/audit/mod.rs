@@ -1,6 +1,7 @@
 //! Auditing the service against its event log: which organisation an event belongs to (for the
 //! audit API), and `audit replay`, which checks that the read models are what the log makes.
 
+pub mod chain;
 pub mod event_org;
 pub mod replay;
 mod scratch;

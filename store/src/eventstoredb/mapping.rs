@@ -65,6 +65,9 @@ struct StoredMetadata {
     request_id: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     idempotency: Option<String>,
+    /// The event's link in its stream's chain, when the writer chained it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    hash: Option<String>,
     #[serde(default = "first_schema")]
     schema_version: u32,
 }
@@ -83,6 +86,7 @@ pub(super) fn metadata_json(event: &NewEvent) -> serde_json::Value {
         actor: m.actor.clone(),
         request_id: m.request_id.clone(),
         idempotency: m.idempotency.clone(),
+        hash: None,
         schema_version: event.schema_version,
     };
     serde_json::to_value(stored).expect("metadata serialises")
@@ -170,6 +174,7 @@ pub(super) fn recorded(event: &eventstore::RecordedEvent) -> Result<RecordedEven
             recorded_at: Some(recorded_at),
             idempotency: stored.idempotency,
         },
+        hash: stored.hash,
     })
 }
 

@@ -104,4 +104,42 @@ impl AuditApi {
         }
         Ok(Json(AuditEventPage { data, next_after }))
     }
+
+    /// List the seals of the event log
+    ///
+    /// Needs the `admin` role. A seal (made every `SEAL_EVERY_EVENTS` events or
+    /// `SEAL_EVERY_SECONDS`, whichever comes first, and by `audit seal`) holds the running
+    /// digest of the whole log up to a position and the hash of the seal before it. A digest
+    /// kept outside the system proves later that the log up to it is unchanged
+    /// (`bufdir-reporting audit verify --expect POSITION:DIGEST`). Oldest first; pass
+    /// `next_after` as `after` for the next page.
+    #[oai(
+        path = "/api/v1/audit/seals",
+        method = "get",
+        operation_id = "listAuditSeals"
+    )]
+    async fn seals(
+        &self,
+        auth: BearerAuth,
+        state: Data<&AppState>,
+        /// Continue after this seal (a page's `next_after`, or a seal's `version`).
+        after: Query<Option<u64>>,
+        /// How many seals a page holds (default 100, at most 1000).
+        #[oai(validator(minimum(value = "1"), maximum(value = "1000")))]
+        limit: Query<Option<u32>>,
+    ) -> Result<Json<AuditSealPage>, ProblemResponse> {
+        auth.0.require_any(&[Role::Admin])?;
+        let limit = limit.0.unwrap_or(DEFAULT_LIMIT) as usize;
+        let from = after.0.map_or(0, |a| a.saturating_add(1));
+        let mut seals = commands::log_seals::list_from(state.db.events.as_ref(), from)
+            .await
+            .map_err(ApiError::internal)?;
+        let more = seals.len() > limit;
+        seals.truncate(limit);
+        let next_after = more.then(|| seals.last().map(|s| s.version)).flatten();
+        Ok(Json(AuditSealPage {
+            data: seals.into_iter().map(Into::into).collect(),
+            next_after,
+        }))
+    }
 }

@@ -39,6 +39,11 @@ pub struct AuditEvent {
     pub event_id: Uuid,
     pub payload: serde_json::Value,
     pub metadata: AuditMetadata,
+    /// Its link in its stream's hash chain: SHA-256 (hex) of the previous event's hash in the
+    /// stream and everything this event is (see the README, "The audit trail"). `null` only on
+    /// a backend that keeps no chain.
+    #[oai(nullable)]
+    pub hash: Option<String>,
 }
 
 impl From<RecordedEvent> for AuditEvent {
@@ -58,6 +63,7 @@ impl From<RecordedEvent> for AuditEvent {
                 request_id: e.metadata.request_id,
                 recorded_at: e.metadata.recorded_at.map(Into::into),
             },
+            hash: e.hash,
         }
     }
 }
@@ -69,6 +75,53 @@ pub struct AuditEventPage {
     /// Pass as `after` for the next page; `null` when this page reached the end of the log.
     #[oai(nullable)]
     pub next_after: Option<String>,
+}
+
+/// A seal over the whole log (`LogSealed` in stream `log-seals`).
+#[derive(Debug, Object)]
+pub struct AuditSeal {
+    /// The seal event's own position in the log.
+    pub position: String,
+    /// Its place among the seals, from 0.
+    pub version: u64,
+    /// The seal event's hash in the chain of seals.
+    pub hash: String,
+    /// The last position the digest covers.
+    pub up_to: String,
+    /// How many events the digest covers (every event up to `up_to`).
+    pub events: u64,
+    /// The running digest of the log up to `up_to`: keep it outside the system and check it
+    /// later with `bufdir-reporting audit verify --expect {up_to}:{digest}`.
+    pub digest: String,
+    /// The hash of the seal before; `null` for the first.
+    #[oai(nullable)]
+    pub previous_seal: Option<String>,
+    #[oai(nullable)]
+    pub sealed_at: Option<Timestamp>,
+}
+
+impl From<commands::log_seals::Sealed> for AuditSeal {
+    fn from(s: commands::log_seals::Sealed) -> Self {
+        AuditSeal {
+            position: s.position.to_string(),
+            version: s.version,
+            hash: s.hash,
+            up_to: s.seal.up_to,
+            events: s.seal.events,
+            digest: s.seal.digest,
+            previous_seal: s.seal.previous_seal,
+            sealed_at: s.recorded_at.map(Into::into),
+        }
+    }
+}
+
+#[derive(Debug, Object)]
+pub struct AuditSealPage {
+    /// Seals in the order they were made.
+    pub data: Vec<AuditSeal>,
+    /// Pass as `after` for the next page; `null` on the last.
+    #[oai(nullable)]
+    pub next_after: Option<u64>,
 }
 
 /// What the caller asked for besides the position.

@@ -1,0 +1,378 @@
+//! The tamper-evident log through the real binary and HTTP: every event carries its chain hash,
+//! seals are made and listed, `audit verify` passes an intact log (and an export of it, without
+//! a database) and names each kind of tampering (an edited payload, two events swapped, an
+//! event deleted), and a log written before chains is upgraded once, recording that it was.
+
+mod common;
+#[path = "../../tests/tests/support/mod.rs"]
+mod support;
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use serde_json::Value;
+use sqlx::Connection;
+
+use common::{BIN, stop};
+
+fn command(data_dir: &Path, database_url: Option<&str>, args: &[&str]) -> Command {
+    let mut cmd = Command::new(BIN);
+    cmd.args(args)
+        .arg("--data-dir")
+        .arg(data_dir)
+        .env_remove("DATABASE_URL")
+        .env_remove("BUFDIR_API_URL")
+        .env("RUST_LOG", "warn");
+    if let Some(url) = database_url {
+        cmd.env("DATABASE_URL", url);
+    }
+    cmd
+}
+
+/// Runs an `audit` command: (exit code, stdout).
+fn audit(data_dir: &Path, database_url: Option<&str>, args: &[&str]) -> (i32, String) {
+    let mut all = vec!["audit"];
+    all.extend_from_slice(args);
+    let Output {
+        status,
+        stdout,
+        stderr,
+    } = command(data_dir, database_url, &all).output().unwrap();
+    let out = String::from_utf8(stdout).unwrap();
+    let code = status.code().expect("exited");
+    assert!(
+        code != 2,
+        "audit {args:?} could not run: {}",
+        String::from_utf8_lossy(&stderr)
+    );
+    (code, out)
+}
+
+async fn execute(url: &str, statement: &str) -> u64 {
+    if url.starts_with("postgres") {
+        let mut conn = sqlx::PgConnection::connect(url).await.unwrap();
+        sqlx::query(sqlx::AssertSqlSafe(statement))
+            .execute(&mut conn)
+            .await
+            .unwrap()
+            .rows_affected()
+    } else {
+        let mut conn = sqlx::SqliteConnection::connect(url).await.unwrap();
+        sqlx::query(sqlx::AssertSqlSafe(statement))
+            .execute(&mut conn)
+            .await
+            .unwrap()
+            .rows_affected()
+    }
+}
+
+async fn number(url: &str, query: &str) -> i64 {
+    if url.starts_with("postgres") {
+        let mut conn = sqlx::PgConnection::connect(url).await.unwrap();
+        sqlx::query_scalar(sqlx::AssertSqlSafe(query))
+            .fetch_one(&mut conn)
+            .await
+            .unwrap()
+    } else {
+        let mut conn = sqlx::SqliteConnection::connect(url).await.unwrap();
+        sqlx::query_scalar(sqlx::AssertSqlSafe(query))
+            .fetch_one(&mut conn)
+            .await
+            .unwrap()
+    }
+}
+
+/// Swaps the positions of the events at `a` and `b`.
+async fn swap(url: &str, a: i64, b: i64) {
+    for statement in [
+        format!("UPDATE events SET position = -1 WHERE position = {a}"),
+        format!("UPDATE events SET position = {a} WHERE position = {b}"),
+        format!("UPDATE events SET position = {b} WHERE position = -1"),
+    ] {
+        assert_eq!(execute(url, &statement).await, 1, "{statement}");
+    }
+}
+
+async fn chain_holds_and_tampering_is_named(
+    data_dir: &Path,
+    database_url: Option<&str>,
+    url: &str,
+) {
+    let mut cmd = command(
+        data_dir,
+        database_url,
+        &["serve", "--bind", "127.0.0.1:0", "--demo"],
+    );
+    cmd.env("SEAL_EVERY_EVENTS", "5");
+    let server = common::listening(cmd);
+    let base = server.base.clone();
+    let client = reqwest::Client::new();
+    common::wait_ready(&client, &base).await;
+    let token = String::from_utf8(
+        command(data_dir, database_url, &["token", "--role", "admin"])
+            .output()
+            .unwrap()
+            .stdout,
+    )
+    .unwrap()
+    .trim()
+    .to_string();
+
+    // Every event shows its hash.
+    let page: Value = client
+        .get(format!("{base}/api/v1/audit/events?limit=1000"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let events = page["data"].as_array().unwrap();
+    assert!(events.len() > 5, "{page}");
+    for e in events {
+        let hash = e["hash"].as_str().unwrap_or_default();
+        assert!(
+            hash.len() == 64 && hash.bytes().all(|b| b.is_ascii_hexdigit()),
+            "{e}"
+        );
+    }
+
+    // The seal worker seals every 5 events here; `audit seal` seals at once, from another
+    // process, and the API lists both kinds.
+    let (code, printed) = audit(data_dir, database_url, &["seal"]);
+    assert_eq!(code, 0, "{printed}");
+    let expect = printed
+        .split("audit verify --expect ")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .unwrap_or_else(|| panic!("the seal is printed to be kept: {printed}"))
+        .to_string();
+    let (code, again) = audit(data_dir, database_url, &["seal", "--print"]);
+    assert_eq!(code, 0);
+    assert!(again.contains(&expect), "{again} / {expect}");
+    let seals: Value = client
+        .get(format!("{base}/api/v1/audit/seals"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let listed = seals["data"].as_array().unwrap();
+    // The workers may still be busy with the demo data, so the worker may have sealed since.
+    assert!(
+        listed.iter().any(|s| format!(
+            "{}:{}",
+            s["up_to"].as_str().unwrap(),
+            s["digest"].as_str().unwrap()
+        ) == expect),
+        "{expect} not in {seals}"
+    );
+    for pair in listed.windows(2) {
+        assert_eq!(pair[1]["previous_seal"], pair[0]["hash"], "{seals}");
+    }
+    let viewer = String::from_utf8(
+        command(
+            data_dir,
+            database_url,
+            &["token", "--role", "viewer", "--org", "org-demo"],
+        )
+        .output()
+        .unwrap()
+        .stdout,
+    )
+    .unwrap();
+    let status = client
+        .get(format!("{base}/api/v1/audit/seals"))
+        .bearer_auth(viewer.trim())
+        .send()
+        .await
+        .unwrap()
+        .status();
+    assert_eq!(status, 403);
+    stop(server.child);
+
+    // Intact: the database, with the kept digest, and an export checked without a database.
+    let (code, report) = audit(data_dir, database_url, &["verify", "--expect", &expect]);
+    assert_eq!(code, 0, "{report}");
+    assert!(report.contains("INTACT"), "{report}");
+    let export = data_dir.join("log.jsonl");
+    let (code, _) = audit(
+        data_dir,
+        database_url,
+        &["export", "--to", export.to_str().unwrap()],
+    );
+    assert_eq!(code, 0);
+    let nowhere = support::TempSqlite::new();
+    let (code, report) = audit(
+        &nowhere.dir,
+        None,
+        &[
+            "verify",
+            "--from",
+            export.to_str().unwrap(),
+            "--expect",
+            &expect,
+        ],
+    );
+    assert_eq!(code, 0, "{report}");
+    assert!(
+        std::fs::read_dir(&nowhere.dir).unwrap().next().is_none(),
+        "verifying a file opens no database"
+    );
+    // An edited line of the export is found.
+    let text = std::fs::read_to_string(&export).unwrap();
+    let edited = text.replacen("Demo barnevern", "Demo barnevørn", 1);
+    assert_ne!(edited, text);
+    std::fs::write(&export, edited).unwrap();
+    let (code, report) = audit(
+        &nowhere.dir,
+        None,
+        &["verify", "--from", export.to_str().unwrap()],
+    );
+    assert_eq!(code, 1, "{report}");
+    assert!(
+        report.contains("stream organization-org-demo version 0"),
+        "{report}"
+    );
+
+    // An edited payload.
+    let first = number(
+        url,
+        "SELECT position FROM events WHERE stream = 'organization-org-demo' AND version = 0",
+    )
+    .await;
+    let cast = if url.starts_with("postgres") {
+        "::text"
+    } else {
+        ""
+    };
+    let back = if url.starts_with("postgres") {
+        "::json"
+    } else {
+        ""
+    };
+    let edit = |from: &str, to: &str| {
+        format!(
+            "UPDATE events SET payload = replace(payload{cast}, '{from}', '{to}'){back} \
+             WHERE position = {first}"
+        )
+    };
+    assert_eq!(
+        execute(url, &edit("Demo barnevern", "Demo barnevørn")).await,
+        1
+    );
+    let (code, report) = audit(data_dir, database_url, &["verify"]);
+    assert_eq!(code, 1, "{report}");
+    assert!(
+        report.contains(&format!(
+            "TAMPERED: stream organization-org-demo version 0 at position {first}: its content \
+             does not match its hash"
+        )),
+        "{report}"
+    );
+    assert_eq!(
+        execute(url, &edit("Demo barnevørn", "Demo barnevern")).await,
+        1
+    );
+    assert_eq!(audit(data_dir, database_url, &["verify"]).0, 0);
+
+    // Two events of one stream swapped: the stream's order is broken where it shows.
+    let stream = "SELECT stream FROM events WHERE version = 1 ORDER BY position LIMIT 1";
+    let (v0, v1) = (
+        number(
+            url,
+            &format!("SELECT position FROM events WHERE version = 0 AND stream = ({stream})"),
+        )
+        .await,
+        number(
+            url,
+            &format!("SELECT position FROM events WHERE version = 1 AND stream = ({stream})"),
+        )
+        .await,
+    );
+    swap(url, v0, v1).await;
+    let (code, report) = audit(data_dir, database_url, &["verify"]);
+    assert_eq!(code, 1, "{report}");
+    assert!(
+        report.contains(&format!(
+            "version 1 at position {v0}: version 0 of the stream is missing"
+        )),
+        "{report}"
+    );
+    swap(url, v0, v1).await;
+    // Two neighbouring events of different streams swapped (each the first of its stream):
+    // each stream is still in order, but the seal's digest over the whole log is not.
+    let other = number(
+        url,
+        "SELECT a.position FROM events a JOIN events b ON b.position = a.position + 1 \
+         WHERE a.version = 0 AND b.version = 0 AND a.stream <> b.stream \
+         ORDER BY a.position LIMIT 1",
+    )
+    .await;
+    let v0 = other + 1;
+    swap(url, v0, other).await;
+    let (code, report) = audit(data_dir, database_url, &["verify"]);
+    assert_eq!(code, 1, "{report}");
+    assert!(report.contains("does not match this seal"), "{report}");
+    swap(url, v0, other).await;
+    assert_eq!(audit(data_dir, database_url, &["verify"]).0, 0);
+
+    // A log written before chains: its events are chained at the next start and the upgrade
+    // is recorded; the seals made before still hold.
+    let events_before = number(url, "SELECT count(*) FROM events").await;
+    execute(url, "UPDATE events SET hash = NULL").await;
+    execute(url, "UPDATE streams SET hash = NULL").await;
+    let (code, report) = audit(data_dir, database_url, &["verify", "--expect", &expect]);
+    assert_eq!(code, 0, "{report}");
+    assert_eq!(
+        number(
+            url,
+            "SELECT count(*) FROM events WHERE event_type = 'LogChainUpgraded'"
+        )
+        .await,
+        1
+    );
+    assert_eq!(
+        number(url, "SELECT count(*) FROM events").await,
+        events_before + 1
+    );
+
+    // One event deleted from a stream (one whose next event follows before any seal).
+    let pair = "FROM events a JOIN events b ON b.stream = a.stream AND b.version = a.version + 1 \
+                WHERE NOT EXISTS (SELECT 1 FROM events s WHERE s.event_type = 'LogSealed' \
+                    AND s.position > a.position AND s.position < b.position) \
+                ORDER BY a.position LIMIT 1";
+    let gone = number(url, &format!("SELECT a.position {pair}")).await;
+    let version = number(url, &format!("SELECT a.version {pair}")).await;
+    let next = number(url, &format!("SELECT b.position {pair}")).await;
+    assert_eq!(
+        execute(url, &format!("DELETE FROM events WHERE position = {gone}")).await,
+        1
+    );
+    let (code, report) = audit(data_dir, database_url, &["verify"]);
+    assert_eq!(code, 1, "{report}");
+    assert!(
+        report.contains(&format!(
+            "version {} at position {next}: version {version} of the stream is missing",
+            version + 1
+        )),
+        "{report}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_log_is_chained_sealed_and_tampering_is_named_on_sqlite() {
+    let db = support::TempSqlite::new();
+    chain_holds_and_tampering_is_named(&db.dir, None, &db.url).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs PostgreSQL: run ci/test, or set TEST_DATABASE_URL and pass --run-ignored all"]
+async fn the_log_is_chained_sealed_and_tampering_is_named_on_postgres() {
+    let url = support::fresh_postgres().await;
+    let dir = support::TempSqlite::new();
+    chain_holds_and_tampering_is_named(&dir.dir, Some(&url), &url).await;
+}
