@@ -217,7 +217,34 @@ pub async fn audit(common: &Common, command: &AuditCommand) -> i32 {
     use crate::audit::chain::{self, Verdict};
     let outcome: anyhow::Result<i32> = async {
         match command {
-            AuditCommand::Replay { max_differences } => {
+            AuditCommand::Replay {
+                from: Some(file),
+                as_of,
+                report,
+                snapshot,
+                ..
+            } => {
+                use crate::audit::offline::{Replayed, Subject, replay};
+                let subject = match (report, snapshot) {
+                    (Some(id), _) => Subject::Report(id.clone()),
+                    (_, Some(id)) => Subject::Snapshot(id.clone()),
+                    _ => anyhow::bail!("--from needs --report ID or --snapshot ID"),
+                };
+                let as_of = anyhow::Context::context(*as_of, "--from needs --as-of POSITION")?;
+                Ok(match replay(file, as_of, &subject).await? {
+                    Replayed::Shown(shown) => {
+                        println!("{}", serde_json::to_string_pretty(&shown)?);
+                        0
+                    }
+                    Replayed::Tampered(broken) => {
+                        println!("TAMPERED: {broken}");
+                        1
+                    }
+                })
+            }
+            AuditCommand::Replay {
+                max_differences, ..
+            } => {
                 let options = crate::audit::replay::Options {
                     max_differences: *max_differences,
                 };

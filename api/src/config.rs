@@ -440,10 +440,27 @@ pub enum AuditCommand {
     /// Rebuild every read model from the log into a fresh database and compare it, table by from the log into a fresh database and compare it, table by
     /// table and row by row, with the live read models (each up to its live checkpoint).
     /// Exit code 0: identical; 1: they differ; 2: the audit could not run.
+    ///
+    /// With --from FILE --as-of POSITION and --report or --snapshot: no database is compared.
+    /// The export is verified, its events up to POSITION are replayed into a fresh database, and
+    /// what the report (its figures, read as its export read them, and its Bufdir payload) or
+    /// the snapshot showed at that position is printed as JSON.
     Replay {
         /// At most this many differences are shown per table (all are counted).
         #[arg(long, default_value_t = 20)]
         max_differences: usize,
+        /// An export (`audit export`) to replay instead of the database.
+        #[arg(long, requires = "as_of")]
+        from: Option<std::path::PathBuf>,
+        /// The log position to replay the export up to.
+        #[arg(long, requires = "from")]
+        as_of: Option<i64>,
+        /// The report to show (with --from).
+        #[arg(long, requires = "from", conflicts_with = "snapshot")]
+        report: Option<String>,
+        /// The snapshot to show (with --from).
+        #[arg(long, requires = "from")]
+        snapshot: Option<String>,
     },
 }
 

@@ -376,3 +376,167 @@ async fn the_log_is_chained_sealed_and_tampering_is_named_on_postgres() {
     let dir = support::TempSqlite::new();
     chain_holds_and_tampering_is_named(&dir.dir, Some(&url), &url).await;
 }
+
+async fn get_json(client: &reqwest::Client, url: &str, token: &str) -> (u16, Value) {
+    let r = client.get(url).bearer_auth(token).send().await.unwrap();
+    let status = r.status().as_u16();
+    (status, r.json().await.unwrap_or(Value::Null))
+}
+
+/// Polls a separate process's answer until `done` holds (there is nothing in this process to
+/// await for another process's worker).
+async fn until(
+    client: &reqwest::Client,
+    url: &str,
+    token: &str,
+    done: impl Fn(&Value) -> bool,
+) -> Value {
+    for _ in 0..400 {
+        let (status, body) = get_json(client, url, token).await;
+        if status == 200 && done(&body) {
+            return body;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    panic!("{url} did not get there");
+}
+
+/// An auditor with only the export reproduces a report: its figures replayed as of the
+/// report's position are the figures of the report's file.
+async fn an_export_reproduces_a_report(data_dir: &Path, database_url: Option<&str>, url: &str) {
+    let cmd = command(
+        data_dir,
+        database_url,
+        &["serve", "--bind", "127.0.0.1:0", "--demo"],
+    );
+    let server = common::listening(cmd);
+    let base = server.base.clone();
+    let client = reqwest::Client::new();
+    common::wait_ready(&client, &base).await;
+    let token = String::from_utf8(
+        command(data_dir, database_url, &["token", "--role", "admin"])
+            .output()
+            .unwrap()
+            .stdout,
+    )
+    .unwrap()
+    .trim()
+    .to_string();
+    let created: Value = client
+        .post(format!("{base}/api/v1/bufdir-exports"))
+        .bearer_auth(&token)
+        .json(&serde_json::json!({"org_id": "org-demo", "format": "json",
+            "period_from": "2025-01-01", "period_to": "2025-12-31", "activity_types": [],
+            "include_attachments": false, "submit_to_bufdir_api": false}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let export_id = created["export_id"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{created}"));
+    let report_id = format!("rpt_{}", export_id.split_once('_').unwrap().1);
+    until(
+        &client,
+        &format!("{base}/api/v1/report-history/{report_id}"),
+        &token,
+        |r| r["status"] == "completed",
+    )
+    .await;
+    let (_, link) = get_json(
+        &client,
+        &format!("{base}/api/v1/report-history/{report_id}/download-url"),
+        &token,
+    )
+    .await;
+    let file: Value = client
+        .get(
+            link["download_url"]
+                .as_str()
+                .unwrap_or_else(|| panic!("{link}")),
+        )
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    stop(server.child);
+
+    let export = data_dir.join("log.jsonl");
+    let (code, _) = audit(
+        data_dir,
+        database_url,
+        &["export", "--to", export.to_str().unwrap()],
+    );
+    assert_eq!(code, 0);
+    let recorded = number(
+        url,
+        "SELECT max(position) FROM events WHERE event_type = 'ReportRecorded'",
+    )
+    .await;
+    let nowhere = support::TempSqlite::new();
+    let (code, shown) = audit(
+        &nowhere.dir,
+        None,
+        &[
+            "replay",
+            "--from",
+            export.to_str().unwrap(),
+            "--as-of",
+            &recorded.to_string(),
+            "--report",
+            &report_id,
+        ],
+    );
+    assert_eq!(code, 0, "{shown}");
+    let shown: Value = serde_json::from_str(&shown).unwrap();
+    assert_eq!(
+        shown["payload"], file,
+        "the replay gives the file's figures"
+    );
+    assert_eq!(shown["report_id"], report_id.as_str());
+    assert!(
+        shown["sections"].as_array().is_some_and(|s| !s.is_empty()),
+        "{shown}"
+    );
+    // Before the report was recorded, there is none to show.
+    let before = command(
+        &nowhere.dir,
+        None,
+        &[
+            "audit",
+            "replay",
+            "--from",
+            export.to_str().unwrap(),
+            "--as-of",
+            &(recorded - 1).to_string(),
+            "--report",
+            &report_id,
+        ],
+    )
+    .output()
+    .unwrap();
+    assert_eq!(before.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&before.stderr).contains(&format!("no report {report_id}")),
+        "{}",
+        String::from_utf8_lossy(&before.stderr)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_export_alone_reproduces_a_reports_figures_on_sqlite() {
+    let db = support::TempSqlite::new();
+    an_export_reproduces_a_report(&db.dir, None, &db.url).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs PostgreSQL: run ci/test, or set TEST_DATABASE_URL and pass --run-ignored all"]
+async fn an_export_alone_reproduces_a_reports_figures_on_postgres() {
+    let url = support::fresh_postgres().await;
+    let dir = support::TempSqlite::new();
+    an_export_reproduces_a_report(&dir.dir, Some(&url), &url).await;
+}

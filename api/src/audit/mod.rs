@@ -3,6 +3,7 @@
 
 pub mod chain;
 pub mod event_org;
+pub mod offline;
 pub mod replay;
 mod scratch;
 mod table_diff;

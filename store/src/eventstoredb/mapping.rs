@@ -43,6 +43,38 @@ pub(super) fn outcome(result: &eventstore::WriteResult) -> Option<AppendOutcome>
     })
 }
 
+/// An event's link in its stream's hash chain (`crate::chain`), computed before the append.
+pub(super) struct ChainLink {
+    pub hash: String,
+    pub at: DateTime<Utc>,
+}
+
+/// The link of `event` as version `version` of `stream` after `previous`, at `at`: the same
+/// hash the SQL backends compute, over the payload and our metadata as JSON text.
+pub(super) fn chain_link(
+    stream: &str,
+    version: u64,
+    previous: Option<&str>,
+    event: &NewEvent,
+    at: DateTime<Utc>,
+) -> ChainLink {
+    let mut metadata = event.metadata.clone();
+    metadata.recorded_at = None;
+    let hash = crate::chain::Link {
+        previous,
+        stream,
+        version,
+        event_id: event.event_id,
+        event_type: &event.event_type,
+        schema_version: event.schema_version,
+        payload: &event.payload.to_string(),
+        metadata: &serde_json::to_string(&metadata).expect("metadata serialises"),
+        recorded_at: &crate::chain::recorded_time(at),
+    }
+    .hash();
+    ChainLink { hash, at }
+}
+
 /// The event's metadata as stored in EventStoreDB. `$correlationId` and `$causationId` are the
 /// server's own names, so its system projections (`$by_correlation_id`) understand ours.
 #[derive(Debug, Default, Serialize, Deserialize)]
@@ -68,6 +100,10 @@ struct StoredMetadata {
     /// The event's link in its stream's chain, when the writer chained it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     hash: Option<String>,
+    /// The time the chain covers, stamped by the writer just before the append (the server's
+    /// `created` is only known after it); our `recorded_at` when present.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    chained_at: Option<String>,
     #[serde(default = "first_schema")]
     schema_version: u32,
 }
@@ -78,7 +114,7 @@ fn first_schema() -> u32 {
 
 /// The metadata object written next to an event. `recorded_at` is left out: the server stamps
 /// `created` itself when it commits.
-pub(super) fn metadata_json(event: &NewEvent) -> serde_json::Value {
+pub(super) fn metadata_json(event: &NewEvent, link: Option<&ChainLink>) -> serde_json::Value {
     let m = &event.metadata;
     let stored = StoredMetadata {
         correlation_id: m.correlation_id.map(|u| u.to_string()),
@@ -86,18 +122,19 @@ pub(super) fn metadata_json(event: &NewEvent) -> serde_json::Value {
         actor: m.actor.clone(),
         request_id: m.request_id.clone(),
         idempotency: m.idempotency.clone(),
-        hash: None,
+        hash: link.map(|l| l.hash.clone()),
+        chained_at: link.map(|l| crate::chain::recorded_time(l.at)),
         schema_version: event.schema_version,
     };
     serde_json::to_value(stored).expect("metadata serialises")
 }
 
-pub(super) fn event_data(event: &NewEvent) -> Result<EventData, StoreError> {
+pub(super) fn event_data(event: &NewEvent, link: &ChainLink) -> Result<EventData, StoreError> {
     let invalid = |e: serde_json::Error| StoreError::InvalidAppend(e.to_string());
     EventData::json(&event.event_type, &event.payload)
         .map_err(invalid)?
         .id(event.event_id)
-        .metadata_as_json(&metadata_json(event))
+        .metadata_as_json(&metadata_json(event, Some(link)))
         .map_err(invalid)
 }
 
@@ -151,11 +188,17 @@ pub(super) fn recorded(event: &eventstore::RecordedEvent) -> Result<RecordedEven
         serde_json::from_slice(&event.custom_metadata).map_err(|e| corrupt("metadata", &e))?
     };
     // The crate rounds `created` down to whole seconds; the raw ticks keep the full precision.
-    let recorded_at = event
+    let created = event
         .metadata
         .get("created")
         .and_then(|t| created_at(t))
         .unwrap_or(event.created);
+    let recorded_at = match &stored.chained_at {
+        Some(at) => DateTime::parse_from_rfc3339(at)
+            .map_err(|e| corrupt("chained_at", &e))?
+            .with_timezone(&Utc),
+        None => created,
+    };
     // Another writer's correlation id need not be a UUID; it cannot be ours then.
     let uuid = |s: Option<String>| s.and_then(|s| Uuid::parse_str(&s).ok());
     Ok(RecordedEvent {
@@ -337,7 +380,7 @@ mod tests {
         );
         event.schema_version = 3;
         assert_eq!(
-            metadata_json(&event),
+            metadata_json(&event, None),
             json!({"$correlationId": correlation.to_string(), "actor": "user-7", "schema_version": 3})
         );
     }
@@ -357,7 +400,7 @@ mod tests {
         new.schema_version = 2;
         // EventData keeps its fields to itself, so build what the server would hand back.
         let data = serde_json::to_vec(&payload).unwrap();
-        let meta = serde_json::to_vec(&metadata_json(&new)).unwrap();
+        let meta = serde_json::to_vec(&metadata_json(&new, None)).unwrap();
         let mut stored = raw("meta-1", "Named", &data, &meta);
         stored.id = new.event_id;
         let got = recorded(&stored).unwrap();
@@ -380,7 +423,47 @@ mod tests {
             got.metadata.recorded_at,
             DateTime::from_timestamp(1_700_000_000, 123_456_700)
         );
-        assert!(event_data(&new).is_ok());
+        assert_eq!(got.hash, None, "written without a chain");
+    }
+
+    #[test]
+    fn a_chained_event_carries_its_hash_and_the_time_the_hash_covers() {
+        use chrono::SubsecRound;
+        let metadata = Metadata {
+            actor: Some("user-7".into()),
+            ..Metadata::default()
+        };
+        let payload = json!({"name": "Æøå", "x": 2.5});
+        let new = NewEvent::new("Named", payload.clone(), metadata);
+        let at = Utc::now().trunc_subsecs(6);
+        let previous = "ab".repeat(32);
+        let link = chain_link("meta-1", 3, Some(&previous), &new, at);
+        assert!(event_data(&new, &link).is_ok());
+        let data = serde_json::to_vec(&payload).unwrap();
+        let meta = serde_json::to_vec(&metadata_json(&new, Some(&link))).unwrap();
+        let mut stored = raw("meta-1", "Named", &data, &meta);
+        stored.id = new.event_id;
+        let got = recorded(&stored).unwrap();
+        assert_eq!(got.hash.as_deref(), Some(link.hash.as_str()));
+        assert_eq!(got.metadata.recorded_at, Some(at));
+        // What a reader recomputes from the event as read is the stored hash (as on SQL).
+        let mut read_metadata = got.metadata.clone();
+        read_metadata.recorded_at = None;
+        let recomputed = crate::chain::Link {
+            previous: Some(&previous),
+            stream: &got.stream,
+            version: got.version,
+            event_id: got.event_id,
+            event_type: &got.event_type,
+            schema_version: got.schema_version,
+            payload: &got.payload.to_string(),
+            metadata: &serde_json::to_string(&read_metadata).unwrap(),
+            recorded_at: &crate::chain::recorded_time(at),
+        }
+        .hash();
+        assert_eq!(recomputed, link.hash);
+        // Another previous hash, another link.
+        assert_ne!(chain_link("meta-1", 3, None, &new, at).hash, link.hash);
     }
 
     #[test]

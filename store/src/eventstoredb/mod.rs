@@ -5,11 +5,11 @@
 //! log and are never returned. It needs EventStoreDB 22.10 or later, whose stream reads carry
 //! each event's `$all` position.
 //!
-//! Where it differs from the SQL backends: an append with [`ExpectedVersion::Any`] relies on the
-//! server's own duplicate check, which remembers only recently written event ids. A retry long
-//! after the original, or one whose ids are already in the stream while its expected version
-//! happens to match, is stored again here, where SQL would answer the original outcome or
-//! refuse it as a partial duplicate.
+//! Every event is chained as on the SQL backends (`crate::chain`): its hash and the time the
+//! hash covers travel in its metadata, computed before the append from the stream's newest
+//! event, so an append goes in at exactly the revision its hashes were computed for. With
+//! [`ExpectedVersion::Any`], an append another writer overtook is looked for in the stream (a
+//! retry of one already stored answers its outcome) and otherwise chained again and retried.
 
 mod connection;
 mod errors;
@@ -36,6 +36,8 @@ use crate::{
 
 /// Events per request when paging through `$all`.
 const PAGE: usize = 512;
+/// Appends with `Any` that another writer overtook, computed again before giving up.
+const CHAIN_RETRIES: usize = 16;
 
 #[derive(Clone)]
 pub struct EventStoreDbStore {
@@ -82,6 +84,26 @@ impl EventStoreDbStore {
         match read {
             Ok(events) => events.iter().map(mapping::recorded).collect(),
             Err(Failure::NotFound) => Ok(Vec::new()),
+            Err(other) => Err(other.into_error()),
+        }
+    }
+
+    /// The stream's newest event, whose hash the next one's covers.
+    async fn last_event(&self, stream: &str) -> Result<Option<RecordedEvent>, StoreError> {
+        let options = ReadStreamOptions::default()
+            .position(StreamPosition::End)
+            .backwards()
+            .max_count(1);
+        let read = self
+            .connection
+            .run("stream read", |client| {
+                let options = &options;
+                async move { drain(client.read_stream(stream, options).await?).await }
+            })
+            .await;
+        match read {
+            Ok(events) => events.first().map(mapping::recorded).transpose(),
+            Err(Failure::NotFound) => Ok(None),
             Err(other) => Err(other.into_error()),
         }
     }
@@ -182,32 +204,58 @@ impl EventStore for EventStoreDbStore {
     ) -> Result<AppendOutcome, StoreError> {
         crate::event::validate_append(stream, &events)?;
         let ids: Vec<Uuid> = events.iter().map(|e| e.event_id).collect();
-        let data = events
-            .iter()
-            .map(mapping::event_data)
-            .collect::<Result<Vec<_>, _>>()?;
-        // With `Any` the server itself answers a quick retry with the original outcome, from
-        // its memory of recent event ids; see the module documentation for what it misses.
-        let options = AppendToStreamOptions::default()
-            .expected_revision(mapping::expected_revision(expected));
-        let written = self
-            .connection
-            .run("append", |client| {
-                let (options, data) = (&options, data.clone());
-                async move { client.append_to_stream(stream, options, data).await }
-            })
-            .await;
-        match written {
-            Ok(result) => match mapping::outcome(&result) {
-                Some(outcome) => Ok(outcome),
-                None => self.locate(stream, result.next_expected_version).await,
-            },
-            Err(Failure::WrongExpectedVersion { current }) => {
-                self.after_wrong_version(stream, expected, &ids, current)
-                    .await
+        // The chain needs the stream's last hash, so the append goes in at exactly the revision
+        // it was computed for; with `Any`, an append that lost that race is computed again.
+        for _ in 0..CHAIN_RETRIES {
+            let last = self.last_event(stream).await?;
+            let current = last.as_ref().map(|e| e.version);
+            let at = chrono::SubsecRound::trunc_subsecs(chrono::Utc::now(), 6);
+            let mut previous = last.and_then(|e| e.hash);
+            let mut data = Vec::with_capacity(events.len());
+            for (i, event) in events.iter().enumerate() {
+                let version = current.map_or(0, |v| v + 1) + i as u64;
+                let link = mapping::chain_link(stream, version, previous.as_deref(), event, at);
+                data.push(mapping::event_data(event, &link)?);
+                previous = Some(link.hash);
             }
-            Err(other) => Err(other.into_error()),
+            let at_revision = match (expected, current) {
+                (ExpectedVersion::Any, Some(v)) => ExpectedVersion::Exact(v),
+                (ExpectedVersion::Any, None) => ExpectedVersion::NoStream,
+                (given, _) => given,
+            };
+            let options = AppendToStreamOptions::default()
+                .expected_revision(mapping::expected_revision(at_revision));
+            let written = self
+                .connection
+                .run("append", |client| {
+                    let (options, data) = (&options, data.clone());
+                    async move { client.append_to_stream(stream, options, data).await }
+                })
+                .await;
+            return match written {
+                Ok(result) => match mapping::outcome(&result) {
+                    Some(outcome) => Ok(outcome),
+                    None => self.locate(stream, result.next_expected_version).await,
+                },
+                Err(Failure::WrongExpectedVersion { current }) => {
+                    let answer = self
+                        .after_wrong_version(stream, expected, &ids, current)
+                        .await;
+                    match answer {
+                        // Another append came first; ours is not stored: chain it anew.
+                        Err(StoreError::EventStoreDb(_)) if expected == ExpectedVersion::Any => {
+                            continue;
+                        }
+                        answer => answer,
+                    }
+                }
+                Err(other) => Err(other.into_error()),
+            };
         }
+        Err(StoreError::EventStoreDb(format!(
+            "an append to {stream} lost the race for the stream's next revision \
+             {CHAIN_RETRIES} times"
+        )))
     }
 
     async fn read_stream(
