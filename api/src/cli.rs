@@ -8,8 +8,8 @@ use tokio_util::sync::CancellationToken;
 use crate::app::Application;
 use crate::auth::{Keys, Role};
 use crate::config::{
-    AuditCommand, Common, LogFormat, ProjectionsCommand, SandboxArgs, ServeArgs, TokenArgs,
-    WorkerArgs,
+    AuditCommand, Common, LogFormat, PrivacyCommand, ProjectionsCommand, SandboxArgs, ServeArgs,
+    TokenArgs, WorkerArgs,
 };
 use crate::progress::Progress;
 use crate::sandbox::Sandbox;
@@ -179,6 +179,50 @@ pub async fn projections(common: &Common, command: &ProjectionsCommand) -> anyho
         }
     }
     Ok(())
+}
+
+/// `privacy erase`: 0 erased, 1 refused (a retained report needs the data, or no such
+/// subject), 2 could not run.
+pub async fn privacy(common: &Common, command: &PrivacyCommand) -> i32 {
+    use commands::privacy::EraseError;
+    let PrivacyCommand::Erase {
+        subject,
+        force,
+        reason,
+    } = command;
+    let result = async {
+        let db = open(common).await?;
+        let projections = Projections::new(db.clone(), projections::all());
+        let ctx = commands::Ctx::new(db, projections, std::time::Duration::from_secs(10));
+        let metadata = workers::acting("privacy-cli");
+        let force_reason = if *force {
+            reason.as_deref().or(Some(""))
+        } else {
+            None
+        };
+        anyhow::Ok(commands::privacy::erase(&ctx, &metadata, subject, force_reason).await)
+    };
+    match result.await {
+        Ok(Ok(erased)) => {
+            println!(
+                "erased {}: its key is destroyed; reads and replays show its data as erased",
+                erased.subject_id
+            );
+            0
+        }
+        Ok(Err(e @ (EraseError::Refused(_) | EraseError::Unknown(_)))) => {
+            println!("REFUSED: {e}");
+            1
+        }
+        Ok(Err(e)) => {
+            eprintln!("privacy erase failed: {e:#}");
+            2
+        }
+        Err(e) => {
+            eprintln!("privacy erase failed: {e:#}");
+            2
+        }
+    }
 }
 
 pub fn openapi(output: &std::path::Path) -> anyhow::Result<()> {

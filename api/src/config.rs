@@ -359,6 +359,30 @@ pub enum Command {
         #[command(subcommand)]
         command: AuditCommand,
     },
+    /// Personal data in the log.
+    Privacy {
+        #[command(subcommand)]
+        command: PrivacyCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PrivacyCommand {
+    /// Erase a data subject's personal data (a submission's contact person): the erasure is
+    /// recorded in the log and their key destroyed, so every read and replay shows the data as
+    /// erased. Refused while a retained report needs it, unless --force with a --reason.
+    /// Exit code 0: erased; 1: refused; 2: could not run.
+    Erase {
+        /// The contact person's e-mail address (else name) as submitted, or a `subj_…` id.
+        #[arg(long)]
+        subject: String,
+        /// Erase even though a retained report needs the data.
+        #[arg(long, requires = "reason")]
+        force: bool,
+        /// Why (recorded in the log).
+        #[arg(long)]
+        reason: Option<String>,
+    },
 }
 
 #[derive(Debug, Clone, Args)]

@@ -1,5 +1,5 @@
 //! The `api` binary: one executable for the service, its workers and its tools (serve, worker,
-//! projections, audit, token, openapi, migrate), so a deployment ships one file.
+//! projections, audit, privacy, token, openapi, migrate), so a deployment ships one file.
 
 use clap::Parser;
 
@@ -25,5 +25,6 @@ async fn main() -> anyhow::Result<()> {
         Command::Token(token) => cli::token(common, token),
         Command::Migrate => cli::migrate(common).await,
         Command::Audit { command } => std::process::exit(cli::audit(common, command).await),
+        Command::Privacy { command } => std::process::exit(cli::privacy(common, command).await),
     }
 }

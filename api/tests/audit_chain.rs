@@ -540,3 +540,122 @@ async fn an_export_alone_reproduces_a_reports_figures_on_postgres() {
     let dir = support::TempSqlite::new();
     an_export_reproduces_a_report(&dir.dir, Some(&url), &url).await;
 }
+
+/// `privacy erase` through the real binary: refused while the report is retained, done when
+/// forced with a reason; the log still verifies and the audit trail shows the data as erased.
+async fn erasure_through_the_binary(data_dir: &Path, database_url: Option<&str>) {
+    let serve = || {
+        common::listening(command(
+            data_dir,
+            database_url,
+            &["serve", "--bind", "127.0.0.1:0", "--demo"],
+        ))
+    };
+    let server = serve();
+    let base = server.base.clone();
+    let client = reqwest::Client::new();
+    common::wait_ready(&client, &base).await;
+    let token = String::from_utf8(
+        command(data_dir, database_url, &["token", "--role", "admin"])
+            .output()
+            .unwrap()
+            .stdout,
+    )
+    .unwrap()
+    .trim()
+    .to_string();
+    let post = |path: &str, body: Value| {
+        client
+            .post(format!("{base}{path}"))
+            .bearer_auth(&token)
+            .json(&body)
+            .send()
+    };
+    let r = post(
+        "/api/v1/bufdir-api/authenticate",
+        serde_json::json!({"client_id": "eircodex_org_482", "client_secret": "s3cr3t_token_here",
+                           "org_id": "org-demo"}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+    let (_, payload) = get_json(
+        &client,
+        &format!("{base}/api/v1/aggregated-report-data?organization_id=org-demo&period_id=2025"),
+        &token,
+    )
+    .await;
+    let snapshot = payload["data"][0]["snapshot_id"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{payload}"))
+        .to_string();
+    let (_, mut bufdir) = get_json(
+        &client,
+        &format!("{base}/api/v1/aggregated-report-data/{snapshot}/bufdir-payload"),
+        &token,
+    )
+    .await;
+    bufdir["kontaktperson"] =
+        serde_json::json!({"navn": "Ola Nordmann", "epost": "ola@example.no"});
+    let r = post(
+        "/api/v1/bufdir-api/submit",
+        serde_json::json!({"report_id": "rpt_cli", "org_id": "org-demo",
+                           "payload_version": "bufdir_2025_v2", "payload": bufdir}),
+    )
+    .await
+    .unwrap();
+    let status = r.status().as_u16();
+    assert!(
+        status == 200 || status == 202,
+        "{}",
+        r.text().await.unwrap()
+    );
+    stop(server.child);
+
+    let erase = |extra: &[&str]| {
+        let mut args = vec!["privacy", "erase", "--subject", "ola@example.no"];
+        args.extend_from_slice(extra);
+        let out = command(data_dir, database_url, &args).output().unwrap();
+        (
+            out.status.code().unwrap(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+        )
+    };
+    let (code, said) = erase(&[]);
+    assert_eq!(code, 1, "{said}");
+    assert!(
+        said.contains("REFUSED") && said.contains("retained"),
+        "{said}"
+    );
+    let (code, said) = erase(&["--force", "--reason", "the data subject asked (ticket 42)"]);
+    assert_eq!(code, 0, "{said}");
+    let (code, report) = audit(data_dir, database_url, &["verify"]);
+    assert_eq!(code, 0, "{report}");
+
+    let server = serve();
+    let base = server.base.clone();
+    let (_, page) = get_json(
+        &client,
+        &format!("{base}/api/v1/audit/events?category=submission&limit=1000"),
+        &token,
+    )
+    .await;
+    let text = page.to_string();
+    assert!(!text.contains("Ola Nordmann"), "{text}");
+    assert!(text.contains("\"erased\":true"), "{text}");
+    stop(server.child);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn personal_data_is_erased_through_the_binary_on_sqlite() {
+    let db = support::TempSqlite::new();
+    erasure_through_the_binary(&db.dir, None).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs PostgreSQL: run ci/test, or set TEST_DATABASE_URL and pass --run-ignored all"]
+async fn personal_data_is_erased_through_the_binary_on_postgres() {
+    let url = support::fresh_postgres().await;
+    let dir = support::TempSqlite::new();
+    erasure_through_the_binary(&dir.dir, Some(&url)).await;
+}

@@ -8,6 +8,7 @@ mod execute;
 pub mod exports;
 pub mod log_seals;
 pub mod organizations;
+pub mod privacy;
 pub mod reexports;
 pub mod reports;
 pub mod snapshots;

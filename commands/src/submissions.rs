@@ -44,6 +44,9 @@ pub enum SubmitError {
     ReadModel(#[from] ProjectionError),
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// The contact person's key could not be had.
+    #[error(transparent)]
+    Privacy(#[from] crate::privacy::PrivacyError),
     /// Recorded, but the read model has not shown it within the wait.
     #[error("the submission is being recorded; retry shortly")]
     NotVisibleYet,
@@ -125,6 +128,8 @@ pub async fn submit(
     if !has_credentials(ctx, &org).await? {
         return Err(SubmitError::NoCredentials(org));
     }
+    // Validated in the clear above; kept in the log only encrypted under its subject's key.
+    let payload = crate::privacy::protect(&ctx.db.read, command.payload).await?;
     let submission_id = id_for("sub", metadata);
     let executed = ctx
         .run::<Submission>(
@@ -136,7 +141,7 @@ pub async fn submit(
                 org_id: org.clone(),
                 report_id: command.report_id.clone(),
                 payload_version: command.payload_version,
-                payload: command.payload,
+                payload,
                 now: Utc::now(),
             },
         )

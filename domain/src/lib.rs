@@ -14,6 +14,7 @@ pub mod org_id;
 pub mod org_number;
 pub mod organization;
 pub mod period;
+pub mod privacy;
 pub mod report;
 pub mod report_data;
 pub mod report_payload;

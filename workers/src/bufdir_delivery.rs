@@ -45,9 +45,16 @@ impl DeliveryWorker {
 
     async fn deliver(&self, row: submissions::SubmissionRow) -> anyhow::Result<Outcome> {
         let attempt = row.attempts + 1;
+        // Bufdir gets the contact person in the clear; one erased meanwhile is left out.
+        let mut payload = row.payload.clone();
+        if commands::privacy::reveal(&self.db.read, &mut payload).await?
+            && let Some(fields) = payload.as_object_mut()
+        {
+            fields.remove(domain::privacy::CONTACT);
+        }
         let request = SubmitRequest {
             payload_version: row.payload_version.clone(),
-            payload: row.payload.clone(),
+            payload,
         };
         let result = self
             .bufdir

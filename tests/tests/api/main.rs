@@ -16,6 +16,7 @@ mod idempotency;
 mod metrics;
 mod organizations;
 mod pages;
+mod privacy;
 mod projections;
 mod read_cache;
 mod reexports;

@@ -97,8 +97,13 @@ impl AuditApi {
             .flatten();
         let mut owners = StreamOwners::new(state.db.events.as_ref());
         let mut data = Vec::new();
-        for event in scanned {
+        for mut event in scanned {
             if wanted.matches(&event, &mut owners).await? {
+                // Personal data shown opened, or as erased once its key is gone; the hash
+                // stays the one of the stored (encrypted) event.
+                commands::privacy::reveal(&state.db.read, &mut event.payload)
+                    .await
+                    .map_err(ApiError::internal)?;
                 data.push(event.into());
             }
         }
@@ -123,6 +128,7 @@ impl AuditApi {
         auth: BearerAuth,
         state: Data<&AppState>,
         /// Continue after this seal (a page's `next_after`, or a seal's `version`).
+        #[oai(validator(minimum(value = "0"), maximum(value = "9007199254740991")))]
         after: Query<Option<u64>>,
         /// How many seals a page holds (default 100, at most 1000).
         #[oai(validator(minimum(value = "1"), maximum(value = "1000")))]
