@@ -8,26 +8,12 @@ mod common;
 mod support;
 
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
 
 use serde_json::Value;
 use sqlx::Connection;
 
-use common::{BIN, stop};
-
-fn command(data_dir: &Path, database_url: Option<&str>, args: &[&str]) -> Command {
-    let mut cmd = Command::new(BIN);
-    cmd.args(args)
-        .arg("--data-dir")
-        .arg(data_dir)
-        .env_remove("DATABASE_URL")
-        .env_remove("BUFDIR_API_URL")
-        .env("RUST_LOG", "warn");
-    if let Some(url) = database_url {
-        cmd.env("DATABASE_URL", url);
-    }
-    cmd
-}
+use common::{command, stop};
 
 /// Runs an `audit` command: (exit code, stdout).
 fn audit(data_dir: &Path, database_url: Option<&str>, args: &[&str]) -> (i32, String) {
@@ -108,15 +94,7 @@ async fn chain_holds_and_tampering_is_named(
     let base = server.base.clone();
     let client = reqwest::Client::new();
     common::wait_ready(&client, &base).await;
-    let token = String::from_utf8(
-        command(data_dir, database_url, &["token", "--role", "admin"])
-            .output()
-            .unwrap()
-            .stdout,
-    )
-    .unwrap()
-    .trim()
-    .to_string();
+    let token = common::token(data_dir, database_url, &["--role", "admin"]);
 
     // Every event shows its hash.
     let page: Value = client
@@ -173,20 +151,14 @@ async fn chain_holds_and_tampering_is_named(
     for pair in listed.windows(2) {
         assert_eq!(pair[1]["previous_seal"], pair[0]["hash"], "{seals}");
     }
-    let viewer = String::from_utf8(
-        command(
-            data_dir,
-            database_url,
-            &["token", "--role", "viewer", "--org", "org-demo"],
-        )
-        .output()
-        .unwrap()
-        .stdout,
-    )
-    .unwrap();
+    let viewer = common::token(
+        data_dir,
+        database_url,
+        &["--role", "viewer", "--org", "org-demo"],
+    );
     let status = client
         .get(format!("{base}/api/v1/audit/seals"))
-        .bearer_auth(viewer.trim())
+        .bearer_auth(&viewer)
         .send()
         .await
         .unwrap()
@@ -413,15 +385,7 @@ async fn an_export_reproduces_a_report(data_dir: &Path, database_url: Option<&st
     let base = server.base.clone();
     let client = reqwest::Client::new();
     common::wait_ready(&client, &base).await;
-    let token = String::from_utf8(
-        command(data_dir, database_url, &["token", "--role", "admin"])
-            .output()
-            .unwrap()
-            .stdout,
-    )
-    .unwrap()
-    .trim()
-    .to_string();
+    let token = common::token(data_dir, database_url, &["--role", "admin"]);
     let created: Value = client
         .post(format!("{base}/api/v1/bufdir-exports"))
         .bearer_auth(&token)
@@ -555,15 +519,7 @@ async fn erasure_through_the_binary(data_dir: &Path, database_url: Option<&str>)
     let base = server.base.clone();
     let client = reqwest::Client::new();
     common::wait_ready(&client, &base).await;
-    let token = String::from_utf8(
-        command(data_dir, database_url, &["token", "--role", "admin"])
-            .output()
-            .unwrap()
-            .stdout,
-    )
-    .unwrap()
-    .trim()
-    .to_string();
+    let token = common::token(data_dir, database_url, &["--role", "admin"]);
     let post = |path: &str, body: Value| {
         client
             .post(format!("{base}{path}"))

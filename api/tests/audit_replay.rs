@@ -7,27 +7,12 @@ mod common;
 mod support;
 
 use std::path::Path;
-use std::process::{Child, Command, Output};
+use std::process::{Child, Output};
 
 use serde_json::json;
 use sqlx::Connection;
 
-use common::{BIN, stop};
-
-/// A `bufdir-reporting` command on `data_dir`, and on `database_url` when given.
-fn command(data_dir: &Path, database_url: Option<&str>, args: &[&str]) -> Command {
-    let mut cmd = Command::new(BIN);
-    cmd.args(args)
-        .arg("--data-dir")
-        .arg(data_dir)
-        .env_remove("DATABASE_URL")
-        .env_remove("BUFDIR_API_URL")
-        .env("RUST_LOG", "warn");
-    if let Some(url) = database_url {
-        cmd.env("DATABASE_URL", url);
-    }
-    cmd
-}
+use common::{command, stop};
 
 /// `serve` with the demo data (organisations, source records, snapshots aggregated by its
 /// workers); answers the process and its base URL once it listens.
@@ -115,15 +100,7 @@ async fn replay_finds_exactly_what_was_tampered(
     url: &str,
 ) {
     let (server, base) = serve(data_dir, database_url);
-    let token = String::from_utf8(
-        command(data_dir, database_url, &["token", "--role", "admin"])
-            .output()
-            .unwrap()
-            .stdout,
-    )
-    .unwrap()
-    .trim()
-    .to_string();
+    let token = common::token(data_dir, database_url, &["--role", "admin"]);
     let stop_writing = tokio_util::sync::CancellationToken::new();
     let (count, mut registered) = tokio::sync::watch::channel(0);
     let writer = tokio::spawn(keep_registering(

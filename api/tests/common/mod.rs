@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 use std::io::{BufRead, BufReader};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
@@ -78,4 +79,28 @@ pub async fn wait_ready(client: &reqwest::Client, base: &str) -> Value {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     panic!("the server did not become ready");
+}
+
+/// A `bufdir-reporting` command on `data_dir`, and on `database_url` when given (else the
+/// embedded default in `data_dir`), with nothing taken from the environment.
+pub fn command(data_dir: &Path, database_url: Option<&str>, args: &[&str]) -> Command {
+    let mut cmd = Command::new(BIN);
+    cmd.args(args)
+        .arg("--data-dir")
+        .arg(data_dir)
+        .env_remove("DATABASE_URL")
+        .env_remove("BUFDIR_API_URL")
+        .env("RUST_LOG", "warn");
+    if let Some(url) = database_url {
+        cmd.env("DATABASE_URL", url);
+    }
+    cmd
+}
+
+/// A token minted by the binary for that configuration (`token` arguments after `token`).
+pub fn token(data_dir: &Path, database_url: Option<&str>, args: &[&str]) -> String {
+    let mut all = vec!["token"];
+    all.extend_from_slice(args);
+    let out = command(data_dir, database_url, &all).output().unwrap();
+    String::from_utf8(out.stdout).unwrap().trim().to_string()
 }
