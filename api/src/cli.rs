@@ -59,7 +59,7 @@ async fn open(common: &Common) -> anyhow::Result<store::Database> {
 
 pub async fn serve(common: &Common, args: &ServeArgs) -> anyhow::Result<()> {
     let db = open(common).await?;
-    let keys = Keys::load(common.jwt_secret.as_deref(), &common.data_dir)?;
+    let keys = common.request_keys().await?;
     let shutdown = shutdown_on_signal();
     let mut settings = common.settings(bufdir_url(common, &args.sandbox, &shutdown).await?);
     settings.bufdir_is_sandbox = common.bufdir.bufdir_api_url.is_none();

@@ -58,6 +58,23 @@ pub struct Common {
         global = true
     )]
     pub cors_allowed_origins: Vec<Origin>,
+    /// Identity providers whose tokens are accepted (their issuer URLs, comma-separated): the
+    /// discovery document and keys are read from each (RS256, ES256, EdDSA).
+    #[arg(long, env = "OIDC_ISSUER", value_delimiter = ',', global = true)]
+    pub oidc_issuer: Vec<String>,
+    /// The audience (`aud`) the identity providers' tokens must name.
+    #[arg(long, env = "OIDC_AUDIENCE", global = true)]
+    pub oidc_audience: Option<String>,
+    /// The claim of an identity provider's token that holds the caller's roles.
+    #[arg(long, env = "OIDC_ROLES_CLAIM", default_value = "roles", global = true)]
+    pub oidc_roles_claim: String,
+    /// The claim that holds the organisations the caller belongs to.
+    #[arg(long, env = "OIDC_ORGS_CLAIM", default_value = "orgs", global = true)]
+    pub oidc_orgs_claim: String,
+    /// Whether local tokens (HS256 with the server's secret, `bufdir-reporting token`) are
+    /// accepted; switch off in production once an identity provider is configured.
+    #[arg(long, env = "LOCAL_TOKENS", default_value_t = true, action = clap::ArgAction::Set, global = true)]
+    pub local_tokens: bool,
     /// The seal worker seals the log after this many events since the last seal...
     #[arg(long, env = "SEAL_EVERY_EVENTS", default_value_t = 1000, global = true)]
     pub seal_every_events: u64,
@@ -277,6 +294,27 @@ impl SandboxArgs {
 }
 
 impl Common {
+    /// The keys requests are verified with: the local secret, and the identity providers when
+    /// configured (their discovery documents and keys are read now).
+    pub async fn request_keys(&self) -> anyhow::Result<crate::auth::Keys> {
+        let keys = crate::auth::Keys::load(self.jwt_secret.as_deref(), &self.data_dir)?;
+        if self.oidc_issuer.is_empty() {
+            anyhow::ensure!(
+                self.local_tokens,
+                "LOCAL_TOKENS=false needs an identity provider (OIDC_ISSUER)"
+            );
+            return Ok(keys);
+        }
+        let issuers = crate::auth::oidc::Issuers::discover(crate::auth::oidc::OidcSettings {
+            issuers: self.oidc_issuer.clone(),
+            audience: self.oidc_audience.clone(),
+            roles_claim: self.oidc_roles_claim.clone(),
+            orgs_claim: self.oidc_orgs_claim.clone(),
+        })
+        .await?;
+        Ok(keys.with_issuers(Some(std::sync::Arc::new(issuers)), self.local_tokens))
+    }
+
     /// Everything but the database, with Bufdir at `bufdir_url`.
     pub fn settings(&self, bufdir_url: String) -> crate::app::Settings {
         let mut settings = crate::app::Settings::new(&self.data_dir, &bufdir_url);

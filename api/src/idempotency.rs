@@ -43,10 +43,11 @@ pub async fn around<E: Endpoint>(ep: Arc<E>, mut req: Request) -> poem::Result<R
         .clone();
     // Authentication comes before any other check: without a valid token the handler answers
     // 401, whatever the key looks like, and nothing is stored.
-    let Some(scope) = bearer(&req)
-        .and_then(|t| keys.verify(t).ok())
-        .map(|c| scope_of(&c))
-    else {
+    let caller = match bearer(&req) {
+        Some(token) => keys.verify_request(token).await.ok(),
+        None => None,
+    };
+    let Some(scope) = caller.map(|c| scope_of(&c)) else {
         return call(&ep, req).await;
     };
     let key = match key.to_str() {

@@ -34,7 +34,7 @@ pub struct QueryToken(Caller);
 
 async fn check_query_token(req: &Request, key: ApiKey) -> poem::Result<Caller> {
     let keys = req.data::<Keys>().expect("Keys are in the app data");
-    keys.verify(&key.key).map_err(Into::into)
+    keys.verify_request(&key.key).await.map_err(Into::into)
 }
 
 #[derive(SecurityScheme)]

@@ -114,6 +114,8 @@ pub struct Options {
     pub webhook_allow_private: bool,
     /// Wraps the event store, to put faults between the app and its log.
     pub wrap_events: Option<WrapEvents>,
+    /// Identity providers whose tokens are accepted, and whether local tokens still are.
+    pub issuers: Option<(Arc<api::auth::oidc::Issuers>, bool)>,
 }
 
 impl Default for Options {
@@ -128,6 +130,7 @@ impl Default for Options {
             file_ttl: chrono::Duration::days(30),
             webhook_allow_private: true,
             wrap_events: None,
+            issuers: None,
         }
     }
 }
@@ -161,6 +164,10 @@ pub async fn spawn_on(url: &str, sqlite: Option<TempSqlite>, options: Options) -
         db.events = wrap(db.events.clone());
     }
     let keys = Keys::from_secret(b"test-secret-test-secret-test-secret!");
+    let keys = match options.issuers.clone() {
+        Some((issuers, local)) => keys.with_issuers(Some(issuers), local),
+        None => keys,
+    };
     // Files live beside the SQLite database, or in a scratch directory of their own.
     let scratch = TempSqlite::new();
     let dir = sqlite

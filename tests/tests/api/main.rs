@@ -14,6 +14,7 @@ mod exports;
 mod file_refs;
 mod idempotency;
 mod metrics;
+mod oidc;
 mod organizations;
 mod pages;
 mod privacy;

@@ -1,4 +1,8 @@
-//! Bearer JWTs (HS256): who the caller is, which organisations they belong to, what they may do.
+//! Bearer JWTs: who the caller is, which organisations they belong to, what they may do. Local
+//! tokens are HS256 with the server's secret (`bufdir-reporting token`); tokens of identity
+//! providers are RS256, ES256 or EdDSA with the issuer's published keys (`oidc`).
+
+pub mod oidc;
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -95,12 +99,16 @@ pub struct Keys {
     /// Tokens already verified, so a client's every request does not pay for the signature
     /// check and the decoding again. Bounded; an entry is used only while its token is valid.
     verified: Arc<RwLock<HashMap<Box<str>, Caller>>>,
+    /// The identity providers whose tokens are accepted, when configured.
+    issuers: Option<Arc<oidc::Issuers>>,
+    /// Whether local (HS256) tokens are accepted (`LOCAL_TOKENS`).
+    local: bool,
 }
 
 /// Verified tokens kept at most; a full map is emptied (clients' next requests refill it).
 const VERIFIED_CAPACITY: usize = 10_000;
 /// Seconds a token is still accepted after its `exp` (clock skew between issuer and us).
-const LEEWAY: i64 = 30;
+pub(crate) const LEEWAY: i64 = 30;
 
 impl Keys {
     pub fn from_secret(secret: &[u8]) -> Self {
@@ -109,6 +117,38 @@ impl Keys {
             decoding: Arc::new(DecodingKey::from_secret(secret)),
             secret: secret.into(),
             verified: Arc::default(),
+            issuers: None,
+            local: true,
+        }
+    }
+
+    /// Also accepts the tokens of `issuers`; `local` says whether local tokens still are.
+    pub fn with_issuers(mut self, issuers: Option<Arc<oidc::Issuers>>, local: bool) -> Self {
+        self.issuers = issuers;
+        self.local = local;
+        self
+    }
+
+    /// The identity providers, when configured (for `/readyz`).
+    pub fn issuers(&self) -> Option<&oidc::Issuers> {
+        self.issuers.as_deref()
+    }
+
+    /// Verifies a request's token: a local one, or one of a configured identity provider.
+    pub async fn verify_request(&self, token: &str) -> Result<Caller, ApiError> {
+        let alg = jsonwebtoken::decode_header(token)
+            .map_err(|e| ApiError::Unauthorized(format!("invalid bearer token: {e}")))?
+            .alg;
+        match (alg, &self.issuers) {
+            (Algorithm::HS256, _) if self.local => self.verify(token),
+            (Algorithm::HS256, _) => Err(ApiError::Unauthorized(
+                "invalid bearer token: local tokens are not accepted here (LOCAL_TOKENS=false)"
+                    .into(),
+            )),
+            (_, Some(issuers)) => issuers.verify(token).await,
+            (alg, None) => Err(ApiError::Unauthorized(format!(
+                "invalid bearer token: {alg:?} tokens need an identity provider (OIDC_ISSUER)"
+            ))),
         }
     }
 
@@ -213,7 +253,7 @@ pub struct BearerAuth(pub Caller);
 
 async fn check_bearer(req: &Request, bearer: Bearer) -> poem::Result<Caller> {
     let keys = req.data::<Keys>().expect("Keys are in the app data");
-    keys.verify(&bearer.token).map_err(Into::into)
+    keys.verify_request(&bearer.token).await.map_err(Into::into)
 }
 
 #[cfg(test)]

@@ -1,0 +1,220 @@
+//! Tokens from identity providers (OIDC): each configured issuer's discovery document names its
+//! JWKS; its keys are kept in memory and a token signed with one of them (RS256, ES256, EdDSA)
+//! is accepted when its `iss`, `aud`, `exp` and `nbf` hold. Roles and organisations come from
+//! configurable claims. A token naming a key we do not have makes us fetch the issuer's keys
+//! again, at most once per [`REFRESH_EVERY`], so tokens with made-up key ids cannot make us
+//! hammer the issuer; when the issuer cannot be reached the keys we have keep working.
+
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use jsonwebtoken::jwk::JwkSet;
+use jsonwebtoken::{Algorithm, DecodingKey, Validation};
+use serde::Deserialize;
+use serde_json::Value;
+
+use crate::auth::{Caller, Claims, LEEWAY, Role};
+use crate::problem::ApiError;
+
+/// The least time between two fetches of one issuer's keys for unknown key ids.
+pub const REFRESH_EVERY: Duration = Duration::from_secs(10);
+
+/// How tokens of the configured issuers are read.
+#[derive(Debug, Clone)]
+pub struct OidcSettings {
+    pub issuers: Vec<String>,
+    /// The `aud` our tokens must name; unset, any audience (not for production).
+    pub audience: Option<String>,
+    /// The claim holding the caller's roles (`viewer`, `reporter`, `admin`, `service`).
+    pub roles_claim: String,
+    /// The claim holding the organisations the caller belongs to.
+    pub orgs_claim: String,
+}
+
+struct Issuer {
+    issuer: String,
+    jwks_uri: String,
+    keys: Mutex<JwkSet>,
+    /// When an unknown key id last made us fetch the keys (none yet: the first may at once),
+    /// and whether the last fetch worked.
+    fetched: Mutex<(Option<Instant>, bool)>,
+}
+
+pub struct Issuers {
+    settings: OidcSettings,
+    client: reqwest::Client,
+    list: Vec<Issuer>,
+}
+
+#[derive(Deserialize)]
+struct Discovery {
+    issuer: String,
+    jwks_uri: String,
+}
+
+impl Issuers {
+    /// Reads each issuer's discovery document and keys; an issuer that cannot be reached at
+    /// start is an error (a misconfiguration should not start a service that refuses everyone).
+    pub async fn discover(settings: OidcSettings) -> anyhow::Result<Issuers> {
+        let client = reqwest::Client::builder()
+            .timeout(Duration::from_secs(10))
+            .build()?;
+        let mut list = Vec::new();
+        for issuer in &settings.issuers {
+            let issuer = issuer.trim_end_matches('/').to_string();
+            let url = format!("{issuer}/.well-known/openid-configuration");
+            let discovery: Discovery = client
+                .get(&url)
+                .send()
+                .await
+                .and_then(reqwest::Response::error_for_status)
+                .map_err(|e| anyhow::anyhow!("OIDC_ISSUER {issuer}: {url}: {e}"))?
+                .json()
+                .await
+                .map_err(|e| anyhow::anyhow!("OIDC_ISSUER {issuer}: {url}: {e}"))?;
+            anyhow::ensure!(
+                discovery.issuer.trim_end_matches('/') == issuer,
+                "OIDC_ISSUER {issuer}: its discovery document names the issuer {}",
+                discovery.issuer
+            );
+            let keys = fetch_keys(&client, &discovery.jwks_uri)
+                .await
+                .map_err(|e| anyhow::anyhow!("OIDC_ISSUER {issuer}: its keys: {e}"))?;
+            list.push(Issuer {
+                issuer: discovery.issuer,
+                jwks_uri: discovery.jwks_uri,
+                keys: Mutex::new(keys),
+                fetched: Mutex::new((None, true)),
+            });
+        }
+        Ok(Issuers {
+            settings,
+            client,
+            list,
+        })
+    }
+
+    /// Whether the last fetch of every issuer's keys worked (for `/readyz`).
+    pub fn reachable(&self) -> Vec<(String, bool)> {
+        self.list
+            .iter()
+            .map(|i| (i.issuer.clone(), i.fetched.lock().expect("lock").1))
+            .collect()
+    }
+
+    /// Verifies a token of one of the issuers.
+    pub async fn verify(&self, token: &str) -> Result<Caller, ApiError> {
+        let refused = |why: String| ApiError::Unauthorized(format!("invalid bearer token: {why}"));
+        let header = jsonwebtoken::decode_header(token).map_err(|e| refused(e.to_string()))?;
+        if !matches!(
+            header.alg,
+            Algorithm::RS256 | Algorithm::ES256 | Algorithm::EdDSA
+        ) {
+            return Err(refused(format!(
+                "{:?} tokens are not accepted from an identity provider",
+                header.alg
+            )));
+        }
+        let kid = header
+            .kid
+            .ok_or_else(|| refused("the token names no key (kid)".into()))?;
+        let (issuer, key) = match self.find(&kid) {
+            Some(found) => found,
+            None => {
+                self.refresh_for_unknown_key().await;
+                self.find(&kid)
+                    .ok_or_else(|| refused(format!("no issuer has the key {kid:?}")))?
+            }
+        };
+        let mut validation = Validation::new(header.alg);
+        validation.leeway = LEEWAY as u64;
+        validation.validate_nbf = true;
+        validation.set_issuer(&[issuer.as_str()]);
+        match &self.settings.audience {
+            Some(aud) => validation.set_audience(&[aud.as_str()]),
+            None => validation.validate_aud = false,
+        }
+        validation.set_required_spec_claims(&["exp", "sub", "iss"]);
+        let data = jsonwebtoken::decode::<Value>(token, &key, &validation)
+            .map_err(|e| refused(e.to_string()))?;
+        self.caller(data.claims)
+    }
+
+    /// Roles and organisations from the configured claims.
+    fn caller(&self, claims: Value) -> Result<Caller, ApiError> {
+        let strings = |name: &str| -> Vec<String> {
+            match claims.get(name) {
+                Some(Value::Array(items)) => items
+                    .iter()
+                    .filter_map(|i| i.as_str().map(str::to_string))
+                    .collect(),
+                Some(Value::String(one)) => one.split_whitespace().map(str::to_string).collect(),
+                _ => vec![],
+            }
+        };
+        let roles: Vec<Role> = strings(&self.settings.roles_claim)
+            .iter()
+            .filter_map(|r| serde_json::from_value(Value::String(r.to_lowercase())).ok())
+            .collect();
+        if roles.is_empty() {
+            return Err(ApiError::Forbidden(format!(
+                "the token has no role this service knows in its claim `{}` (viewer, reporter, \
+                 admin or service)",
+                self.settings.roles_claim
+            )));
+        }
+        let number = |name: &str| claims.get(name).and_then(Value::as_i64).unwrap_or(0);
+        Ok(Caller {
+            claims: Claims {
+                sub: claims["sub"].as_str().unwrap_or_default().to_string(),
+                orgs: strings(&self.settings.orgs_claim),
+                roles,
+                exp: number("exp"),
+                iat: number("iat"),
+            },
+        })
+    }
+
+    /// The issuer and decoding key of key id `kid`.
+    fn find(&self, kid: &str) -> Option<(String, DecodingKey)> {
+        self.list.iter().find_map(|i| {
+            let keys = i.keys.lock().expect("lock");
+            let jwk = keys.find(kid)?;
+            Some((i.issuer.clone(), DecodingKey::from_jwk(jwk).ok()?))
+        })
+    }
+
+    /// Fetches the keys of every issuer not fetched within [`REFRESH_EVERY`]; keeps the old keys
+    /// of one that cannot be reached.
+    async fn refresh_for_unknown_key(&self) {
+        for issuer in &self.list {
+            {
+                let mut fetched = issuer.fetched.lock().expect("lock");
+                if fetched.0.is_some_and(|at| at.elapsed() < REFRESH_EVERY) {
+                    continue;
+                }
+                // Taken now, so concurrent requests with unknown keys do not fetch too.
+                fetched.0 = Some(Instant::now());
+            }
+            let fetched = fetch_keys(&self.client, &issuer.jwks_uri).await;
+            let ok = fetched.is_ok();
+            match fetched {
+                Ok(keys) => *issuer.keys.lock().expect("lock") = keys,
+                Err(e) => {
+                    tracing::warn!(issuer = %issuer.issuer, error = %e, "could not fetch the issuer's keys; keeping the ones we have")
+                }
+            }
+            issuer.fetched.lock().expect("lock").1 = ok;
+        }
+    }
+}
+
+async fn fetch_keys(client: &reqwest::Client, jwks_uri: &str) -> anyhow::Result<JwkSet> {
+    Ok(client
+        .get(jwks_uri)
+        .send()
+        .await?
+        .error_for_status()?
+        .json()
+        .await?)
+}

@@ -1,0 +1,329 @@
+//! Tokens of an identity provider: an issuer in the test (discovery and a JWKS on a random
+//! port) signs with RSA, EC and Ed25519 keys made here. Valid tokens of each algorithm are
+//! accepted; every kind of bad token is a 401 that writes nothing; a rotated key is picked up
+//! with one fetch, and a flood of made-up key ids does not make us fetch more; keys already
+//! fetched keep working while the issuer is down.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
+use jsonwebtoken::{Algorithm, EncodingKey, Header};
+use poem::listener::TcpListener;
+use poem::web::{Data, Json};
+use poem::{EndpointExt, Route, Server, get, handler};
+use serde_json::{Value, json};
+use tokio_util::sync::CancellationToken;
+
+use crate::helpers::{Options, TestApp, spawn_app_with};
+
+const AUDIENCE: &str = "bufdir-reporting";
+
+/// A signing key and its public JWK.
+#[derive(Clone)]
+struct Key {
+    kid: String,
+    alg: Algorithm,
+    encoding: EncodingKey,
+    jwk: Value,
+}
+
+fn rsa_key(kid: &str) -> Key {
+    use rsa::pkcs8::EncodePrivateKey;
+    use rsa::traits::PublicKeyParts;
+    let private = rsa::RsaPrivateKey::new(&mut rsa::rand_core::OsRng, 2048).unwrap();
+    let pem = private.to_pkcs8_pem(Default::default()).unwrap();
+    Key {
+        kid: kid.into(),
+        alg: Algorithm::RS256,
+        encoding: EncodingKey::from_rsa_pem(pem.as_bytes()).unwrap(),
+        jwk: json!({"kty": "RSA", "kid": kid, "alg": "RS256", "use": "sig",
+                    "n": B64.encode(private.n().to_bytes_be()),
+                    "e": B64.encode(private.e().to_bytes_be())}),
+    }
+}
+
+fn ec_key(kid: &str) -> Key {
+    use p256::elliptic_curve::sec1::ToEncodedPoint;
+    use p256::pkcs8::EncodePrivateKey;
+    let secret = p256::SecretKey::random(&mut p256::elliptic_curve::rand_core::OsRng);
+    let pem = secret.to_pkcs8_pem(Default::default()).unwrap();
+    let point = secret.public_key().to_encoded_point(false);
+    Key {
+        kid: kid.into(),
+        alg: Algorithm::ES256,
+        encoding: EncodingKey::from_ec_pem(pem.as_bytes()).unwrap(),
+        jwk: json!({"kty": "EC", "kid": kid, "alg": "ES256", "use": "sig", "crv": "P-256",
+                    "x": B64.encode(point.x().unwrap()), "y": B64.encode(point.y().unwrap())}),
+    }
+}
+
+fn ed_key(kid: &str) -> Key {
+    use ed25519_dalek::pkcs8::EncodePrivateKey;
+    let signing = ed25519_dalek::SigningKey::from_bytes(&rand_bytes());
+    let pem = signing.to_pkcs8_pem(Default::default()).unwrap();
+    Key {
+        kid: kid.into(),
+        alg: Algorithm::EdDSA,
+        encoding: EncodingKey::from_ed_pem(pem.as_bytes()).unwrap(),
+        jwk: json!({"kty": "OKP", "kid": kid, "alg": "EdDSA", "use": "sig", "crv": "Ed25519",
+                    "x": B64.encode(signing.verifying_key().to_bytes())}),
+    }
+}
+
+fn rand_bytes() -> [u8; 32] {
+    let mut bytes = [0u8; 32];
+    for (i, b) in uuid::Uuid::new_v4()
+        .as_bytes()
+        .iter()
+        .chain(uuid::Uuid::new_v4().as_bytes())
+        .enumerate()
+    {
+        bytes[i] = *b;
+    }
+    bytes
+}
+
+/// What the issuer publishes, and how often its keys were fetched.
+#[derive(Clone, Default)]
+struct Published {
+    keys: Arc<Mutex<Vec<Value>>>,
+    fetches: Arc<AtomicUsize>,
+    base: Arc<Mutex<String>>,
+}
+
+#[handler]
+fn discovery(Data(p): Data<&Published>) -> Json<Value> {
+    let base = p.base.lock().unwrap().clone();
+    Json(json!({"issuer": base, "jwks_uri": format!("{base}/keys")}))
+}
+
+#[handler]
+fn jwks(Data(p): Data<&Published>) -> Json<Value> {
+    p.fetches.fetch_add(1, Ordering::SeqCst);
+    Json(json!({"keys": p.keys.lock().unwrap().clone()}))
+}
+
+struct Issuer {
+    url: String,
+    published: Published,
+    stop: CancellationToken,
+}
+
+async fn issuer(keys: &[&Key]) -> Issuer {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    drop(listener);
+    let published = Published::default();
+    *published.base.lock().unwrap() = url.clone();
+    *published.keys.lock().unwrap() = keys.iter().map(|k| k.jwk.clone()).collect();
+    let app = Route::new()
+        .at("/.well-known/openid-configuration", get(discovery))
+        .at("/keys", get(jwks))
+        .data(published.clone());
+    let stop = CancellationToken::new();
+    let addr = url.trim_start_matches("http://").to_string();
+    let server = Server::new(TcpListener::bind(addr));
+    let until = stop.clone();
+    tokio::spawn(async move {
+        let _ = server
+            .run_with_graceful_shutdown(app, until.cancelled_owned(), None)
+            .await;
+    });
+    // Ready when it answers.
+    let client = reqwest::Client::new();
+    for _ in 0..100 {
+        if client.get(format!("{url}/keys")).send().await.is_ok() {
+            break;
+        }
+        tokio::task::yield_now().await;
+    }
+    published.fetches.store(0, Ordering::SeqCst);
+    Issuer {
+        url,
+        published,
+        stop,
+    }
+}
+
+fn token(key: &Key, claims: Value) -> String {
+    let mut header = Header::new(key.alg);
+    header.kid = Some(key.kid.clone());
+    jsonwebtoken::encode(&header, &claims, &key.encoding).unwrap()
+}
+
+fn claims(iss: &str) -> Value {
+    let now = chrono::Utc::now().timestamp();
+    json!({"iss": iss, "aud": AUDIENCE, "sub": "kari", "iat": now, "nbf": now - 5,
+           "exp": now + 600, "roles": ["admin"], "orgs": []})
+}
+
+async fn app_of(issuer: &Issuer, local: bool) -> TestApp {
+    let issuers = api::auth::oidc::Issuers::discover(api::auth::oidc::OidcSettings {
+        issuers: vec![issuer.url.clone()],
+        audience: Some(AUDIENCE.into()),
+        roles_claim: "roles".into(),
+        orgs_claim: "orgs".into(),
+    })
+    .await
+    .unwrap();
+    spawn_app_with(Options {
+        issuers: Some((Arc::new(issuers), local)),
+        ..Options::default()
+    })
+    .await
+}
+
+async fn status_with(app: &TestApp, token: &str) -> (u16, Value) {
+    app.post(
+        "/api/v1/organizations",
+        token,
+        &json!({"org_id": format!("org-{}", uuid::Uuid::new_v4().simple()), "name": "Via OIDC",
+                "organisasjonsnummer": "986128433"}),
+    )
+    .await
+}
+
+#[tokio::test]
+async fn tokens_of_each_algorithm_are_accepted_and_bad_ones_refused_writing_nothing() {
+    let (rs, es, ed) = (rsa_key("rs-1"), ec_key("es-1"), ed_key("ed-1"));
+    let issuer = issuer(&[&rs, &es, &ed]).await;
+    let app = app_of(&issuer, true).await;
+    for key in [&rs, &es, &ed] {
+        let (status, body) = status_with(&app, &token(key, claims(&issuer.url))).await;
+        assert_eq!(status, 201, "{:?}: {body}", key.alg);
+    }
+    // Local tokens still work beside them here.
+    assert_eq!(status_with(&app, &app.admin).await.0, 201);
+
+    let head = app.state.db.events.head().await.unwrap();
+    let now = chrono::Utc::now().timestamp();
+    let with = |change: &dyn Fn(&mut Value)| {
+        let mut c = claims(&issuer.url);
+        change(&mut c);
+        c
+    };
+    let unknown = Key {
+        kid: "nobody".into(),
+        ..rsa_key("nobody")
+    };
+    let good = token(&rs, claims(&issuer.url));
+    let (h, p, s) = {
+        let mut parts = good.split('.');
+        (
+            parts.next().unwrap().to_string(),
+            parts.next().unwrap().to_string(),
+            parts.next().unwrap().to_string(),
+        )
+    };
+    let mut tampered: Value = serde_json::from_slice(&B64.decode(&p).unwrap()).unwrap();
+    tampered["sub"] = json!("mallory");
+    let tampered = format!("{h}.{}.{s}", B64.encode(tampered.to_string()));
+    let none = format!(
+        "{}.{p}.",
+        B64.encode(json!({"alg": "none", "typ": "JWT", "kid": "rs-1"}).to_string())
+    );
+    // Algorithm confusion: HS256 with the issuer's public key as the shared secret.
+    let public_pem = {
+        use rsa::pkcs8::EncodePublicKey;
+        let n = rsa::BigUint::from_bytes_be(&B64.decode(rs.jwk["n"].as_str().unwrap()).unwrap());
+        let e = rsa::BigUint::from_bytes_be(&B64.decode(rs.jwk["e"].as_str().unwrap()).unwrap());
+        rsa::RsaPublicKey::new(n, e)
+            .unwrap()
+            .to_public_key_pem(Default::default())
+            .unwrap()
+    };
+    let mut confused = Header::new(Algorithm::HS256);
+    confused.kid = Some("rs-1".into());
+    let confused = jsonwebtoken::encode(
+        &confused,
+        &claims(&issuer.url),
+        &EncodingKey::from_secret(public_pem.as_bytes()),
+    )
+    .unwrap();
+    let bad = [
+        (
+            "wrong issuer",
+            token(&rs, with(&|c| c["iss"] = json!("https://evil.example"))),
+        ),
+        (
+            "wrong audience",
+            token(&rs, with(&|c| c["aud"] = json!("someone-else"))),
+        ),
+        (
+            "expired",
+            token(&rs, with(&|c| c["exp"] = json!(now - 3600))),
+        ),
+        (
+            "not yet valid",
+            token(&rs, with(&|c| c["nbf"] = json!(now + 3600))),
+        ),
+        ("unknown key", token(&unknown, claims(&issuer.url))),
+        ("alg none", none),
+        ("algorithm confusion", confused),
+        ("tampered payload", tampered),
+    ];
+    for (what, bad) in bad {
+        let (status, body) = status_with(&app, &bad).await;
+        assert_eq!(status, 401, "{what}: {body}");
+    }
+    assert_eq!(
+        app.state.db.events.head().await.unwrap(),
+        head,
+        "nothing written"
+    );
+
+    // A token without a role this service knows: 403 naming the claim.
+    let (status, body) =
+        status_with(&app, &token(&rs, with(&|c| c["roles"] = json!(["guest"])))).await;
+    assert_eq!(status, 403, "{body}");
+    assert!(
+        body["detail"].as_str().unwrap().contains("`roles`"),
+        "{body}"
+    );
+    issuer.stop.cancel();
+}
+
+#[tokio::test]
+async fn a_rotated_key_is_fetched_once_and_made_up_keys_do_not_make_us_fetch_more() {
+    let old = ec_key("old");
+    let issuer = issuer(&[&old]).await;
+    let app = app_of(&issuer, false).await;
+    assert_eq!(
+        status_with(&app, &token(&old, claims(&issuer.url))).await.0,
+        201
+    );
+    // Local tokens are switched off here.
+    assert_eq!(status_with(&app, &app.admin).await.0, 401);
+
+    let new = ec_key("new");
+    *issuer.published.keys.lock().unwrap() = vec![new.jwk.clone()];
+    let before = issuer.published.fetches.load(Ordering::SeqCst);
+    let (status, body) = status_with(&app, &token(&new, claims(&issuer.url))).await;
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(issuer.published.fetches.load(Ordering::SeqCst), before + 1);
+    // A flood of tokens naming keys nobody has: at most one more fetch in the refresh interval.
+    for i in 0..50 {
+        let made_up = Key {
+            kid: format!("made-up-{i}"),
+            ..new.clone()
+        };
+        assert_eq!(
+            status_with(&app, &token(&made_up, claims(&issuer.url)))
+                .await
+                .0,
+            401
+        );
+    }
+    assert!(
+        issuer.published.fetches.load(Ordering::SeqCst) <= before + 2,
+        "{} fetches",
+        issuer.published.fetches.load(Ordering::SeqCst)
+    );
+
+    // The issuer goes away: the keys we have keep working.
+    issuer.stop.cancel();
+    let (status, body) = status_with(&app, &token(&new, claims(&issuer.url))).await;
+    assert_eq!(status, 201, "{body}");
+}
