@@ -312,7 +312,9 @@ impl Common {
             orgs_claim: self.oidc_orgs_claim.clone(),
         })
         .await?;
-        Ok(keys.with_issuers(Some(std::sync::Arc::new(issuers)), self.local_tokens))
+        let issuers = std::sync::Arc::new(issuers);
+        crate::auth::oidc::Issuers::refresh_in_background(&issuers);
+        Ok(keys.with_issuers(Some(issuers), self.local_tokens))
     }
 
     /// Everything but the database, with Bufdir at `bufdir_url`.

@@ -5,7 +5,7 @@
 //! again, at most once per [`REFRESH_EVERY`], so tokens with made-up key ids cannot make us
 //! hammer the issuer; when the issuer cannot be reached the keys we have keep working.
 
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 
 use jsonwebtoken::jwk::JwkSet;
@@ -18,6 +18,11 @@ use crate::problem::ApiError;
 
 /// The least time between two fetches of one issuer's keys for unknown key ids.
 pub const REFRESH_EVERY: Duration = Duration::from_secs(10);
+/// How long fetched keys are kept when the issuer does not say (`Cache-Control: max-age`), and
+/// the bounds of what it may say.
+const KEYS_LIFETIME: Duration = Duration::from_secs(3600);
+const KEYS_LIFETIME_BOUNDS: (Duration, Duration) =
+    (Duration::from_secs(60), Duration::from_secs(24 * 3600));
 
 /// How tokens of the configured issuers are read.
 #[derive(Debug, Clone)]
@@ -35,6 +40,8 @@ struct Issuer {
     issuer: String,
     jwks_uri: String,
     keys: Mutex<JwkSet>,
+    /// How long the issuer said its keys may be kept.
+    lifetime: Mutex<Duration>,
     /// When an unknown key id last made us fetch the keys (none yet: the first may at once),
     /// and whether the last fetch worked.
     fetched: Mutex<(Option<Instant>, bool)>,
@@ -77,13 +84,14 @@ impl Issuers {
                 "OIDC_ISSUER {issuer}: its discovery document names the issuer {}",
                 discovery.issuer
             );
-            let keys = fetch_keys(&client, &discovery.jwks_uri)
+            let (keys, lifetime) = fetch_keys(&client, &discovery.jwks_uri)
                 .await
                 .map_err(|e| anyhow::anyhow!("OIDC_ISSUER {issuer}: its keys: {e}"))?;
             list.push(Issuer {
                 issuer: discovery.issuer,
                 jwks_uri: discovery.jwks_uri,
                 keys: Mutex::new(keys),
+                lifetime: Mutex::new(lifetime),
                 fetched: Mutex::new((None, true)),
             });
         }
@@ -92,6 +100,50 @@ impl Issuers {
             client,
             list,
         })
+    }
+
+    /// Fetches each issuer's keys again as their lifetime runs out, for as long as `issuers` is
+    /// in use (the task ends when the last handle is dropped).
+    pub fn refresh_in_background(issuers: &Arc<Issuers>) {
+        let weak: Weak<Issuers> = Arc::downgrade(issuers);
+        tokio::spawn(async move {
+            loop {
+                let Some(wait) = weak.upgrade().map(|i| i.next_refresh()) else {
+                    return;
+                };
+                tokio::time::sleep(wait).await;
+                let Some(issuers) = weak.upgrade() else {
+                    return;
+                };
+                for issuer in &issuers.list {
+                    issuers.fetch_into(issuer).await;
+                }
+            }
+        });
+    }
+
+    fn next_refresh(&self) -> Duration {
+        self.list
+            .iter()
+            .map(|i| *i.lifetime.lock().expect("lock"))
+            .min()
+            .unwrap_or(KEYS_LIFETIME)
+    }
+
+    /// Fetches an issuer's keys; keeps the old ones when it cannot be reached.
+    async fn fetch_into(&self, issuer: &Issuer) {
+        let fetched = fetch_keys(&self.client, &issuer.jwks_uri).await;
+        let ok = fetched.is_ok();
+        match fetched {
+            Ok((keys, lifetime)) => {
+                *issuer.keys.lock().expect("lock") = keys;
+                *issuer.lifetime.lock().expect("lock") = lifetime;
+            }
+            Err(e) => {
+                tracing::warn!(issuer = %issuer.issuer, error = %e, "could not fetch the issuer's keys; keeping the ones we have")
+            }
+        }
+        issuer.fetched.lock().expect("lock").1 = ok;
     }
 
     /// Whether the last fetch of every issuer's keys worked (for `/readyz`).
@@ -196,25 +248,47 @@ impl Issuers {
                 // Taken now, so concurrent requests with unknown keys do not fetch too.
                 fetched.0 = Some(Instant::now());
             }
-            let fetched = fetch_keys(&self.client, &issuer.jwks_uri).await;
-            let ok = fetched.is_ok();
-            match fetched {
-                Ok(keys) => *issuer.keys.lock().expect("lock") = keys,
-                Err(e) => {
-                    tracing::warn!(issuer = %issuer.issuer, error = %e, "could not fetch the issuer's keys; keeping the ones we have")
-                }
-            }
-            issuer.fetched.lock().expect("lock").1 = ok;
+            self.fetch_into(issuer).await;
         }
     }
 }
 
-async fn fetch_keys(client: &reqwest::Client, jwks_uri: &str) -> anyhow::Result<JwkSet> {
-    Ok(client
-        .get(jwks_uri)
-        .send()
-        .await?
-        .error_for_status()?
-        .json()
-        .await?)
+/// The keys at `jwks_uri`, and how long the issuer says they may be kept.
+async fn fetch_keys(
+    client: &reqwest::Client,
+    jwks_uri: &str,
+) -> anyhow::Result<(JwkSet, Duration)> {
+    let response = client.get(jwks_uri).send().await?.error_for_status()?;
+    let lifetime = response
+        .headers()
+        .get(reqwest::header::CACHE_CONTROL)
+        .and_then(|v| v.to_str().ok())
+        .and_then(max_age)
+        .map_or(KEYS_LIFETIME, |d| {
+            d.clamp(KEYS_LIFETIME_BOUNDS.0, KEYS_LIFETIME_BOUNDS.1)
+        });
+    Ok((response.json().await?, lifetime))
+}
+
+/// `max-age` of a `Cache-Control` value.
+fn max_age(value: &str) -> Option<Duration> {
+    value.split(',').find_map(|part| {
+        let seconds = part.trim().strip_prefix("max-age=")?;
+        Some(Duration::from_secs(seconds.trim().parse().ok()?))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_keys_lifetime_is_the_max_age_the_issuer_sends() {
+        assert_eq!(
+            max_age("public, max-age=600"),
+            Some(Duration::from_secs(600))
+        );
+        assert_eq!(max_age("no-cache"), None);
+        assert_eq!(max_age("max-age=soon"), None);
+    }
 }

@@ -27,6 +27,16 @@ pub struct Readiness {
     pub status: String,
     pub store: StoreStatus,
     pub projections: Vec<ProjectionStatus>,
+    /// The identity providers (`OIDC_ISSUER`) and whether their keys could be fetched last
+    /// time. An unreachable one does not make the service unready: the keys it has keep
+    /// working.
+    pub identity_providers: Vec<IdentityProviderStatus>,
+}
+
+#[derive(Debug, Object)]
+pub struct IdentityProviderStatus {
+    pub issuer: String,
+    pub reachable: bool,
 }
 
 #[derive(Debug, Object)]
@@ -69,7 +79,11 @@ impl HealthApi {
 
     /// Readiness: the store answers and the projections are current.
     #[oai(path = "/readyz", method = "get", operation_id = "readyz")]
-    async fn readyz(&self, state: Data<&AppState>) -> ReadyResponse {
+    async fn readyz(
+        &self,
+        state: Data<&AppState>,
+        keys: Data<&crate::auth::Keys>,
+    ) -> ReadyResponse {
         // A database that is down may not refuse at once (a pool waiting for a connection): a
         // load balancer needs its answer now, and "not ready" is the answer.
         let checked = tokio::time::timeout(READY_WITHIN, async {
@@ -99,6 +113,13 @@ impl HealthApi {
                 head: head.flatten().map(|p| p.to_string()),
             },
             projections,
+            identity_providers: keys
+                .issuers()
+                .map(|i| i.reachable())
+                .unwrap_or_default()
+                .into_iter()
+                .map(|(issuer, reachable)| IdentityProviderStatus { issuer, reachable })
+                .collect(),
         };
         if ready {
             ReadyResponse::Ready(Json(body))

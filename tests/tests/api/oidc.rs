@@ -327,3 +327,37 @@ async fn a_rotated_key_is_fetched_once_and_made_up_keys_do_not_make_us_fetch_mor
     let (status, body) = status_with(&app, &token(&new, claims(&issuer.url))).await;
     assert_eq!(status, 201, "{body}");
 }
+
+#[tokio::test]
+async fn an_unreachable_issuer_shows_in_readiness_and_its_keys_keep_working() {
+    let key = rsa_key("k1");
+    let issuer = issuer(&[&key]).await;
+    let app = app_of(&issuer, true).await;
+    let (_, ready) = app.get("/readyz", &app.admin).await;
+    assert_eq!(
+        ready["identity_providers"],
+        json!([{"issuer": issuer.url, "reachable": true}])
+    );
+    issuer.stop.cancel();
+    // A key it does not know makes the service ask the issuer, which does not answer.
+    let stranger = Key {
+        kid: "stranger".into(),
+        ..key.clone()
+    };
+    assert_eq!(
+        status_with(&app, &token(&stranger, claims(&issuer.url)))
+            .await
+            .0,
+        401
+    );
+    let (status, ready) = app.get("/readyz", &app.admin).await;
+    assert_eq!(status, 200, "still ready: {ready}");
+    assert_eq!(
+        ready["identity_providers"],
+        json!([{"issuer": issuer.url, "reachable": false}])
+    );
+    assert_eq!(
+        status_with(&app, &token(&key, claims(&issuer.url))).await.0,
+        201
+    );
+}
