@@ -71,6 +71,10 @@ pub struct Common {
     /// The claim that holds the organisations the caller belongs to.
     #[arg(long, env = "OIDC_ORGS_CLAIM", default_value = "orgs", global = true)]
     pub oidc_orgs_claim: String,
+    /// A TOML file that maps the identity provider's role and organisation claim values to
+    /// ours (Entra ID app roles, group ids); see `api/src/auth/claim_map.rs`.
+    #[arg(long, env = "OIDC_CLAIM_MAP", global = true)]
+    pub oidc_claim_map: Option<std::path::PathBuf>,
     /// Whether local tokens (HS256 with the server's secret, `bufdir-reporting token`) are
     /// accepted; switch off in production once an identity provider is configured.
     #[arg(long, env = "LOCAL_TOKENS", default_value_t = true, action = clap::ArgAction::Set, global = true)]
@@ -310,6 +314,10 @@ impl Common {
             audience: self.oidc_audience.clone(),
             roles_claim: self.oidc_roles_claim.clone(),
             orgs_claim: self.oidc_orgs_claim.clone(),
+            claim_map: match &self.oidc_claim_map {
+                Some(path) => crate::auth::claim_map::ClaimMap::load(path)?,
+                None => Default::default(),
+            },
         })
         .await?;
         let issuers = std::sync::Arc::new(issuers);

@@ -2,6 +2,7 @@
 //! tokens are HS256 with the server's secret (`bufdir-reporting token`); tokens of identity
 //! providers are RS256, ES256 or EdDSA with the issuer's published keys (`oidc`).
 
+pub mod claim_map;
 pub mod oidc;
 
 use std::collections::HashMap;

@@ -34,6 +34,8 @@ pub struct OidcSettings {
     pub roles_claim: String,
     /// The claim holding the organisations the caller belongs to.
     pub orgs_claim: String,
+    /// The claim values' meaning, when they are not our names (`OIDC_CLAIM_MAP`).
+    pub claim_map: crate::auth::claim_map::ClaimMap,
 }
 
 struct Issuer {
@@ -204,9 +206,10 @@ impl Issuers {
                 _ => vec![],
             }
         };
+        let map = &self.settings.claim_map;
         let roles: Vec<Role> = strings(&self.settings.roles_claim)
             .iter()
-            .filter_map(|r| serde_json::from_value(Value::String(r.to_lowercase())).ok())
+            .filter_map(|r| map.role(r))
             .collect();
         if roles.is_empty() {
             return Err(ApiError::Forbidden(format!(
@@ -219,7 +222,10 @@ impl Issuers {
         Ok(Caller {
             claims: Claims {
                 sub: claims["sub"].as_str().unwrap_or_default().to_string(),
-                orgs: strings(&self.settings.orgs_claim),
+                orgs: strings(&self.settings.orgs_claim)
+                    .iter()
+                    .filter_map(|o| map.organisation(o))
+                    .collect(),
                 roles,
                 exp: number("exp"),
                 iat: number("iat"),

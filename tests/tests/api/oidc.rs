@@ -160,11 +160,21 @@ fn claims(iss: &str) -> Value {
 }
 
 async fn app_of(issuer: &Issuer, local: bool) -> TestApp {
+    app_with_map(issuer, local, "orgs", Default::default()).await
+}
+
+async fn app_with_map(
+    issuer: &Issuer,
+    local: bool,
+    orgs_claim: &str,
+    claim_map: api::auth::claim_map::ClaimMap,
+) -> TestApp {
     let issuers = api::auth::oidc::Issuers::discover(api::auth::oidc::OidcSettings {
         issuers: vec![issuer.url.clone()],
         audience: Some(AUDIENCE.into()),
         roles_claim: "roles".into(),
-        orgs_claim: "orgs".into(),
+        orgs_claim: orgs_claim.into(),
+        claim_map,
     })
     .await
     .unwrap();
@@ -360,4 +370,41 @@ async fn an_unreachable_issuer_shows_in_readiness_and_its_keys_keep_working() {
         status_with(&app, &token(&key, claims(&issuer.url))).await.0,
         201
     );
+}
+
+/// Entra ID style: app roles and group ids, mapped by the claim table.
+#[tokio::test]
+async fn app_roles_and_groups_map_to_roles_and_organisations() {
+    let key = ec_key("k1");
+    let issuer = issuer(&[&key]).await;
+    let map: api::auth::claim_map::ClaimMap = toml::from_str(
+        "[roles]\n\"Bufdir.Reporter\" = \"reporter\"\n[organisations]\n\"grp-1\" = \"org-mapped\"\n",
+    )
+    .unwrap();
+    let app = app_with_map(&issuer, true, "groups", map).await;
+    for org in ["org-mapped", "org-other"] {
+        assert_eq!(app.create_org(org, "986128433").await.0, 201);
+    }
+    let mut c = claims(&issuer.url);
+    c["roles"] = json!(["Bufdir.Reporter"]);
+    c["groups"] = json!(["grp-1", "grp-unknown"]);
+    let reporter = token(&key, c.clone());
+    assert_eq!(
+        app.get("/api/v1/organizations/org-mapped", &reporter)
+            .await
+            .0,
+        200
+    );
+    assert_eq!(
+        app.get("/api/v1/organizations/org-other", &reporter)
+            .await
+            .0,
+        404
+    );
+    // The table is the whole truth: our own role name is not in it.
+    c["roles"] = json!(["reporter"]);
+    let (status, body) = app
+        .get("/api/v1/organizations/org-mapped", &token(&key, c))
+        .await;
+    assert_eq!(status, 403, "{body}");
 }
