@@ -408,3 +408,33 @@ async fn app_roles_and_groups_map_to_roles_and_organisations() {
         .await;
     assert_eq!(status, 403, "{body}");
 }
+
+/// The tenancy matrix (`tenancy.rs`) with every token of it from the identity provider.
+#[tokio::test]
+async fn no_operation_lets_an_oidc_caller_past_its_organisation_or_role() {
+    let key = rsa_key("tenancy");
+    let issuer = issuer(&[&key]).await;
+    let app = app_of(&issuer, true).await;
+    let stranger = Key {
+        kid: "tenancy".into(),
+        ..rsa_key("tenancy")
+    };
+    let url = issuer.url.clone();
+    let minted = move |signer: Key| {
+        let url = url.clone();
+        move |sub: &str, orgs: Vec<String>, roles: Vec<api::auth::Role>, ttl: i64| {
+            let now = chrono::Utc::now().timestamp();
+            token(
+                &signer,
+                json!({"iss": url, "aud": AUDIENCE, "sub": sub, "iat": now, "nbf": now - 5,
+                       "exp": now + ttl, "roles": roles, "orgs": orgs}),
+            )
+        }
+    };
+    let minter = crate::tenancy::Minter {
+        mint: Box::new(minted(key.clone())),
+        foreign: Box::new(minted(stranger)),
+    };
+    crate::tenancy::no_operation_crosses_organisations_with(app, minter).await;
+    issuer.stop.cancel();
+}

@@ -357,30 +357,47 @@ async fn no_operation_lets_a_caller_past_its_token_organisation_or_role_on_postg
     no_operation_crosses_organisations(app).await;
 }
 
+/// A token for (subject, organisations, roles, seconds to live).
+pub type Mint = Box<dyn Fn(&str, Vec<String>, Vec<Role>, i64) -> String + Send + Sync>;
+
+/// Who signs the tokens of the matrix: the service's own secret, or an identity provider.
+pub struct Minter {
+    pub mint: Mint,
+    /// The same, signed with a key the service does not trust.
+    pub foreign: Mint,
+}
+
 async fn no_operation_crosses_organisations(app: TestApp) {
+    let keys = app.keys.clone();
+    let minter = Minter {
+        mint: Box::new(move |s, o, r, t| keys.mint(s, o, r, t)),
+        foreign: Box::new(|s, o, r, t| {
+            Keys::from_secret(b"another-secret-another-secret-!!").mint(s, o, r, t)
+        }),
+    };
+    no_operation_crosses_organisations_with(app, minter).await;
+}
+
+pub async fn no_operation_crosses_organisations_with(app: TestApp, minter: Minter) {
     let owned = seed(&app).await;
     let cases = table(&owned);
     let head = app.state.db.events.head().await.unwrap();
 
     let all_roles = [Role::Viewer, Role::Reporter, Role::Service];
-    let expired = app.keys.mint("u", vec![A.into()], vec![Role::Admin], -120);
-    let valid = app.keys.mint("u", vec![A.into()], vec![Role::Admin], 3600);
+    let mint = &minter.mint;
+    let expired = mint("u", vec![A.into()], vec![Role::Admin], -120);
+    let valid = mint("u", vec![A.into()], vec![Role::Admin], 3600);
     let (body, signature) = valid.rsplit_once('.').unwrap();
     let flipped = if signature.starts_with('A') { "B" } else { "A" };
     let tampered = format!("{body}.{flipped}{}", &signature[1..]);
     let claims_changed = {
         let mut parts: Vec<&str> = valid.split('.').collect();
-        let other = app.keys.mint("u", vec![B.into()], vec![Role::Admin], 3600);
+        let other = mint("u", vec![B.into()], vec![Role::Admin], 3600);
         let other_claims = other.split('.').nth(1).unwrap().to_string();
         parts[1] = &other_claims;
         parts.join(".")
     };
-    let foreign_key = Keys::from_secret(b"another-secret-another-secret-!!").mint(
-        "u",
-        vec![A.into()],
-        vec![Role::Admin],
-        3600,
-    );
+    let foreign_key = (minter.foreign)("u", vec![A.into()], vec![Role::Admin], 3600);
     let bad_tokens = [
         ("expired", expired),
         ("tampered signature", tampered),
@@ -388,12 +405,8 @@ async fn no_operation_crosses_organisations(app: TestApp) {
         ("signed by another key", foreign_key),
         ("not a JWT", "garbage".to_string()),
     ];
-    let other_org = app
-        .keys
-        .mint("user-b", vec![B.into()], all_roles.to_vec(), 3600);
-    let viewer = app
-        .keys
-        .mint("viewer-a", vec![A.into()], vec![Role::Viewer], 3600);
+    let other_org = mint("user-b", vec![B.into()], all_roles.to_vec(), 3600);
+    let viewer = mint("viewer-a", vec![A.into()], vec![Role::Viewer], 3600);
     let never_seen = secrets(&owned);
 
     for c in &cases {
