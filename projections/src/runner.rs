@@ -143,6 +143,10 @@ impl Projections {
         shutdown: &CancellationToken,
     ) -> Result<(), ProjectionError> {
         let mut cursor = self.checkpoint_of(p.name()).await?;
+        // The checkpoint may hold batches another process committed; what this process kept
+        // from before them goes before the progress says so, or a read-your-writes wait that
+        // ends on it could read a stale row from memory.
+        self.cache.changed(p.name());
         self.publish(p.name(), cursor);
         let mut events = self
             .db
