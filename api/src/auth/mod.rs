@@ -137,16 +137,26 @@ impl Keys {
 
     /// Verifies a request's token: a local one, or one of a configured identity provider.
     pub async fn verify_request(&self, token: &str) -> Result<Caller, ApiError> {
+        let now = chrono::Utc::now().timestamp();
+        // A client's every request carries the same token: answered from the kept ones before
+        // anything of it is decoded.
+        if let Some(kept) = self.kept(token, now) {
+            return kept;
+        }
         let alg = jsonwebtoken::decode_header(token)
             .map_err(|e| ApiError::Unauthorized(format!("invalid bearer token: {e}")))?
             .alg;
         match (alg, &self.issuers) {
-            (Algorithm::HS256, _) if self.local => self.verify(token),
+            (Algorithm::HS256, _) if self.local => self.verify_at(token, now),
             (Algorithm::HS256, _) => Err(ApiError::Unauthorized(
                 "invalid bearer token: local tokens are not accepted here (LOCAL_TOKENS=false)"
                     .into(),
             )),
-            (_, Some(issuers)) => issuers.verify(token).await,
+            (_, Some(issuers)) => {
+                let caller = issuers.verify(token).await?;
+                self.keep(token, &caller, now);
+                Ok(caller)
+            }
             (alg, None) => Err(ApiError::Unauthorized(format!(
                 "invalid bearer token: {alg:?} tokens need an identity provider (OIDC_ISSUER)"
             ))),
@@ -200,20 +210,8 @@ impl Keys {
     /// Verifies `token` as of `now` (seconds since the epoch). The expiry is checked here, for
     /// a token from the cache as for one verified now: one rule for both.
     fn verify_at(&self, token: &str, now: i64) -> Result<Caller, ApiError> {
-        let unexpired = |caller: &Caller| caller.claims.exp + LEEWAY >= now;
-        let expired = || ApiError::Unauthorized("invalid bearer token: ExpiredSignature".into());
-        let cached = self
-            .verified
-            .read()
-            .expect("token cache lock")
-            .get(token)
-            .cloned();
-        if let Some(caller) = cached {
-            return if unexpired(&caller) {
-                Ok(caller)
-            } else {
-                Err(expired())
-            };
+        if let Some(kept) = self.kept(token, now) {
+            return kept;
         }
         let mut validation = Validation::new(Algorithm::HS256);
         validation.validate_exp = false;
@@ -223,19 +221,47 @@ impl Keys {
                 claims: data.claims,
             })
             .map_err(|e| ApiError::Unauthorized(format!("invalid bearer token: {e}")))?;
-        if !unexpired(&caller) {
+        if !unexpired(&caller, now) {
             return Err(expired());
         }
+        self.keep(token, &caller, now);
+        Ok(caller)
+    }
+
+    /// The answer for a token verified before, if it was; its expiry is checked again here by
+    /// the same rule as for a token verified now.
+    fn kept(&self, token: &str, now: i64) -> Option<Result<Caller, ApiError>> {
+        let kept = self
+            .verified
+            .read()
+            .expect("token cache lock")
+            .get(token)
+            .cloned()?;
+        Some(if unexpired(&kept, now) {
+            Ok(kept)
+        } else {
+            Err(expired())
+        })
+    }
+
+    fn keep(&self, token: &str, caller: &Caller, now: i64) {
         let mut verified = self.verified.write().expect("token cache lock");
         if verified.len() >= VERIFIED_CAPACITY {
-            verified.retain(|_, c| unexpired(c));
+            verified.retain(|_, c| unexpired(c, now));
             if verified.len() >= VERIFIED_CAPACITY {
                 verified.clear();
             }
         }
         verified.insert(token.into(), caller.clone());
-        Ok(caller)
     }
+}
+
+fn unexpired(caller: &Caller, now: i64) -> bool {
+    caller.claims.exp + LEEWAY >= now
+}
+
+fn expired() -> ApiError {
+    ApiError::Unauthorized("invalid bearer token: ExpiredSignature".into())
 }
 
 fn write_private(path: &Path, content: &str) -> std::io::Result<()> {

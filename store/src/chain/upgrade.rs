@@ -17,6 +17,12 @@ use crate::chain::{ChainedEvent, Link, UPGRADE_STREAM, UPGRADE_TYPE, recorded_ti
 
 const PAGE: usize = 1000;
 
+/// Whether the log was written before chains. Every append since chains carries its hash and
+/// the upgrade fills every older event in one transaction, so the first event says it for the
+/// whole log: one row read at start, not a scan of the log.
+const UNCHAINED: &str =
+    "SELECT coalesce((SELECT hash IS NULL FROM events ORDER BY position LIMIT 1), false)";
+
 /// The chain as it is walked: each stream's last version and hash, and the hashes to store.
 #[derive(Default)]
 struct Walk {
@@ -89,10 +95,7 @@ struct Record {
 }
 
 pub(crate) async fn upgrade_sqlite(pool: &SqlitePool) -> Result<(), StoreError> {
-    let unchained: bool =
-        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM events WHERE hash IS NULL)")
-            .fetch_one(pool)
-            .await?;
+    let unchained: bool = sqlx::query_scalar(UNCHAINED).fetch_one(pool).await?;
     if !unchained {
         return Ok(());
     }
@@ -159,10 +162,7 @@ pub(crate) async fn upgrade_sqlite(pool: &SqlitePool) -> Result<(), StoreError> 
 }
 
 pub(crate) async fn upgrade_postgres(pool: &PgPool) -> Result<(), StoreError> {
-    let unchained: bool =
-        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM events WHERE hash IS NULL)")
-            .fetch_one(pool)
-            .await?;
+    let unchained: bool = sqlx::query_scalar(UNCHAINED).fetch_one(pool).await?;
     if !unchained {
         return Ok(());
     }

@@ -74,6 +74,23 @@ impl EventStoreDbStore {
             .position(StreamPosition::Position(from))
             .forwards()
             .max_count(count);
+        self.read_stream_with(stream, options).await
+    }
+
+    /// The stream's newest event, whose hash the next one's covers.
+    async fn last_event(&self, stream: &str) -> Result<Option<RecordedEvent>, StoreError> {
+        let options = ReadStreamOptions::default()
+            .position(StreamPosition::End)
+            .backwards()
+            .max_count(1);
+        Ok(self.read_stream_with(stream, options).await?.pop())
+    }
+
+    async fn read_stream_with(
+        &self,
+        stream: &str,
+        options: ReadStreamOptions,
+    ) -> Result<Vec<RecordedEvent>, StoreError> {
         let read = self
             .connection
             .run("stream read", |client| {
@@ -84,26 +101,6 @@ impl EventStoreDbStore {
         match read {
             Ok(events) => events.iter().map(mapping::recorded).collect(),
             Err(Failure::NotFound) => Ok(Vec::new()),
-            Err(other) => Err(other.into_error()),
-        }
-    }
-
-    /// The stream's newest event, whose hash the next one's covers.
-    async fn last_event(&self, stream: &str) -> Result<Option<RecordedEvent>, StoreError> {
-        let options = ReadStreamOptions::default()
-            .position(StreamPosition::End)
-            .backwards()
-            .max_count(1);
-        let read = self
-            .connection
-            .run("stream read", |client| {
-                let options = &options;
-                async move { drain(client.read_stream(stream, options).await?).await }
-            })
-            .await;
-        match read {
-            Ok(events) => events.first().map(mapping::recorded).transpose(),
-            Err(Failure::NotFound) => Ok(None),
             Err(other) => Err(other.into_error()),
         }
     }
