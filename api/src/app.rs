@@ -150,6 +150,7 @@ impl Application {
         settings: Settings,
     ) -> anyhow::Result<Self> {
         crate::metrics::install();
+        let keys = keys.recording_people_in(db.read.clone());
         let services = settings.services(&db, &keys)?;
         let projections = projections::all();
         let runners = db.with_own_pool(projections.len() as u32).await?;

@@ -120,8 +120,23 @@ pub async fn protect(pool: &ReadPool, mut payload: Value) -> Result<Value, Priva
     let Some(subject) = privacy::subject_of(&payload) else {
         return Ok(payload);
     };
-    let (subject_id, key) = key_for(pool, &subject).await?;
-    let plain = serde_json::to_vec(&payload[CONTACT]).expect("JSON serialises");
+    payload[CONTACT] = seal(pool, &subject, &payload[CONTACT]).await?;
+    Ok(payload)
+}
+
+/// The name and e-mail of the person behind a request (`{"name", "email"}`), encrypted under
+/// their subject's key for the metadata of the events they cause; `None` when neither is given.
+pub async fn protect_actor(pool: &ReadPool, person: &Value) -> Result<Option<Value>, PrivacyError> {
+    match privacy::subject_of_actor(person) {
+        Some(subject) => Ok(Some(seal(pool, &subject, person).await?)),
+        None => Ok(None),
+    }
+}
+
+/// `plain` encrypted under `subject`'s key: `{"encrypted": {"subject", "data"}}`.
+async fn seal(pool: &ReadPool, subject: &str, plain: &Value) -> Result<Value, PrivacyError> {
+    let (subject_id, key) = key_for(pool, subject).await?;
+    let plain = serde_json::to_vec(plain).expect("JSON serialises");
     let digest = Sha256::new()
         .chain_update(key)
         .chain_update(&plain)
@@ -136,11 +151,10 @@ pub async fn protect(pool: &ReadPool, mut payload: Value) -> Result<Value, Priva
             },
         )
         .map_err(|_| PrivacyError::Unreadable(subject_id.clone()))?;
-    payload[CONTACT] = json!({ENCRYPTED: {
+    Ok(json!({ENCRYPTED: {
         "subject": subject_id,
         "data": format!("{}{}", hex::encode(nonce), hex::encode(sealed)),
-    }});
-    Ok(payload)
+    }}))
 }
 
 /// Where personal data sits in `value`: a Bufdir payload, or an event that carries one.
@@ -154,9 +168,19 @@ fn contact_slot(value: &mut Value) -> Option<&mut Value> {
 /// Opens the personal data in `value` for a reader: decrypted with its subject's key, or
 /// `{"erased": true, "subject": ...}` once the key is destroyed. Answers whether it was erased.
 pub async fn reveal(pool: &ReadPool, value: &mut Value) -> Result<bool, PrivacyError> {
-    let Some(slot) = contact_slot(value) else {
-        return Ok(false);
-    };
+    match contact_slot(value) {
+        Some(slot) => open(pool, slot).await,
+        None => Ok(false),
+    }
+}
+
+/// Opens what [`protect_actor`] sealed, the same way as [`reveal`].
+pub async fn reveal_actor(pool: &ReadPool, person: &mut Value) -> Result<bool, PrivacyError> {
+    open(pool, person).await
+}
+
+/// Opens `slot` in place when it holds sealed data; answers whether its key was destroyed.
+async fn open(pool: &ReadPool, slot: &mut Value) -> Result<bool, PrivacyError> {
     let Some(sealed) = slot.get(ENCRYPTED) else {
         return Ok(false);
     };

@@ -2,7 +2,9 @@
 //! contact person of a submission (`kontaktperson`: name, e-mail, phone) is the personal data
 //! our events carry; it is stored encrypted with a key per data subject kept outside the log, so
 //! destroying the key erases it everywhere the log is replayed, and the log (its hashes and
-//! seals) stays as it was. Who a contact person is: their e-mail address, else their name.
+//! seals) stays as it was. The name and e-mail of the person behind a request, as their
+//! identity provider's token gives them, are kept in event metadata the same way. Who a person
+//! is: their e-mail address, else their name.
 //!
 //! Erasure is refused while a report that needs the data is retained (bokføringsloven § 13, as
 //! for report history), unless an administrator forces it and says why.
@@ -19,8 +21,19 @@ pub const CONTACT: &str = "kontaktperson";
 /// Who the contact person in `payload` is, normalised (`None` when there is none): the
 /// e-mail address, else the name.
 pub fn subject_of(payload: &Value) -> Option<String> {
-    let person = payload.get(CONTACT)?.as_object()?;
-    ["epost", "navn"].iter().find_map(|key| {
+    identify(payload.get(CONTACT)?, ["epost", "navn"])
+}
+
+/// Who the person behind a request is (`{"name", "email"}` from their identity provider's
+/// token), normalised the same way: the same person as contact and as actor is one subject,
+/// erased at once.
+pub fn subject_of_actor(person: &Value) -> Option<String> {
+    identify(person, ["email", "name"])
+}
+
+fn identify(person: &Value, keys: [&str; 2]) -> Option<String> {
+    let person = person.as_object()?;
+    keys.iter().find_map(|key| {
         let text = person.get(*key)?.as_str()?.trim();
         (!text.is_empty()).then(|| text.to_lowercase())
     })
@@ -109,6 +122,12 @@ mod tests {
         let p = json!({"kontaktperson": {"navn": "Kari Nordmann"}});
         assert_eq!(subject_of(&p).as_deref(), Some("kari nordmann"));
         assert_eq!(subject_of(&json!({})), None);
+        let actor = json!({"name": "Kari Nordmann", "email": "KARI@example.no"});
+        assert_eq!(subject_of_actor(&actor).as_deref(), Some("kari@example.no"));
+        assert_eq!(
+            subject_of_actor(&json!({"name": "Kari Nordmann"})).as_deref(),
+            Some("kari nordmann")
+        );
     }
 
     #[test]

@@ -144,6 +144,14 @@ pub struct Metadata {
     /// whose first attempt was recorded but never answered finds that attempt's events by it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub idempotency: Option<String>,
+    /// The identity provider (`iss`) that vouched for `actor`, when the request's token came
+    /// from one: a subject is unique only within its issuer.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub issuer: Option<String>,
+    /// The actor's name and e-mail as their token gave them, sealed under their data subject's
+    /// key (erasable, as a contact person is); never in the clear.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub person: Option<serde_json::Value>,
 }
 
 /// An event on its way into the store.

@@ -218,6 +218,8 @@ async fn metadata_travels_with_the_event_and_the_store_stamps_the_time(
         request_id: Some("req-1".into()),
         recorded_at: None,
         idempotency: Some("seed-1".into()),
+        issuer: Some("https://login.example.no/tenant".into()),
+        person: Some(json!({"encrypted": {"subject": "subj_1", "data": "00ff"}})),
     };
     let payload = json!({"name": "Æøå", "nested": {"list": [1, 2.5, null]}});
     let new = NewEvent::new("Named", payload.clone(), metadata);

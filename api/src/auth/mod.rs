@@ -41,6 +41,11 @@ pub struct Claims {
 #[derive(Debug, Clone)]
 pub struct Caller {
     pub claims: Claims,
+    /// The identity provider that issued the token (`iss`); `None` for a local token.
+    pub issuer: Option<String>,
+    /// The caller's name and e-mail from the provider's token, sealed under their data
+    /// subject's key (`commands::privacy::protect_actor`), for the events they cause.
+    pub person: Option<serde_json::Value>,
 }
 
 impl Caller {
@@ -104,6 +109,9 @@ pub struct Keys {
     issuers: Option<Arc<oidc::Issuers>>,
     /// Whether local (HS256) tokens are accepted (`LOCAL_TOKENS`).
     local: bool,
+    /// Where the names and e-mails of providers' callers are sealed (their subjects' keys);
+    /// without it (the CLI) they are not kept.
+    people: Option<store::ReadPool>,
 }
 
 /// Verified tokens kept at most; a full map is emptied (clients' next requests refill it).
@@ -120,7 +128,20 @@ impl Keys {
             verified: Arc::default(),
             issuers: None,
             local: true,
+            people: None,
         }
+    }
+
+    /// Seals the names and e-mails that providers' tokens carry with the key store in `pool`,
+    /// so the events a caller causes name the person, erasably.
+    pub fn recording_people_in(mut self, pool: store::ReadPool) -> Self {
+        self.people = Some(pool);
+        self
+    }
+
+    /// Whether local tokens are accepted.
+    pub fn local_tokens(&self) -> bool {
+        self.local
     }
 
     /// Also accepts the tokens of `issuers`; `local` says whether local tokens still are.
@@ -153,7 +174,13 @@ impl Keys {
                     .into(),
             )),
             (_, Some(issuers)) => {
-                let caller = issuers.verify(token).await?;
+                let (mut caller, person) = issuers.verify(token).await?;
+                // Sealed once per token: the verified token is kept with the sealed person.
+                if let (Some(person), Some(pool)) = (person, &self.people) {
+                    caller.person = commands::privacy::protect_actor(pool, &person)
+                        .await
+                        .map_err(ApiError::internal)?;
+                }
                 self.keep(token, &caller, now);
                 Ok(caller)
             }
@@ -219,6 +246,8 @@ impl Keys {
         let caller = jsonwebtoken::decode::<Claims>(token, &self.decoding, &validation)
             .map(|data| Caller {
                 claims: data.claims,
+                issuer: None,
+                person: None,
             })
             .map_err(|e| ApiError::Unauthorized(format!("invalid bearer token: {e}")))?;
         if !unexpired(&caller, now) {

@@ -156,8 +156,9 @@ impl Issuers {
             .collect()
     }
 
-    /// Verifies a token of one of the issuers.
-    pub async fn verify(&self, token: &str) -> Result<Caller, ApiError> {
+    /// Verifies a token of one of the issuers: the caller, and their name and e-mail
+    /// (`{"name", "email"}`, in the clear) where the token gives either.
+    pub async fn verify(&self, token: &str) -> Result<(Caller, Option<Value>), ApiError> {
         let refused = |why: String| ApiError::Unauthorized(format!("invalid bearer token: {why}"));
         let header = jsonwebtoken::decode_header(token).map_err(|e| refused(e.to_string()))?;
         if !matches!(
@@ -195,7 +196,7 @@ impl Issuers {
     }
 
     /// Roles and organisations from the configured claims.
-    fn caller(&self, claims: Value) -> Result<Caller, ApiError> {
+    fn caller(&self, claims: Value) -> Result<(Caller, Option<Value>), ApiError> {
         let strings = |name: &str| -> Vec<String> {
             match claims.get(name) {
                 Some(Value::Array(items)) => items
@@ -219,7 +220,7 @@ impl Issuers {
             )));
         }
         let number = |name: &str| claims.get(name).and_then(Value::as_i64).unwrap_or(0);
-        Ok(Caller {
+        let caller = Caller {
             claims: Claims {
                 sub: claims["sub"].as_str().unwrap_or_default().to_string(),
                 orgs: strings(&self.settings.orgs_claim)
@@ -230,7 +231,10 @@ impl Issuers {
                 exp: number("exp"),
                 iat: number("iat"),
             },
-        })
+            issuer: claims["iss"].as_str().map(str::to_string),
+            person: None,
+        };
+        Ok((caller, person(&claims)))
     }
 
     /// The issuer and decoding key of key id `kid`.
@@ -257,6 +261,24 @@ impl Issuers {
             self.fetch_into(issuer).await;
         }
     }
+}
+
+/// The person a token names: its `name`, and its `email` (else a `preferred_username` that is
+/// an address, as Entra ID's user principal names are); `None` when it gives neither.
+fn person(claims: &Value) -> Option<Value> {
+    let text = |name: &str| {
+        claims
+            .get(name)
+            .and_then(Value::as_str)
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+    };
+    let name = text("name");
+    let email = text("email").or_else(|| text("preferred_username").filter(|u| u.contains('@')));
+    if name.is_none() && email.is_none() {
+        return None;
+    }
+    Some(serde_json::json!({"name": name, "email": email}))
 }
 
 /// The keys at `jwks_uri`, and how long the issuer says they may be kept.
@@ -296,5 +318,16 @@ mod tests {
         );
         assert_eq!(max_age("no-cache"), None);
         assert_eq!(max_age("max-age=soon"), None);
+    }
+
+    #[test]
+    fn the_person_is_the_name_and_an_address() {
+        let claims = serde_json::json!({"name": " Kari ", "preferred_username": "kari@x.no"});
+        assert_eq!(
+            person(&claims),
+            Some(serde_json::json!({"name": "Kari", "email": "kari@x.no"}))
+        );
+        let claims = serde_json::json!({"preferred_username": "kari", "email": ""});
+        assert_eq!(person(&claims), None);
     }
 }

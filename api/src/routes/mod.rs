@@ -55,6 +55,8 @@ pub fn metadata(caller: &crate::auth::Caller, req: &poem::Request) -> store::Met
             .extensions()
             .get::<crate::idempotency::RequestSeed>()
             .map(|s| s.0.clone()),
+        issuer: caller.issuer.clone(),
+        person: caller.person.clone(),
     }
 }
 

@@ -97,6 +97,10 @@ struct StoredMetadata {
     request_id: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     idempotency: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    issuer: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    person: Option<serde_json::Value>,
     /// The event's link in its stream's chain, when the writer chained it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     hash: Option<String>,
@@ -122,6 +126,8 @@ pub(super) fn metadata_json(event: &NewEvent, link: Option<&ChainLink>) -> serde
         actor: m.actor.clone(),
         request_id: m.request_id.clone(),
         idempotency: m.idempotency.clone(),
+        issuer: m.issuer.clone(),
+        person: m.person.clone(),
         hash: link.map(|l| l.hash.clone()),
         chained_at: link.map(|l| crate::chain::recorded_time(l.at)),
         schema_version: event.schema_version,
@@ -216,6 +222,8 @@ pub(super) fn recorded(event: &eventstore::RecordedEvent) -> Result<RecordedEven
             request_id: stored.request_id,
             recorded_at: Some(recorded_at),
             idempotency: stored.idempotency,
+            issuer: stored.issuer,
+            person: stored.person,
         },
         hash: stored.hash,
     })
@@ -394,6 +402,8 @@ mod tests {
             request_id: Some("req-1".into()),
             recorded_at: None,
             idempotency: Some("seed-1".into()),
+            issuer: Some("https://login.example.no/tenant".into()),
+            person: Some(json!({"encrypted": {"subject": "subj_1", "data": "00ff"}})),
         };
         let payload = json!({"name": "Æøå", "nested": {"list": [1, 2.5, null]}});
         let mut new = NewEvent::new("Named", payload.clone(), metadata.clone());
@@ -431,6 +441,8 @@ mod tests {
         use chrono::SubsecRound;
         let metadata = Metadata {
             actor: Some("user-7".into()),
+            issuer: Some("https://login.example.no/tenant".into()),
+            person: Some(json!({"encrypted": {"subject": "subj_1", "data": "00ff"}})),
             ..Metadata::default()
         };
         let payload = json!({"name": "Æøå", "x": 2.5});

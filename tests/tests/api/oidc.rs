@@ -438,3 +438,104 @@ async fn no_operation_lets_an_oidc_caller_past_its_organisation_or_role() {
     crate::tenancy::no_operation_crosses_organisations_with(app, minter).await;
     issuer.stop.cancel();
 }
+
+/// The audit trail names the person behind a provider's token: its issuer and subject in the
+/// clear, its name and e-mail sealed under the person's data subject key, so erasing the person
+/// forgets those two and leaves who it was (issuer and subject), the events and their hashes.
+#[tokio::test]
+async fn the_audit_trail_names_the_person_and_forgets_name_and_address_on_erasure() {
+    let rs = rsa_key("rs-1");
+    let issuer = issuer(&[&rs]).await;
+    let app = app_of(&issuer, true).await;
+    let person_claims = |sub: &str, extra: Value| {
+        let mut c = claims(&issuer.url);
+        c["sub"] = json!(sub);
+        for (k, v) in extra.as_object().unwrap() {
+            c[k] = v.clone();
+        }
+        c
+    };
+    let kari = token(
+        &rs,
+        person_claims(
+            "oid-kari",
+            json!({"name": "Kari Nordmann", "email": "Kari@Example.no"}),
+        ),
+    );
+    let (status, kari_org) = status_with(&app, &kari).await;
+    assert_eq!(status, 201, "{kari_org}");
+    let nameless = token(&rs, person_claims("oid-svc", json!({})));
+    let (status, nameless_org) = status_with(&app, &nameless).await;
+    assert_eq!(status, 201, "{nameless_org}");
+    let (status, local_org) = status_with(&app, &app.admin).await;
+    assert_eq!(status, 201, "{local_org}");
+
+    let stream_of = |org: &Value| format!("organization-{}", org["org_id"].as_str().unwrap());
+    // Stored: issuer and subject in the clear, name and address nowhere.
+    let stored = app
+        .state
+        .db
+        .events
+        .read_stream(&stream_of(&kari_org), 0)
+        .await
+        .unwrap();
+    let metadata = &stored[0].metadata;
+    assert_eq!(metadata.actor.as_deref(), Some("oid-kari"));
+    assert_eq!(metadata.issuer.as_deref(), Some(issuer.url.as_str()));
+    let text = serde_json::to_string(metadata).unwrap().to_lowercase();
+    assert!(metadata.person.is_some(), "{text}");
+    assert!(
+        !text.contains("kari nordmann") && !text.contains("kari@example.no"),
+        "{text}"
+    );
+
+    let audit_of = |org: Value| {
+        let app = &app;
+        async move {
+            let org_id = org["org_id"].as_str().unwrap().to_string();
+            let (status, page) = app
+                .get(
+                    &format!("/api/v1/audit/events?stream=organization-{org_id}&limit=1000"),
+                    &app.admin,
+                )
+                .await;
+            assert_eq!(status, 200, "{page}");
+            page["data"][0].clone()
+        }
+    };
+    let before = audit_of(kari_org.clone()).await;
+    assert_eq!(before["metadata"]["actor"], "oid-kari");
+    assert_eq!(before["metadata"]["issuer"], json!(issuer.url));
+    assert_eq!(
+        before["metadata"]["person"],
+        json!({"name": "Kari Nordmann", "email": "Kari@Example.no", "erased": false})
+    );
+    let nameless = audit_of(nameless_org).await;
+    assert_eq!(nameless["metadata"]["issuer"], json!(issuer.url));
+    assert_eq!(nameless["metadata"]["person"], Value::Null);
+    let local = audit_of(local_org).await;
+    assert_eq!(local["metadata"]["actor"], "test-admin");
+    assert_eq!(local["metadata"]["issuer"], Value::Null);
+    assert_eq!(local["metadata"]["person"], Value::Null);
+
+    // Erased by the address: nothing of the person holds a report, so no force is needed.
+    let erased = commands::privacy::erase(
+        &app.state.commands,
+        &workers::acting("test"),
+        "kari@example.no",
+        None,
+    )
+    .await
+    .unwrap();
+    assert!(erased.subject_id.starts_with("subj_"));
+    let after = audit_of(kari_org).await;
+    assert_eq!(
+        after["metadata"]["person"],
+        json!({"name": null, "email": null, "erased": true})
+    );
+    assert_eq!(after["metadata"]["actor"], "oid-kari");
+    assert_eq!(after["metadata"]["issuer"], json!(issuer.url));
+    assert_eq!(after["hash"], before["hash"], "the event is unchanged");
+    assert_eq!(after["payload"], before["payload"]);
+    issuer.stop.cancel();
+}

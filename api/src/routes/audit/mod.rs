@@ -104,6 +104,11 @@ impl AuditApi {
                 commands::privacy::reveal(&state.db.read, &mut event.payload)
                     .await
                     .map_err(ApiError::internal)?;
+                if let Some(person) = event.metadata.person.as_mut() {
+                    commands::privacy::reveal_actor(&state.db.read, person)
+                        .await
+                        .map_err(ApiError::internal)?;
+                }
                 data.push(event.into());
             }
         }

@@ -11,9 +11,16 @@ use crate::wire::Timestamp;
 /// Who caused an event and in answer to what.
 #[derive(Debug, Clone, Object)]
 pub struct AuditMetadata {
-    /// The token subject of the request (or the worker) that caused it.
+    /// The token subject (`sub`) of the request that caused it, or the worker.
     #[oai(nullable)]
     pub actor: Option<String>,
+    /// The identity provider (`iss`) that vouched for `actor`; `null` for a local token or a
+    /// worker. A subject is unique only within its issuer.
+    #[oai(nullable)]
+    pub issuer: Option<String>,
+    /// The person behind `actor`, where their token gave a name or e-mail.
+    #[oai(nullable)]
+    pub person: Option<AuditPerson>,
     #[oai(nullable)]
     pub correlation_id: Option<Uuid>,
     #[oai(nullable)]
@@ -24,6 +31,30 @@ pub struct AuditMetadata {
     /// When the store committed it.
     #[oai(nullable)]
     pub recorded_at: Option<Timestamp>,
+}
+
+/// The name and e-mail of the person who caused an event, as their identity provider's token
+/// gave them. Kept erasable: once the person is erased (`bufdir-reporting privacy erase`), both
+/// are `null` and `erased` is true, while `actor` and `issuer` still say who it was.
+#[derive(Debug, Clone, Object)]
+pub struct AuditPerson {
+    #[oai(nullable)]
+    pub name: Option<String>,
+    #[oai(nullable)]
+    pub email: Option<String>,
+    pub erased: bool,
+}
+
+impl AuditPerson {
+    /// From the metadata's person once opened (`commands::privacy::reveal_actor`).
+    fn from_opened(person: &serde_json::Value) -> Self {
+        let text = |key: &str| person.get(key).and_then(|v| v.as_str()).map(str::to_string);
+        AuditPerson {
+            name: text("name"),
+            email: text("email"),
+            erased: person.get("erased") == Some(&serde_json::Value::Bool(true)),
+        }
+    }
 }
 
 /// One event as the log holds it.
@@ -58,6 +89,8 @@ impl From<RecordedEvent> for AuditEvent {
             payload: e.payload,
             metadata: AuditMetadata {
                 actor: e.metadata.actor,
+                issuer: e.metadata.issuer,
+                person: e.metadata.person.as_ref().map(AuditPerson::from_opened),
                 correlation_id: e.metadata.correlation_id,
                 causation_id: e.metadata.causation_id,
                 request_id: e.metadata.request_id,
