@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use poem::listener::{Acceptor, Listener, TcpAcceptor, TcpListener};
-use poem::{EndpointExt, Route, Server};
+use poem::{Endpoint, EndpointExt, IntoResponse, Route, Server};
 use projections::Projections;
 use std::path::PathBuf;
 use store::Database;
@@ -256,12 +256,40 @@ pub fn endpoint(state: AppState, keys: Keys, cors_origins: Vec<Origin>) -> impl 
         &PLAIN_ROUTES,
     ));
     let cors = Arc::new(crate::cors::Cors::new(cors_origins, allowed.clone()));
-    let ui = api.swagger_ui();
-    let json = api.spec_endpoint();
-    let yaml = api.spec_endpoint_yaml();
+    let served = spec::served(&keys);
+    let docs = served.docs.map(Arc::<str>::from);
+    // poem's Swagger UI also serves its OAuth receiver page (for signing in from `/docs`); its
+    // front page shows our spec when it differs from the committed one.
+    let ui = api.swagger_ui().around(move |ep, req| {
+        let docs = docs.clone();
+        async move {
+            match docs {
+                Some(page) if matches!(req.uri().path(), "" | "/") => {
+                    Ok(poem::web::Html(page.to_string()).into_response())
+                }
+                _ => ep.call(req).await.map(IntoResponse::into_response),
+            }
+        }
+    });
+    let (json, yaml) = (served.json, served.yaml);
     Route::new()
-        .at("/openapi.json", json)
-        .at("/openapi.yaml", yaml)
+        .at(
+            "/openapi.json",
+            poem::endpoint::make_sync(move |_| {
+                poem::Response::builder()
+                    .content_type("application/json")
+                    .body(json.clone())
+            }),
+        )
+        .at(
+            "/openapi.yaml",
+            poem::endpoint::make_sync(move |_| {
+                poem::Response::builder()
+                    .content_type("application/x-yaml")
+                    .header("Content-Disposition", "inline; filename=\"spec.yaml\"")
+                    .body(yaml.clone())
+            }),
+        )
         .nest("/docs", ui)
         .at(
             "/api/v1/bufdir-exports/:export_id/file",

@@ -84,7 +84,8 @@ pub async fn serve(common: &Common, args: &ServeArgs) -> anyhow::Result<()> {
         );
     }
     tracing::info!("listening on http://{addr}; API docs at http://{addr}/docs");
-    if common.embedded() {
+    // A local token would be refused with LOCAL_TOKENS=false: none is offered then.
+    if common.embedded() && keys.local_tokens() {
         let token = keys.mint("local-admin", vec![], vec![Role::Admin], 24 * 3600);
         tracing::info!("admin token for local use (24 h): {token}");
         tracing::info!("live report preview: http://{addr}/preview?token={token}");

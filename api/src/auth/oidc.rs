@@ -117,14 +117,20 @@ impl Issuers {
                 let Some(issuers) = weak.upgrade() else {
                     return;
                 };
-                for issuer in &issuers.list {
-                    issuers.fetch_into(issuer).await;
-                }
+                issuers.refresh_all().await;
             }
         });
     }
 
-    fn next_refresh(&self) -> Duration {
+    /// Fetches every issuer's keys again, as the background task does when they are due.
+    pub async fn refresh_all(&self) {
+        for issuer in &self.list {
+            self.fetch_into(issuer).await;
+        }
+    }
+
+    /// How long until the keys are fetched again: the shortest lifetime an issuer gave them.
+    pub fn next_refresh(&self) -> Duration {
         self.list
             .iter()
             .map(|i| *i.lifetime.lock().expect("lock"))
@@ -146,6 +152,15 @@ impl Issuers {
             }
         }
         issuer.fetched.lock().expect("lock").1 = ok;
+    }
+
+    /// The issuers, as their discovery documents name them.
+    pub fn names(&self) -> Vec<String> {
+        self.list.iter().map(|i| i.issuer.clone()).collect()
+    }
+
+    pub fn settings(&self) -> &OidcSettings {
+        &self.settings
     }
 
     /// Whether the last fetch of every issuer's keys worked (for `/readyz`).

@@ -91,6 +91,8 @@ struct Published {
     keys: Arc<Mutex<Vec<Value>>>,
     fetches: Arc<AtomicUsize>,
     base: Arc<Mutex<String>>,
+    /// The `Cache-Control` the JWKS is answered with.
+    cache_control: Arc<Mutex<Option<String>>>,
 }
 
 #[handler]
@@ -100,9 +102,13 @@ fn discovery(Data(p): Data<&Published>) -> Json<Value> {
 }
 
 #[handler]
-fn jwks(Data(p): Data<&Published>) -> Json<Value> {
+fn jwks(Data(p): Data<&Published>) -> poem::Response {
     p.fetches.fetch_add(1, Ordering::SeqCst);
-    Json(json!({"keys": p.keys.lock().unwrap().clone()}))
+    let mut answer = poem::Response::builder().content_type("application/json");
+    if let Some(value) = p.cache_control.lock().unwrap().clone() {
+        answer = answer.header("Cache-Control", value);
+    }
+    answer.body(json!({"keys": p.keys.lock().unwrap().clone()}).to_string())
 }
 
 struct Issuer {
@@ -537,5 +543,135 @@ async fn the_audit_trail_names_the_person_and_forgets_name_and_address_on_erasur
     assert_eq!(after["metadata"]["issuer"], json!(issuer.url));
     assert_eq!(after["hash"], before["hash"], "the event is unchanged");
     assert_eq!(after["payload"], before["payload"]);
+    issuer.stop.cancel();
+}
+
+/// With an identity provider configured, the served spec names it: an `openIdConnect` scheme at
+/// its discovery document that every operation taking a token accepts, beside the local bearer
+/// scheme, or instead of it when local tokens are off. The YAML and Swagger UI say the same.
+#[tokio::test]
+async fn the_served_spec_points_clients_at_the_identity_provider() {
+    let rs = rsa_key("rs-1");
+    let issuer = issuer(&[&rs]).await;
+    let discovery_url = format!("{}/.well-known/openid-configuration", issuer.url);
+    for local in [true, false] {
+        let app = app_of(&issuer, local).await;
+        let fetch = |path: &'static str| {
+            let app = &app;
+            async move {
+                let r = app.client.get(app.url(path)).send().await.unwrap();
+                assert_eq!(r.status(), 200, "{path}");
+                r.text().await.unwrap()
+            }
+        };
+        let spec: Value = serde_json::from_str(&fetch("/openapi.json").await).unwrap();
+        let schemes = &spec["components"]["securitySchemes"];
+        assert_eq!(schemes["OpenIdConnect"]["type"], "openIdConnect");
+        assert_eq!(
+            schemes["OpenIdConnect"]["openIdConnectUrl"],
+            json!(discovery_url)
+        );
+        assert_eq!(schemes.get("BearerAuth").is_some(), local, "{schemes}");
+        let mut operations = 0;
+        for (path, methods) in spec["paths"].as_object().unwrap() {
+            for (method, operation) in methods.as_object().unwrap() {
+                let Some(security) = operation["security"].as_array() else {
+                    continue;
+                };
+                let names: Vec<&str> = security
+                    .iter()
+                    .flat_map(|r| r.as_object().unwrap().keys().map(String::as_str))
+                    .collect();
+                assert!(
+                    names.contains(&"OpenIdConnect"),
+                    "{method} {path}: {names:?}"
+                );
+                assert_eq!(
+                    names.contains(&"BearerAuth"),
+                    local,
+                    "{method} {path}: {names:?}"
+                );
+                operations += 1;
+            }
+        }
+        assert!(operations > 25, "{operations} operations take a token");
+        // Compared as YAML values: serde_json's float parsing is not exact for 2^53 - 1.
+        let yaml: serde_yaml::Value = serde_yaml::from_str(&fetch("/openapi.yaml").await).unwrap();
+        let json: serde_yaml::Value = serde_yaml::from_str(&fetch("/openapi.json").await).unwrap();
+        assert_eq!(yaml, json);
+        assert!(fetch("/docs").await.contains(&discovery_url));
+        // What it points at is the issuer's discovery document.
+        let discovered: Value = reqwest::get(&discovery_url)
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(discovered["issuer"], json!(issuer.url));
+    }
+    issuer.stop.cancel();
+}
+
+/// Keys are fetched again as the lifetime the issuer gives them (`Cache-Control: max-age`, held
+/// between a minute and a day, an hour without one) runs out: the background task waits
+/// `next_refresh` and then does `refresh_all`, stepped here. A key published meanwhile is then
+/// known without a token having to name it first.
+#[tokio::test]
+async fn keys_are_fetched_again_as_the_lifetime_the_issuer_gives_them_runs_out() {
+    use std::time::Duration;
+    let (old, new) = (rsa_key("rs-old"), ec_key("es-new"));
+    let issuer = issuer(&[&old]).await;
+    let settings = || api::auth::oidc::OidcSettings {
+        issuers: vec![issuer.url.clone()],
+        audience: Some(AUDIENCE.into()),
+        roles_claim: "roles".into(),
+        orgs_claim: "orgs".into(),
+        claim_map: Default::default(),
+    };
+    let discover = |cache_control: Option<&str>| {
+        *issuer.published.cache_control.lock().unwrap() = cache_control.map(str::to_string);
+        api::auth::oidc::Issuers::discover(settings())
+    };
+    for (cache_control, lifetime) in [
+        (Some("public, max-age=600"), 600),
+        (Some("max-age=5"), 60),
+        (Some("max-age=999999"), 24 * 3600),
+        (None, 3600),
+    ] {
+        let issuers = discover(cache_control).await.unwrap();
+        assert_eq!(
+            issuers.next_refresh(),
+            Duration::from_secs(lifetime),
+            "{cache_control:?}"
+        );
+    }
+
+    let issuers = discover(Some("max-age=600")).await.unwrap();
+    issuers
+        .verify(&token(&old, claims(&issuer.url)))
+        .await
+        .unwrap();
+    *issuer.published.keys.lock().unwrap() = vec![new.jwk.clone()];
+    *issuer.published.cache_control.lock().unwrap() = Some("max-age=120".into());
+    let fetched = issuer.published.fetches.load(Ordering::SeqCst);
+    issuers.refresh_all().await;
+    assert_eq!(issuer.published.fetches.load(Ordering::SeqCst), fetched + 1);
+    assert_eq!(issuers.next_refresh(), Duration::from_secs(120));
+    issuers
+        .verify(&token(&new, claims(&issuer.url)))
+        .await
+        .unwrap();
+    assert_eq!(
+        issuer.published.fetches.load(Ordering::SeqCst),
+        fetched + 1,
+        "the new key was known without a fetch for it"
+    );
+    // The retired key went with the refresh.
+    assert!(
+        issuers
+            .verify(&token(&old, claims(&issuer.url)))
+            .await
+            .is_err()
+    );
     issuer.stop.cancel();
 }
