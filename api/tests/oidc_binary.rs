@@ -11,7 +11,7 @@ use std::process::{Child, Command, Stdio};
 
 use serde_json::{Value, json};
 
-use common::{BIN, wait_ready};
+use common::{BIN, get_json, wait_ready};
 
 const ISSUER_BIN: &str = env!("CARGO_BIN_EXE_local-issuer");
 
@@ -96,14 +96,7 @@ async fn serve_takes_the_local_issuers_tokens_only_and_names_the_person_in_the_a
         "{problem}"
     );
 
-    let spec: Value = client
-        .get(format!("{}/openapi.json", server.base))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let spec = get_json(&client, &format!("{}/openapi.json", server.base), None).await;
     let schemes = &spec["components"]["securitySchemes"];
     assert_eq!(
         schemes["OpenIdConnect"]["openIdConnectUrl"],
@@ -111,18 +104,11 @@ async fn serve_takes_the_local_issuers_tokens_only_and_names_the_person_in_the_a
     );
     assert!(schemes.get("BearerAuth").is_none(), "{schemes}");
 
-    let page: Value = client
-        .get(format!(
-            "{}/api/v1/audit/events?stream=organization-org-kari",
-            server.base
-        ))
-        .bearer_auth(&kari)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let audit = format!(
+        "{}/api/v1/audit/events?stream=organization-org-kari",
+        server.base
+    );
+    let page = get_json(&client, &audit, Some(&kari)).await;
     let metadata = &page["data"][0]["metadata"];
     assert_eq!(metadata["actor"], "oid-kari");
     assert_eq!(metadata["issuer"], json!(issuer));

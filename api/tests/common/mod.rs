@@ -104,3 +104,12 @@ pub fn token(data_dir: &Path, database_url: Option<&str>, args: &[&str]) -> Stri
     let out = command(data_dir, database_url, &all).output().unwrap();
     String::from_utf8(out.stdout).unwrap().trim().to_string()
 }
+
+/// The JSON answer to a GET, with `token` as the bearer when given.
+pub async fn get_json(client: &reqwest::Client, url: &str, token: Option<&str>) -> Value {
+    let mut request = client.get(url);
+    if let Some(token) = token {
+        request = request.bearer_auth(token);
+    }
+    request.send().await.unwrap().json().await.unwrap()
+}
