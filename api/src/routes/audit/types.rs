@@ -18,8 +18,9 @@ pub struct AuditMetadata {
     /// worker. A subject is unique only within its issuer.
     #[oai(nullable)]
     pub issuer: Option<String>,
-    /// The person behind `actor`, where their token gave a name or e-mail.
-    #[oai(nullable)]
+    /// The person behind `actor`, where their token gave a name or e-mail; left out
+    /// otherwise (a local token, a worker, a token without either claim).
+    #[oai(skip_serializing_if_is_none)]
     pub person: Option<AuditPerson>,
     #[oai(nullable)]
     pub correlation_id: Option<Uuid>,
