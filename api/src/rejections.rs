@@ -78,6 +78,15 @@ impl From<projections::ProjectionError> for ApiError {
     }
 }
 
+impl From<commands::privacy::PrivacyError> for ApiError {
+    fn from(e: commands::privacy::PrivacyError) -> Self {
+        match e {
+            commands::privacy::PrivacyError::Keys(db) => database_failed(db),
+            other => ApiError::internal(other),
+        }
+    }
+}
+
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
         store_failed(e)

@@ -177,9 +177,7 @@ impl Keys {
                 let (mut caller, person) = issuers.verify(token).await?;
                 // Sealed once per token: the verified token is kept with the sealed person.
                 if let (Some(person), Some(pool)) = (person, &self.people) {
-                    caller.person = commands::privacy::protect_actor(pool, &person)
-                        .await
-                        .map_err(ApiError::internal)?;
+                    caller.person = commands::privacy::protect_actor(pool, &person).await?;
                 }
                 self.keep(token, &caller, now);
                 Ok(caller)

@@ -675,3 +675,31 @@ async fn keys_are_fetched_again_as_the_lifetime_the_issuer_gives_them_runs_out()
     );
     issuer.stop.cancel();
 }
+
+/// A person's key cannot be made while the database is gone: the request is a 503 to retry,
+/// not a 500, and is not let through without its person.
+#[tokio::test]
+async fn a_named_token_met_while_the_database_is_gone_is_a_503_to_retry() {
+    let rs = rsa_key("rs-1");
+    let issuer = issuer(&[&rs]).await;
+    let app = app_of(&issuer, true).await;
+    let mut named = claims(&issuer.url);
+    named["name"] = json!("Kari Nordmann");
+    let named = token(&rs, named);
+    match &app.state.db.read {
+        store::ReadPool::Sqlite(pool) => pool.close().await,
+        store::ReadPool::Postgres(pool) => pool.close().await,
+    }
+    let response = app
+        .client
+        .get(app.url("/api/v1/organizations"))
+        .bearer_auth(&named)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 503);
+    assert!(response.headers().contains_key("retry-after"));
+    let problem: Value = response.json().await.unwrap();
+    assert_eq!(problem["status"], 503, "{problem}");
+    issuer.stop.cancel();
+}

@@ -103,11 +103,11 @@ impl AuditApi {
                 // stays the one of the stored (encrypted) event.
                 commands::privacy::reveal(&state.db.read, &mut event.payload)
                     .await
-                    .map_err(ApiError::internal)?;
+                    .map_err(ApiError::from)?;
                 if let Some(person) = event.metadata.person.as_mut() {
                     commands::privacy::reveal_actor(&state.db.read, person)
                         .await
-                        .map_err(ApiError::internal)?;
+                        .map_err(ApiError::from)?;
                 }
                 data.push(event.into());
             }
