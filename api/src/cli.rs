@@ -236,6 +236,12 @@ pub fn openapi(output: &std::path::Path) -> anyhow::Result<()> {
 }
 
 pub fn token(common: &Common, args: &TokenArgs) -> anyhow::Result<()> {
+    anyhow::ensure!(
+        common.local_tokens,
+        "LOCAL_TOKENS=false: the service accepts only its identity providers' tokens, so a \
+         local one would be refused; get a token from the provider (OIDC_ISSUER), or from \
+         `local-issuer` when trying it out"
+    );
     anyhow::ensure!(args.ttl > 0, "--ttl must be positive");
     anyhow::ensure!(
         !args.orgs.is_empty() || args.roles.contains(&Role::Admin),

@@ -89,6 +89,18 @@ async fn serve_takes_the_local_issuers_tokens_only_and_names_the_person_in_the_a
     // Local tokens are off; a provider's token without a role is a 403 naming the claim.
     let local = common::token(&dir.dir, None, &["--role", "admin"]);
     assert_eq!(create(local, "org-local").await.0, 401);
+    // Configured the same way, `token` says why it mints none.
+    let refused = common::command(&dir.dir, None, &["token", "--role", "admin"])
+        .env("LOCAL_TOKENS", "false")
+        .output()
+        .unwrap();
+    assert!(!refused.status.success());
+    assert!(refused.stdout.is_empty());
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("LOCAL_TOKENS=false"),
+        "{}",
+        String::from_utf8_lossy(&refused.stderr)
+    );
     let (status, problem) = create(token_for("sub=oid-nobody").await, "org-nobody").await;
     assert_eq!(status, 403, "{problem}");
     assert!(
