@@ -1,7 +1,8 @@
 //! `Idempotency-Key` on POST: a retry with the same key and body gets the first answer, stored
 //! durably; the same key with another body is a 422. Keys are scoped to the caller (token
-//! subject, organisations and roles), so two callers cannot collide. A key whose first request is still running answers
-//! 409; one whose first request died without an answer is taken over after a while.
+//! subject and issuer, organisations and roles), so two callers cannot collide. A key whose
+//! first request is still running answers 409; one whose first request died without an answer
+//! is taken over after a while.
 
 use std::sync::Arc;
 
@@ -187,9 +188,10 @@ fn seed_of(scope: &str, key: &str, request_hash: &str) -> RequestSeed {
     RequestSeed(hex::encode(hasher.finalize()))
 }
 
-/// Whose keys these are: the subject together with its organisations and roles. The subject
-/// alone is not enough: two organisations' identity providers may both have a `kari`, and a
-/// replayed answer must never cross from one organisation (or role) to another.
+/// Whose keys these are: the subject together with its organisations and roles, and the
+/// identity provider that vouched for it. The subject alone is not enough: two identity
+/// providers may both have a `kari`, and a replayed answer must never cross from one person,
+/// organisation or role to another. (A local token adds no issuer, so its scope is as before.)
 fn scope_of(caller: &crate::auth::Caller) -> String {
     let mut orgs = caller.claims.orgs.clone();
     orgs.sort();
@@ -201,7 +203,10 @@ fn scope_of(caller: &crate::auth::Caller) -> String {
         .collect();
     roles.sort();
     let mut hasher = Sha256::new();
-    for part in [orgs.join("\n"), roles.join("\n")] {
+    for part in [orgs.join("\n"), roles.join("\n")]
+        .iter()
+        .chain(caller.issuer.as_ref())
+    {
         hasher.update(part.as_bytes());
         hasher.update([0]);
     }

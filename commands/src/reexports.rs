@@ -98,7 +98,8 @@ pub enum RendererUpdate {
     },
 }
 
-/// Records what the external renderer `renderer` (`external:{caller}`) reports of `row`.
+/// Records what the external renderer `renderer` (`external:{caller}`, the caller with its
+/// issuer for a provider's token) reports of `row`.
 pub async fn report_progress(
     ctx: &Ctx,
     metadata: &Metadata,

@@ -57,6 +57,15 @@ impl Caller {
         self.claims.sub.clone()
     }
 
+    /// Who the caller is, unique across identity providers (a subject is unique only within its
+    /// issuer): the subject, with its issuer for a provider's token.
+    pub fn identity(&self) -> String {
+        match &self.issuer {
+            Some(issuer) => format!("{}@{issuer}", self.claims.sub),
+            None => self.claims.sub.clone(),
+        }
+    }
+
     /// The organisations whose resources the caller's lists may show.
     pub fn visible(&self) -> projections::organizations::Visible<'_> {
         if self.is_admin() {

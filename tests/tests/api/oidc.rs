@@ -703,3 +703,90 @@ async fn a_named_token_met_while_the_database_is_gone_is_a_503_to_retry() {
     assert_eq!(problem["status"], 503, "{problem}");
     issuer.stop.cancel();
 }
+
+/// Idempotency keys are the caller's own: the same `sub` at two identity providers is two
+/// callers, so one's key never replays the other's answer.
+#[tokio::test]
+async fn the_same_subject_at_two_issuers_shares_no_idempotency_keys() {
+    let (key_a, key_b) = (rsa_key("a-1"), ec_key("b-1"));
+    let (a, b) = (issuer(&[&key_a]).await, issuer(&[&key_b]).await);
+    let app = app_of_both(&a, &b).await;
+    let send = |token: String| {
+        let app = &app;
+        async move {
+            let r = app
+                .client
+                .post(app.url("/api/v1/organizations"))
+                .bearer_auth(token)
+                .header("Idempotency-Key", "register-once")
+                .json(&json!({"org_id": "org-twice", "name": "Twice",
+                              "organisasjonsnummer": "986128433"}))
+                .send()
+                .await
+                .unwrap();
+            let replayed = r.headers().get("idempotent-replayed").is_some();
+            (r.status().as_u16(), replayed)
+        }
+    };
+    // Both tokens say `sub: kari`, role admin, no organisations.
+    assert_eq!(send(token(&key_a, claims(&a.url))).await, (201, false));
+    assert_eq!(
+        send(token(&key_b, claims(&b.url))).await,
+        (409, false),
+        "the other issuer's kari is not answered with the first one's result"
+    );
+    assert_eq!(send(token(&key_a, claims(&a.url))).await, (201, true));
+    a.stop.cancel();
+    b.stop.cancel();
+}
+
+/// An app that takes the tokens of both issuers (and local ones, for the test's own setup).
+async fn app_of_both(a: &Issuer, b: &Issuer) -> TestApp {
+    let issuers = api::auth::oidc::Issuers::discover(api::auth::oidc::OidcSettings {
+        issuers: vec![a.url.clone(), b.url.clone()],
+        audience: Some(AUDIENCE.into()),
+        roles_claim: "roles".into(),
+        orgs_claim: "orgs".into(),
+        claim_map: Default::default(),
+    })
+    .await
+    .unwrap();
+    spawn_app_with(Options {
+        issuers: Some((Arc::new(issuers), true)),
+        ..Options::default()
+    })
+    .await
+}
+
+/// An external renderer's hold on a re-export is its caller's: a renderer with the same `sub`
+/// at another identity provider is another renderer, refused while the first holds it.
+#[tokio::test]
+async fn a_renderer_of_another_issuer_with_the_same_subject_cannot_take_over_a_held_job() {
+    let (key_a, key_b) = (rsa_key("a-1"), ec_key("b-1"));
+    let (a, b) = (issuer(&[&key_a]).await, issuer(&[&key_b]).await);
+    let app = app_of_both(&a, &b).await;
+    let (path, _, _) = crate::reexports::renderer_job(&app).await;
+    let renderer = |iss: &str| {
+        let mut c = claims(iss);
+        c["sub"] = json!("render-bot");
+        c["roles"] = json!(["service"]);
+        c["orgs"] = json!([crate::report_history::ORG]);
+        c
+    };
+    let running = json!({"status": "running"});
+    let (status, body) = app
+        .put(&path, &token(&key_a, renderer(&a.url)), &running)
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let (status, problem) = app
+        .put(&path, &token(&key_b, renderer(&b.url)), &running)
+        .await;
+    assert_eq!(status, 409, "{problem}");
+    // The holder renews its hold.
+    let (status, body) = app
+        .put(&path, &token(&key_a, renderer(&a.url)), &running)
+        .await;
+    assert_eq!(status, 200, "{body}");
+    a.stop.cancel();
+    b.stop.cancel();
+}

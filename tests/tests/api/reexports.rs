@@ -297,7 +297,7 @@ async fn a_pending_reexport_is_cancelled_and_a_completed_one_is_not() {
 
 /// A re-export waiting for an external renderer: its path, the renderer's (service) token and
 /// a reporter's token.
-async fn renderer_job(app: &TestApp) -> (String, String, String) {
+pub(crate) async fn renderer_job(app: &TestApp) -> (String, String, String) {
     let report = report_then_changes(app).await;
     let created = reexport(app, &app.admin, &json!({"report_id": report["report_id"]})).await;
     let id = created["reexport_id"].as_str().unwrap();

@@ -91,7 +91,8 @@ pub(super) async fn report_progress(
         &state.commands,
         metadata,
         row,
-        format!("external:{}", caller.actor()),
+        // The lease is held by this caller: two providers' renderers with one `sub` are two.
+        format!("external:{}", caller.identity()),
         update,
         state.services.exports.lease,
         state.services.exports.file_ttl,
