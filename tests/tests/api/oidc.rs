@@ -175,8 +175,18 @@ async fn app_with_map(
     orgs_claim: &str,
     claim_map: api::auth::claim_map::ClaimMap,
 ) -> TestApp {
+    app_of_all(&[issuer], local, orgs_claim, claim_map).await
+}
+
+/// An app that takes the tokens of every one of `issuers`.
+async fn app_of_all(
+    issuers: &[&Issuer],
+    local: bool,
+    orgs_claim: &str,
+    claim_map: api::auth::claim_map::ClaimMap,
+) -> TestApp {
     let issuers = api::auth::oidc::Issuers::discover(api::auth::oidc::OidcSettings {
-        issuers: vec![issuer.url.clone()],
+        issuers: issuers.iter().map(|i| i.url.clone()).collect(),
         audience: Some(AUDIENCE.into()),
         roles_claim: "roles".into(),
         orgs_claim: orgs_claim.into(),
@@ -710,7 +720,8 @@ async fn a_named_token_met_while_the_database_is_gone_is_a_503_to_retry() {
 async fn the_same_subject_at_two_issuers_shares_no_idempotency_keys() {
     let (key_a, key_b) = (rsa_key("a-1"), ec_key("b-1"));
     let (a, b) = (issuer(&[&key_a]).await, issuer(&[&key_b]).await);
-    let app = app_of_both(&a, &b).await;
+    // Local tokens too, for the test's own setup.
+    let app = app_of_all(&[&a, &b], true, "orgs", Default::default()).await;
     let send = |token: String| {
         let app = &app;
         async move {
@@ -740,31 +751,14 @@ async fn the_same_subject_at_two_issuers_shares_no_idempotency_keys() {
     b.stop.cancel();
 }
 
-/// An app that takes the tokens of both issuers (and local ones, for the test's own setup).
-async fn app_of_both(a: &Issuer, b: &Issuer) -> TestApp {
-    let issuers = api::auth::oidc::Issuers::discover(api::auth::oidc::OidcSettings {
-        issuers: vec![a.url.clone(), b.url.clone()],
-        audience: Some(AUDIENCE.into()),
-        roles_claim: "roles".into(),
-        orgs_claim: "orgs".into(),
-        claim_map: Default::default(),
-    })
-    .await
-    .unwrap();
-    spawn_app_with(Options {
-        issuers: Some((Arc::new(issuers), true)),
-        ..Options::default()
-    })
-    .await
-}
-
 /// An external renderer's hold on a re-export is its caller's: a renderer with the same `sub`
 /// at another identity provider is another renderer, refused while the first holds it.
 #[tokio::test]
 async fn a_renderer_of_another_issuer_with_the_same_subject_cannot_take_over_a_held_job() {
     let (key_a, key_b) = (rsa_key("a-1"), ec_key("b-1"));
     let (a, b) = (issuer(&[&key_a]).await, issuer(&[&key_b]).await);
-    let app = app_of_both(&a, &b).await;
+    // Local tokens too, for the test's own setup.
+    let app = app_of_all(&[&a, &b], true, "orgs", Default::default()).await;
     let (path, _, _) = crate::reexports::renderer_job(&app).await;
     let renderer = |iss: &str| {
         let mut c = claims(iss);
