@@ -188,10 +188,10 @@ fn seed_of(scope: &str, key: &str, request_hash: &str) -> RequestSeed {
     RequestSeed(hex::encode(hasher.finalize()))
 }
 
-/// Whose keys these are: the subject together with its organisations and roles, and the
-/// identity provider that vouched for it. The subject alone is not enough: two identity
-/// providers may both have a `kari`, and a replayed answer must never cross from one person,
-/// organisation or role to another. (A local token adds no issuer, so its scope is as before.)
+/// Whose keys these are: the caller's identity (the subject, with its issuer for a provider's
+/// token) together with its organisations and roles. The subject alone is not enough: two
+/// identity providers may both have a `kari`, and a replayed answer must never cross from one
+/// person, organisation or role to another.
 fn scope_of(caller: &crate::auth::Caller) -> String {
     let mut orgs = caller.claims.orgs.clone();
     orgs.sort();
@@ -203,15 +203,12 @@ fn scope_of(caller: &crate::auth::Caller) -> String {
         .collect();
     roles.sort();
     let mut hasher = Sha256::new();
-    for part in [orgs.join("\n"), roles.join("\n")]
-        .iter()
-        .chain(caller.issuer.as_ref())
-    {
+    for part in [orgs.join("\n"), roles.join("\n")] {
         hasher.update(part.as_bytes());
         hasher.update([0]);
     }
     let digest = hex::encode(hasher.finalize());
-    format!("{}#{}", caller.claims.sub, &digest[..16])
+    format!("{}#{}", caller.identity(), &digest[..16])
 }
 
 fn bearer(req: &Request) -> Option<&str> {

@@ -8,6 +8,8 @@
 //! payload encrypts the same way twice (a resubmitted payload is still recognised as the same
 //! one); it reveals only that two ciphertexts of one subject are equal.
 
+use std::collections::HashMap;
+
 use chacha20poly1305::aead::{Aead, KeyInit, Payload};
 use chacha20poly1305::{ChaCha20Poly1305, Key, Nonce};
 use chrono::Utc;
@@ -168,45 +170,75 @@ fn contact_slot(value: &mut Value) -> Option<&mut Value> {
 /// Opens the personal data in `value` for a reader: decrypted with its subject's key, or
 /// `{"erased": true, "subject": ...}` once the key is destroyed. Answers whether it was erased.
 pub async fn reveal(pool: &ReadPool, value: &mut Value) -> Result<bool, PrivacyError> {
-    match contact_slot(value) {
-        Some(slot) => open(pool, slot).await,
-        None => Ok(false),
-    }
+    Opener::new(pool).reveal(value).await
 }
 
-/// Opens what [`protect_actor`] sealed, the same way as [`reveal`].
-pub async fn reveal_actor(pool: &ReadPool, person: &mut Value) -> Result<bool, PrivacyError> {
-    open(pool, person).await
+/// Opens sealed personal data for a reader, asking the key store once per subject: a page of
+/// the audit trail names the same few people in most of its events.
+pub struct Opener<'a> {
+    pool: &'a ReadPool,
+    keys: HashMap<String, Option<[u8; 32]>>,
 }
 
-/// Opens `slot` in place when it holds sealed data; answers whether its key was destroyed.
-async fn open(pool: &ReadPool, slot: &mut Value) -> Result<bool, PrivacyError> {
-    let Some(sealed) = slot.get(ENCRYPTED) else {
-        return Ok(false);
-    };
-    let subject_id = sealed["subject"].as_str().unwrap_or_default().to_string();
-    let Some(key) = key_of(pool, &subject_id).await? else {
-        *slot = json!({"erased": true, "subject": subject_id});
-        return Ok(true);
-    };
-    let unreadable = || PrivacyError::Unreadable(subject_id.clone());
-    let data =
-        hex::decode(sealed["data"].as_str().unwrap_or_default()).map_err(|_| unreadable())?;
-    if data.len() < 12 {
-        return Err(unreadable());
+impl<'a> Opener<'a> {
+    pub fn new(pool: &'a ReadPool) -> Self {
+        Opener {
+            pool,
+            keys: HashMap::new(),
+        }
     }
-    let nonce: [u8; 12] = data[..12].try_into().expect("12 bytes");
-    let plain = cipher(&key)
-        .decrypt(
-            &Nonce::from(nonce),
-            Payload {
-                msg: &data[12..],
-                aad: subject_id.as_bytes(),
-            },
-        )
-        .map_err(|_| unreadable())?;
-    *slot = serde_json::from_slice(&plain).map_err(|_| unreadable())?;
-    Ok(false)
+
+    /// [`reveal`]: the contact person of a Bufdir payload, or of an event that carries one.
+    pub async fn reveal(&mut self, value: &mut Value) -> Result<bool, PrivacyError> {
+        match contact_slot(value) {
+            Some(slot) => self.open(slot).await,
+            None => Ok(false),
+        }
+    }
+
+    /// Opens what [`protect_actor`] sealed, the same way.
+    pub async fn reveal_actor(&mut self, person: &mut Value) -> Result<bool, PrivacyError> {
+        self.open(person).await
+    }
+
+    async fn key(&mut self, subject_id: &str) -> Result<Option<[u8; 32]>, PrivacyError> {
+        if let Some(key) = self.keys.get(subject_id) {
+            return Ok(*key);
+        }
+        let key = key_of(self.pool, subject_id).await?;
+        self.keys.insert(subject_id.to_string(), key);
+        Ok(key)
+    }
+
+    /// Opens `slot` in place when it holds sealed data; answers whether its key was destroyed.
+    async fn open(&mut self, slot: &mut Value) -> Result<bool, PrivacyError> {
+        let Some(sealed) = slot.get(ENCRYPTED) else {
+            return Ok(false);
+        };
+        let subject_id = sealed["subject"].as_str().unwrap_or_default().to_string();
+        let Some(key) = self.key(&subject_id).await? else {
+            *slot = json!({"erased": true, "subject": subject_id});
+            return Ok(true);
+        };
+        let unreadable = || PrivacyError::Unreadable(subject_id.clone());
+        let data =
+            hex::decode(sealed["data"].as_str().unwrap_or_default()).map_err(|_| unreadable())?;
+        if data.len() < 12 {
+            return Err(unreadable());
+        }
+        let nonce: [u8; 12] = data[..12].try_into().expect("12 bytes");
+        let plain = cipher(&key)
+            .decrypt(
+                &Nonce::from(nonce),
+                Payload {
+                    msg: &data[12..],
+                    aad: subject_id.as_bytes(),
+                },
+            )
+            .map_err(|_| unreadable())?;
+        *slot = serde_json::from_slice(&plain).map_err(|_| unreadable())?;
+        Ok(false)
+    }
 }
 
 /// Erases a data subject (their e-mail or name as submitted, or their `subj_…` id): records

@@ -47,8 +47,8 @@ impl Walk {
         self.head = event.position;
     }
 
-    /// The record of the upgrade, chained like any event: (row, its hash).
-    fn record(&self) -> Record {
+    /// The record of the upgrade, chained like any event; its stream's head moves to it.
+    fn record(&mut self) -> Record {
         let version = self.streams.get(UPGRADE_STREAM).map_or(0, |(v, _)| v + 1);
         let payload = json!({
             "events_hashed": self.filled.len(),
@@ -72,6 +72,8 @@ impl Walk {
             recorded_at: &recorded_time(recorded_at),
         }
         .hash();
+        self.streams
+            .insert(UPGRADE_STREAM.to_string(), (version, hash.clone()));
         Record {
             position: self.head + 1,
             version: version as i64,
@@ -138,10 +140,6 @@ pub(crate) async fn upgrade_sqlite(pool: &SqlitePool) -> Result<(), StoreError> 
     .bind(&record.hash)
     .execute(&mut *tx)
     .await?;
-    walk.streams.insert(
-        UPGRADE_STREAM.to_string(),
-        (record.version as u64, record.hash.clone()),
-    );
     for (stream, (version, hash)) in &walk.streams {
         sqlx::query(
             "INSERT INTO streams (stream, version, hash) VALUES ($1, $2, $3) \
@@ -211,10 +209,6 @@ pub(crate) async fn upgrade_postgres(pool: &PgPool) -> Result<(), StoreError> {
     .bind(&record.hash)
     .execute(&mut *tx)
     .await?;
-    walk.streams.insert(
-        UPGRADE_STREAM.to_string(),
-        (record.version as u64, record.hash.clone()),
-    );
     let (names, rest): (Vec<String>, Vec<(i64, String)>) = walk
         .streams
         .into_iter()

@@ -96,18 +96,18 @@ impl AuditApi {
             .then(|| scanned.last().map(|e| e.position.to_string()))
             .flatten();
         let mut owners = StreamOwners::new(state.db.events.as_ref());
+        let mut opener = commands::privacy::Opener::new(&state.db.read);
         let mut data = Vec::new();
         for mut event in scanned {
             if wanted.matches(&event, &mut owners).await? {
                 // Personal data shown opened, or as erased once its key is gone; the hash
                 // stays the one of the stored (encrypted) event.
-                commands::privacy::reveal(&state.db.read, &mut event.payload)
+                opener
+                    .reveal(&mut event.payload)
                     .await
                     .map_err(ApiError::from)?;
                 if let Some(person) = event.metadata.person.as_mut() {
-                    commands::privacy::reveal_actor(&state.db.read, person)
-                        .await
-                        .map_err(ApiError::from)?;
+                    opener.reveal_actor(person).await.map_err(ApiError::from)?;
                 }
                 data.push(event.into());
             }

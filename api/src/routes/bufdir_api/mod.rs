@@ -120,10 +120,7 @@ fn submit_failed(e: SubmitError) -> ApiError {
         SubmitError::Command(e) => e.into(),
         SubmitError::ReadModel(e) => e.into(),
         SubmitError::Store(e) => e.into(),
-        SubmitError::Privacy(commands::privacy::PrivacyError::Keys(e)) => {
-            crate::rejections::database_failed(e)
-        }
-        SubmitError::Privacy(e) => ApiError::internal(e),
+        SubmitError::Privacy(e) => e.into(),
         e @ SubmitError::NotVisibleYet => ApiError::Unavailable(e.to_string()),
     }
 }
