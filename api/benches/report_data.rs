@@ -14,7 +14,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use api::auth::{Keys, Role};
+use api::http::auth::{Keys, Role};
 use futures::StreamExt;
 use serde_json::{Value, json};
 

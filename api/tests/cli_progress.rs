@@ -16,7 +16,7 @@ use common::BIN;
 async fn data_dir_with_demo_events() -> support::TempSqlite {
     let dir = support::TempSqlite::new();
     let db = store::connect(&dir.url).await.expect("database");
-    assert!(api::demo::load(&db).await.unwrap());
+    assert!(api::cli::demo::load(&db).await.unwrap());
     db.read.close().await;
     dir
 }

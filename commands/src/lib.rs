@@ -14,6 +14,7 @@ pub mod reports;
 pub mod snapshots;
 pub mod source_records;
 pub mod submissions;
+pub mod webhook_endpoints;
 
 use sha2::Digest;
 use std::sync::Arc;
@@ -67,8 +68,12 @@ impl Ctx {
         Ok(executed)
     }
 
-    /// Waits (bounded) until `projection` has applied `position`.
+    /// Waits (bounded) until `projection` has applied `position`. A context whose bound is zero
+    /// does not wait: its caller reads nothing back (the demo data, before the service runs).
     pub async fn settle(&self, projection: &str, position: &Position) {
+        if self.wait.is_zero() {
+            return;
+        }
         match self
             .projections
             .wait_for(projection, position, self.wait)

@@ -24,6 +24,7 @@ pub mod source_records;
 pub mod stored_name;
 pub mod submission;
 pub mod testing;
+pub mod workbook;
 
 pub use aggregate::{Aggregate, DecodeError, decode_event, encode_event};
 pub use file_key::FileKey;

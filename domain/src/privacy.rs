@@ -18,6 +18,19 @@ use crate::report::retained_until;
 /// The field of a Bufdir payload that holds personal data.
 pub const CONTACT: &str = "kontaktperson";
 
+/// Where encrypted personal data sits in place of the plain: `{"encrypted": {"subject",
+/// "data"}}`.
+pub const ENCRYPTED: &str = "encrypted";
+
+/// The data subject whose key the contact person of a stored payload is encrypted under.
+pub fn encrypted_subject(payload: &Value) -> Option<&str> {
+    payload
+        .get(CONTACT)?
+        .get(ENCRYPTED)?
+        .get("subject")?
+        .as_str()
+}
+
 /// Who the contact person in `payload` is, normalised (`None` when there is none): the
 /// e-mail address, else the name.
 pub fn subject_of(payload: &Value) -> Option<String> {

@@ -5,6 +5,7 @@
 //! (`rebuild`) yields the same rows, because rows are made from events alone, never from the clock.
 
 pub mod annex;
+pub mod audit;
 mod batch_counts;
 pub mod cache;
 mod checkpoint;
@@ -14,6 +15,7 @@ pub mod report_data;
 pub mod report_queries;
 pub mod reports;
 mod runner;
+pub mod stream_owners;
 pub mod submissions;
 
 pub use runner::{Lag, ProjectionError, Projections, panic_text};

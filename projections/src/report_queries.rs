@@ -4,6 +4,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use domain::aggregation::MetricSum;
 use domain::report_data::{SectionValues, SnapshotStatus};
 use domain::{OrgId, PeriodId};
+use store::tables::work_claims::{ClaimKind, unclaimed};
 use store::{IdList, ReadPool, ReadTransaction, Stamp, on_pool, on_tx};
 
 use crate::ProjectionError;
@@ -150,22 +151,22 @@ pub async fn snapshots(
 /// its organisation's newest records. Oldest first.
 ///
 /// Leaves out snapshots on which a worker holds a claim of kind `claim` lasting past `now`
-/// (see `workers::claims`), so two workers never aggregate one change of a snapshot.
+/// (`store::tables::work_claims`), so two workers never aggregate one change of a snapshot.
 pub async fn next_stale(
     pool: &ReadPool,
     now: DateTime<Utc>,
-    claim: &str,
+    claim: ClaimKind,
 ) -> Result<Option<(String, OrgId, PeriodId)>, ProjectionError> {
     let sql = format!(
         "SELECT s.snapshot_id, s.org_id, s.period_id FROM snapshots s \
          WHERE (s.status = 'processing' OR (s.status = 'current' AND NOT {CACHE_VALID})) \
-           AND NOT EXISTS (SELECT 1 FROM work_claims w WHERE w.kind = $2 \
-               AND w.id = s.snapshot_id AND w.held_until > $1) \
-         ORDER BY s.created_at, s.snapshot_id LIMIT 1"
+           AND {} \
+         ORDER BY s.created_at, s.snapshot_id LIMIT 1",
+        unclaimed("s.snapshot_id")
     );
     let row: Option<(String, String, String)> = on_pool!(pool, c => sqlx::query_as(sqlx::AssertSqlSafe(sql))
             .bind(Stamp(now))
-            .bind(claim)
+            .bind(claim.as_str())
             .fetch_optional(c)
             .await)?;
     let Some((snapshot_id, org, period)) = row else {

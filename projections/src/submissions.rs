@@ -3,7 +3,8 @@
 
 use chrono::{DateTime, Utc};
 use domain::submission::{Submission, SubmissionEvent, SubmissionStatus};
-use domain::{Aggregate, decode_event};
+use domain::{Aggregate, decode_event, privacy};
+use store::tables::work_claims::{ClaimKind, unclaimed};
 use store::{Filter, ReadPool, ReadTransaction, RecordedEvent, Stamp, on_pool, on_tx};
 
 use crate::{Projection, ProjectionError};
@@ -47,8 +48,8 @@ impl Projection for SubmissionsProjection {
                 on_tx!(tx, c => sqlx::query(
                     "INSERT INTO bufdir_submissions (submission_id, org_id, report_id, \
                          payload_version, payload, payload_digest, status, attempts, \
-                         next_attempt_at, requested_at, updated_at) \
-                     VALUES ($1, $2, $3, $4, $5, $6, 'pending', 0, $7, $7, $7) \
+                         next_attempt_at, requested_at, updated_at, contact_subject) \
+                     VALUES ($1, $2, $3, $4, $5, $6, 'pending', 0, $7, $7, $7, $8) \
                      ON CONFLICT (submission_id) DO NOTHING",
                 )
                 .bind(submission_id.clone())
@@ -58,6 +59,7 @@ impl Projection for SubmissionsProjection {
                 .bind(payload.to_string())
                 .bind(payload_digest.clone())
                 .bind(Stamp(requested_at))
+                .bind(privacy::encrypted_subject(&payload).map(str::to_string))
                 .execute(c)
                 .await
                 .map(|done| done.rows_affected()))?;
@@ -274,24 +276,21 @@ pub async fn latest_for_report(
     found.map(SubmissionRow::try_from).transpose()
 }
 
-/// No worker holds a claim of kind `$2` on the row that lasts past `$1` (see `workers::claims`).
-const UNCLAIMED: &str = "NOT EXISTS (SELECT 1 FROM work_claims w WHERE w.kind = $2 \
-     AND w.id = bufdir_submissions.submission_id AND w.held_until > $1)";
-
 /// The pending submission whose next attempt is due soonest, if one is due at `now`.
 pub async fn next_due_delivery(
     pool: &ReadPool,
     now: DateTime<Utc>,
-    claim: &str,
+    claim: ClaimKind,
 ) -> Result<Option<SubmissionRow>, ProjectionError> {
     let sql = format!(
         "SELECT {COLUMNS} FROM bufdir_submissions \
-         WHERE status = 'pending' AND next_attempt_at <= $1 AND {UNCLAIMED} \
-         ORDER BY next_attempt_at, submission_id LIMIT 1"
+         WHERE status = 'pending' AND next_attempt_at <= $1 AND {} \
+         ORDER BY next_attempt_at, submission_id LIMIT 1",
+        unclaimed("bufdir_submissions.submission_id")
     );
     let found: Option<SubmissionRecord> = on_pool!(pool, c => sqlx::query_as(sqlx::AssertSqlSafe(sql))
             .bind(Stamp(now))
-            .bind(claim)
+            .bind(claim.as_str())
             .fetch_optional(c)
             .await)?;
     found.map(SubmissionRow::try_from).transpose()
@@ -303,16 +302,31 @@ pub async fn awaiting_verdict(
     pool: &ReadPool,
     limit: u64,
     now: DateTime<Utc>,
-    claim: &str,
+    claim: ClaimKind,
 ) -> Result<Vec<SubmissionRow>, ProjectionError> {
     let sql = format!(
-        "SELECT {COLUMNS} FROM bufdir_submissions WHERE status = 'received' AND {UNCLAIMED} \
-         ORDER BY submitted_at, submission_id LIMIT {limit}"
+        "SELECT {COLUMNS} FROM bufdir_submissions WHERE status = 'received' AND {} \
+         ORDER BY submitted_at, submission_id LIMIT {limit}",
+        unclaimed("bufdir_submissions.submission_id")
     );
     let records: Vec<SubmissionRecord> = on_pool!(pool, c => sqlx::query_as(sqlx::AssertSqlSafe(sql))
             .bind(Stamp(now))
-            .bind(claim)
+            .bind(claim.as_str())
             .fetch_all(c)
             .await)?;
     records.into_iter().map(SubmissionRow::try_from).collect()
+}
+
+/// The ids of the submissions whose contact person is encrypted under `subject_id`'s key.
+pub async fn carrying_subject(
+    pool: &ReadPool,
+    subject_id: &str,
+) -> Result<Vec<String>, ProjectionError> {
+    Ok(on_pool!(pool, c => sqlx::query_scalar(
+        "SELECT submission_id FROM bufdir_submissions WHERE contact_subject = $1 \
+         ORDER BY submission_id",
+    )
+    .bind(subject_id)
+    .fetch_all(c)
+    .await)?)
 }

@@ -18,6 +18,7 @@ mod read_db;
 mod sqlite;
 mod sqlite_writer;
 mod subscription;
+pub mod tables;
 
 pub use connect::{Backend, Database, connect, connect_with};
 pub use error::StoreError;

@@ -13,8 +13,8 @@ use domain::{OrgId, PeriodId, aggregation, schema};
 use projections::{Projections, report_data, report_queries};
 use store::Database;
 
-use crate::claims::{Claims, Kind};
 use crate::{Outcome, Worker};
+use store::tables::work_claims::{ClaimKind as Kind, WorkClaims};
 
 /// How long a claim on a snapshot's aggregation holds; one takes milliseconds to a few seconds.
 const LEASE: chrono::Duration = chrono::Duration::seconds(60);
@@ -22,13 +22,13 @@ const LEASE: chrono::Duration = chrono::Duration::seconds(60);
 pub struct AggregationWorker {
     db: Database,
     projections: Arc<Projections>,
-    claims: Claims,
+    claims: WorkClaims,
 }
 
 impl AggregationWorker {
     pub fn new(db: Database, projections: Arc<Projections>) -> Self {
         AggregationWorker {
-            claims: Claims::new(db.read.clone()),
+            claims: WorkClaims::new(db.read.clone(), crate::holder_id()),
             db,
             projections,
         }
@@ -117,7 +117,7 @@ impl Worker for AggregationWorker {
         let kind = Kind::Aggregation;
         let now = chrono::Utc::now();
         let Some((snapshot_id, org, period)) =
-            report_queries::next_stale(&self.db.read, now, kind.as_str()).await?
+            report_queries::next_stale(&self.db.read, now, kind).await?
         else {
             return Ok(Outcome::Idle);
         };

@@ -16,20 +16,20 @@ use store::Database;
 
 use crate::bufdir::wire::SubmitRequest;
 use crate::bufdir::{Bufdir, BufdirError, GatewayError};
-use crate::claims::{Claims, Kind};
 use crate::{Outcome, Worker};
+use store::tables::work_claims::{ClaimKind as Kind, WorkClaims};
 
 pub struct DeliveryWorker {
     db: Database,
     projections: Arc<Projections>,
     bufdir: Arc<Bufdir>,
-    claims: Claims,
+    claims: WorkClaims,
 }
 
 impl DeliveryWorker {
     pub fn new(db: Database, projections: Arc<Projections>, bufdir: Arc<Bufdir>) -> Self {
         DeliveryWorker {
-            claims: Claims::new(db.read.clone()),
+            claims: WorkClaims::new(db.read.clone(), crate::holder_id()),
             db,
             projections,
             bufdir,
@@ -130,8 +130,7 @@ impl Worker for DeliveryWorker {
     async fn run_once(&self) -> anyhow::Result<Outcome> {
         let now = Utc::now();
         let kind = Kind::Delivery;
-        let Some(row) = submissions::next_due_delivery(&self.db.read, now, kind.as_str()).await?
-        else {
+        let Some(row) = submissions::next_due_delivery(&self.db.read, now, kind).await? else {
             return Ok(Outcome::Idle);
         };
         if !self

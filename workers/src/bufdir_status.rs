@@ -14,14 +14,14 @@ use projections::{Projections, submissions};
 use store::Database;
 
 use crate::bufdir::Bufdir;
-use crate::claims::{Claims, Kind};
 use crate::{Outcome, Worker};
+use store::tables::work_claims::{ClaimKind as Kind, WorkClaims};
 
 pub struct StatusWorker {
     db: Database,
     projections: Arc<Projections>,
     bufdir: Arc<Bufdir>,
-    claims: Claims,
+    claims: WorkClaims,
 }
 
 /// Submissions looked at per step.
@@ -30,7 +30,7 @@ const BATCH: u64 = 100;
 impl StatusWorker {
     pub fn new(db: Database, projections: Arc<Projections>, bufdir: Arc<Bufdir>) -> Self {
         StatusWorker {
-            claims: Claims::new(db.read.clone()),
+            claims: WorkClaims::new(db.read.clone(), crate::holder_id()),
             db,
             projections,
             bufdir,
@@ -48,7 +48,7 @@ impl Worker for StatusWorker {
         let kind = Kind::StatusPoll;
         let now = Utc::now();
         let interval = chrono::Duration::from_std(self.bufdir.settings.status_poll_interval)?;
-        let open = submissions::awaiting_verdict(&self.db.read, BATCH, now, kind.as_str()).await?;
+        let open = submissions::awaiting_verdict(&self.db.read, BATCH, now, kind).await?;
         let mut outcome = Outcome::Idle;
         for row in open {
             let Some(reference) = row.reference_id.as_deref() else {

@@ -2,15 +2,14 @@
 //! tests drain it deterministically; [`run_until_stopped`] drives a set of them in a process.
 
 pub mod aggregation;
+pub mod audit_replay;
 pub mod bufdir;
 pub mod bufdir_delivery;
 pub mod bufdir_status;
-pub mod claims;
 pub mod export;
 pub mod files;
 pub mod history;
 pub mod log_seals;
-pub mod sealing;
 pub mod secret;
 pub mod webhooks;
 
@@ -76,6 +75,24 @@ pub struct Services {
     pub webhooks: Arc<webhooks::Webhooks>,
     /// When the log is sealed.
     pub seals: commands::log_seals::Thresholds,
+}
+
+/// What runs behind a process until `shutdown`: the projections always, the workers unless the
+/// caller drives them itself. `serve` and `worker` start their background through here alone,
+/// so the two cannot wire it differently.
+pub fn spawn_background(
+    db: &Database,
+    projections: &Arc<Projections>,
+    services: &Services,
+    with_workers: bool,
+    shutdown: CancellationToken,
+) -> Vec<tokio::task::JoinHandle<()>> {
+    let mut tasks = projections.spawn(shutdown.clone());
+    if with_workers {
+        let workers = all(db, projections, services);
+        tasks.extend(run_until_stopped(workers, projections.changed(), shutdown));
+    }
+    tasks
 }
 
 /// The service's workers.

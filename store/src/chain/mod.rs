@@ -5,14 +5,16 @@
 //! position order, so an edit, a deletion or a reordering anywhere before a seal changes it; a
 //! seal's digest kept outside the system proves the log up to it unchanged.
 //!
-//! The byte layout is written down here and in the README, so an auditor can check a log with a
+//! The byte layout is written down here and in `docs/audit.md`, so an auditor can check a log with a
 //! tool of their own: every field is its length (8 bytes, big-endian) and its UTF-8 bytes.
 
+mod files;
 mod raw;
 mod seal;
 mod upgrade;
 mod verify;
 
+pub use files::{Anchor, ChainFileError, Verdict, export, load_export, verify_export, verify_log};
 pub use raw::{ChainedEvent, Export, ExportHeader, read_page};
 pub use seal::{SEAL_STREAM, SEAL_TYPE, Seal, UPGRADE_STREAM, UPGRADE_TYPE};
 pub(crate) use upgrade::{upgrade_postgres, upgrade_sqlite};

@@ -1,7 +1,7 @@
 //! The audit log over HTTP: paging through the whole event log, filters by stream, category and
 //! organisation, admins only, and bad positions as problems.
 
-use api::auth::Role;
+use api::http::auth::Role;
 use serde_json::{Value, json};
 use store::Filter;
 

@@ -1,4 +1,4 @@
-use api::auth::{Keys, Role};
+use api::http::auth::{Keys, Role};
 use serde_json::json;
 
 use crate::helpers::spawn_app;

@@ -2,9 +2,9 @@
 
 use std::time::Duration;
 
-use api::app::BufdirTarget;
-use api::auth::Role;
-use api::sandbox::{Faults, Sandbox, SandboxConfig};
+use api::http::app::BufdirTarget;
+use api::http::auth::Role;
+use bufdir_sandbox::{Faults, Sandbox, SandboxConfig};
 use domain::schema::{self, Requirement};
 use projections::submissions;
 use serde_json::{Value, json};
@@ -287,7 +287,7 @@ async fn authentication_caches_the_token_and_keeps_it_out_of_the_log() {
     assert!(!log.contains(&access_token) && !log.contains("s3cr3t_token_here"));
 
     let sealed: String = store::on_pool!(&app.state.db.read, c => sqlx::query_scalar(
-        "SELECT sealed_secret FROM bufdir_credentials",
+        "SELECT encrypted_secret FROM bufdir_credentials",
     )
     .fetch_one(c)
     .await

@@ -7,7 +7,7 @@
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use api::auth::Role;
+use api::http::auth::Role;
 use domain::schema;
 use serde_json::{Value, json};
 
@@ -82,7 +82,7 @@ struct Spec(Value);
 
 impl Spec {
     fn load() -> Self {
-        Spec(serde_json::from_str(&api::spec::service().spec()).unwrap())
+        Spec(serde_json::from_str(&api::http::spec::service().spec()).unwrap())
     }
 
     fn resolve<'a>(&'a self, schema: &'a Value) -> &'a Value {

@@ -5,9 +5,9 @@
 use std::collections::BTreeSet;
 use std::net::SocketAddr;
 
-use api::app::{Application, Settings};
-use api::auth::{Keys, Role};
-use api::cors::Origin;
+use api::http::app::{Application, Settings};
+use api::http::auth::{Keys, Role};
+use api::http::cors::Origin;
 use clap::Parser;
 use reqwest::header::HeaderMap;
 use reqwest::{Method, Response};
@@ -393,9 +393,9 @@ fn parse(args: &[&str]) -> Result<Vec<Origin>, String> {
     let mut argv = vec!["bufdir-reporting"];
     argv.extend_from_slice(args);
     argv.push("serve");
-    api::config::Cli::try_parse_from(argv)
+    api::cli::config::Cli::try_parse_from(argv)
         .map(|cli| {
-            cli.common
+            api::cli::compose::Root::new(&cli.common)
                 .settings("http://127.0.0.1:9".into())
                 .cors_allowed_origins
         })

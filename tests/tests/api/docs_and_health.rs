@@ -35,7 +35,7 @@ async fn health_readiness_docs_and_spec_are_served() {
         .text()
         .await
         .unwrap();
-    assert_eq!(yaml, api::spec::yaml());
+    assert_eq!(yaml, api::http::spec::yaml());
 }
 
 /// The committed spec is what clients generate from; it must equal the generated one.
@@ -45,7 +45,7 @@ fn the_committed_openapi_spec_equals_the_generated_one() {
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../openapi/openapi.yaml");
     let committed = std::fs::read_to_string(&path).expect("openapi/openapi.yaml");
     assert!(
-        committed == api::spec::yaml(),
+        committed == api::http::spec::yaml(),
         "openapi/openapi.yaml is stale: run `cargo run -p api -- openapi` and commit it"
     );
 }

@@ -35,7 +35,7 @@ async fn unknown_routes_are_404_problems() {
 #[tokio::test]
 async fn a_body_over_the_limit_is_a_413_problem() {
     let app = spawn_app().await;
-    let huge = vec![b' '; api::app::MAX_BODY_BYTES + 1];
+    let huge = vec![b' '; api::http::body_limit::MAX_BODY_BYTES + 1];
     let r = app
         .client
         .post(app.url("/api/v1/organizations"))

@@ -5,7 +5,7 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use api::auth::Role;
+use api::http::auth::Role;
 use calamine::{Data, Reader};
 use chrono::Utc;
 use domain::export::{Export, ExportCommand};
@@ -219,7 +219,7 @@ async fn excel_export(app: TestApp) {
     let r = download(&app, &tampered).await;
     assert_eq!(r.status(), 403);
     assert_eq!(r.headers()["content-type"], "application/problem+json");
-    let path = api::routes::downloads::path(&id);
+    let path = api::http::routes::downloads::path(&id);
     let expired = format!(
         "http://{}{path}?{}",
         app.addr,
@@ -690,9 +690,9 @@ async fn an_export_with_submission_shows_the_validation_errors_when_the_payload_
 #[tokio::test]
 async fn an_export_with_a_valid_payload_is_submitted_to_bufdir() {
     let stop = tokio_util::sync::CancellationToken::new();
-    let sandbox = api::sandbox::Sandbox::start(
+    let sandbox = bufdir_sandbox::Sandbox::start(
         "127.0.0.1:0".parse().unwrap(),
-        api::sandbox::SandboxConfig::default(),
+        bufdir_sandbox::SandboxConfig::default(),
         stop.clone(),
     )
     .await

@@ -3,7 +3,7 @@
 //! point one of its records at another's file and have us serve it. External renderers may
 //! upload the bytes instead and never name a key.
 
-use api::auth::Role;
+use api::http::auth::Role;
 use serde_json::{Value, json};
 
 use crate::helpers::{TestApp, spawn_app, spawn_app_on_postgres};

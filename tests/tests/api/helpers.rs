@@ -3,9 +3,9 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use api::app::{Application, BufdirTarget, Settings};
-use api::auth::{Keys, Role};
-use api::state::AppState;
+use api::http::app::{Application, BufdirTarget, Settings};
+use api::http::auth::{Keys, Role};
+use api::http::state::AppState;
 use serde_json::Value;
 use store::EventStore;
 use tokio_util::sync::CancellationToken;
@@ -33,11 +33,13 @@ pub type WrapEvents = fn(Arc<dyn EventStore>) -> Arc<dyn EventStore>;
 
 /// The app's log with faults put in: `refuse_append` may answer an append with an error instead
 /// of making it, `fail_subscription` may make a subscription fail at once (as when the database
-/// goes away). Everything else is the real log's.
+/// goes away), `stall_subscription` may make one that never delivers (a runner that follows it
+/// stays where it started, and drops nothing later). Everything else is the real log's.
 pub struct FaultyLog {
     pub inner: Arc<dyn EventStore>,
     pub refuse_append: fn(&str, store::ExpectedVersion) -> Option<store::StoreError>,
     pub fail_subscription: fn(&store::Filter) -> bool,
+    pub stall_subscription: fn(&store::Filter) -> bool,
 }
 
 impl FaultyLog {
@@ -47,6 +49,7 @@ impl FaultyLog {
             inner,
             refuse_append: |_, _| None,
             fail_subscription: |_| false,
+            stall_subscription: |_| false,
         }
     }
 }
@@ -92,6 +95,9 @@ impl EventStore for FaultyLog {
                 Err(store::StoreError::Closed)
             }));
         }
+        if (self.stall_subscription)(&filter) {
+            return Box::pin(futures::stream::pending());
+        }
         self.inner.subscribe(after, filter)
     }
     fn backend_name(&self) -> &'static str {
@@ -115,7 +121,7 @@ pub struct Options {
     /// Wraps the event store, to put faults between the app and its log.
     pub wrap_events: Option<WrapEvents>,
     /// Identity providers whose tokens are accepted, and whether local tokens still are.
-    pub issuers: Option<(Arc<api::auth::oidc::Issuers>, bool)>,
+    pub issuers: Option<(Arc<api::http::auth::oidc::Issuers>, bool)>,
 }
 
 impl Default for Options {

@@ -173,7 +173,7 @@ async fn app_with_map(
     issuer: &Issuer,
     local: bool,
     orgs_claim: &str,
-    claim_map: api::auth::claim_map::ClaimMap,
+    claim_map: api::http::auth::claim_map::ClaimMap,
 ) -> TestApp {
     app_of_all(&[issuer], local, orgs_claim, claim_map).await
 }
@@ -183,9 +183,9 @@ async fn app_of_all(
     issuers: &[&Issuer],
     local: bool,
     orgs_claim: &str,
-    claim_map: api::auth::claim_map::ClaimMap,
+    claim_map: api::http::auth::claim_map::ClaimMap,
 ) -> TestApp {
-    let issuers = api::auth::oidc::Issuers::discover(api::auth::oidc::OidcSettings {
+    let issuers = api::http::auth::oidc::Issuers::discover(api::http::auth::oidc::OidcSettings {
         issuers: issuers.iter().map(|i| i.url.clone()).collect(),
         audience: Some(AUDIENCE.into()),
         roles_claim: "roles".into(),
@@ -393,7 +393,7 @@ async fn an_unreachable_issuer_shows_in_readiness_and_its_keys_keep_working() {
 async fn app_roles_and_groups_map_to_roles_and_organisations() {
     let key = ec_key("k1");
     let issuer = issuer(&[&key]).await;
-    let map: api::auth::claim_map::ClaimMap = toml::from_str(
+    let map: api::http::auth::claim_map::ClaimMap = toml::from_str(
         "[roles]\n\"Bufdir.Reporter\" = \"reporter\"\n[organisations]\n\"grp-1\" = \"org-mapped\"\n",
     )
     .unwrap();
@@ -438,7 +438,7 @@ async fn no_operation_lets_an_oidc_caller_past_its_organisation_or_role() {
     let url = issuer.url.clone();
     let minted = move |signer: Key| {
         let url = url.clone();
-        move |sub: &str, orgs: Vec<String>, roles: Vec<api::auth::Role>, ttl: i64| {
+        move |sub: &str, orgs: Vec<String>, roles: Vec<api::http::auth::Role>, ttl: i64| {
             let now = chrono::Utc::now().timestamp();
             token(
                 &signer,
@@ -631,7 +631,7 @@ async fn keys_are_fetched_again_as_the_lifetime_the_issuer_gives_them_runs_out()
     use std::time::Duration;
     let (old, new) = (rsa_key("rs-old"), ec_key("es-new"));
     let issuer = issuer(&[&old]).await;
-    let settings = || api::auth::oidc::OidcSettings {
+    let settings = || api::http::auth::oidc::OidcSettings {
         issuers: vec![issuer.url.clone()],
         audience: Some(AUDIENCE.into()),
         roles_claim: "roles".into(),
@@ -640,7 +640,7 @@ async fn keys_are_fetched_again_as_the_lifetime_the_issuer_gives_them_runs_out()
     };
     let discover = |cache_control: Option<&str>| {
         *issuer.published.cache_control.lock().unwrap() = cache_control.map(str::to_string);
-        api::auth::oidc::Issuers::discover(settings())
+        api::http::auth::oidc::Issuers::discover(settings())
     };
     for (cache_control, lifetime) in [
         (Some("public, max-age=600"), 600),

@@ -1,4 +1,4 @@
-use api::auth::Role;
+use api::http::auth::Role;
 use serde_json::json;
 
 use crate::helpers::{TestApp, spawn_app, spawn_app_on_postgres};

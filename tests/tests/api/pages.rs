@@ -2,7 +2,7 @@
 //! snapshot's Bufdir payload), over HTTP. The page itself is driven in a real browser by
 //! `api/tests/browser_preview.rs`.
 
-use api::auth::Role;
+use api::http::auth::Role;
 use serde_json::{Value, json};
 
 use crate::helpers::spawn_app;

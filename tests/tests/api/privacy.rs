@@ -6,7 +6,7 @@
 
 use std::time::Duration;
 
-use api::auth::Role;
+use api::http::auth::Role;
 use commands::privacy::EraseError;
 use serde_json::{Value, json};
 
@@ -26,7 +26,7 @@ async fn submission_events(app: &TestApp) -> Vec<Value> {
     page["data"].as_array().unwrap().clone()
 }
 
-async fn erased_unless_retained(app: TestApp, sandbox: api::sandbox::Sandbox) {
+async fn erased_unless_retained(app: TestApp, sandbox: bufdir_sandbox::Sandbox) {
     assert_eq!(app.create_org(ORG, "986128433").await.0, 201);
     let reporter = app.token(&[ORG], &[Role::Reporter]);
     let (status, body) = app
@@ -122,12 +122,9 @@ async fn erased_unless_retained(app: TestApp, sandbox: api::sandbox::Sandbox) {
     assert_eq!(recorded["payload"]["reason"], "court order 12/2026");
     assert!(!page.to_string().to_lowercase().contains("kari"), "{page}");
 
-    match api::audit::chain::verify_database(&app.state.db, &[])
-        .await
-        .unwrap()
-    {
-        api::audit::chain::Verdict::Intact(_) => {}
-        api::audit::chain::Verdict::Tampered(what) => panic!("{what}"),
+    match store::chain::verify_log(&app.state.db, &[]).await.unwrap() {
+        store::chain::Verdict::Intact(_) => {}
+        store::chain::Verdict::Tampered(what) => panic!("{what}"),
     }
     let again = commands::privacy::erase(ctx, &who, "kari@example.no", Some("again")).await;
     assert!(matches!(again, Err(EraseError::Unknown(_))), "{again:?}");

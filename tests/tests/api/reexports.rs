@@ -4,7 +4,7 @@
 
 use std::sync::{Arc, Mutex};
 
-use api::auth::Role;
+use api::http::auth::Role;
 use domain::schema;
 use serde_json::{Value, json};
 

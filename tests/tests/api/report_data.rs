@@ -1,4 +1,4 @@
-use api::auth::Role;
+use api::http::auth::Role;
 use domain::schema;
 use serde_json::{Value, json};
 
@@ -317,9 +317,9 @@ async fn another_organisations_snapshots_are_not_found_and_viewers_cannot_trigge
 
 #[tokio::test]
 async fn a_snapshot_another_worker_holds_is_left_to_it_until_given_back() {
+    use store::tables::work_claims::{ClaimKind as Kind, WorkClaims};
     use workers::Worker;
     use workers::aggregation::AggregationWorker;
-    use workers::claims::{Claims, Kind};
 
     let app = spawn_app().await;
     app.create_org("org-1", "986128433").await;
@@ -327,7 +327,7 @@ async fn a_snapshot_another_worker_holds_is_left_to_it_until_given_back() {
     assert_eq!(status, 202, "{job}");
     let id = job["snapshot_id"].as_str().unwrap().to_string();
     // Another worker process holds the snapshot's aggregation.
-    let other = Claims::new(app.state.db.read.clone());
+    let other = WorkClaims::new(app.state.db.read.clone(), "another-worker".into());
     let now = chrono::Utc::now();
     let held = other
         .take(

@@ -2,7 +2,7 @@
 //! the export's; records made by hand move forward only; downloads by signed link; deletion only
 //! after the retention period, with the deletion kept in the log.
 
-use api::auth::Role;
+use api::http::auth::Role;
 use domain::schema::{self, Measure, Unit};
 use serde_json::{Value, json};
 

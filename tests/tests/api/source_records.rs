@@ -1,6 +1,6 @@
 use std::sync::Arc;
 
-use api::auth::Role;
+use api::http::auth::Role;
 use domain::{schema, source_import};
 use serde_json::json;
 
@@ -170,7 +170,7 @@ async fn an_import_can_be_answered_at_commit_before_reads_show_it() {
     assert_eq!(status, 200, "{result}");
     assert_eq!(result["records_imported"], 1, "{result}");
     // Not the read-your-writes bound: nothing waited for the read model.
-    assert!(started.elapsed() < api::state::READ_YOUR_WRITES);
+    assert!(started.elapsed() < api::http::state::READ_YOUR_WRITES);
     let listed = || async {
         let (_, list) = app
             .get("/api/v1/source-records?organization_id=org-1", &app.admin)

@@ -1,7 +1,7 @@
 //! Excel imports of source records: a workbook's first sheet is taken exactly as the same rows
 //! sent as CSV, for good records and for bad ones.
 
-use api::xlsx_payload::XLSX_CONTENT_TYPE;
+use api::http::xlsx_payload::XLSX_CONTENT_TYPE;
 use domain::schema;
 use rust_xlsxwriter::{ExcelDateTime, Format, Workbook};
 use serde_json::Value;
@@ -343,7 +343,7 @@ async fn a_sheet_larger_than_a_csv_body_may_be_is_a_413() {
         sheet.write_string(row, 16_383, "far right").unwrap();
     }
     let book = book.save_to_buffer().unwrap();
-    assert!(book.len() < api::app::MAX_BODY_BYTES);
+    assert!(book.len() < api::http::body_limit::MAX_BODY_BYTES);
     let (status, problem) = post_xlsx(&app, "org-1", book).await;
     assert_eq!(status, 413, "{problem}");
 }

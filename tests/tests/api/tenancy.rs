@@ -3,7 +3,7 @@
 //! of this organisation (404 on its resources, none of its data in lists); a viewer may not write
 //! (403). None of these refusals changes anything in the log.
 
-use api::auth::{Keys, Role};
+use api::http::auth::{Keys, Role};
 use reqwest::Method;
 use serde_json::{Value, json};
 

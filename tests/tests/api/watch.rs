@@ -1,4 +1,4 @@
-use api::auth::Role;
+use api::http::auth::Role;
 use domain::{Aggregate, schema};
 use serde_json::json;
 

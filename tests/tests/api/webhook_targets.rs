@@ -2,7 +2,7 @@
 //! link-local or metadata address is refused when it is set (422) and again when a webhook is
 //! sent, where the name is resolved anew and the request is never made.
 
-use api::auth::Role;
+use api::http::auth::Role;
 use serde_json::json;
 
 use crate::helpers::{Options, TestApp, spawn_app_on_postgres_with, spawn_app_with};
@@ -93,7 +93,7 @@ async fn a_webhook_whose_target_resolves_inside_at_send_time_is_never_called() {
             .services
             .webhooks
             .endpoints
-            .save(ORG, &url)
+            .save(ORG, &url, "whsec_test")
             .await
             .unwrap();
         let body = json!({"report_id": report["report_id"], "notify_on_completion": true});

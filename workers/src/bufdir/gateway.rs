@@ -9,9 +9,9 @@ use std::time::{Duration, Instant};
 use store::ReadPool;
 
 use super::client::{BufdirClient, BufdirError, ClientSettings};
-use super::credentials::CredentialStore;
 use super::retry::Backoff;
 use super::wire::{Credentials, StatusResponse, SubmitRequest, SubmitResponse, TokenResponse};
+use store::tables::bufdir_credentials::BufdirCredentials;
 
 #[derive(Debug, Clone)]
 pub struct BufdirSettings {
@@ -55,7 +55,7 @@ struct CachedToken {
 
 pub struct Bufdir {
     client: BufdirClient,
-    credentials: CredentialStore,
+    credentials: BufdirCredentials,
     tokens: Mutex<HashMap<String, CachedToken>>,
     /// One token fetch at a time, so callers that find the token missing or refused together
     /// (the delivery and the status worker after an expiry) authenticate once, not each.
@@ -79,7 +79,7 @@ impl Bufdir {
     ) -> Result<Arc<Self>, BufdirError> {
         Ok(Arc::new(Bufdir {
             client: BufdirClient::new(base_url, settings.client.clone())?,
-            credentials: CredentialStore::new(pool, server_secret),
+            credentials: BufdirCredentials::new(pool, server_secret),
             tokens: Mutex::new(HashMap::new()),
             fetching: tokio::sync::Mutex::new(()),
             settings,
@@ -90,7 +90,7 @@ impl Bufdir {
         self.client.base_url()
     }
 
-    /// Exchanges `credentials` for a token. Accepted credentials are kept (sealed) for the
+    /// Exchanges `credentials` for a token. Accepted credentials are kept (encrypted) for the
     /// delivery worker, and the token is cached for `org_id`.
     pub async fn authenticate(
         &self,
@@ -98,7 +98,11 @@ impl Bufdir {
         credentials: &Credentials,
     ) -> Result<TokenResponse, GatewayError> {
         let token = self.client.authenticate(credentials).await?;
-        self.credentials.save(org_id, credentials).await?;
+        let secret = credentials.client_secret.expose();
+        self.credentials
+            .save(org_id, &credentials.client_id, secret)
+            .await
+            .map_err(anyhow::Error::from)?;
         self.remember(org_id, &token);
         Ok(token)
     }
@@ -161,11 +165,16 @@ impl Bufdir {
         if let Some(cached) = self.cached(org_id) {
             return Ok(cached);
         }
-        let credentials = self
+        let stored = self
             .credentials
             .load(org_id)
-            .await?
+            .await
+            .map_err(anyhow::Error::from)?
             .ok_or_else(|| GatewayError::NotAuthenticated(org_id.to_string()))?;
+        let credentials = Credentials {
+            client_id: stored.client_id,
+            client_secret: stored.client_secret.into(),
+        };
         let token = self.client.authenticate(&credentials).await?;
         self.remember(org_id, &token);
         Ok(token.access_token.expose().to_string())

@@ -1,8 +1,7 @@
-//! Everything that talks to Bufdir: the wire contract, a typed client, the sealed credentials and
+//! Everything that talks to Bufdir: the wire contract, a typed client, the encrypted credentials and
 //! the per-organisation token cache that the API and the workers share.
 
 pub mod client;
-pub mod credentials;
 mod gateway;
 pub mod retry;
 pub mod wire;

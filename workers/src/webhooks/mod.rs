@@ -19,7 +19,8 @@ use projections::exports::{self, ExportRow};
 use serde_json::json;
 use store::Database;
 
-pub use endpoints::{Endpoint, WebhookEndpoints};
+pub use endpoints::Endpoint;
+use store::tables::webhook_endpoints::WebhookEndpoints;
 pub use target::{TargetError, TargetPolicy};
 
 use crate::{Outcome, Worker};
@@ -54,6 +55,7 @@ impl Default for WebhookSettings {
 
 /// What sending needs: the endpoints and an HTTP client.
 pub struct Webhooks {
+    /// The organisations' own endpoints.
     pub endpoints: WebhookEndpoints,
     http: reqwest::Client,
     settings: WebhookSettings,
@@ -85,7 +87,7 @@ impl Webhooks {
         }
         let http = http.build()?;
         Ok(Webhooks {
-            endpoints: WebhookEndpoints::new(pool, server_secret, settings.global.clone()),
+            endpoints: WebhookEndpoints::new(pool, server_secret),
             http,
             settings,
         })
@@ -139,10 +141,9 @@ impl NotifyWorker {
 
     /// One attempt: `Ok(())` on a 2xx answer, else why not.
     async fn send(&self, row: &ExportRow) -> Result<(), String> {
-        let endpoint = self
-            .webhooks
-            .endpoints
-            .for_org(&row.org_id)
+        let webhooks = &self.webhooks;
+        let global = webhooks.settings.global.as_ref();
+        let endpoint = endpoints::for_org(&webhooks.endpoints, global, &row.org_id)
             .await
             .map_err(|e| format!("{e:#}"))?
             .ok_or_else(|| "no webhook URL is configured for the organisation".to_string())?;

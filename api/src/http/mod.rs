@@ -1,0 +1,26 @@
+//! The HTTP service. Handlers are thin: parse, authorise, run a command or query a read model,
+//! map errors to problem+json.
+
+pub mod access;
+pub mod app;
+pub mod auth;
+pub mod body_limit;
+pub mod cors;
+pub mod csv_payload;
+pub mod file_refs;
+pub mod http_semantics;
+pub mod idempotency;
+pub mod metrics;
+pub mod observe;
+pub mod pages;
+pub mod pagination;
+pub mod problem;
+pub mod rejections;
+pub mod request_id;
+pub mod routes;
+pub mod spec;
+pub mod state;
+pub mod text;
+pub mod watch;
+pub mod wire;
+pub mod xlsx_payload;

@@ -1,0 +1,218 @@
+//! What a command's failure means in HTTP, in one place: each aggregate's refusal (the domain
+//! said no: 404, 409 or 422), and what is the same for every command: losing the race for a
+//! stream again and again is a 409 with `Retry-After` (the client may simply try again), a
+//! store that cannot be reached is a 503, anything else is our failure (500, logged).
+
+use commands::CommandError;
+use domain::bufdir_access::BufdirAccessError;
+use domain::export::ExportError;
+use domain::organization::OrganizationError;
+use domain::report::ReportError;
+use domain::report_data::ReportDataError;
+use domain::submission::SubmissionError;
+use store::StoreError;
+
+use crate::http::problem::{ApiError, FieldError};
+
+/// A command's failure, with the domain's refusal mapped by `rejected` (for wording particular
+/// to one resource) and everything else the same for every command.
+pub fn command_failed<E>(e: CommandError<E>, rejected: impl FnOnce(E) -> ApiError) -> ApiError
+where
+    E: std::error::Error,
+{
+    match e {
+        CommandError::Rejected(e) => rejected(e),
+        CommandError::Contended => ApiError::Contended(
+            "other changes to this resource kept arriving at the same moment; try again".into(),
+        ),
+        CommandError::Store(e) => store_failed(e),
+        CommandError::Decode(e) => ApiError::internal(e),
+    }
+}
+
+/// A store failure outside a command: the database gone is a 503, the rest is ours.
+pub fn store_failed(e: StoreError) -> ApiError {
+    match e {
+        StoreError::Closed => {
+            ApiError::Unavailable("the service is shutting down; try again shortly".into())
+        }
+        StoreError::Database(db) => database_failed(db),
+        other => ApiError::internal(other),
+    }
+}
+
+/// A database failure, of the store, the read models or the idempotency keys: gone is a 503,
+/// anything else is ours.
+pub fn database_failed(e: sqlx::Error) -> ApiError {
+    if unreachable(&e) {
+        tracing::warn!(error = %e, "the database is unreachable");
+        ApiError::Unavailable("the database is unreachable; try again shortly".into())
+    } else {
+        ApiError::internal(e)
+    }
+}
+
+/// The database cannot be reached, or went away mid-statement: a connection that broke or could
+/// not be had, a reply cut short, or PostgreSQL shutting down or starting up (SQLSTATE class 08,
+/// 57P01-57P03). A retry later may succeed, so these are 503s, not our failure.
+fn unreachable(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::Io(_)
+        | sqlx::Error::Protocol(_)
+        | sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed => true,
+        sqlx::Error::Database(db) => db
+            .code()
+            .is_some_and(|code| code.starts_with("08") || code.starts_with("57P")),
+        _ => false,
+    }
+}
+
+impl From<projections::ProjectionError> for ApiError {
+    fn from(e: projections::ProjectionError) -> Self {
+        match e {
+            projections::ProjectionError::Store(e) => store_failed(e),
+            projections::ProjectionError::Database(db) => database_failed(db),
+            other => ApiError::internal(other),
+        }
+    }
+}
+
+impl From<commands::privacy::PrivacyError> for ApiError {
+    fn from(e: commands::privacy::PrivacyError) -> Self {
+        match e {
+            commands::privacy::PrivacyError::Keys(db) => database_failed(db),
+            other => ApiError::internal(other),
+        }
+    }
+}
+
+impl From<store::tables::webhook_endpoints::EndpointsError> for ApiError {
+    fn from(e: store::tables::webhook_endpoints::EndpointsError) -> Self {
+        match e {
+            store::tables::webhook_endpoints::EndpointsError::Database(db) => database_failed(db),
+            other => ApiError::internal(other),
+        }
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        store_failed(e)
+    }
+}
+
+impl<E> From<CommandError<E>> for ApiError
+where
+    E: std::error::Error + Into<ApiError>,
+{
+    fn from(e: CommandError<E>) -> Self {
+        command_failed(e, Into::into)
+    }
+}
+
+impl From<ExportError> for ApiError {
+    fn from(e: ExportError) -> Self {
+        match e {
+            ExportError::Unknown => ApiError::NotFound("export not found".into()),
+            ExportError::ForeignFile(_) => ApiError::invalid(vec![FieldError::new(
+                "output_file_ref",
+                "foreign_file_ref",
+                "a file reference must lie under the organisation's own prefix",
+            )]),
+            e @ (ExportError::AlreadyExists
+            | ExportError::NotCancellable(_)
+            | ExportError::NotRetryable(_)
+            | ExportError::NotClaimable
+            | ExportError::LostClaim(_)
+            | ExportError::NoFile
+            | ExportError::NotFinished(_)
+            | ExportError::AlreadyNotified
+            | ExportError::HeldByAnother
+            | ExportError::NotRunnable(_)
+            | ExportError::NotFinishable(_)
+            | ExportError::NotPending(_)) => ApiError::Conflict(e.to_string()),
+        }
+    }
+}
+
+impl From<ReportError> for ApiError {
+    fn from(e: ReportError) -> Self {
+        match e {
+            ReportError::Unknown => ApiError::NotFound("report not found".into()),
+            ReportError::ForeignFile(_) => ApiError::invalid(vec![FieldError::new(
+                "file_ref",
+                "foreign_file_ref",
+                "a file reference must lie under the organisation's own prefix",
+            )]),
+            ReportError::CompletedWithoutFile => ApiError::invalid(vec![FieldError::new(
+                "file_ref",
+                "file_required",
+                "a completed report needs file_ref and file_size_bytes",
+            )]),
+            e @ (ReportError::Transition { .. }
+            | ReportError::Retained(_)
+            | ReportError::AlreadyExists
+            | ReportError::NoFileToRemove) => ApiError::Conflict(e.to_string()),
+        }
+    }
+}
+
+impl From<ReportDataError> for ApiError {
+    fn from(e: ReportDataError) -> Self {
+        match e {
+            ReportDataError::UnknownSnapshot(id) => {
+                ApiError::NotFound(format!("snapshot {id} not found"))
+            }
+            e @ (ReportDataError::Historical(_) | ReportDataError::NotProcessing(_)) => {
+                ApiError::Conflict(e.to_string())
+            }
+        }
+    }
+}
+
+impl From<OrganizationError> for ApiError {
+    fn from(e: OrganizationError) -> Self {
+        match e {
+            OrganizationError::AlreadyRegistered(_) => ApiError::Conflict(e.to_string()),
+        }
+    }
+}
+
+impl From<SubmissionError> for ApiError {
+    fn from(e: SubmissionError) -> Self {
+        // Every refusal of a submission is about the state it is in.
+        ApiError::Conflict(e.to_string())
+    }
+}
+
+impl From<BufdirAccessError> for ApiError {
+    fn from(e: BufdirAccessError) -> Self {
+        match e {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_database_gone_away_is_a_503_and_anything_else_ours() {
+        let gone = [
+            sqlx::Error::Io(std::io::Error::from(std::io::ErrorKind::ConnectionReset)),
+            sqlx::Error::Protocol("expected to read 5 bytes, got 0 bytes at EOF".into()),
+            sqlx::Error::PoolTimedOut,
+            sqlx::Error::PoolClosed,
+        ];
+        for e in gone {
+            assert_eq!(
+                database_failed(e).status(),
+                poem::http::StatusCode::SERVICE_UNAVAILABLE
+            );
+        }
+        assert_eq!(
+            database_failed(sqlx::Error::RowNotFound).status(),
+            poem::http::StatusCode::INTERNAL_SERVER_ERROR
+        );
+    }
+}

@@ -1,0 +1,339 @@
+//! The Bufdir API gateway: validate a payload, exchange client credentials, submit (through the
+//! outbox, see `workers::bufdir_delivery`) and follow a submission's status.
+
+mod types;
+
+use chrono::Utc;
+use domain::bufdir_payload::{self, Issue};
+use poem::Request;
+use poem::web::Data;
+use poem_openapi::OpenApi;
+use poem_openapi::param::{Header, Path};
+use poem_openapi::payload::Json;
+use projections::submissions::{self, SubmissionRow};
+use workers::bufdir::wire::Credentials;
+use workers::bufdir::{BufdirError, GatewayError};
+
+use crate::http::access;
+use crate::http::auth::{BearerAuth, Caller, Role};
+use crate::http::problem::{ApiError, FieldError, ProblemResponse};
+use crate::http::routes::{ApiTags, metadata};
+use crate::http::state::AppState;
+use crate::http::text::IdempotencyKeyText;
+use commands::submissions::{self as command, SubmitError, SubmitToBufdir};
+pub use types::*;
+
+pub struct BufdirApi;
+
+/// Who may talk to Bufdir in an organisation's name.
+const SUBMITTERS: &[Role] = &[Role::Reporter, Role::Admin, Role::Service];
+
+fn receipt(row: SubmissionRow, warnings: Vec<String>) -> SubmissionReceipt {
+    SubmissionReceipt {
+        submission_reference_id: row.reference_id,
+        status: row.status.as_str().into(),
+        submitted_at: row.submitted_at.map(Into::into),
+        bufdir_confirmation: row.confirmation,
+        submission_id: row.submission_id,
+        report_id: row.report_id,
+        org_id: row.org_id,
+        attempts: row.attempts,
+        last_error: row.last_error,
+        warnings,
+    }
+}
+
+fn status_location(submission_id: &str) -> String {
+    format!("/api/v1/bufdir-api/submission-status/{submission_id}")
+}
+
+fn unavailable(e: BufdirError) -> ApiError {
+    ApiError::Unavailable(format!("{e}; try again shortly"))
+}
+
+/// The organisation a call is for: the one named, or the caller's only one.
+fn chosen_org(caller: &Caller, named: Option<String>) -> Result<String, ApiError> {
+    match (named, caller.claims.orgs.as_slice()) {
+        (Some(org), _) => Ok(org),
+        (None, [only]) => Ok(only.clone()),
+        (None, _) => Err(ApiError::invalid(vec![FieldError::new(
+            "org_id",
+            "required",
+            "name the organisation: the token belongs to more or fewer than one",
+        )])),
+    }
+}
+
+fn validation_errors(issues: &[Issue]) -> ApiError {
+    ApiError::Unprocessable {
+        detail: "The payload is not valid for Bufdir; nothing was sent.".into(),
+        errors: issues
+            .iter()
+            .map(|i| {
+                FieldError::new(&i.pointer, i.code, i.message_en.clone()).with_nb(&i.message_nb)
+            })
+            .collect(),
+    }
+}
+
+/// Waits, up to the configured bound, for a submission to leave `pending`.
+async fn settled(state: &AppState, submission_id: &str) -> Result<SubmissionRow, ApiError> {
+    let deadline = tokio::time::Instant::now() + state.services.bufdir.settings.submit_wait;
+    let changed = state.projections.changed();
+    loop {
+        let notified = changed.notified();
+        tokio::pin!(notified);
+        notified.as_mut().enable();
+        let row = submissions::by_id(&state.db.read, submission_id)
+            .await?
+            .ok_or_else(|| {
+                ApiError::internal(anyhow::anyhow!("submission {submission_id} vanished"))
+            })?;
+        if row.status != domain::submission::SubmissionStatus::Pending
+            || tokio::time::Instant::now() >= deadline
+        {
+            return Ok(row);
+        }
+        tokio::select! {
+            _ = notified => {}
+            _ = tokio::time::sleep_until(deadline) => {}
+        }
+    }
+}
+
+/// Why a submission was refused, in HTTP.
+fn submit_failed(e: SubmitError) -> ApiError {
+    match e {
+        e @ SubmitError::InvalidReportId => ApiError::invalid(vec![FieldError::new(
+            "/report_id",
+            "invalid_report_id",
+            e.to_string(),
+        )]),
+        e @ SubmitError::ForeignReport { .. } => ApiError::invalid(vec![FieldError::new(
+            "/report_id",
+            "unknown_report",
+            e.to_string(),
+        )]),
+        SubmitError::Invalid(issues) => validation_errors(&issues),
+        e @ SubmitError::NoCredentials(_) => ApiError::Conflict(e.to_string()),
+        e @ SubmitError::UnknownOrganisation(_) => ApiError::NotFound(e.to_string()),
+        SubmitError::Command(e) => e.into(),
+        SubmitError::ReadModel(e) => e.into(),
+        SubmitError::Store(e) => e.into(),
+        SubmitError::Privacy(e) => e.into(),
+        e @ SubmitError::NotVisibleYet => ApiError::Unavailable(e.to_string()),
+    }
+}
+
+#[OpenApi(tag = "ApiTags::BufdirApi")]
+impl BufdirApi {
+    /// Validate an export payload against Bufdir schema before submission
+    ///
+    /// The same validator Bufdir's sandbox and our submissions use. Always 200: the verdict is in
+    /// `is_valid`, with each error and warning pointing into the request.
+    #[oai(
+        path = "/api/v1/bufdir-api/validate-payload",
+        method = "post",
+        operation_id = "validateBufdirPayload"
+    )]
+    async fn validate_payload(
+        &self,
+        _auth: BearerAuth,
+        body: Json<ValidatePayload>,
+    ) -> Result<Json<ValidationResult>, ProblemResponse> {
+        let v = bufdir_payload::validate(
+            &body.payload_version,
+            &body.payload.0,
+            Utc::now().date_naive(),
+        );
+        Ok(Json(ValidationResult {
+            is_valid: v.is_valid(),
+            payload_version: body.0.payload_version.0,
+            errors: v.errors.iter().map(Into::into).collect(),
+            warnings: v.warnings.iter().map(|w| w.message_en.clone()).collect(),
+            warning_details: v.warnings.iter().map(Into::into).collect(),
+        }))
+    }
+
+    /// Authenticate against the Bufdir external API
+    ///
+    /// Exchanges the organisation's Bufdir client credentials for a token. Accepted credentials
+    /// are kept sealed for delivering submissions, and the token is cached until shortly before
+    /// it expires; neither is written to the event log, which records only that it happened.
+    /// Wrong credentials are a 401. Needs `reporter`, `admin` or `service`; `org_id` may be left
+    /// out (as in the contract) when the token belongs to exactly one organisation.
+    #[oai(
+        path = "/api/v1/bufdir-api/authenticate",
+        method = "post",
+        operation_id = "authenticateBufdir"
+    )]
+    async fn authenticate(
+        &self,
+        auth: BearerAuth,
+        state: Data<&AppState>,
+        req: &Request,
+        body: Json<Authenticate>,
+    ) -> Result<AuthenticateResponse, ProblemResponse> {
+        let caller = auth.0;
+        caller.require_any(SUBMITTERS)?;
+        let body = body.0;
+        let org = access::org(
+            &state,
+            &caller,
+            &chosen_org(&caller, body.org_id.map(String::from))?,
+        )
+        .await?;
+        let mut errors = vec![];
+        if !(1..=200).contains(&body.client_id.len()) {
+            errors.push(FieldError::new(
+                "client_id",
+                "invalid_length",
+                "1 to 200 characters",
+            ));
+        }
+        if !(1..=1000).contains(&body.client_secret.len()) {
+            errors.push(FieldError::new(
+                "client_secret",
+                "invalid_length",
+                "1 to 1000 characters",
+            ));
+        }
+        if !errors.is_empty() {
+            return Err(ApiError::invalid(errors).into());
+        }
+        let credentials = Credentials {
+            client_id: body.client_id.0,
+            client_secret: body.client_secret.0.into(),
+        };
+        let token = match state
+            .services
+            .bufdir
+            .authenticate(org.as_str(), &credentials)
+            .await
+        {
+            Ok(token) => token,
+            Err(GatewayError::Bufdir(BufdirError::Unauthorized(_))) => {
+                return Err(ApiError::Unauthorized(
+                    "Bufdir did not accept these client credentials".into(),
+                )
+                .into());
+            }
+            Err(GatewayError::Bufdir(e)) if e.is_transient() => return Err(unavailable(e).into()),
+            Err(e) => return Err(ApiError::internal(e).into()),
+        };
+        command::record_authentication(
+            &state.commands,
+            &metadata(&caller, req),
+            &org,
+            credentials.client_id.clone(),
+            token.expires_in,
+        )
+        .await?;
+        Ok(AuthenticateResponse::Ok(
+            Json(BufdirToken {
+                access_token: token.access_token.expose().to_string(),
+                token_type: token.token_type,
+                expires_in: token.expires_in,
+                issued_at: token.issued_at.into(),
+                org_id: org.as_str().to_string(),
+            }),
+            // A token is a secret: no cache may keep it, nor the idempotency store.
+            "no-store".into(),
+        ))
+    }
+
+    /// Submit a validated export payload to Bufdir
+    ///
+    /// Validates first (422 with the validator's errors; nothing is sent). Delivery goes through
+    /// an outbox with retries, so a Bufdir outage delays a submission but never loses or
+    /// duplicates it: 200 when Bufdir received it within the wait, otherwise 202 with a
+    /// `Location` to follow. Needs `reporter`, `admin` or `service`, a registered organisation
+    /// whose `organisasjonsnummer` the payload carries, and its Bufdir credentials first
+    /// (`POST /authenticate`; 409 until then). A `report_id` that names one of our reports or
+    /// exports must be the organisation's own.
+    #[oai(
+        path = "/api/v1/bufdir-api/submit",
+        method = "post",
+        operation_id = "submitToBufdir"
+    )]
+    async fn submit(
+        &self,
+        auth: BearerAuth,
+        state: Data<&AppState>,
+        req: &Request,
+        /// Makes a retry safe: the same key and body get the first answer.
+        #[oai(name = "Idempotency-Key")]
+        _idempotency_key: Header<Option<IdempotencyKeyText>>,
+        body: Json<Submit>,
+    ) -> Result<SubmitResponse, ProblemResponse> {
+        let caller = auth.0;
+        caller.require_any(SUBMITTERS)?;
+        let body = body.0;
+        let org = access::org(&state, &caller, &body.org_id).await?;
+        let submitted = command::submit(
+            &state.commands,
+            &metadata(&caller, req),
+            SubmitToBufdir {
+                org_id: org,
+                report_id: body.report_id.0,
+                payload_version: body.payload_version.0,
+                payload: body.payload.0,
+            },
+        )
+        .await
+        .map_err(submit_failed)?;
+        let v = submitted.validation;
+        let current = submitted.submission;
+        let row = settled(&state, &current.submission_id).await?;
+        let warnings = v.warnings.iter().map(|w| w.message_en.clone()).collect();
+        if row.status == domain::submission::SubmissionStatus::Pending {
+            let location = status_location(&row.submission_id);
+            Ok(SubmitResponse::Accepted(
+                Json(receipt(row, warnings)),
+                location,
+            ))
+        } else {
+            Ok(SubmitResponse::Delivered(Json(receipt(row, warnings))))
+        }
+    }
+
+    /// Check status of a previously submitted Bufdir report
+    ///
+    /// Takes Bufdir's reference or our submission id (`sub_...`, from a 202's `Location`).
+    /// A worker keeps the status current by asking Bufdir until it is final.
+    #[oai(
+        path = "/api/v1/bufdir-api/submission-status/:reference_id",
+        method = "get",
+        operation_id = "getBufdirSubmissionStatus"
+    )]
+    async fn submission_status(
+        &self,
+        auth: BearerAuth,
+        state: Data<&AppState>,
+        reference_id: Path<String>,
+    ) -> Result<Json<SubmissionStatusView>, ProblemResponse> {
+        let id = reference_id.0;
+        let found = if id.starts_with("sub_") {
+            submissions::by_id(&state.db.read, &id).await
+        } else {
+            submissions::by_reference(&state.db.read, &id).await
+        }?;
+        let org = found.as_ref().map(|r| r.org_id.clone()).unwrap_or_default();
+        let row = auth.0.scope(&org, found, "submission")?;
+        Ok(Json(SubmissionStatusView {
+            reference_id: row.reference_id,
+            status: row.status.as_str().into(),
+            submitted_at: row.submitted_at.map(Into::into),
+            processed_at: row.processed_at.map(Into::into),
+            notes: row.notes,
+            submission_id: row.submission_id,
+            report_id: row.report_id,
+            org_id: row.org_id,
+            payload_version: row.payload_version,
+            requested_at: row.requested_at.into(),
+            attempts: row.attempts,
+            next_attempt_at: row.next_attempt_at.map(Into::into),
+            last_error: row.last_error,
+        }))
+    }
+}

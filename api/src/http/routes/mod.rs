@@ -1,0 +1,73 @@
+//! The HTTP operations, one file per resource.
+
+pub mod audit;
+pub mod bufdir_api;
+pub mod downloads;
+pub mod exports;
+pub mod health;
+pub mod metrics;
+pub mod organizations;
+pub mod reexports;
+pub mod report_data;
+pub mod report_history;
+pub mod source_records;
+pub mod watch;
+pub mod webhooks;
+
+pub use crate::http::pagination::{PageParams, Pagination};
+
+use poem_openapi::Tags;
+
+#[derive(Tags)]
+pub enum ApiTags {
+    /// The organisations that report to Bufdir.
+    Organizations,
+    /// Source records: the organisations' own activity and case data.
+    SourceRecords,
+    /// Aggregated report data: snapshots per organisation and period, and the live watch.
+    AggregatedReportData,
+    /// Validation, authentication and submission to Bufdir's external API.
+    #[oai(rename = "Bufdir")]
+    BufdirApi,
+    /// Export jobs: reports rendered to Excel, CSV, PDF or the Bufdir JSON payload.
+    BufdirExports,
+    /// Every report made, with its file, kept for the retention period.
+    ReportHistory,
+    /// Re-exports: a report regenerated from the log as it stood when it was made.
+    ReportReexports,
+    /// Liveness and readiness.
+    Health,
+    /// The event log, for auditors.
+    Audit,
+}
+
+/// Request metadata that goes into every event a request causes.
+pub fn metadata(caller: &crate::http::auth::Caller, req: &poem::Request) -> store::Metadata {
+    // Set by `observe::around` for every request (the client's if sane, else generated), so the
+    // events carry the id the response and the logs carry.
+    let request_id = req
+        .header(crate::http::request_id::REQUEST_ID)
+        .map(str::to_string);
+    store::Metadata {
+        correlation_id: Some(uuid::Uuid::now_v7()),
+        causation_id: None,
+        actor: Some(caller.actor()),
+        request_id,
+        recorded_at: None,
+        idempotency: req
+            .extensions()
+            .get::<crate::http::idempotency::RequestSeed>()
+            .map(|s| s.0.clone()),
+        issuer: caller.issuer.clone(),
+        person: caller.person.clone(),
+    }
+}
+
+/// The base of links handed out (download links): `PUBLIC_BASE_URL`, else the request's host.
+pub fn base_url(state: &crate::http::state::AppState, req: &poem::Request) -> String {
+    if let Some(url) = &state.public_url {
+        return url.trim_end_matches('/').to_string();
+    }
+    let host = req.header("host").unwrap_or("localhost");
+    format!("http://{host}")
+}
