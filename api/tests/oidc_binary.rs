@@ -1,4 +1,4 @@
-//! Sign-in through an identity provider with the real binaries, as the README's "Trying it
+//! Sign-in through an identity provider with the real binaries, as docs/operating.md's "Trying it
 //! with a local issuer" does: `local-issuer` serves discovery, keys and tokens; `serve` is
 //! pointed at it with local tokens switched off.
 

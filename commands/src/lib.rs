@@ -34,6 +34,9 @@ pub struct Ctx {
     /// How long a command waits for the read models to show what it recorded. After that it
     /// answers anyway; the write stands, a read right after may briefly miss it.
     pub wait: Duration,
+    /// How long a submission waits for its delivery to Bufdir before it answers (the client
+    /// then follows it); zero for a caller that does not wait (a worker).
+    pub delivery_wait: Duration,
 }
 
 impl Ctx {
@@ -42,7 +45,14 @@ impl Ctx {
             db,
             projections,
             wait,
+            delivery_wait: Duration::ZERO,
         }
+    }
+
+    /// This context, with submissions waiting up to `bound` for their delivery.
+    pub fn with_delivery_wait(mut self, bound: Duration) -> Self {
+        self.delivery_wait = bound;
+        self
     }
 
     /// Decides `command` on `stream` (again on fresh state after a conflict), appends what it
@@ -70,7 +80,7 @@ impl Ctx {
 
     /// Waits (bounded) until `projection` has applied `position`. A context whose bound is zero
     /// does not wait: its caller reads nothing back (the demo data, before the service runs).
-    pub async fn settle(&self, projection: &str, position: &Position) {
+    pub(crate) async fn settle(&self, projection: &str, position: &Position) {
         if self.wait.is_zero() {
             return;
         }
@@ -84,7 +94,7 @@ impl Ctx {
                 tracing::warn!(projection, %position, "read model did not catch up within the bound")
             }
             Err(e) => {
-                tracing::warn!(projection, %position, error = %e, "could not wait for the read model")
+                tracing::warn!(projection, %position, error = %store::causes(&e), "could not wait for the read model")
             }
         }
     }
@@ -100,7 +110,7 @@ impl Ctx {
 }
 
 /// A prefixed, sortable, unguessable id (`snap_01j...`).
-pub fn new_id(prefix: &str) -> String {
+pub(crate) fn new_id(prefix: &str) -> String {
     format!("{prefix}_{}", ulid::Ulid::new().to_string().to_lowercase())
 }
 

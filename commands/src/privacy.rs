@@ -75,7 +75,7 @@ async fn key_for(
 }
 
 /// The payload with its personal data encrypted under its subject's key.
-pub async fn protect(pool: &ReadPool, mut payload: Value) -> Result<Value, PrivacyError> {
+pub(crate) async fn protect(pool: &ReadPool, mut payload: Value) -> Result<Value, PrivacyError> {
     let Some(subject) = privacy::subject_of(&payload) else {
         return Ok(payload);
     };

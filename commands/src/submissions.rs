@@ -98,32 +98,15 @@ pub async fn submit(
         .await?
         .ok_or_else(|| SubmitError::UnknownOrganisation(org.clone()))?;
     report_of_org(ctx, &org, &command.report_id).await?;
-    let validation = bufdir_payload::validate(
+    let validation = bufdir_payload::validate_for_organisation(
         &command.payload_version,
         &command.payload,
         Utc::now().date_naive(),
+        &org,
+        &registered.organisasjonsnummer,
     );
-    let mut errors = validation.errors.clone();
-    let number = command
-        .payload
-        .get("organisasjonsnummer")
-        .and_then(|n| n.as_str());
-    if validation.is_valid() && number != Some(registered.organisasjonsnummer.as_str()) {
-        errors.push(Issue {
-            pointer: "/payload/organisasjonsnummer".into(),
-            code: "organisasjonsnummer_mismatch",
-            message_nb: format!(
-                "Organisasjonsnummeret er ikke {org}s ({}).",
-                registered.organisasjonsnummer
-            ),
-            message_en: format!(
-                "The organisasjonsnummer is not {org}'s ({}).",
-                registered.organisasjonsnummer
-            ),
-        });
-    }
-    if !errors.is_empty() {
-        return Err(SubmitError::Invalid(errors));
+    if !validation.is_valid() {
+        return Err(SubmitError::Invalid(validation.errors));
     }
     if !has_credentials(ctx, &org).await? {
         return Err(SubmitError::NoCredentials(org));
@@ -155,9 +138,37 @@ pub async fn submit(
         .await?
         .ok_or(SubmitError::NotVisibleYet)?;
     Ok(Submitted {
-        submission,
+        submission: delivered(ctx, submission).await?,
         validation,
     })
+}
+
+/// The submission once it has left `pending` (delivered, or refused for good), or as it is
+/// when the context's delivery wait runs out.
+async fn delivered(ctx: &Ctx, mut row: SubmissionRow) -> Result<SubmissionRow, SubmitError> {
+    let deadline = tokio::time::Instant::now() + ctx.delivery_wait;
+    let changed = ctx.projections.changed();
+    loop {
+        if row.status != submission::SubmissionStatus::Pending
+            || tokio::time::Instant::now() >= deadline
+        {
+            return Ok(row);
+        }
+        // Registered before the read, so a change between the read and the wait still wakes.
+        let notified = changed.notified();
+        tokio::pin!(notified);
+        notified.as_mut().enable();
+        row = submissions::by_id(&ctx.db.read, &row.submission_id)
+            .await?
+            .ok_or(SubmitError::NotVisibleYet)?;
+        if row.status != submission::SubmissionStatus::Pending {
+            return Ok(row);
+        }
+        tokio::select! {
+            _ = notified => {}
+            _ = tokio::time::sleep_until(deadline) => {}
+        }
+    }
 }
 
 /// Records that the organisation's Bufdir credentials were accepted (the credentials and the

@@ -18,15 +18,15 @@ use crate::{OrgNumber, PeriodId};
 pub const KNOWN_VERSIONS: &[&str] = &[schema::BUFDIR_2025_V2];
 
 /// An activity takes at most a day: more hours than that per activity is a typing error.
-pub const MAX_HOURS_PER_ACTIVITY: u64 = 24;
+pub(crate) const MAX_HOURS_PER_ACTIVITY: u64 = 24;
 
 /// The largest figure accepted. Norway has about 1.1 million children; beyond ten million a
 /// figure is a mistake, and the bound keeps sums far from overflow.
-pub const MAX_FIGURE: u64 = 10_000_000;
+pub(crate) const MAX_FIGURE: u64 = 10_000_000;
 
 /// Validation stops collecting after this many errors, so a huge wrong payload gets a bounded
 /// answer.
-pub const MAX_ERRORS: usize = 100;
+pub(crate) const MAX_ERRORS: usize = 100;
 
 /// One finding, in both languages.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -99,6 +99,28 @@ impl Pointer {
     fn index(&self, i: usize) -> Self {
         Pointer(format!("{}/{i}", self.0))
     }
+}
+
+/// Validates `payload` as [`validate`] does, and as the submission of organisation `org_id`,
+/// registered with `registered_number`: a valid payload must carry that organisasjonsnummer.
+pub fn validate_for_organisation(
+    payload_version: &str,
+    payload: &Value,
+    today: NaiveDate,
+    org_id: &crate::OrgId,
+    registered_number: &str,
+) -> Validation {
+    let mut v = validate(payload_version, payload, today);
+    let number = payload.get("organisasjonsnummer").and_then(Value::as_str);
+    if v.is_valid() && number != Some(registered_number) {
+        v.errors.push(Issue {
+            pointer: "/payload/organisasjonsnummer".into(),
+            code: "organisasjonsnummer_mismatch",
+            message_nb: format!("Organisasjonsnummeret er ikke {org_id}s ({registered_number})."),
+            message_en: format!("The organisasjonsnummer is not {org_id}'s ({registered_number})."),
+        });
+    }
+    v
 }
 
 /// Validates `payload` as version `payload_version`, with pointers under `/payload` as in the

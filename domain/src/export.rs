@@ -78,7 +78,7 @@ impl ExportStatus {
 }
 
 /// The longest range one export may cover.
-pub const MAX_RANGE_YEARS: i32 = 5;
+pub(crate) const MAX_RANGE_YEARS: i32 = 5;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ExportRequest {

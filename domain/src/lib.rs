@@ -21,7 +21,7 @@ pub mod report_payload;
 pub mod schema;
 pub mod source_import;
 pub mod source_records;
-pub mod stored_name;
+pub(crate) mod stored_name;
 pub mod submission;
 pub mod testing;
 pub mod workbook;

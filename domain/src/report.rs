@@ -10,7 +10,7 @@ use crate::{Aggregate, FileKey, OrgId, PeriodId};
 pub struct Report;
 
 /// Years a report is kept after the end of the calendar year its period ends in.
-pub const RETENTION_YEARS: i32 = 5;
+pub(crate) const RETENTION_YEARS: i32 = 5;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -84,7 +84,7 @@ impl ReportStatus {
     }
 
     /// Forward only: a completed report is final; a failed one may be tried again.
-    pub fn may_become(self, next: ReportStatus) -> bool {
+    pub(crate) fn may_become(self, next: ReportStatus) -> bool {
         use ReportStatus as S;
         matches!(
             (self, next),

@@ -81,7 +81,7 @@ pub struct ReportDataState {
 impl ReportDataState {
     /// The snapshot a plain (not forced) request is answered with: the current one, else one
     /// still processing.
-    pub fn reusable(&self) -> Option<&str> {
+    pub(crate) fn reusable(&self) -> Option<&str> {
         self.current.as_deref().or_else(|| {
             self.snapshots
                 .iter()

@@ -23,7 +23,7 @@ use std::fmt::Debug;
 use crate::Aggregate;
 
 /// The state an aggregate is in after `events`, from its default.
-pub fn state_after<A: Aggregate>(events: &[A::Event]) -> A::State {
+pub(crate) fn state_after<A: Aggregate>(events: &[A::Event]) -> A::State {
     events.iter().fold(A::State::default(), A::evolve)
 }
 

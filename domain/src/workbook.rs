@@ -13,7 +13,7 @@ use calamine::{DataRef, ExcelDateTime, Reader};
 /// How much the CSV may hold; the workbook may unpack to [`UNPACKED_PER_CSV_BYTE`] times that.
 /// A full batch unpacks to a few MiB; only a zip bomb comes near the bound, which holds what
 /// calamine keeps in memory (the shared strings) and how much XML one workbook makes us parse.
-pub const UNPACKED_PER_CSV_BYTE: u64 = 8;
+pub(crate) const UNPACKED_PER_CSV_BYTE: u64 = 8;
 
 /// The day after Excel's last date (9999-12-31); serials from here on are not dates it can show.
 const DAY_AFTER_LAST_EXCEL_DATE: f64 = 2_958_466.0;

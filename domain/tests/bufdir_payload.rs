@@ -1,7 +1,7 @@
 //! The Bufdir payload validator: each rule by example, and no input that makes it panic.
 
 use chrono::NaiveDate;
-use domain::bufdir_payload::{Validation, canonical, validate};
+use domain::bufdir_payload::{Validation, canonical, validate, validate_for_organisation};
 use domain::schema::{self, Requirement};
 use proptest::prelude::*;
 use serde_json::{Value, json};
@@ -82,6 +82,39 @@ fn the_organisation_number_must_pass_mod11() {
     assert_eq!(
         codes(&v),
         [("/payload/organisasjonsnummer", "invalid_type")]
+    );
+}
+
+#[test]
+fn a_submission_carries_its_own_organisations_number() {
+    let org = domain::OrgId::parse("org-1").unwrap();
+    let own = validate_for_organisation(V2, &valid(), today(), &org, "986128433");
+    assert!(own.is_valid(), "{:?}", own.errors);
+    let other = validate_for_organisation(V2, &valid(), today(), &org, "991825827");
+    assert_eq!(
+        codes(&other),
+        [(
+            "/payload/organisasjonsnummer",
+            "organisasjonsnummer_mismatch"
+        )]
+    );
+    assert_eq!(
+        other.errors[0].message_nb,
+        "Organisasjonsnummeret er ikke org-1s (991825827)."
+    );
+    assert_eq!(
+        other.errors[0].message_en,
+        "The organisasjonsnummer is not org-1's (991825827)."
+    );
+    // An invalid payload is refused for what is wrong with it, not for the number as well.
+    let broken = with(valid(), "/rapporteringsperiode", json!("2025-13"));
+    let refused = validate_for_organisation(V2, &broken, today(), &org, "991825827");
+    assert!(
+        codes(&refused)
+            .iter()
+            .all(|(_, code)| *code != "organisasjonsnummer_mismatch"),
+        "{:?}",
+        codes(&refused)
     );
 }
 
@@ -323,7 +356,7 @@ proptest! {
     }
 }
 
-/// The README's example request is a valid submission.
+/// The example request of `docs/api.md` is a valid submission.
 #[test]
 fn the_documented_example_is_valid() {
     let text = include_str!("../../docs/examples/bufdir-submit.json");

@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use memmap2::MmapMut;
 
 /// The projections counted, each in its own slot. A name not listed shares the last slot.
-pub const SLOTS: [&str; 5] = [
+pub(crate) const SLOTS: [&str; 5] = [
     crate::organizations::NAME,
     crate::report_data::NAME,
     crate::submissions::NAME,
@@ -51,7 +51,7 @@ impl BatchCounts {
         match opened {
             Ok(map) => Some(BatchCounts { map }),
             Err(e) => {
-                tracing::warn!(path = %path.display(), error = %e, "cannot map the read models' batch counters; the read barrier queries the database");
+                tracing::warn!(path = %path.display(), error = %store::causes(&e), "cannot map the read models' batch counters; the read barrier queries the database");
                 None
             }
         }

@@ -267,7 +267,7 @@ impl ReadCache {
                 Fresh::Yes
             }
             Err(e) => {
-                tracing::warn!(error = %e, "read barrier failed; reading from SQL");
+                tracing::warn!(error = %store::causes(&e), "read barrier failed; reading from SQL");
                 Fresh::Unknown
             }
         };

@@ -42,7 +42,7 @@ impl Page {
     /// values to bind after all the others. PostgreSQL binds them, one statement for every page.
     /// SQLite gets literals: its planner reads a bound LIMIT, so a statement with one was prepared
     /// again at every execution (measured: the exports list at 7.4k instead of 13k reads/s).
-    pub fn clause(&self, pool: &ReadPool, n: usize) -> (String, Option<[i64; 2]>) {
+    pub(crate) fn clause(&self, pool: &ReadPool, n: usize) -> (String, Option<[i64; 2]>) {
         match pool {
             ReadPool::Postgres(_) => (
                 format!("LIMIT ${n} OFFSET ${}", n + 1),

@@ -14,7 +14,7 @@ pub const NAME: &str = "reports";
 pub struct ReportsProjection;
 
 /// The last segment of a file reference: what a download is called.
-pub fn file_name_of(file_ref: &str) -> &str {
+pub(crate) fn file_name_of(file_ref: &str) -> &str {
     file_ref.rsplit('/').next().unwrap_or(file_ref)
 }
 

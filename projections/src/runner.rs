@@ -125,7 +125,7 @@ impl Projections {
                 Ok(()) => return,
                 Err(ProjectionError::CheckpointMoved) => continue,
                 Err(e) => {
-                    tracing::error!(projection = p.name(), error = %e, "projection stopped; retrying");
+                    tracing::error!(projection = p.name(), error = %store::causes(&e), "projection stopped; retrying");
                     tokio::select! {
                         _ = shutdown.cancelled() => return,
                         _ = tokio::time::sleep(backoff) => {}

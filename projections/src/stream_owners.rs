@@ -29,7 +29,7 @@ fn named_by_org(category: &str) -> bool {
 }
 
 /// The organisation in a stream name of a category keyed by organisation.
-pub fn org_in_stream_name(stream: &str) -> Option<&str> {
+pub(crate) fn org_in_stream_name(stream: &str) -> Option<&str> {
     let (category, id) = stream.split_once('-')?;
     if !named_by_org(category) {
         return None;

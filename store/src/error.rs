@@ -37,3 +37,49 @@ pub enum StoreError {
     #[error("eventstoredb: {0}")]
     EventStoreDb(String),
 }
+
+/// An error with every cause under it (`top: cause: deeper cause`), for a log line: `%e` alone
+/// shows only the top, and the cause is usually what an operator needs.
+pub struct Causes<'a>(&'a (dyn std::error::Error + 'static));
+
+/// [`Causes`] of `error`: `tracing::warn!(error = %store::causes(&e), "...")`.
+pub fn causes<'a>(error: &'a (dyn std::error::Error + 'static)) -> Causes<'a> {
+    Causes(error)
+}
+
+impl std::fmt::Display for Causes<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut shown = self.0.to_string();
+        let mut source = self.0.source();
+        while let Some(cause) = source {
+            let text = cause.to_string();
+            // A wrapper that prints its cause (`database error: {0}`) has said this already.
+            if !shown.ends_with(&text) {
+                shown.push_str(": ");
+                shown.push_str(&text);
+            }
+            source = cause.source();
+        }
+        f.write_str(&shown)
+    }
+}
+
+#[cfg(test)]
+mod causes_tests {
+    use super::causes;
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("outer")]
+    struct Outer(#[source] Middle);
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("middle: {0}")]
+    struct Middle(#[source] std::io::Error);
+
+    #[test]
+    fn every_cause_is_shown_once() {
+        let e = Outer(Middle(std::io::Error::other("disk gone")));
+        assert_eq!(e.to_string(), "outer");
+        assert_eq!(causes(&e).to_string(), "outer: middle: disk gone");
+    }
+}

@@ -21,7 +21,7 @@ mod subscription;
 pub mod tables;
 
 pub use connect::{Backend, Database, connect, connect_with};
-pub use error::StoreError;
+pub use error::{Causes, StoreError, causes};
 pub use event::{
     AppendOutcome, ExpectedVersion, Metadata, NewEvent, Position, RecordedEvent, category_of,
 };

@@ -1,10 +1,11 @@
-//! Counts appended events for the process's metrics recorder and gives each append a tracing
-//! span, in front of any backend, so the backends stay about storage.
+//! Counts appended events for the process's metrics recorder and gives each append and read a
+//! tracing span that records its error, in front of any backend, so the backends stay about
+//! storage. Errors are recorded at debug: a conflict is an append's normal answer to a race, and
+//! the callers log what matters to them (with its causes, `store::causes`).
 
 use std::sync::Arc;
 
 use futures::stream::BoxStream;
-use tracing::Instrument;
 
 use crate::{
     AppendOutcome, EventStore, ExpectedVersion, Filter, NewEvent, Position, RecordedEvent,
@@ -16,6 +17,7 @@ pub(crate) struct Metered(pub(crate) Arc<dyn EventStore>);
 #[async_trait::async_trait]
 impl EventStore for Metered {
     /// An idempotent re-send counts again: telling it apart would cost the backends a query.
+    #[tracing::instrument(level = "debug", name = "append", skip_all, fields(stream, %expected, events = events.len()), err(level = "debug"))]
     async fn append(
         &self,
         stream: &str,
@@ -23,12 +25,7 @@ impl EventStore for Metered {
         events: Vec<NewEvent>,
     ) -> Result<AppendOutcome, StoreError> {
         let count = events.len() as u64;
-        let span = tracing::debug_span!("append", stream, %expected, events = count);
-        let outcome = self
-            .0
-            .append(stream, expected, events)
-            .instrument(span)
-            .await?;
+        let outcome = self.0.append(stream, expected, events).await?;
         metrics::counter!(
             "eventstore_events_appended_total",
             "category" => category_of(stream).to_string()
@@ -37,6 +34,12 @@ impl EventStore for Metered {
         Ok(outcome)
     }
 
+    #[tracing::instrument(
+        level = "debug",
+        skip_all,
+        fields(stream, from_version),
+        err(level = "debug")
+    )]
     async fn read_stream(
         &self,
         stream: &str,
@@ -45,6 +48,7 @@ impl EventStore for Metered {
         self.0.read_stream(stream, from_version).await
     }
 
+    #[tracing::instrument(level = "debug", skip_all, fields(limit), err(level = "debug"))]
     async fn read_all(
         &self,
         after: Option<&Position>,

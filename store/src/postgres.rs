@@ -82,7 +82,7 @@ impl PostgresStore {
                         }
                         // PgListener reconnects on the next recv; subscriptions poll meanwhile.
                         Err(e) => {
-                            tracing::warn!(error = %e, "event notification listener lost its connection");
+                            tracing::warn!(error = %crate::causes(&e), "event notification listener lost its connection");
                             tokio::time::sleep(POLL).await;
                         }
                     }

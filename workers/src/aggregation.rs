@@ -98,7 +98,7 @@ impl AggregationWorker {
             // Deleted or superseded since the read model was read: once it has caught up, the
             // snapshot is no longer on the work list.
             Err(CommandError::Rejected(e)) => {
-                tracing::info!(error = %e, "snapshot no longer needs aggregating");
+                tracing::info!(error = %store::causes(&e), "snapshot no longer needs aggregating");
                 ctx.settle_all(report_data::NAME).await?;
             }
             Err(e) => return Err(e.into()),

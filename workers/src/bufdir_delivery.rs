@@ -95,7 +95,7 @@ impl DeliveryWorker {
                     }) => *after,
                     _ => self.bufdir.settings.outbox.delay(attempt),
                 };
-                tracing::warn!(submission_id = %row.submission_id, attempt, error = %e, ?wait, "delivery to Bufdir failed; will retry");
+                tracing::warn!(submission_id = %row.submission_id, attempt, error = %store::causes(&e), ?wait, "delivery to Bufdir failed; will retry");
                 SubmissionCommand::RecordFailedAttempt {
                     submission_id: id,
                     attempt,
@@ -112,7 +112,7 @@ impl DeliveryWorker {
             Ok(()) => {}
             // Another worker recorded this submission's result first.
             Err(CommandError::Rejected(e)) => {
-                tracing::info!(error = %e, "submission already settled");
+                tracing::info!(error = %store::causes(&e), "submission already settled");
                 ctx.settle_all(submissions::NAME).await?;
             }
             Err(e) => return Err(e.into()),

@@ -65,7 +65,7 @@ impl Worker for StatusWorker {
             let answer = match self.bufdir.status(&row.org_id, reference).await {
                 Ok(answer) => answer,
                 Err(e) => {
-                    tracing::warn!(reference, error = %e, "could not ask Bufdir for a status; will ask again");
+                    tracing::warn!(reference, error = %store::causes(&e), "could not ask Bufdir for a status; will ask again");
                     continue;
                 }
             };
@@ -99,7 +99,7 @@ impl Worker for StatusWorker {
                     outcome = Outcome::Worked;
                 }
                 Err(CommandError::Rejected(e)) => {
-                    tracing::info!(error = %e, "status no longer applies");
+                    tracing::info!(error = %store::causes(&e), "status no longer applies");
                 }
                 Err(e) => return Err(e.into()),
             }

@@ -33,7 +33,7 @@ pub struct HistoryWorker {
 const BATCH: u64 = 20;
 
 /// `exp_01j…` and `reexp_01j…` become `rpt_01j…`: the same ULID, so one export, one report.
-pub fn report_id_of(export_id: &str) -> String {
+pub(crate) fn report_id_of(export_id: &str) -> String {
     let ulid = export_id.split_once('_').map_or(export_id, |(_, u)| u);
     format!("rpt_{ulid}")
 }

@@ -29,7 +29,7 @@ use tokio_util::sync::CancellationToken;
 const SEE_OWN_WRITES: Duration = Duration::from_secs(10);
 
 /// The command context of a worker.
-pub fn commands_of(db: &Database, projections: &Arc<Projections>) -> commands::Ctx {
+pub(crate) fn commands_of(db: &Database, projections: &Arc<Projections>) -> commands::Ctx {
     commands::Ctx::new(db.clone(), projections.clone(), SEE_OWN_WRITES)
 }
 

@@ -2,6 +2,7 @@
 //! `serve` and `worker --own-sandbox` start.
 
 use clap::Args;
+use workers::secret::Secret;
 
 /// The Bufdir sandbox's behaviour, for `bufdir-sandbox` and for the one `serve` starts.
 #[derive(Debug, Clone, Args)]
@@ -11,9 +12,10 @@ pub struct SandboxArgs {
     #[arg(
         long = "sandbox-client",
         env = "BUFDIR_SANDBOX_CLIENTS",
-        value_delimiter = ','
+        value_delimiter = ',',
+        hide_env_values = true
     )]
-    pub clients: Vec<String>,
+    pub clients: Vec<Secret>,
     /// Lifetime of issued tokens, in seconds.
     #[arg(
         long = "sandbox-token-ttl",
@@ -66,11 +68,13 @@ impl SandboxArgs {
             self.clients
                 .iter()
                 .map(|c| {
-                    c.split_once(':')
+                    c.expose()
+                        .split_once(':')
                         .filter(|(id, secret)| !id.is_empty() && !secret.is_empty())
                         .map(|(id, secret)| (id.to_string(), secret.to_string()))
                         .ok_or_else(|| {
-                            anyhow::anyhow!("--sandbox-client takes ID:SECRET, got {c:?}")
+                            // Not the value itself: it may hold a secret.
+                            anyhow::anyhow!("--sandbox-client takes ID:SECRET, with both parts")
                         })
                 })
                 .collect::<anyhow::Result<_>>()?

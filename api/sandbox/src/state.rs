@@ -116,7 +116,7 @@ pub struct SandboxState {
 
 /// Why a bearer token was not accepted.
 #[derive(Debug, PartialEq, Eq)]
-pub enum TokenProblem {
+pub(crate) enum TokenProblem {
     Unknown,
     Expired,
 }
@@ -162,7 +162,7 @@ impl SandboxState {
     }
 
     /// Decides what happens to the next request, using up one-shot faults first.
-    pub fn fate(&self) -> Fate {
+    pub(crate) fn fate(&self) -> Fate {
         let mut inner = self.lock();
         let f = &mut inner.faults;
         let mut rng = rand::rng();
@@ -211,7 +211,7 @@ impl SandboxState {
     }
 
     /// The client a token belongs to.
-    pub fn client_of(&self, token: &str) -> Result<String, TokenProblem> {
+    pub(crate) fn client_of(&self, token: &str) -> Result<String, TokenProblem> {
         let inner = self.lock();
         let t = inner.tokens.get(token).ok_or(TokenProblem::Unknown)?;
         if Instant::now() >= t.expires {

@@ -41,7 +41,8 @@ impl<'a> Root<'a> {
         if common.database_url.is_none() {
             std::fs::create_dir_all(&common.data_dir)?;
         }
-        Ok(store::connect_with(&common.database_url(), common.eventstore_url.as_deref()).await?)
+        let eventstore = common.eventstore_url.as_ref().map(|url| url.expose());
+        Ok(store::connect_with(&common.database_url(), eventstore).await?)
     }
 
     /// The server's own keys: they sign local tokens, download links and secrets at rest.
@@ -54,7 +55,7 @@ impl<'a> Root<'a> {
 
     /// The keys requests are verified with: the local secret, and the identity providers when
     /// configured (their discovery documents and keys are read now).
-    pub async fn request_keys(&self) -> anyhow::Result<Keys> {
+    pub(crate) async fn request_keys(&self) -> anyhow::Result<Keys> {
         let common = self.common;
         let keys = self.keys()?;
         if common.oidc_issuer.is_empty() {
@@ -92,7 +93,7 @@ impl<'a> Root<'a> {
 
     /// Bufdir at BUFDIR_API_URL, or else a sandbox started in this process (it stops with
     /// `shutdown`); the log says which.
-    pub async fn bufdir_url(
+    pub(crate) async fn bufdir_url(
         &self,
         sandbox: &SandboxArgs,
         shutdown: &CancellationToken,

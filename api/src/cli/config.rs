@@ -32,12 +32,13 @@ pub struct Common {
     #[arg(long, env = "BUFDIR_DATA_DIR", default_value = "./data", global = true)]
     pub data_dir: PathBuf,
     /// `sqlite://PATH` or `postgres://USER@HOST/DB`. Default: `sqlite://<data-dir>/bufdir.db`.
-    #[arg(long, env = "DATABASE_URL", global = true)]
-    pub database_url: Option<String>,
+    /// A secret: it may carry the database's password.
+    #[arg(long, env = "DATABASE_URL", hide_env_values = true, global = true)]
+    pub database_url: Option<Secret>,
     /// `esdb://HOST:2113?tls=false` or `esdb+discover://...`: keep the event log in EventStoreDB
     /// (KurrentDB); the read models stay in `DATABASE_URL`.
-    #[arg(long, env = "EVENTSTORE_URL", global = true)]
-    pub eventstore_url: Option<String>,
+    #[arg(long, env = "EVENTSTORE_URL", hide_env_values = true, global = true)]
+    pub eventstore_url: Option<Secret>,
     /// Log output: human-readable or one JSON object per line.
     #[arg(
         long,
@@ -208,9 +209,10 @@ impl BufdirArgs {
 
 impl Common {
     pub fn database_url(&self) -> String {
-        self.database_url
-            .clone()
-            .unwrap_or_else(|| format!("sqlite://{}/bufdir.db", self.data_dir.display()))
+        match &self.database_url {
+            Some(url) => url.expose().to_string(),
+            None => format!("sqlite://{}/bufdir.db", self.data_dir.display()),
+        }
     }
 
     /// Whether this is the embedded default (no database and no event store configured).

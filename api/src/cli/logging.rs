@@ -17,7 +17,7 @@ pub fn init(format: LogFormat) {
 }
 
 /// Cancels the token on SIGINT or SIGTERM.
-pub fn shutdown_on_signal() -> CancellationToken {
+pub(crate) fn shutdown_on_signal() -> CancellationToken {
     let token = CancellationToken::new();
     let t = token.clone();
     tokio::spawn(async move {

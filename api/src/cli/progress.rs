@@ -217,7 +217,7 @@ mod tests {
 
 /// A bar (or log lines) for each projection `audit replay` goes through.
 #[derive(Default)]
-pub struct Bars(Option<Progress>);
+pub(crate) struct Bars(Option<Progress>);
 
 impl projections::audit::Progress for Bars {
     fn start(&mut self, task: String, until: Option<&Position>) {

@@ -17,9 +17,9 @@ use crate::http::state::AppState;
 /// re-exports) and talk to Bufdir for it.
 pub const WRITERS: &[Role] = &[Role::Reporter, Role::Admin, Role::Service];
 /// Operations for the service's administrators only.
-pub const ADMINS: &[Role] = &[Role::Admin];
+pub(crate) const ADMINS: &[Role] = &[Role::Admin];
 /// External renderers of re-exports.
-pub const RENDERERS: &[Role] = &[Role::Service];
+pub(crate) const RENDERERS: &[Role] = &[Role::Service];
 
 /// The organisation, if it is registered and the caller's.
 pub async fn org(state: &AppState, caller: &Caller, org_id: &str) -> Result<OrgId, ApiError> {
@@ -92,7 +92,10 @@ pub async fn organization(
 }
 
 /// An export's or re-export's row by id, deleted ones included, from memory when it is there.
-pub async fn export_row(state: &AppState, id: &str) -> Result<Option<ExportRow>, ProjectionError> {
+pub(crate) async fn export_row(
+    state: &AppState,
+    id: &str,
+) -> Result<Option<ExportRow>, ProjectionError> {
     state
         .projections
         .cache()

@@ -163,7 +163,8 @@ impl Application {
             db.clone(),
             projections.clone(),
             crate::http::state::READ_YOUR_WRITES,
-        );
+        )
+        .with_delivery_wait(settings.bufdir.settings.submit_wait);
         let site = Site {
             store: db.events.backend_name(),
             bufdir_url: settings.bufdir.url.clone(),
@@ -241,7 +242,7 @@ impl Application {
         background.cancel();
         for task in tasks {
             if let Err(e) = task.await {
-                tracing::error!(error = %e, "a background task ended abnormally");
+                tracing::error!(error = %store::causes(&e), "a background task ended abnormally");
             }
         }
         served.map_err(Into::into)
@@ -318,6 +319,7 @@ pub fn endpoint(
         .nest("/", api)
         // The API's nest at "/" takes the bare path too, so the front door goes before the router.
         .around(crate::http::pages::front_door_first)
+        .around(crate::http::empty_query::around)
         .around(idempotency::around)
         .with(BodyLimit {
             max: crate::http::body_limit::MAX_BODY_BYTES,

@@ -12,11 +12,11 @@ pub const MAX_BODY_BYTES: usize = 16 * 1024 * 1024;
 
 /// Names and values of all request headers together; far above what browsers and clients send
 /// (a bearer token is about 400 bytes), so only abuse is refused.
-pub const MAX_HEADER_BYTES: usize = 32 * 1024;
+pub(crate) const MAX_HEADER_BYTES: usize = 32 * 1024;
 
 /// `max` for every body but file uploads, which may be up to `uploads` and are counted by
 /// their handler as they stream to disk, never held in memory.
-pub struct BodyLimit {
+pub(crate) struct BodyLimit {
     pub max: usize,
     pub uploads: u64,
 }

@@ -20,7 +20,7 @@ use crate::http::problem::{ApiError, FieldError};
 use crate::http::state::AppState;
 
 /// Largest upload accepted (413 beyond); the request-body limit of other operations is lower.
-pub const MAX_UPLOAD_BYTES: u64 = 256 * 1024 * 1024;
+pub(crate) const MAX_UPLOAD_BYTES: u64 = 256 * 1024 * 1024;
 
 fn invalid(field: &str, code: &str, message: String) -> ApiError {
     ApiError::invalid(vec![FieldError::new(field, code, message)])
@@ -125,7 +125,7 @@ pub async fn report_file(
 
 /// Removes a deleted report's file. A reference recorded before references were checked may
 /// name a file that is not the organisation's: that file is left alone.
-pub async fn remove_report_file(
+pub(crate) async fn remove_report_file(
     state: &AppState,
     org_id: &str,
     report_id: &str,
@@ -147,7 +147,7 @@ pub async fn remove_report_file(
 
 /// The name an uploaded file is kept under: the client's, else `{stem}.{extension}` from the
 /// request's content type.
-pub fn upload_name(
+pub(crate) fn upload_name(
     asked: Option<&str>,
     content_type: Option<&str>,
     stem: &str,
@@ -172,7 +172,11 @@ pub fn upload_name(
 
 /// Streams `body` into the file store at `key`; returns its size. An empty or oversized body
 /// stores nothing.
-pub async fn store_upload(state: &AppState, body: Body, key: &FileKey) -> Result<u64, ApiError> {
+pub(crate) async fn store_upload(
+    state: &AppState,
+    body: Body,
+    key: &FileKey,
+) -> Result<u64, ApiError> {
     let work_dir = &state.services.exports.work_dir;
     tokio::fs::create_dir_all(work_dir)
         .await
@@ -221,7 +225,7 @@ pub async fn store_upload(state: &AppState, body: Body, key: &FileKey) -> Result
 
 /// A new key for an upload in `dir` of organisation `org_id`'s prefix (a report id, or
 /// `reexports/{id}`): a fresh segment per upload, so two uploads never write over each other.
-pub fn upload_key(org_id: &str, dir: &str, name: &str) -> Result<FileKey, ApiError> {
+pub(crate) fn upload_key(org_id: &str, dir: &str, name: &str) -> Result<FileKey, ApiError> {
     let org = domain::OrgId::parse(org_id).map_err(ApiError::internal)?;
     FileKey::parse(&format!(
         "{}{dir}/{}/{name}",

@@ -20,7 +20,7 @@ pub struct AllowedMethods(Vec<Template>);
 
 impl AllowedMethods {
     /// From the spec's `paths` (JSON), plus plain routes as `(template, methods)`.
-    pub fn from_spec(spec_json: &str, plain: &[(&str, &[&str])]) -> Self {
+    pub(crate) fn from_spec(spec_json: &str, plain: &[(&str, &[&str])]) -> Self {
         let spec: serde_json::Value = serde_json::from_str(spec_json).unwrap_or_default();
         let mut routes: Vec<(String, Vec<String>)> = spec["paths"]
             .as_object()

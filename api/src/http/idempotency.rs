@@ -165,7 +165,7 @@ async fn answer_and_store<E: Endpoint>(
     };
     if let Err(e) = stored {
         // The request itself succeeded; losing its stored answer only weakens a later retry.
-        tracing::error!(error = %e, "could not store the answer for an idempotency key");
+        tracing::error!(error = %store::causes(&e), "could not store the answer for an idempotency key");
     }
     Ok(Response::from_parts(parts, Body::from(bytes)))
 }
@@ -175,7 +175,7 @@ async fn answer_and_store<E: Endpoint>(
 /// (the answer was lost, or was a 5xx after the write, which releases the key) lands on the same
 /// resource ids and finds those events instead of recording the request twice.
 #[derive(Clone, Debug)]
-pub struct RequestSeed(pub String);
+pub(crate) struct RequestSeed(pub String);
 
 fn seed_of(scope: &str, key: &str, request_hash: &str) -> RequestSeed {
     let mut hasher = Sha256::new();

@@ -24,9 +24,9 @@ use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use poem::http::StatusCode;
 
 pub const HTTP_REQUESTS: &str = "http_requests_total";
-pub const HTTP_DURATION: &str = "http_request_duration_seconds";
-pub const PROJECTION_LAG: &str = "projection_lag_events";
-pub const SSE_SUBSCRIBERS: &str = "sse_subscribers";
+pub(crate) const HTTP_DURATION: &str = "http_request_duration_seconds";
+pub(crate) const PROJECTION_LAG: &str = "projection_lag_events";
+pub(crate) const SSE_SUBSCRIBERS: &str = "sse_subscribers";
 // Recorded in other crates, which do not depend on this one; described here so the scrape
 // explains them.
 const EVENTS_APPENDED: &str = "eventstore_events_appended_total";
@@ -53,7 +53,7 @@ pub fn install() -> &'static PrometheusHandle {
             .build_recorder();
         let handle = recorder.handle();
         if let Err(e) = metrics::set_global_recorder(recorder) {
-            tracing::warn!(error = %e, "another metrics recorder is installed; /metrics stays empty");
+            tracing::warn!(error = %store::causes(&e), "another metrics recorder is installed; /metrics stays empty");
         }
         describe();
         let upkeep = handle.clone();
@@ -102,7 +102,7 @@ fn describe() {
 }
 
 /// One answered request. `route` must be a template or another bounded label, never a raw path.
-pub fn record_request(method: &str, route: &str, status: StatusCode, elapsed: Duration) {
+pub(crate) fn record_request(method: &str, route: &str, status: StatusCode, elapsed: Duration) {
     let (method, route) = (method.to_string(), route.to_string());
     metrics::counter!(
         HTTP_REQUESTS,
@@ -116,7 +116,7 @@ pub fn record_request(method: &str, route: &str, status: StatusCode, elapsed: Du
 }
 
 /// Counts an SSE stream in `sse_subscribers` for as long as it lives, however it ends.
-pub struct OpenStream(());
+pub(crate) struct OpenStream(());
 
 impl OpenStream {
     pub fn start() -> Self {

@@ -83,7 +83,7 @@ fn method_label(method: &Method) -> &'static str {
 
 /// The route labels of the API's operations: poem-openapi routes `/exports/{export_id}` as
 /// `/exports/:param0`; labels read like the spec, `/exports/:export_id`.
-pub struct RouteLabels(HashMap<String, String>);
+pub(crate) struct RouteLabels(HashMap<String, String>);
 
 impl RouteLabels {
     pub fn of(apis: Vec<poem_openapi::registry::MetaApi>) -> Self {

@@ -11,8 +11,7 @@ pub struct PageParams {
 }
 
 impl PageParams {
-    pub const DEFAULT_LIMIT: u32 = 20;
-    pub const MAX_LIMIT: u32 = 100;
+    pub(crate) const DEFAULT_LIMIT: u32 = 20;
 
     pub fn new(page: Option<u32>, limit: Option<u32>) -> Self {
         PageParams {
@@ -38,7 +37,10 @@ impl PageParams {
     }
 
     /// One page of rows as the answer's items, with the pagination for `total`.
-    pub fn page_of<R, T: From<R>>(&self, (rows, total): (Vec<R>, u64)) -> (Vec<T>, Pagination) {
+    pub(crate) fn page_of<R, T: From<R>>(
+        &self,
+        (rows, total): (Vec<R>, u64),
+    ) -> (Vec<T>, Pagination) {
         (
             rows.into_iter().map(T::from).collect(),
             self.pagination(total),

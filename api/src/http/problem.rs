@@ -141,14 +141,14 @@ pub fn problem(status: StatusCode, detail: String, errors: Option<Vec<FieldError
 }
 
 /// What a 503 asks the client to wait before trying again.
-pub const RETRY_AFTER_SECONDS: u64 = 5;
+pub(crate) const RETRY_AFTER_SECONDS: u64 = 5;
 
 /// What a 409 of a contended command asks the client to wait: the race is over in moments.
-pub const CONTENDED_RETRY_AFTER_SECONDS: u64 = 1;
+pub(crate) const CONTENDED_RETRY_AFTER_SECONDS: u64 = 1;
 
 /// The error responses every operation declares, so generated clients know their shape.
 #[derive(ApiResponse, Debug)]
-pub enum ProblemResponse {
+pub(crate) enum ProblemResponse {
     /// Malformed request (unparseable JSON, wrong types, bad query parameters).
     #[oai(status = 400, content_type = "application/problem+json")]
     BadRequest(Json<Problem>),
@@ -170,6 +170,11 @@ pub enum ProblemResponse {
     PayloadTooLarge(Json<Problem>),
     /// The body's `Content-Type` is missing or not one the operation takes.
     #[oai(status = 415, content_type = "application/problem+json")]
+    #[expect(
+        dead_code,
+        reason = "it puts the 415 into the spec; poem answers it before any handler runs, and \
+                  `catch_all` makes that answer a problem document"
+    )]
     UnsupportedMediaType(Json<Problem>),
     /// The request's headers together are too large.
     #[oai(status = 431, content_type = "application/problem+json")]
@@ -259,7 +264,7 @@ pub fn problem_response(p: &Problem) -> Response {
 
 /// Route-wide: errors that never reached a handler (unknown route, unparseable body or
 /// parameter, missing token, body too large) come out as problem+json too.
-pub async fn catch_all(err: poem::Error) -> Response {
+pub(crate) async fn catch_all(err: poem::Error) -> Response {
     // Metrics label a request by the route it matched, which the router left on the error.
     let route = err.data::<poem::PathPattern>().cloned();
     let mut response = error_response(err);
@@ -278,7 +283,7 @@ fn error_response(err: poem::Error) -> Response {
     }
     let status = err.status();
     let detail = if status.is_server_error() {
-        tracing::error!(error = %err, "request failed outside a handler");
+        tracing::error!(error = %store::causes(&err), "request failed outside a handler");
         "The server failed to handle this request; it has been logged.".to_string()
     } else {
         err.to_string()

@@ -16,7 +16,10 @@ use crate::http::problem::{ApiError, FieldError};
 
 /// A command's failure, with the domain's refusal mapped by `rejected` (for wording particular
 /// to one resource) and everything else the same for every command.
-pub fn command_failed<E>(e: CommandError<E>, rejected: impl FnOnce(E) -> ApiError) -> ApiError
+pub(crate) fn command_failed<E>(
+    e: CommandError<E>,
+    rejected: impl FnOnce(E) -> ApiError,
+) -> ApiError
 where
     E: std::error::Error,
 {
@@ -31,7 +34,7 @@ where
 }
 
 /// A store failure outside a command: the database gone is a 503, the rest is ours.
-pub fn store_failed(e: StoreError) -> ApiError {
+pub(crate) fn store_failed(e: StoreError) -> ApiError {
     match e {
         StoreError::Closed => {
             ApiError::Unavailable("the service is shutting down; try again shortly".into())
@@ -43,9 +46,9 @@ pub fn store_failed(e: StoreError) -> ApiError {
 
 /// A database failure, of the store, the read models or the idempotency keys: gone is a 503,
 /// anything else is ours.
-pub fn database_failed(e: sqlx::Error) -> ApiError {
+pub(crate) fn database_failed(e: sqlx::Error) -> ApiError {
     if unreachable(&e) {
-        tracing::warn!(error = %e, "the database is unreachable");
+        tracing::warn!(error = %store::causes(&e), "the database is unreachable");
         ApiError::Unavailable("the database is unreachable; try again shortly".into())
     } else {
         ApiError::internal(e)

@@ -89,9 +89,9 @@ macro_rules! text {
 }
 
 /// The longest idempotency key; the spec says the same (`KEY_PATTERN`).
-pub const MAX_KEY_LEN: usize = 255;
+pub(crate) const MAX_KEY_LEN: usize = 255;
 /// What an idempotency key may be, as the spec states it: visible ASCII, 1 to 255 characters.
-pub const KEY_PATTERN: &str = r"^[!-~]{1,255}$";
+pub(crate) const KEY_PATTERN: &str = r"^[!-~]{1,255}$";
 
 text!(
     /// 1 to 255 visible ASCII characters; the idempotency layer checks it before the handler runs.
@@ -105,7 +105,7 @@ text!(
 );
 
 /// Organisation ids (`domain::OrgId`).
-pub const ORG_ID: &str = "^[a-z0-9][a-z0-9_-]{1,63}$";
+pub(crate) const ORG_ID: &str = "^[a-z0-9][a-z0-9_-]{1,63}$";
 
 text!(
     /// An organisation's id: 2 to 64 of `a-z`, `0-9`, `_`, `-`, starting with a letter or digit.

@@ -28,7 +28,7 @@ const GAP_PAGE: usize = 500;
 
 /// An aggregation changed figures of a snapshot.
 #[derive(Debug, Clone, Object)]
-pub struct DataUpdated {
+pub(crate) struct DataUpdated {
     pub snapshot_id: String,
     pub organization_id: String,
     pub period_id: String,
@@ -40,7 +40,7 @@ pub struct DataUpdated {
 /// A snapshot moved to another status (`processing`, `current`, `historical`, `failed`,
 /// `deleted`).
 #[derive(Debug, Clone, Object)]
-pub struct SnapshotStatusChanged {
+pub(crate) struct SnapshotStatusChanged {
     pub snapshot_id: String,
     pub organization_id: String,
     pub period_id: String,
@@ -51,7 +51,7 @@ pub struct SnapshotStatusChanged {
 /// One SSE message; `event` names its kind (and is also the SSE `event:` field).
 #[derive(Debug, Clone, Union)]
 #[oai(discriminator_name = "event", one_of)]
-pub enum WatchEvent {
+pub(crate) enum WatchEvent {
     #[oai(mapping = "data_updated")]
     DataUpdated(DataUpdated),
     #[oai(mapping = "snapshot_status_changed")]
@@ -79,7 +79,7 @@ pub struct WatchItem {
 }
 
 /// A comment line this often keeps proxies from closing an idle stream.
-pub const HEARTBEAT: Duration = Duration::from_secs(15);
+pub(crate) const HEARTBEAT: Duration = Duration::from_secs(15);
 
 fn render(position: &Position, events: &[WatchEvent]) -> Bytes {
     use std::fmt::Write;
@@ -245,7 +245,7 @@ impl WatchHub {
                             }
                         }
                         Some(Err(e)) => {
-                            tracing::warn!(error = %e, ?backoff, "watch subscription failed; following the log again from its last event");
+                            tracing::warn!(error = %store::causes(&e), ?backoff, "watch subscription failed; following the log again from its last event");
                             break;
                         }
                         None => break,
@@ -296,7 +296,7 @@ impl WatchHub {
                         let page = match db.events.read_all(last.as_ref(), &snapshot_filter(), GAP_PAGE).await {
                             Ok(page) => page,
                             Err(e) => {
-                                tracing::warn!(error = %e, "watch could not read its gap from the store");
+                                tracing::warn!(error = %store::causes(&e), "watch could not read its gap from the store");
                                 return;
                             }
                         };

@@ -19,7 +19,7 @@ pub struct Timestamp(pub DateTime<Utc>);
 pub struct Date(pub NaiveDate);
 
 impl Timestamp {
-    pub fn to_wire(&self) -> String {
+    pub(crate) fn to_wire(self) -> String {
         let format = if self.0.nanosecond() == 0 {
             SecondsFormat::Secs
         } else {
@@ -195,7 +195,7 @@ mod tests {
 /// Any JSON value that must be present: `serde_json::Value` alone reads a missing member as
 /// `null`, so a body without a required `payload` would pass as one with `"payload": null`.
 #[derive(Debug, Clone, PartialEq)]
-pub struct RequiredJson(pub Value);
+pub(crate) struct RequiredJson(pub Value);
 
 value_type!(
     RequiredJson,

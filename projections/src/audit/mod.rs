@@ -90,7 +90,7 @@ pub async fn run(
     }
     if let Err(e) = scratch.remove().await {
         // The audit's answer stands; what is left behind is only the scratch copy.
-        tracing::warn!(error = %e, "could not remove {target}: remove it by hand");
+        tracing::warn!(error = %store::causes(e.as_ref()), "could not remove {target}: remove it by hand");
     }
     if let Some(e) = failed {
         return Err(e);

@@ -54,7 +54,7 @@ pub struct ExportHeader {
 }
 
 impl ExportHeader {
-    pub const FORMAT: &'static str = "bufdir-reporting audit export v1";
+    pub(crate) const FORMAT: &'static str = "bufdir-reporting audit export v1";
 }
 
 /// The first line of an export (`{"header": {...}}`); every line after it is a

@@ -174,7 +174,7 @@ impl Verifier {
 
     /// Each stream's last version, hash and position, to compare with what the store says its
     /// streams are (a stream's last event removed leaves no gap behind it).
-    pub fn stream_heads(&self) -> &HashMap<String, (u64, String, i64)> {
+    pub(crate) fn stream_heads(&self) -> &HashMap<String, (u64, String, i64)> {
         &self.streams
     }
 

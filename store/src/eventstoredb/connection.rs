@@ -70,7 +70,9 @@ impl Connection {
                     client,
                 }
             }
-            Err(e) => tracing::warn!(error = %e, "cannot create a new EventStoreDB client"),
+            Err(e) => {
+                tracing::warn!(error = %crate::causes(&e), "cannot create a new EventStoreDB client")
+            }
         }
     }
 

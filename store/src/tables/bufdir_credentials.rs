@@ -4,9 +4,9 @@
 //! encrypted under a key derived from the server secret: a database dump alone does not
 //! reveal it.
 
-use crate::{ReadPool, Stamp, on_pool};
+use crate::ReadPool;
 
-use super::Cipher;
+use super::secrets_by_org::{Failure, SecretsByOrg};
 
 /// A stored client: its id, and its secret once decrypted.
 pub struct StoredClient {
@@ -26,18 +26,19 @@ pub enum CredentialsError {
 }
 
 #[derive(Clone)]
-pub struct BufdirCredentials {
-    pool: ReadPool,
-    cipher: Cipher,
-}
+pub struct BufdirCredentials(SecretsByOrg);
 
 impl BufdirCredentials {
     /// `server_secret` is the service's own secret; the key is derived from it for this use.
     pub fn new(pool: ReadPool, server_secret: &[u8]) -> Self {
-        BufdirCredentials {
+        let rows = SecretsByOrg::new(
             pool,
-            cipher: Cipher::derived(server_secret, "credentials"),
-        }
+            server_secret,
+            "credentials",
+            "bufdir_credentials",
+            "client_id",
+        );
+        BufdirCredentials(rows)
     }
 
     pub async fn save(
@@ -46,41 +47,17 @@ impl BufdirCredentials {
         client_id: &str,
         client_secret: &str,
     ) -> Result<(), CredentialsError> {
-        let encrypted = self.cipher.encrypt_secret(client_secret.as_bytes(), org_id);
-        on_pool!(&self.pool, c => sqlx::query(
-            "INSERT INTO bufdir_credentials (org_id, client_id, encrypted_secret, updated_at) \
-             VALUES ($1, $2, $3, $4) ON CONFLICT (org_id) DO UPDATE SET \
-                 client_id = excluded.client_id, encrypted_secret = excluded.encrypted_secret, \
-                 updated_at = excluded.updated_at",
-        )
-        .bind(org_id)
-        .bind(client_id)
-        .bind(encrypted)
-        .bind(Stamp::now())
-        .execute(c)
-        .await
-        .map(drop))?;
-        Ok(())
+        Ok(self.0.save(org_id, client_id, client_secret).await?)
     }
 
     pub async fn load(&self, org_id: &str) -> Result<Option<StoredClient>, CredentialsError> {
-        let found: Option<(String, String)> = on_pool!(&self.pool, c => sqlx::query_as(
-            "SELECT client_id, encrypted_secret FROM bufdir_credentials WHERE org_id = $1",
-        )
-        .bind(org_id)
-        .fetch_optional(c)
-        .await)?;
-        let Some((client_id, encrypted)) = found else {
-            return Ok(None);
-        };
-        let unreadable = || CredentialsError::Unreadable(org_id.to_string());
-        let secret = self
-            .cipher
-            .decrypt_secret(&encrypted, org_id)
-            .ok_or_else(unreadable)?;
-        Ok(Some(StoredClient {
-            client_id,
-            client_secret: String::from_utf8(secret).map_err(|_| unreadable())?,
-        }))
+        match self.0.find(org_id).await {
+            Ok(row) => Ok(row.map(|row| StoredClient {
+                client_id: row.public,
+                client_secret: row.secret,
+            })),
+            Err(Failure::Database(e)) => Err(e.into()),
+            Err(Failure::Unreadable) => Err(CredentialsError::Unreadable(org_id.into())),
+        }
     }
 }

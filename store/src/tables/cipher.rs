@@ -81,14 +81,14 @@ impl Cipher {
     }
 
     /// A secret at rest, as `hex(nonce).hex(ciphertext)`.
-    pub fn encrypt_secret(&self, plain: &[u8], owner: &str) -> String {
+    pub(crate) fn encrypt_secret(&self, plain: &[u8], owner: &str) -> String {
         let nonce = self.nonce(NonceFrom::Random, plain);
         let sealed = self.encrypt(&nonce, plain, owner);
         format!("{}.{}", hex::encode(nonce), hex::encode(sealed))
     }
 
     /// `None` when it does not open: damaged, another owner's, or under another key.
-    pub fn decrypt_secret(&self, text: &str, owner: &str) -> Option<Vec<u8>> {
+    pub(crate) fn decrypt_secret(&self, text: &str, owner: &str) -> Option<Vec<u8>> {
         let (nonce, ciphertext) = text.split_once('.')?;
         self.decrypt(
             &hex::decode(nonce).ok()?,

@@ -13,6 +13,7 @@ pub mod bufdir_credentials;
 mod cipher;
 pub mod idempotency_keys;
 pub mod privacy_subjects;
+mod secrets_by_org;
 pub mod webhook_endpoints;
 pub mod work_claims;
 

@@ -1,9 +1,9 @@
 //! `webhook_endpoints`: where an organisation's webhooks go, set through the API, with its
 //! signing secret encrypted under a key derived from the server secret.
 
-use crate::{ReadPool, Stamp, on_pool};
+use crate::ReadPool;
 
-use super::Cipher;
+use super::secrets_by_org::{Failure, SecretsByOrg};
 
 /// An endpoint as stored, its secret decrypted.
 pub struct StoredEndpoint {
@@ -23,66 +23,31 @@ pub enum EndpointsError {
 }
 
 #[derive(Clone)]
-pub struct WebhookEndpoints {
-    pool: ReadPool,
-    cipher: Cipher,
-}
+pub struct WebhookEndpoints(SecretsByOrg);
 
 impl WebhookEndpoints {
     pub fn new(pool: ReadPool, server_secret: &[u8]) -> Self {
-        WebhookEndpoints {
-            pool,
-            cipher: Cipher::derived(server_secret, "webhooks"),
-        }
+        let rows = SecretsByOrg::new(pool, server_secret, "webhooks", "webhook_endpoints", "url");
+        WebhookEndpoints(rows)
     }
 
     pub async fn save(&self, org_id: &str, url: &str, secret: &str) -> Result<(), EndpointsError> {
-        let encrypted = self.cipher.encrypt_secret(secret.as_bytes(), org_id);
-        on_pool!(&self.pool, c => sqlx::query(
-            "INSERT INTO webhook_endpoints (org_id, url, encrypted_secret, updated_at) \
-             VALUES ($1, $2, $3, $4) ON CONFLICT (org_id) DO UPDATE SET url = excluded.url, \
-                 encrypted_secret = excluded.encrypted_secret, updated_at = excluded.updated_at",
-        )
-        .bind(org_id)
-        .bind(url)
-        .bind(encrypted)
-        .bind(Stamp::now())
-        .execute(c)
-        .await
-        .map(drop))?;
-        Ok(())
+        Ok(self.0.save(org_id, url, secret).await?)
     }
 
     pub async fn find(&self, org_id: &str) -> Result<Option<StoredEndpoint>, EndpointsError> {
-        let found: Option<(String, String)> = on_pool!(&self.pool, c => sqlx::query_as(
-            "SELECT url, encrypted_secret FROM webhook_endpoints WHERE org_id = $1",
-        )
-        .bind(org_id)
-        .fetch_optional(c)
-        .await)?;
-        let Some((url, encrypted)) = found else {
-            return Ok(None);
-        };
-        let unreadable = || EndpointsError::Unreadable(org_id.to_string());
-        let secret = self
-            .cipher
-            .decrypt_secret(&encrypted, org_id)
-            .ok_or_else(unreadable)?;
-        Ok(Some(StoredEndpoint {
-            url,
-            secret: String::from_utf8(secret).map_err(|_| unreadable())?,
-        }))
+        match self.0.find(org_id).await {
+            Ok(row) => Ok(row.map(|row| StoredEndpoint {
+                url: row.public,
+                secret: row.secret,
+            })),
+            Err(Failure::Database(e)) => Err(e.into()),
+            Err(Failure::Unreadable) => Err(EndpointsError::Unreadable(org_id.into())),
+        }
     }
 
     /// `true` when there was one.
     pub async fn remove(&self, org_id: &str) -> Result<bool, EndpointsError> {
-        let removed = on_pool!(&self.pool, c => sqlx::query(
-            "DELETE FROM webhook_endpoints WHERE org_id = $1",
-        )
-        .bind(org_id)
-        .execute(c)
-        .await
-        .map(|done| done.rows_affected()))?;
-        Ok(removed > 0)
+        Ok(self.0.remove(org_id).await?)
     }
 }

@@ -40,7 +40,7 @@ impl Default for ClientSettings {
 impl ClientSettings {
     /// The longest one call may take with its retries (Retry-After aside, which is capped by
     /// the same backoff ceiling in practice).
-    pub fn longest_call(&self) -> Duration {
+    pub(crate) fn longest_call(&self) -> Duration {
         (self.timeout + self.backoff.cap).saturating_mul(self.retries + 1)
     }
 }
@@ -113,7 +113,7 @@ impl BufdirClient {
         &self.base
     }
 
-    #[tracing::instrument(skip_all, fields(client_id = %credentials.client_id))]
+    #[tracing::instrument(skip_all, fields(client_id = %credentials.client_id), err(level = "warn"))]
     pub async fn authenticate(
         &self,
         credentials: &Credentials,
@@ -124,7 +124,7 @@ impl BufdirClient {
     }
 
     /// Files a submission; the same `idempotency_key` again answers with the first filing.
-    #[tracing::instrument(skip(self, token, request))]
+    #[tracing::instrument(skip(self, token, request), err(level = "warn"))]
     pub async fn submit(
         &self,
         token: &str,
@@ -142,7 +142,7 @@ impl BufdirClient {
         .await
     }
 
-    #[tracing::instrument(skip(self, token))]
+    #[tracing::instrument(skip(self, token), err(level = "warn"))]
     pub async fn status(
         &self,
         token: &str,
@@ -194,7 +194,7 @@ impl BufdirClient {
                 } => (*after).min(self.settings.backoff.cap),
                 _ => self.settings.backoff.delay(retry),
             };
-            tracing::warn!(retry, ?delay, error = %error, "retrying a Bufdir call");
+            tracing::warn!(retry, ?delay, error = %store::causes(&error), "retrying a Bufdir call");
             tokio::time::sleep(delay).await;
         }
     }

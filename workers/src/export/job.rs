@@ -400,7 +400,7 @@ impl ExportWorker {
             Ok(_) => {}
             Err(CommandError::Rejected(e)) => {
                 // Cancelled, deleted or taken over while finishing: the file is nobody's.
-                tracing::info!(export_id = %row.export_id, error = %e, "export result not recorded");
+                tracing::info!(export_id = %row.export_id, error = %store::causes(&e), "export result not recorded");
                 if let Some(key) = file_key {
                     self.files.delete(&key).await?;
                 }
@@ -412,7 +412,7 @@ impl ExportWorker {
 }
 
 /// The [`Worker`] face of a shared export worker.
-pub struct SharedExportWorker(pub Arc<ExportWorker>);
+pub(crate) struct SharedExportWorker(pub Arc<ExportWorker>);
 
 #[async_trait::async_trait]
 impl Worker for SharedExportWorker {

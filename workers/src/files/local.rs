@@ -39,6 +39,7 @@ async fn copy_durably(source: &Path, partial: &Path) -> std::io::Result<u64> {
 
 #[async_trait::async_trait]
 impl FileStore for LocalFileStore {
+    #[tracing::instrument(skip(self, source), err(Debug))]
     async fn put_file(&self, key: &str, source: &Path) -> anyhow::Result<u64> {
         let target = self.path(key)?;
         let dir = target
@@ -59,6 +60,7 @@ impl FileStore for LocalFileStore {
         Ok(stored?)
     }
 
+    #[tracing::instrument(skip(self), err(Debug))]
     async fn get(&self, key: &str) -> anyhow::Result<Option<Download>> {
         let path = self.path(key)?;
         let file = match tokio::fs::File::open(&path).await {
@@ -77,6 +79,7 @@ impl FileStore for LocalFileStore {
         )))
     }
 
+    #[tracing::instrument(skip(self), err(Debug))]
     async fn size(&self, key: &str) -> anyhow::Result<Option<u64>> {
         match tokio::fs::metadata(self.path(key)?).await {
             Ok(meta) if meta.is_file() => Ok(Some(meta.len())),
@@ -86,6 +89,7 @@ impl FileStore for LocalFileStore {
         }
     }
 
+    #[tracing::instrument(skip(self), err(Debug))]
     async fn delete(&self, key: &str) -> anyhow::Result<()> {
         match tokio::fs::remove_file(self.path(key)?).await {
             Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e.into()),

@@ -85,6 +85,7 @@ impl S3FileStore {
 
 #[async_trait::async_trait]
 impl FileStore for S3FileStore {
+    #[tracing::instrument(skip(self, source), err(Debug))]
     async fn put_file(&self, key: &str, source: &Path) -> anyhow::Result<u64> {
         let path = self.path(key)?;
         let upload = self.store.put_multipart(&path).await?;
@@ -98,13 +99,14 @@ impl FileStore for S3FileStore {
             Err(e) => {
                 // Unfinished uploads keep their parts (and cost) until aborted.
                 if let Err(abort) = writer.abort().await {
-                    tracing::warn!(%key, error = %abort, "could not abort a failed S3 upload");
+                    tracing::warn!(%key, error = %store::causes(&abort), "could not abort a failed S3 upload");
                 }
                 Err(e)
             }
         }
     }
 
+    #[tracing::instrument(skip(self), err(Debug))]
     async fn get(&self, key: &str) -> anyhow::Result<Option<Download>> {
         match self.store.get(&self.path(key)?).await {
             Ok(result) => {
@@ -117,6 +119,7 @@ impl FileStore for S3FileStore {
         }
     }
 
+    #[tracing::instrument(skip(self), err(Debug))]
     async fn size(&self, key: &str) -> anyhow::Result<Option<u64>> {
         match self.store.head(&self.path(key)?).await {
             Ok(meta) => Ok(Some(meta.size)),
@@ -125,6 +128,7 @@ impl FileStore for S3FileStore {
         }
     }
 
+    #[tracing::instrument(skip(self), err(Debug))]
     async fn delete(&self, key: &str) -> anyhow::Result<()> {
         match self.store.delete(&self.path(key)?).await {
             Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),

@@ -140,6 +140,7 @@ impl NotifyWorker {
     }
 
     /// One attempt: `Ok(())` on a 2xx answer, else why not.
+    #[tracing::instrument(skip_all, fields(export_id = %row.export_id), err(level = "warn"))]
     async fn send(&self, row: &ExportRow) -> Result<(), String> {
         let webhooks = &self.webhooks;
         let global = webhooks.settings.global.as_ref();

@@ -31,7 +31,7 @@ pub enum TargetError {
 /// Addresses a webhook must never reach: loopback, private (RFC 1918, unique local),
 /// link-local (where cloud metadata services live), unspecified, shared (CGNAT), multicast and
 /// broadcast. An IPv4 address written as IPv6 (`::ffff:127.0.0.1`) is judged as IPv4.
-pub fn is_internal(ip: IpAddr) -> bool {
+pub(crate) fn is_internal(ip: IpAddr) -> bool {
     match ip {
         IpAddr::V4(v4) => internal_v4(v4),
         IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
@@ -109,7 +109,7 @@ impl TargetPolicy {
 
     /// The resolver the webhook client connects through: it drops internal addresses (all of
     /// them internal: the request fails), unless private targets are allowed.
-    pub fn resolver(&self) -> Option<Arc<PublicOnly>> {
+    pub(crate) fn resolver(&self) -> Option<Arc<PublicOnly>> {
         (!self.allow_private).then(|| Arc::new(PublicOnly))
     }
 }
@@ -138,7 +138,7 @@ async fn resolve_public(name: &str, port: u16) -> Result<Vec<SocketAddr>, Target
 
 /// A DNS resolver for the webhook client that answers only public addresses.
 #[derive(Debug, Default)]
-pub struct PublicOnly;
+pub(crate) struct PublicOnly;
 
 impl Resolve for PublicOnly {
     fn resolve(&self, name: Name) -> Resolving {

@@ -49,7 +49,7 @@ pub struct Caller {
 }
 
 impl Caller {
-    pub fn is_admin(&self) -> bool {
+    pub(crate) fn is_admin(&self) -> bool {
         self.claims.roles.contains(&Role::Admin)
     }
 
@@ -76,7 +76,7 @@ impl Caller {
     }
 
     /// Whether the caller may see `org_id`'s resources. Admins reach every organisation.
-    pub fn may_see(&self, org_id: &str) -> bool {
+    pub(crate) fn may_see(&self, org_id: &str) -> bool {
         self.is_admin() || self.claims.orgs.iter().any(|o| o == org_id)
     }
 
@@ -143,13 +143,13 @@ impl Keys {
 
     /// Encrypts the names and e-mails that providers' tokens carry with the key store in `pool`,
     /// so the events a caller causes name the person, erasably.
-    pub fn recording_people_in(mut self, pool: store::ReadPool) -> Self {
+    pub(crate) fn recording_people_in(mut self, pool: store::ReadPool) -> Self {
         self.people = Some(pool);
         self
     }
 
     /// Whether local tokens are accepted.
-    pub fn local_tokens(&self) -> bool {
+    pub(crate) fn local_tokens(&self) -> bool {
         self.local
     }
 
@@ -166,7 +166,7 @@ impl Keys {
     }
 
     /// Verifies a request's token: a local one, or one of a configured identity provider.
-    pub async fn verify_request(&self, token: &str) -> Result<Caller, ApiError> {
+    pub(crate) async fn verify_request(&self, token: &str) -> Result<Caller, ApiError> {
         let now = chrono::Utc::now().timestamp();
         // A client's every request carries the same token: answered from the kept ones before
         // anything of it is decoded.

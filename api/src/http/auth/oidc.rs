@@ -17,7 +17,7 @@ use crate::http::auth::{Caller, Claims, LEEWAY, Role};
 use crate::http::problem::ApiError;
 
 /// The least time between two fetches of one issuer's keys for unknown key ids.
-pub const REFRESH_EVERY: Duration = Duration::from_secs(10);
+pub(crate) const REFRESH_EVERY: Duration = Duration::from_secs(10);
 /// How long fetched keys are kept when the issuer does not say (`Cache-Control: max-age`), and
 /// the bounds of what it may say.
 const KEYS_LIFETIME: Duration = Duration::from_secs(3600);
@@ -106,7 +106,7 @@ impl Issuers {
 
     /// Fetches each issuer's keys again as their lifetime runs out, for as long as `issuers` is
     /// in use (the task ends when the last handle is dropped).
-    pub fn refresh_in_background(issuers: &Arc<Issuers>) {
+    pub(crate) fn refresh_in_background(issuers: &Arc<Issuers>) {
         let weak: Weak<Issuers> = Arc::downgrade(issuers);
         tokio::spawn(async move {
             loop {
@@ -148,7 +148,7 @@ impl Issuers {
                 *issuer.lifetime.lock().expect("lock") = lifetime;
             }
             Err(e) => {
-                tracing::warn!(issuer = %issuer.issuer, error = %e, "could not fetch the issuer's keys; keeping the ones we have")
+                tracing::warn!(issuer = %issuer.issuer, error = %store::causes(e.as_ref()), "could not fetch the issuer's keys; keeping the ones we have")
             }
         }
         issuer.fetched.lock().expect("lock").1 = ok;

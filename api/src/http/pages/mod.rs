@@ -23,7 +23,10 @@ fn asset(content_type: &'static str, body: &'static str) -> Response {
 }
 
 /// Serves `/` itself and hands every other request on.
-pub async fn front_door_first<E: Endpoint>(ep: Arc<E>, req: Request) -> poem::Result<Response> {
+pub(crate) async fn front_door_first<E: Endpoint>(
+    ep: Arc<E>,
+    req: Request,
+) -> poem::Result<Response> {
     if req.uri().path() == "/" && matches!(*req.method(), Method::GET | Method::HEAD) {
         return index.call(req).await;
     }
@@ -47,7 +50,7 @@ pub fn preview() -> Response {
 }
 
 #[handler]
-pub fn preview_js() -> Response {
+pub(crate) fn preview_js() -> Response {
     asset(
         "text/javascript; charset=utf-8",
         include_str!("../../../assets/preview/preview.js"),
@@ -55,7 +58,7 @@ pub fn preview_js() -> Response {
 }
 
 #[handler]
-pub fn preview_css() -> Response {
+pub(crate) fn preview_css() -> Response {
     asset(
         "text/css; charset=utf-8",
         include_str!("../../../assets/preview/preview.css"),

@@ -86,7 +86,7 @@ pub async fn download(
 
 /// A report file, through a link from `GET /api/v1/report-history/{id}/download-url`.
 #[handler]
-pub async fn download_report(
+pub(crate) async fn download_report(
     Path(report_id): Path<String>,
     Query(signed): Query<Signed>,
     state: Data<&AppState>,

@@ -17,12 +17,12 @@ const READY_LAG: usize = 1000;
 const READY_WITHIN: std::time::Duration = std::time::Duration::from_secs(2);
 
 #[derive(Debug, Object)]
-pub struct Alive {
+pub(crate) struct Alive {
     pub status: String,
 }
 
 #[derive(Debug, Object)]
-pub struct Readiness {
+pub(crate) struct Readiness {
     /// `ready` or `not_ready`.
     pub status: String,
     pub store: StoreStatus,
@@ -34,13 +34,13 @@ pub struct Readiness {
 }
 
 #[derive(Debug, Object)]
-pub struct IdentityProviderStatus {
+pub(crate) struct IdentityProviderStatus {
     pub issuer: String,
     pub reachable: bool,
 }
 
 #[derive(Debug, Object)]
-pub struct StoreStatus {
+pub(crate) struct StoreStatus {
     pub backend: String,
     pub reachable: bool,
     /// The newest position in the log, as an opaque string.
@@ -49,7 +49,7 @@ pub struct StoreStatus {
 }
 
 #[derive(Debug, Object)]
-pub struct ProjectionStatus {
+pub(crate) struct ProjectionStatus {
     pub name: String,
     #[oai(nullable)]
     pub checkpoint: Option<String>,
@@ -58,7 +58,7 @@ pub struct ProjectionStatus {
 }
 
 #[derive(ApiResponse)]
-pub enum ReadyResponse {
+pub(crate) enum ReadyResponse {
     /// The store is reachable and every projection is within the lag bound.
     #[oai(status = 200)]
     Ready(Json<Readiness>),

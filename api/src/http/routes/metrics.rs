@@ -18,7 +18,9 @@ pub async fn scrape(state: Data<&AppState>) -> Response {
             }
         }
         // The rest of the scrape is still worth having; the stale gauges say the last known lag.
-        Err(e) => tracing::warn!(error = %e, "could not read projection lag for /metrics"),
+        Err(e) => {
+            tracing::warn!(error = %store::causes(&e), "could not read projection lag for /metrics")
+        }
     }
     Response::builder()
         .content_type("text/plain; version=0.0.4; charset=utf-8")

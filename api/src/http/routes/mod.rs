@@ -1,10 +1,10 @@
 //! The HTTP operations, one file per resource.
 
 pub mod audit;
-pub mod bufdir_api;
+pub(crate) mod bufdir_api;
 pub mod downloads;
 pub mod exports;
-pub mod health;
+pub(crate) mod health;
 pub mod metrics;
 pub mod organizations;
 pub mod reexports;
@@ -19,7 +19,7 @@ pub use crate::http::pagination::{PageParams, Pagination};
 use poem_openapi::Tags;
 
 #[derive(Tags)]
-pub enum ApiTags {
+pub(crate) enum ApiTags {
     /// The organisations that report to Bufdir.
     Organizations,
     /// Source records: the organisations' own activity and case data.

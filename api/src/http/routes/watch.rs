@@ -30,7 +30,7 @@ pub struct WatchApi;
     key_in = "query",
     checker = "check_query_token"
 )]
-pub struct QueryToken(Caller);
+pub(crate) struct QueryToken(Caller);
 
 async fn check_query_token(req: &Request, key: ApiKey) -> poem::Result<Caller> {
     let keys = req.data::<Keys>().expect("Keys are in the app data");
@@ -38,7 +38,7 @@ async fn check_query_token(req: &Request, key: ApiKey) -> poem::Result<Caller> {
 }
 
 #[derive(SecurityScheme)]
-pub enum WatchAuth {
+pub(crate) enum WatchAuth {
     Bearer(BearerAuth),
     Query(QueryToken),
 }
@@ -58,7 +58,7 @@ const RETRY: &[u8] = b"retry: 3000\n\n";
 /// `text/event-stream` of [`WatchEvent`]s: `id:` is the store position (send it back as
 /// `Last-Event-ID` to resume), `event:` is `data_updated` or `snapshot_status_changed`, `data:`
 /// the JSON object.
-pub struct WatchStream(BoxStream<'static, Frame>);
+pub(crate) struct WatchStream(BoxStream<'static, Frame>);
 
 type Described = EventStream<BoxStream<'static, WatchEvent>>;
 

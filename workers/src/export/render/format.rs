@@ -40,7 +40,7 @@ fn conventions(locale: Locale) -> &'static Conventions {
 }
 
 /// The decimal mark: `,` or `.`.
-pub fn decimal_mark(locale: Locale) -> char {
+pub(crate) fn decimal_mark(locale: Locale) -> char {
     conventions(locale).decimal
 }
 
@@ -90,12 +90,12 @@ pub fn timestamp(locale: Locale, t: DateTime<Utc>) -> String {
 }
 
 /// Excel's number format code for a date in this locale.
-pub fn excel_date(locale: Locale) -> &'static str {
+pub(crate) fn excel_date(locale: Locale) -> &'static str {
     conventions(locale).excel_date
 }
 
 /// Excel's number format code for a date with the time to the minute.
-pub fn excel_timestamp(locale: Locale) -> String {
+pub(crate) fn excel_timestamp(locale: Locale) -> String {
     format!("{} hh:mm", excel_date(locale))
 }
 

@@ -26,7 +26,7 @@ const RENDER_NICENESS: i32 = 10;
 /// Runs `work` on a new thread at a lower CPU priority and waits for it without blocking the
 /// runtime. A thread of its own rather than tokio's blocking pool, so the lowered priority never
 /// reaches other blocking work. `None` if the thread could not be started or panicked.
-pub async fn in_background<T: Send + 'static>(
+pub(crate) async fn in_background<T: Send + 'static>(
     work: impl FnOnce() -> T + Send + 'static,
 ) -> Option<T> {
     let (done, result) = tokio::sync::oneshot::channel();

@@ -16,7 +16,7 @@ use crate::http::routes::ApiTags;
 use crate::http::state::AppState;
 use crate::http::text::PositionText;
 use projections::stream_owners::StreamOwners;
-pub use types::*;
+use types::*;
 
 pub struct AuditApi;
 

@@ -10,7 +10,7 @@ use projections::stream_owners::StreamOwners;
 
 /// Who caused an event and in answer to what.
 #[derive(Debug, Clone, Object)]
-pub struct AuditMetadata {
+pub(crate) struct AuditMetadata {
     /// The token subject (`sub`) of the request that caused it, or the worker.
     #[oai(nullable)]
     pub actor: Option<String>,
@@ -38,7 +38,7 @@ pub struct AuditMetadata {
 /// gave them. Kept erasable: once the person is erased (`bufdir-reporting privacy erase`), both
 /// are `null` and `erased` is true, while `actor` and `issuer` still say who it was.
 #[derive(Debug, Clone, Object)]
-pub struct AuditPerson {
+pub(crate) struct AuditPerson {
     #[oai(nullable)]
     pub name: Option<String>,
     #[oai(nullable)]
@@ -60,7 +60,7 @@ impl AuditPerson {
 
 /// One event as the log holds it.
 #[derive(Debug, Clone, Object)]
-pub struct AuditEvent {
+pub(crate) struct AuditEvent {
     /// Its place in the log: opaque, ordered like the log.
     pub position: String,
     pub stream: String,
@@ -72,7 +72,7 @@ pub struct AuditEvent {
     pub payload: serde_json::Value,
     pub metadata: AuditMetadata,
     /// Its link in its stream's hash chain: SHA-256 (hex) of the previous event's hash in the
-    /// stream and everything this event is (see the README, "The audit trail"). `null` only on
+    /// stream and everything this event is (see docs/audit.md, "The audit trail"). `null` only on
     /// a backend that keeps no chain.
     #[oai(nullable)]
     pub hash: Option<String>,
@@ -103,7 +103,7 @@ impl From<RecordedEvent> for AuditEvent {
 }
 
 #[derive(Debug, Object)]
-pub struct AuditEventPage {
+pub(crate) struct AuditEventPage {
     /// The matching events of the scanned part of the log, in log order.
     pub data: Vec<AuditEvent>,
     /// Pass as `after` for the next page; `null` when this page reached the end of the log.
@@ -113,7 +113,7 @@ pub struct AuditEventPage {
 
 /// A seal over the whole log (`LogSealed` in stream `log-seals`).
 #[derive(Debug, Object)]
-pub struct AuditSeal {
+pub(crate) struct AuditSeal {
     /// The seal event's own position in the log.
     pub position: String,
     /// Its place among the seals, from 0.
@@ -150,7 +150,7 @@ impl From<commands::log_seals::Sealed> for AuditSeal {
 }
 
 #[derive(Debug, Object)]
-pub struct AuditSealPage {
+pub(crate) struct AuditSealPage {
     /// Seals in the order they were made.
     pub data: Vec<AuditSeal>,
     /// Pass as `after` for the next page; `null` on the last.
@@ -159,7 +159,7 @@ pub struct AuditSealPage {
 }
 
 /// What the caller asked for besides the position.
-pub struct Wanted {
+pub(crate) struct Wanted {
     pub stream: Option<String>,
     pub category: Option<String>,
     pub org: Option<String>,
@@ -167,7 +167,7 @@ pub struct Wanted {
 
 impl Wanted {
     /// The part of the filter the store applies itself; `None` when nothing can match.
-    pub fn store_filter(&self) -> Option<Filter> {
+    pub(crate) fn store_filter(&self) -> Option<Filter> {
         let stream_category = self.stream.as_deref().map(category_of);
         match (self.category.as_deref(), stream_category) {
             (Some(c), Some(s)) if c != s => None,

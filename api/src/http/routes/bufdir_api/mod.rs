@@ -76,31 +76,6 @@ fn validation_errors(issues: &[Issue]) -> ApiError {
     }
 }
 
-/// Waits, up to the configured bound, for a submission to leave `pending`.
-async fn settled(state: &AppState, submission_id: &str) -> Result<SubmissionRow, ApiError> {
-    let deadline = tokio::time::Instant::now() + state.services.bufdir.settings.submit_wait;
-    let changed = state.projections.changed();
-    loop {
-        let notified = changed.notified();
-        tokio::pin!(notified);
-        notified.as_mut().enable();
-        let row = submissions::by_id(&state.db.read, submission_id)
-            .await?
-            .ok_or_else(|| {
-                ApiError::internal(anyhow::anyhow!("submission {submission_id} vanished"))
-            })?;
-        if row.status != domain::submission::SubmissionStatus::Pending
-            || tokio::time::Instant::now() >= deadline
-        {
-            return Ok(row);
-        }
-        tokio::select! {
-            _ = notified => {}
-            _ = tokio::time::sleep_until(deadline) => {}
-        }
-    }
-}
-
 /// Why a submission was refused, in HTTP.
 fn submit_failed(e: SubmitError) -> ApiError {
     match e {
@@ -283,8 +258,7 @@ impl BufdirApi {
         .await
         .map_err(submit_failed)?;
         let v = submitted.validation;
-        let current = submitted.submission;
-        let row = settled(&state, &current.submission_id).await?;
+        let row = submitted.submission;
         let warnings = v.warnings.iter().map(|w| w.message_en.clone()).collect();
         if row.status == domain::submission::SubmissionStatus::Pending {
             let location = status_location(&row.submission_id);

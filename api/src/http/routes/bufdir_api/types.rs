@@ -8,7 +8,7 @@ use crate::http::text::{AnyText, OrgIdText, PayloadVersionText, ReportIdText, Te
 use crate::http::wire::{RequiredJson, Timestamp};
 
 #[derive(Debug, Object)]
-pub struct ValidatePayload {
+pub(crate) struct ValidatePayload {
     /// The payload's schema version; `bufdir_2025_v2` is the current one.
     pub payload_version: AnyText,
     /// `organisasjonsnummer`, `rapporteringsperiode`, `aktiviteter[{kategori, antall, timer}]`,
@@ -18,7 +18,7 @@ pub struct ValidatePayload {
 
 /// One finding of the validator.
 #[derive(Debug, Clone, Object)]
-pub struct ValidationIssue {
+pub(crate) struct ValidationIssue {
     /// A JSON pointer into the request (`/payload/aktiviteter/0/timer`).
     pub field: String,
     /// Stable and machine-readable (`invalid_organisasjonsnummer`, `duplicate_category`, ...).
@@ -41,7 +41,7 @@ impl From<&Issue> for ValidationIssue {
 }
 
 #[derive(Debug, Object)]
-pub struct ValidationResult {
+pub(crate) struct ValidationResult {
     pub is_valid: bool,
     pub payload_version: String,
     pub errors: Vec<ValidationIssue>,
@@ -52,7 +52,7 @@ pub struct ValidationResult {
 }
 
 #[derive(Debug, Object)]
-pub struct Authenticate {
+pub(crate) struct Authenticate {
     /// The organisation's Bufdir client id.
     pub client_id: Text200,
     #[oai(write_only)]
@@ -64,7 +64,7 @@ pub struct Authenticate {
 }
 
 #[derive(Debug, Object)]
-pub struct BufdirToken {
+pub(crate) struct BufdirToken {
     pub access_token: String,
     pub token_type: String,
     /// Seconds from `issued_at`.
@@ -74,7 +74,7 @@ pub struct BufdirToken {
 }
 
 #[derive(ApiResponse)]
-pub enum AuthenticateResponse {
+pub(crate) enum AuthenticateResponse {
     /// Bufdir accepted the credentials; they are kept (sealed) for delivering submissions.
     #[oai(status = 200)]
     Ok(Json<BufdirToken>, #[oai(header = "Cache-Control")] String),
@@ -124,7 +124,7 @@ pub enum SubmitResponse {
 }
 
 #[derive(Debug, Object)]
-pub struct SubmissionStatusView {
+pub(crate) struct SubmissionStatusView {
     /// Bufdir's reference; null until delivered.
     #[oai(nullable)]
     pub reference_id: Option<String>,

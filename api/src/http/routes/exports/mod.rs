@@ -306,7 +306,7 @@ impl ExportsApi {
                 .map_err(ApiError::internal)?;
             // The file is gone; recording it keeps the expiry worker from trying again.
             if let Err(e) = command::file_removed(&state.commands, &metadata, &export_id.0).await {
-                tracing::warn!(error = %e, "could not record the removal of a deleted export's file");
+                tracing::warn!(error = %store::causes(&e), "could not record the removal of a deleted export's file");
             }
         }
         Ok(Json(ExportDeleted {

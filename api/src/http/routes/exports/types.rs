@@ -32,7 +32,7 @@ impl From<ExportStatus> for domain::export::ExportStatus {
 }
 
 #[derive(Debug, Object)]
-pub struct CreateExport {
+pub(crate) struct CreateExport {
     pub org_id: OrgIdText,
     /// `excel` (or `xlsx`), `csv`, `pdf` or `json` (the Bufdir payload).
     pub format: ExportFormatText,
@@ -66,14 +66,14 @@ pub struct ExportQueued {
 }
 
 #[derive(ApiResponse)]
-pub enum CreateResponse {
+pub(crate) enum CreateResponse {
     /// Queued; follow `Location`.
     #[oai(status = 202)]
     Queued(Json<ExportQueued>, #[oai(header = "Location")] String),
 }
 
 #[derive(Debug, Object)]
-pub struct ExportSummary {
+pub(crate) struct ExportSummary {
     pub export_id: String,
     pub org_id: String,
     pub status: String,
@@ -101,7 +101,7 @@ impl From<ExportRow> for ExportSummary {
 }
 
 #[derive(Debug, Object)]
-pub struct ExportList {
+pub(crate) struct ExportList {
     pub data: Vec<ExportSummary>,
     pub pagination: Pagination,
 }
@@ -113,7 +113,7 @@ pub struct Progress {
 }
 
 #[derive(Debug, Object)]
-pub struct ExportDetail {
+pub(crate) struct ExportDetail {
     pub export_id: String,
     pub org_id: String,
     pub status: String,
@@ -174,7 +174,7 @@ pub struct ExportCancelled {
 }
 
 #[derive(Debug, Object)]
-pub struct ExportRequeued {
+pub(crate) struct ExportRequeued {
     pub export_id: String,
     pub status: String,
     pub retry_count: u32,
@@ -182,7 +182,7 @@ pub struct ExportRequeued {
 }
 
 #[derive(ApiResponse)]
-pub enum RetryResponse {
+pub(crate) enum RetryResponse {
     /// Queued again; follow `Location`.
     #[oai(status = 202)]
     Queued(Json<ExportRequeued>, #[oai(header = "Location")] String),

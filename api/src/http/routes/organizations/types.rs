@@ -9,7 +9,7 @@ use crate::http::text::{NameText, OrgIdText, OrgNumberText};
 use crate::http::wire::Timestamp;
 
 #[derive(Debug, Object)]
-pub struct CreateOrganization {
+pub(crate) struct CreateOrganization {
     /// Opaque id, `^[a-z0-9][a-z0-9_-]{1,63}$`.
     pub org_id: OrgIdText,
     pub name: NameText,
@@ -37,7 +37,7 @@ impl From<OrganizationRow> for Organization {
 }
 
 #[derive(Debug, Object)]
-pub struct OrganizationList {
+pub(crate) struct OrganizationList {
     pub data: Vec<Organization>,
     pub pagination: Pagination,
 }

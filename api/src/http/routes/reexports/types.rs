@@ -10,7 +10,7 @@ use crate::http::wire::Timestamp;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
 #[oai(rename_all = "snake_case")]
-pub enum ReexportStatus {
+pub(crate) enum ReexportStatus {
     Pending,
     Running,
     Completed,
@@ -19,7 +19,7 @@ pub enum ReexportStatus {
 }
 
 #[derive(Debug, Clone, Object)]
-pub struct ExportParams {
+pub(crate) struct ExportParams {
     /// `xlsx`, `csv` or `pdf`. Default: the original report's format.
     #[oai(nullable)]
     pub format: Option<ReexportFormatText>,
@@ -32,7 +32,7 @@ pub struct ExportParams {
 }
 
 #[derive(Debug, Object)]
-pub struct CreateReexport {
+pub(crate) struct CreateReexport {
     pub report_id: AnyText,
     pub export_params: Option<ExportParams>,
     /// POST a signed webhook with the result when it is done. Default false.
@@ -41,14 +41,14 @@ pub struct CreateReexport {
 }
 
 #[derive(Debug, Clone, Object)]
-pub struct ResolvedParams {
+pub(crate) struct ResolvedParams {
     pub format: String,
     pub include_annexes: bool,
     pub locale: String,
 }
 
 #[derive(Debug, Object)]
-pub struct Reexport {
+pub(crate) struct Reexport {
     pub reexport_id: String,
     pub report_id: String,
     pub org_id: String,
@@ -102,13 +102,13 @@ impl From<ExportRow> for Reexport {
 }
 
 #[derive(Debug, Object)]
-pub struct ReexportList {
+pub(crate) struct ReexportList {
     pub data: Vec<Reexport>,
     pub pagination: Pagination,
 }
 
 #[derive(Debug, Object)]
-pub struct UpdateReexport {
+pub(crate) struct UpdateReexport {
     /// `running` (take or keep the job: it is held for the export lease, renewed by each such
     /// update), `completed` (with `output_file_ref` and `output_file_size_bytes`), `failed`
     /// (with `error_message`) or `cancelled`.
@@ -133,21 +133,21 @@ pub struct UpdateReexport {
 }
 
 #[derive(Debug, Object)]
-pub struct ReexportCancelled {
+pub(crate) struct ReexportCancelled {
     pub reexport_id: String,
     pub cancelled: bool,
     pub cancelled_at: Timestamp,
 }
 
 #[derive(ApiResponse)]
-pub enum CreateResponse {
+pub(crate) enum CreateResponse {
     /// Queued; follow `Location`.
     #[oai(status = 202)]
     Accepted(Json<Reexport>, #[oai(header = "Location")] String),
 }
 
 /// An export's status as a re-export names it: a queued job is `pending`.
-pub fn status_name(export_status: &str) -> String {
+pub(crate) fn status_name(export_status: &str) -> String {
     match export_status {
         "queued" => "pending".into(),
         other => other.into(),

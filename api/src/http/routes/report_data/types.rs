@@ -46,7 +46,7 @@ impl From<domain::report_data::SnapshotStatus> for SnapshotStatus {
 /// The language of labels and titles.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Enum, Default)]
 #[oai(rename_all = "lowercase")]
-pub enum Lang {
+pub(crate) enum Lang {
     #[default]
     Nb,
     Nn,
@@ -64,7 +64,7 @@ impl Lang {
 }
 
 #[derive(Debug, Object)]
-pub struct SnapshotSummary {
+pub(crate) struct SnapshotSummary {
     pub snapshot_id: String,
     pub organization_id: String,
     #[oai(nullable)]
@@ -100,14 +100,14 @@ impl From<SnapshotRow> for SnapshotSummary {
 }
 
 #[derive(Debug, Object)]
-pub struct SnapshotList {
+pub(crate) struct SnapshotList {
     pub data: Vec<SnapshotSummary>,
     pub pagination: Pagination,
 }
 
 /// A figure counted in whole numbers (`unit: count`).
 #[derive(Debug, Object)]
-pub struct CountField {
+pub(crate) struct CountField {
     pub field_key: String,
     /// Null when no source record feeds the field.
     #[oai(nullable)]
@@ -123,7 +123,7 @@ pub struct CountField {
 
 /// A figure in hours (`unit: hours`), which may have a fraction.
 #[derive(Debug, Object)]
-pub struct HoursField {
+pub(crate) struct HoursField {
     pub field_key: String,
     /// Null when no source record feeds the field.
     #[oai(nullable)]
@@ -140,7 +140,7 @@ pub struct HoursField {
 /// One field of a section; `unit` says whether its figures are whole counts or hours.
 #[derive(Debug, Union)]
 #[oai(discriminator_name = "unit", one_of)]
-pub enum FieldView {
+pub(crate) enum FieldView {
     #[oai(mapping = "count")]
     Count(CountField),
     #[oai(mapping = "hours")]
@@ -148,14 +148,14 @@ pub enum FieldView {
 }
 
 #[derive(Debug, Object)]
-pub struct SectionView {
+pub(crate) struct SectionView {
     pub section_id: String,
     pub section_title: String,
     pub fields: Vec<FieldView>,
 }
 
 #[derive(Debug, Object)]
-pub struct PriorPeriod {
+pub(crate) struct PriorPeriod {
     pub period_id: String,
     /// The prior period's current snapshot, if one exists.
     #[oai(nullable)]
@@ -165,7 +165,7 @@ pub struct PriorPeriod {
 }
 
 #[derive(Debug, Object)]
-pub struct SnapshotDetail {
+pub(crate) struct SnapshotDetail {
     pub snapshot_id: String,
     pub organization_id: String,
     #[oai(nullable)]
@@ -186,7 +186,7 @@ pub struct SnapshotDetail {
 }
 
 #[derive(Debug, Object)]
-pub struct TriggerAggregation {
+pub(crate) struct TriggerAggregation {
     pub organization_id: OrgIdText,
     /// A year (`2024`) or a quarter (`2024-Q1`).
     pub period_id: PeriodIdText,
@@ -196,7 +196,7 @@ pub struct TriggerAggregation {
 }
 
 #[derive(Debug, Object)]
-pub struct SnapshotJob {
+pub(crate) struct SnapshotJob {
     pub snapshot_id: String,
     pub organization_id: String,
     pub period_id: String,
@@ -211,7 +211,7 @@ pub struct SnapshotJob {
 }
 
 #[derive(ApiResponse)]
-pub enum TriggerResponse {
+pub(crate) enum TriggerResponse {
     /// A valid snapshot exists and `force_reaggregate` was false: this is it.
     #[oai(status = 200)]
     Existing(Json<SnapshotJob>),
@@ -228,7 +228,7 @@ pub struct Invalidate {
 }
 
 #[derive(Debug, Object)]
-pub struct Invalidated {
+pub(crate) struct Invalidated {
     pub snapshot_id: String,
     pub organization_id: String,
     pub period_id: String,
@@ -240,7 +240,7 @@ pub struct Invalidated {
 }
 
 #[derive(ApiResponse)]
-pub enum InvalidateResponse {
+pub(crate) enum InvalidateResponse {
     /// Re-aggregation started.
     #[oai(status = 202)]
     Accepted(Json<Invalidated>, #[oai(header = "Location")] String),
@@ -255,7 +255,7 @@ pub struct Deleted {
 
 /// A snapshot's figures by the schema's sections, labelled in `lang`; each field a count or
 /// hours, as the schema's unit says.
-pub fn sections_of(row: &SnapshotRow, lang: Lang) -> Vec<SectionView> {
+pub(crate) fn sections_of(row: &SnapshotRow, lang: Lang) -> Vec<SectionView> {
     let values = row.sections.clone().unwrap_or_default();
     let prior = row.prior_values.clone().unwrap_or_default();
     schema::bufdir_2025_v2()

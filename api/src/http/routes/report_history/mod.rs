@@ -36,7 +36,7 @@ fn location(report_id: &str) -> String {
 }
 
 /// The path a report's download link signs.
-pub fn file_path(report_id: &str) -> String {
+pub(crate) fn file_path(report_id: &str) -> String {
     format!("/api/v1/report-history/{report_id}/file")
 }
 
@@ -316,7 +316,7 @@ impl ReportHistoryApi {
             // Recording it keeps the history worker from trying again.
             if let Err(e) = command::file_removed(&state.commands, &metadata, &row.report_id).await
             {
-                tracing::warn!(error = %e, "could not record the removal of a deleted report's file");
+                tracing::warn!(error = %store::causes(&e), "could not record the removal of a deleted report's file");
             }
         }
         Ok(Json(ReportDeleted {

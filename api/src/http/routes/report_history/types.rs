@@ -106,13 +106,13 @@ impl From<ReportRow> for ReportRecord {
 }
 
 #[derive(Debug, Object)]
-pub struct ReportList {
+pub(crate) struct ReportList {
     pub data: Vec<ReportRecord>,
     pub pagination: Pagination,
 }
 
 #[derive(Debug, Object)]
-pub struct CreateReport {
+pub(crate) struct CreateReport {
     pub org_id: OrgIdText,
     /// Must match the period: a calendar year is `annual_summary`, a calendar quarter
     /// `quarterly_activity`, anything else `custom_period`.
@@ -157,7 +157,7 @@ pub struct UpdateReport {
 }
 
 #[derive(Debug, Object)]
-pub struct DownloadUrl {
+pub(crate) struct DownloadUrl {
     pub report_id: String,
     /// Signed; works without a bearer token until `expires_at`.
     pub download_url: String,
@@ -175,7 +175,7 @@ pub struct ReportDeleted {
 }
 
 #[derive(ApiResponse)]
-pub enum CreateResponse {
+pub(crate) enum CreateResponse {
     /// Recorded.
     #[oai(status = 201)]
     Created(Json<ReportRecord>, #[oai(header = "Location")] String),

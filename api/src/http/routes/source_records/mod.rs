@@ -21,7 +21,7 @@ use crate::http::routes::{ApiTags, PageParams, metadata};
 use crate::http::state::AppState;
 use crate::http::text::{IdempotencyKeyText, OrgIdText, PeriodIdText, Text128};
 use crate::http::xlsx_payload::{self, Xlsx};
-pub use types::*;
+use types::*;
 
 pub struct SourceRecordsApi;
 

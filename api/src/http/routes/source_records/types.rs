@@ -11,7 +11,7 @@ use crate::http::wire::Timestamp;
 use crate::http::xlsx_payload::Xlsx;
 
 #[derive(Debug, Object)]
-pub struct ImportRecords {
+pub(crate) struct ImportRecords {
     pub organization_id: OrgIdText,
     /// The system the records come from, e.g. `fagsystem-cis`.
     pub data_source: Text128,
@@ -20,7 +20,7 @@ pub struct ImportRecords {
 }
 
 #[derive(Debug, Object)]
-pub struct RecordInput {
+pub(crate) struct RecordInput {
     pub record_id: RecordIdText,
     /// ISO date, `YYYY-MM-DD`.
     pub occurred_on: DayText,
@@ -32,7 +32,7 @@ pub struct RecordInput {
 }
 
 #[derive(ApiRequest)]
-pub enum ImportBody {
+pub(crate) enum ImportBody {
     /// The records as JSON.
     Json(Json<ImportRecords>),
     /// UTF-8 CSV with a header row (`record_id`, `occurred_on`, `metric`, `value`, `hours`),
@@ -46,7 +46,7 @@ pub enum ImportBody {
 }
 
 #[derive(Debug, Object)]
-pub struct ImportResult {
+pub(crate) struct ImportResult {
     pub import_id: String,
     pub organization_id: String,
     pub data_source: String,
@@ -56,7 +56,7 @@ pub struct ImportResult {
 }
 
 #[derive(Debug, Object)]
-pub struct SourceRecordView {
+pub(crate) struct SourceRecordView {
     pub record_id: String,
     pub occurred_on: String,
     pub metric: String,
@@ -82,7 +82,7 @@ impl From<SourceRecordRow> for SourceRecordView {
 }
 
 #[derive(Debug, Object)]
-pub struct SourceRecordList {
+pub(crate) struct SourceRecordList {
     pub data: Vec<SourceRecordView>,
     pub pagination: Pagination,
 }
@@ -90,7 +90,7 @@ pub struct SourceRecordList {
 /// When an import is answered (`consistency`).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, poem_openapi::Enum)]
 #[oai(rename_all = "snake_case")]
-pub enum ImportConsistency {
+pub(crate) enum ImportConsistency {
     /// Once reads show the records: a list or snapshot right after sees them.
     #[default]
     ReadYourWrites,

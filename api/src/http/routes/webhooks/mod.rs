@@ -15,7 +15,7 @@ use crate::http::auth::{BearerAuth, Role};
 use crate::http::problem::{ApiError, FieldError, ProblemResponse};
 use crate::http::routes::ApiTags;
 use crate::http::state::AppState;
-pub use types::*;
+use types::*;
 use workers::webhooks::TargetError;
 
 pub struct WebhooksApi;

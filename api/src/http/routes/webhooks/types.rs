@@ -5,7 +5,7 @@ use poem_openapi::Object;
 use crate::http::text::UrlText;
 
 #[derive(Debug, Object)]
-pub struct SetWebhook {
+pub(crate) struct SetWebhook {
     /// `https://…` (or `http://…`). It must resolve to public addresses only: loopback,
     /// private, link-local and metadata addresses are refused (422), when it is set and again
     /// each time a webhook is sent; redirects are not followed.
@@ -13,7 +13,7 @@ pub struct SetWebhook {
 }
 
 #[derive(Debug, Object)]
-pub struct WebhookSet {
+pub(crate) struct WebhookSet {
     pub org_id: String,
     pub url: String,
     /// The HMAC-SHA256 key of `Bufdir-Signature: t=<unix>,v1=<hex>` (over `<t>.<body>`).
@@ -22,7 +22,7 @@ pub struct WebhookSet {
 }
 
 #[derive(Debug, Object)]
-pub struct WebhookInfo {
+pub(crate) struct WebhookInfo {
     pub org_id: String,
     pub url: String,
 }
