@@ -155,3 +155,45 @@ pub(crate) fn request_event(
     }
     event
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn keyed(seed: Option<&str>) -> Metadata {
+        Metadata {
+            idempotency: seed.map(str::to_string),
+            ..Metadata::default()
+        }
+    }
+
+    #[test]
+    fn a_keyed_request_creates_the_same_ids_on_every_attempt() {
+        let first = keyed(Some("caller:key:body"));
+        let again = keyed(Some("caller:key:body"));
+        assert_eq!(id_for("exp", &first), id_for("exp", &again));
+        assert!(id_for("exp", &first).starts_with("exp_"));
+        // Each purpose its own id, and another request other ids.
+        assert_ne!(id_for("exp", &first), id_for("job", &first));
+        assert_ne!(
+            id_for("exp", &first),
+            id_for("exp", &keyed(Some("caller:key:other body")))
+        );
+    }
+
+    #[test]
+    fn an_unkeyed_request_gets_fresh_ids() {
+        let unkeyed = keyed(None);
+        assert_ne!(id_for("exp", &unkeyed), id_for("exp", &unkeyed));
+    }
+
+    #[test]
+    fn a_keyed_requests_event_ids_repeat_and_an_unkeyed_ones_do_not() {
+        let event = |m: &Metadata| {
+            request_event("imp-event", "E".into(), serde_json::json!({}), m).event_id
+        };
+        let first = keyed(Some("seed"));
+        assert_eq!(event(&first), event(&keyed(Some("seed"))));
+        assert_ne!(event(&keyed(None)), event(&keyed(None)));
+    }
+}

@@ -223,3 +223,17 @@ pub async fn erase(
         .map_err(known)?;
     Ok(Erased { subject_id, event })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::lookup_of;
+
+    #[test]
+    fn a_subject_is_found_however_it_was_written_and_never_kept_in_the_clear() {
+        let lookup = lookup_of("Kari@Example.no");
+        assert_eq!(lookup, lookup_of("  kari@example.no "));
+        assert_ne!(lookup, lookup_of("ola@example.no"));
+        assert_eq!(lookup.len(), 64);
+        assert!(!lookup.contains("kari"));
+    }
+}

@@ -6,7 +6,6 @@ use chrono::{DateTime, Utc};
 use domain::export::{
     ExportCommand, ExportError, ExportFile, ExportFormat, ExportRequest, ExternalResult, ReexportOf,
 };
-use domain::report::ReportStatus;
 use domain::{FileKey, Locale, OrgId};
 use projections::exports::ExportRow;
 use projections::reports::ReportRow;
@@ -17,8 +16,8 @@ use crate::{CommandError, Ctx, id_for};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ReexportError {
-    #[error("report {0} is {1}; only a completed report can be re-exported")]
-    NotCompleted(String, &'static str),
+    #[error(transparent)]
+    Refused(#[from] domain::reexport::ReexportRefusal),
     #[error(transparent)]
     Command(#[from] CommandError<ExportError>),
     #[error("the report's organisation {0:?} is unreadable")]
@@ -42,12 +41,7 @@ pub async fn request(
     original: Option<&ExportRow>,
     command: RequestReexport,
 ) -> Result<String, ReexportError> {
-    if report.status != ReportStatus::Completed {
-        return Err(ReexportError::NotCompleted(
-            report.report_id.clone(),
-            report.status.as_str(),
-        ));
-    }
+    domain::reexport::may_reexport(&report.report_id, report.status)?;
     let org =
         OrgId::parse(&report.org_id).map_err(|_| ReexportError::Corrupt(report.org_id.clone()))?;
     let reexport_id = id_for("reexp", metadata);

@@ -15,6 +15,7 @@ pub mod org_number;
 pub mod organization;
 pub mod period;
 pub mod privacy;
+pub mod reexport;
 pub mod report;
 pub mod report_data;
 pub mod report_payload;

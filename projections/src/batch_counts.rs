@@ -90,3 +90,23 @@ fn counts_path(database: &Path) -> PathBuf {
     name.push("-readmodels");
     PathBuf::from(name)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A projection without a slot of its own would share the last one: a batch of it would
+    /// drop another's rows and, worse, its own would not be dropped by its batches.
+    #[test]
+    fn every_projection_has_a_slot_of_its_own() {
+        let names: Vec<&str> = crate::all().iter().map(|p| p.name()).collect();
+        for name in &names {
+            let slot = BatchCounts::slot(name);
+            assert_eq!(SLOTS[slot], *name, "{name} has no slot of its own");
+        }
+        let mut slots: Vec<usize> = names.iter().map(|n| BatchCounts::slot(n)).collect();
+        slots.sort();
+        slots.dedup();
+        assert_eq!(slots.len(), names.len(), "two projections share a slot");
+    }
+}

@@ -274,3 +274,77 @@ impl ReadCache {
         passed.fresh
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cached() -> Cached<String> {
+        Cached::new(&["exports"])
+    }
+
+    async fn load(row: &str) -> Result<Option<String>, ()> {
+        Ok(Some(row.to_string()))
+    }
+
+    #[tokio::test]
+    async fn a_loaded_row_is_kept_and_answered_from_memory_until_a_drop() {
+        let c = cached();
+        assert_eq!(
+            c.get("e1", Fresh::Yes, load("v1")).await,
+            Ok(Some("v1".into()))
+        );
+        // Memory answers: the load is not asked again.
+        assert_eq!(
+            c.get("e1", Fresh::Yes, load("v2")).await,
+            Ok(Some("v1".into()))
+        );
+        c.drop_all();
+        assert_eq!(
+            c.get("e1", Fresh::Yes, load("v2")).await,
+            Ok(Some("v2".into()))
+        );
+    }
+
+    #[tokio::test]
+    async fn a_row_loaded_across_a_drop_is_not_kept() {
+        let c = cached();
+        let racing = async {
+            // The drop lands while the load is under way: what it read may be the old row.
+            c.drop_all();
+            Ok::<_, ()>(Some("old".to_string()))
+        };
+        assert_eq!(
+            c.get("e1", Fresh::Yes, racing).await,
+            Ok(Some("old".into()))
+        );
+        assert!(c.is_empty(), "the raced row was kept");
+        assert_eq!(
+            c.get("e1", Fresh::Yes, load("new")).await,
+            Ok(Some("new".into()))
+        );
+    }
+
+    #[tokio::test]
+    async fn without_a_barrier_passed_memory_is_neither_read_nor_filled() {
+        let c = cached();
+        c.get("e1", Fresh::Yes, load("v1")).await.unwrap();
+        assert_eq!(
+            c.get("e1", Fresh::Unknown, load("v2")).await,
+            Ok(Some("v2".into()))
+        );
+        assert_eq!(c.len(), 1);
+        assert_eq!(
+            c.get("e1", Fresh::Yes, load("v3")).await,
+            Ok(Some("v1".into()))
+        );
+    }
+
+    #[tokio::test]
+    async fn absent_rows_are_not_kept() {
+        let c = cached();
+        let none = async { Ok::<Option<String>, ()>(None) };
+        assert_eq!(c.get("nope", Fresh::Yes, none).await, Ok(None));
+        assert!(c.is_empty());
+    }
+}

@@ -99,6 +99,20 @@ impl From<store::tables::webhook_endpoints::EndpointsError> for ApiError {
     }
 }
 
+impl From<domain::reexport::ReexportRefusal> for ApiError {
+    fn from(e: domain::reexport::ReexportRefusal) -> Self {
+        use domain::reexport::ReexportRefusal as R;
+        let field = |pointer: &str, code: &str| {
+            ApiError::invalid(vec![FieldError::new(pointer, code, e.to_string())])
+        };
+        match &e {
+            R::UnknownFormat(_) => field("export_params/format", "unknown_format"),
+            R::UnknownLocale(_) => field("export_params/locale", "unknown_locale"),
+            R::NotCompleted { .. } => ApiError::Conflict(e.to_string()),
+        }
+    }
+}
+
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
         store_failed(e)

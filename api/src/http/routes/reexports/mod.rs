@@ -26,7 +26,7 @@ use crate::http::rejections::command_failed;
 use crate::http::routes::{ApiTags, PageParams, metadata};
 use crate::http::state::AppState;
 use crate::http::text::{FileNameText, IdempotencyKeyText};
-use renderer::{rejected, report_progress, resolve_format, resolve_locale};
+use renderer::{rejected, report_progress};
 pub use types::*;
 
 pub struct ReexportsApi;
@@ -129,11 +129,12 @@ impl ReexportsApi {
                     .as_ref()
                     .and_then(|n| n.rsplit('.').next().map(str::to_string))
             });
-        let format = resolve_format(
+        let format = domain::reexport::format(
             params.and_then(|p| p.format.as_ref()).map(|f| f.as_str()),
             original_format.as_deref(),
         )?;
-        let locale = resolve_locale(params.and_then(|p| p.locale.as_ref()).map(|l| l.as_str()))?;
+        let locale =
+            domain::reexport::locale(params.and_then(|p| p.locale.as_ref()).map(|l| l.as_str()))?;
         let request = RequestReexport {
             format,
             locale,
@@ -150,7 +151,7 @@ impl ReexportsApi {
         )
         .await
         .map_err(|e| match e {
-            e @ ReexportError::NotCompleted(..) => ApiError::Conflict(e.to_string()),
+            ReexportError::Refused(e) => e.into(),
             ReexportError::Command(e) => command_failed(e, rejected),
             e @ ReexportError::Corrupt(_) => ApiError::internal(e),
         })?;

@@ -1,9 +1,8 @@
-//! What a re-export request may ask (format, locale), how a re-export's refusals read (a queued
-//! job is `pending` to a renderer, so the export's refusals are worded again here), and how an
-//! external renderer's report on its job is recorded.
+//! How a re-export's refusals read (a queued job is `pending` to a renderer, so the export's
+//! refusals are worded again here), and how an external renderer's report on its job is
+//! recorded. What a re-export may ask is `domain::reexport`'s.
 
-use domain::Locale;
-use domain::export::{ExportError, ExportFormat};
+use domain::export::ExportError;
 
 use commands::reexports::{self as command, RendererUpdate};
 use projections::exports::ExportRow;
@@ -11,7 +10,7 @@ use store::Metadata;
 
 use super::status_name;
 use crate::http::auth::Caller;
-use crate::http::problem::{ApiError, FieldError};
+use crate::http::problem::ApiError;
 use crate::http::rejections::command_failed;
 use crate::http::state::AppState;
 
@@ -45,37 +44,6 @@ pub(super) fn rejected(e: ExportError) -> ApiError {
             )
         }
         other => other.into(),
-    }
-}
-
-/// The format a re-export is written in: as asked, else the original report's.
-pub(super) fn resolve_format(
-    asked: Option<&str>,
-    original: Option<&str>,
-) -> Result<ExportFormat, ApiError> {
-    let name = asked.or(original).unwrap_or("xlsx");
-    match ExportFormat::parse(name) {
-        Some(f @ (ExportFormat::Excel | ExportFormat::Csv | ExportFormat::Pdf)) => Ok(f),
-        // The original was the JSON payload: re-exports are documents, so Excel.
-        _ if asked.is_none() => Ok(ExportFormat::Excel),
-        _ => Err(ApiError::invalid(vec![FieldError::new(
-            "export_params/format",
-            "unknown_format",
-            format!("{name:?} is not a re-export format: use xlsx, csv or pdf"),
-        )])),
-    }
-}
-
-pub(super) fn resolve_locale(asked: Option<&str>) -> Result<Locale, ApiError> {
-    match asked {
-        None => Ok(Locale::default()),
-        Some(tag) => Locale::parse(tag).ok_or_else(|| {
-            ApiError::invalid(vec![FieldError::new(
-                "export_params/locale",
-                "unknown_locale",
-                format!("{tag:?} is not a locale: use nb-NO, nn-NO or en-GB"),
-            )])
-        }),
     }
 }
 
