@@ -31,7 +31,7 @@ const SUBMITTERS: &[Role] = &[Role::Reporter, Role::Admin, Role::Service];
 fn receipt(row: SubmissionRow, warnings: Vec<String>) -> SubmissionReceipt {
     SubmissionReceipt {
         submission_reference_id: row.reference_id,
-        status: row.status.as_str().into(),
+        status: row.status.into(),
         submitted_at: row.submitted_at.map(Into::into),
         bufdir_confirmation: row.confirmation,
         submission_id: row.submission_id,
@@ -296,7 +296,7 @@ impl BufdirApi {
         let row = auth.0.scope(&org, found, "submission")?;
         Ok(Json(SubmissionStatusView {
             reference_id: row.reference_id,
-            status: row.status.as_str().into(),
+            status: row.status.into(),
             submitted_at: row.submitted_at.map(Into::into),
             processed_at: row.processed_at.map(Into::into),
             notes: row.notes,

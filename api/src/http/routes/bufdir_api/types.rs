@@ -90,14 +90,37 @@ pub struct Submit {
     pub payload: RequiredJson,
 }
 
+/// Where a submission is: `pending` (not yet delivered), `received` (Bufdir is processing it),
+/// `accepted`, `rejected`, or `failed` (Bufdir refused to take it; see `last_error`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, poem_openapi::Enum)]
+#[oai(rename_all = "snake_case")]
+pub enum SubmissionStatus {
+    Pending,
+    Received,
+    Accepted,
+    Rejected,
+    Failed,
+}
+
+impl From<domain::submission::SubmissionStatus> for SubmissionStatus {
+    fn from(status: domain::submission::SubmissionStatus) -> Self {
+        use domain::submission::SubmissionStatus as S;
+        match status {
+            S::Pending => SubmissionStatus::Pending,
+            S::Received => SubmissionStatus::Received,
+            S::Accepted => SubmissionStatus::Accepted,
+            S::Rejected => SubmissionStatus::Rejected,
+            S::Failed => SubmissionStatus::Failed,
+        }
+    }
+}
+
 #[derive(Debug, Object)]
 pub struct SubmissionReceipt {
     /// Bufdir's reference; null until delivered.
     #[oai(nullable)]
     pub submission_reference_id: Option<String>,
-    /// `pending` (not yet delivered), `received`, `accepted`, `rejected`, or `failed` (Bufdir
-    /// refused it; see `last_error`).
-    pub status: String,
+    pub status: SubmissionStatus,
     #[oai(nullable)]
     pub submitted_at: Option<Timestamp>,
     #[oai(nullable)]
@@ -128,7 +151,7 @@ pub(crate) struct SubmissionStatusView {
     /// Bufdir's reference; null until delivered.
     #[oai(nullable)]
     pub reference_id: Option<String>,
-    pub status: String,
+    pub status: SubmissionStatus,
     #[oai(nullable)]
     pub submitted_at: Option<Timestamp>,
     #[oai(nullable)]

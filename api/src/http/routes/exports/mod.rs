@@ -60,7 +60,7 @@ async fn detail(state: &AppState, req: &Request, row: ExportRow) -> Result<Expor
         submission_status: submission.map(|s| s.status.as_str().into()),
         export_id: row.export_id,
         org_id: row.org_id,
-        status: row.status.as_str().into(),
+        status: row.status.into(),
         format: row.format.as_str().into(),
         period_from: row.period_from.into(),
         period_to: row.period_to.into(),
@@ -134,7 +134,7 @@ impl ExportsApi {
         Ok(CreateResponse::Queued(
             Json(ExportQueued {
                 export_id: export_id.clone(),
-                status: "queued".into(),
+                status: ExportStatus::Queued,
                 estimated_duration_seconds: estimated,
                 created_at: now.into(),
             }),
@@ -237,7 +237,7 @@ impl ExportsApi {
         .await?;
         Ok(Json(ExportCancelled {
             export_id: export_id.0,
-            status: "cancelled".into(),
+            status: ExportStatus::Cancelled,
             cancelled_at: now.into(),
         }))
     }
@@ -268,7 +268,7 @@ impl ExportsApi {
         Ok(RetryResponse::Queued(
             Json(ExportRequeued {
                 export_id: row.export_id.clone(),
-                status: "queued".into(),
+                status: ExportStatus::Queued,
                 retry_count: row.retry_count,
                 queued_at: now.into(),
             }),

@@ -18,6 +18,19 @@ pub enum ExportStatus {
     Cancelled,
 }
 
+impl From<domain::export::ExportStatus> for ExportStatus {
+    fn from(status: domain::export::ExportStatus) -> Self {
+        use domain::export::ExportStatus as Job;
+        match status {
+            Job::Queued => ExportStatus::Queued,
+            Job::Running => ExportStatus::Running,
+            Job::Completed => ExportStatus::Completed,
+            Job::Failed => ExportStatus::Failed,
+            Job::Cancelled => ExportStatus::Cancelled,
+        }
+    }
+}
+
 impl From<ExportStatus> for domain::export::ExportStatus {
     fn from(status: ExportStatus) -> Self {
         use domain::export::ExportStatus as Job;
@@ -58,7 +71,7 @@ pub(crate) struct CreateExport {
 #[derive(Debug, Object)]
 pub struct ExportQueued {
     pub export_id: String,
-    pub status: String,
+    pub status: ExportStatus,
     /// From the durations of recent exports; null until one has completed.
     #[oai(nullable)]
     pub estimated_duration_seconds: Option<u64>,
@@ -76,7 +89,7 @@ pub(crate) enum CreateResponse {
 pub(crate) struct ExportSummary {
     pub export_id: String,
     pub org_id: String,
-    pub status: String,
+    pub status: ExportStatus,
     pub format: String,
     pub period_from: Date,
     pub period_to: Date,
@@ -90,7 +103,7 @@ impl From<ExportRow> for ExportSummary {
         ExportSummary {
             export_id: r.export_id,
             org_id: r.org_id,
-            status: r.status.as_str().into(),
+            status: r.status.into(),
             format: r.format.as_str().into(),
             period_from: r.period_from.into(),
             period_to: r.period_to.into(),
@@ -116,7 +129,7 @@ pub struct Progress {
 pub(crate) struct ExportDetail {
     pub export_id: String,
     pub org_id: String,
-    pub status: String,
+    pub status: ExportStatus,
     pub format: String,
     pub period_from: Date,
     pub period_to: Date,
@@ -169,14 +182,14 @@ pub struct CancelExport {
 #[derive(Debug, Object)]
 pub struct ExportCancelled {
     pub export_id: String,
-    pub status: String,
+    pub status: ExportStatus,
     pub cancelled_at: Timestamp,
 }
 
 #[derive(Debug, Object)]
 pub(crate) struct ExportRequeued {
     pub export_id: String,
-    pub status: String,
+    pub status: ExportStatus,
     pub retry_count: u32,
     pub queued_at: Timestamp,
 }

@@ -53,7 +53,7 @@ pub(crate) struct Reexport {
     pub report_id: String,
     pub org_id: String,
     /// `pending`, `running`, `completed`, `failed` or `cancelled`.
-    pub status: String,
+    pub status: ReexportStatus,
     pub export_params: ResolvedParams,
     #[oai(nullable)]
     pub output_file_ref: Option<String>,
@@ -77,7 +77,7 @@ pub(crate) struct Reexport {
 impl From<ExportRow> for Reexport {
     fn from(r: ExportRow) -> Self {
         Reexport {
-            status: status_name(r.status.as_str()),
+            status: r.status.into(),
             export_params: ResolvedParams {
                 format: format_name(r.format.as_str()),
                 include_annexes: r.include_attachments,
@@ -155,6 +155,19 @@ pub(crate) fn status_name(export_status: &str) -> String {
 }
 
 /// A re-export is an export job: the contract's `pending` is the job's `queued`.
+impl From<domain::export::ExportStatus> for ReexportStatus {
+    fn from(status: domain::export::ExportStatus) -> Self {
+        use domain::export::ExportStatus as Job;
+        match status {
+            Job::Queued => ReexportStatus::Pending,
+            Job::Running => ReexportStatus::Running,
+            Job::Completed => ReexportStatus::Completed,
+            Job::Failed => ReexportStatus::Failed,
+            Job::Cancelled => ReexportStatus::Cancelled,
+        }
+    }
+}
+
 impl From<ReexportStatus> for domain::export::ExportStatus {
     fn from(status: ReexportStatus) -> Self {
         use domain::export::ExportStatus as Job;

@@ -37,6 +37,17 @@ pub enum ReportStatus {
     Failed,
 }
 
+impl From<Status> for ReportStatus {
+    fn from(s: Status) -> Self {
+        match s {
+            Status::Pending => ReportStatus::Pending,
+            Status::Generating => ReportStatus::Generating,
+            Status::Completed => ReportStatus::Completed,
+            Status::Failed => ReportStatus::Failed,
+        }
+    }
+}
+
 impl From<ReportStatus> for Status {
     fn from(s: ReportStatus) -> Self {
         match s {
@@ -59,7 +70,7 @@ pub struct ReportRecord {
     pub period_from: Date,
     pub period_to: Date,
     /// `pending`, `generating`, `completed` or `failed`.
-    pub status: String,
+    pub status: ReportStatus,
     /// Where the file is kept; fetch it through `GET /{report_id}/download-url`.
     #[oai(nullable)]
     pub file_ref: Option<String>,
@@ -92,7 +103,7 @@ impl From<ReportRow> for ReportRecord {
             report_type: r.report_type.as_str().into(),
             period_from: r.period_from.into(),
             period_to: r.period_to.into(),
-            status: r.status.as_str().into(),
+            status: r.status.into(),
             file_ref: r.file_ref,
             file_size_bytes: r.file_size_bytes,
             generated_by: r.generated_by,
