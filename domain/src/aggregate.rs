@@ -19,6 +19,12 @@ pub trait Aggregate {
     fn decide(state: &Self::State, command: Self::Command)
     -> Result<Vec<Self::Event>, Self::Error>;
     fn evolve(state: Self::State, event: &Self::Event) -> Self::State;
+
+    /// What names one aggregate in `stream` (`exp_1` in `export-exp_1`), if the stream is one of
+    /// this category's.
+    fn key_in(stream: &str) -> Option<&str> {
+        stream.strip_prefix(Self::CATEGORY)?.strip_prefix('-')
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -52,4 +58,18 @@ pub fn decode_event<E: DeserializeOwned>(
             event_type: event_type.to_string(),
             reason: e.to_string(),
         })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Aggregate;
+    use crate::export::Export;
+
+    #[test]
+    fn a_streams_key_is_what_follows_its_category() {
+        assert_eq!(Export::key_in(&Export::stream("exp_1")), Some("exp_1"));
+        assert_eq!(Export::key_in("report-exp_1"), None);
+        assert_eq!(Export::key_in("exports-1"), None);
+        assert_eq!(Export::key_in("export"), None);
+    }
 }

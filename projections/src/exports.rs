@@ -33,9 +33,7 @@ impl Projection for ExportsProjection {
         event: &RecordedEvent,
     ) -> Result<(), ProjectionError> {
         let decoded: ExportEvent = decode_event(&event.event_type, &event.payload)?;
-        let id = event
-            .stream
-            .strip_prefix("export-")
+        let id = Export::key_in(&event.stream)
             .ok_or_else(|| ProjectionError::Corrupt(format!("stream {}", event.stream)))?
             .to_string();
         match decoded {

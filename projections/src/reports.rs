@@ -38,9 +38,7 @@ impl Projection for ReportsProjection {
         event: &RecordedEvent,
     ) -> Result<(), ProjectionError> {
         let decoded: ReportEvent = decode_event(&event.event_type, &event.payload)?;
-        let id = event
-            .stream
-            .strip_prefix("report-")
+        let id = Report::key_in(&event.stream)
             .ok_or_else(|| ProjectionError::Corrupt(format!("stream {}", event.stream)))?
             .to_string();
         // A report made by hand has no read position of its own: what we knew when it was

@@ -258,9 +258,13 @@ pub fn endpoint(
 ) -> impl poem::Endpoint {
     let api = spec::service();
     let routes = Arc::new(crate::http::observe::RouteLabels::of(spec::meta()));
+    let spec_json = api.spec();
     let allowed = Arc::new(crate::http::http_semantics::AllowedMethods::from_spec(
-        &api.spec(),
+        &spec_json,
         &PLAIN_ROUTES,
+    ));
+    let required = Arc::new(crate::http::empty_query::RequiredQuery::from_spec(
+        &spec_json,
     ));
     let cors = Arc::new(crate::http::cors::Cors::new(cors_origins, allowed.clone()));
     let served = spec::served(&keys);
@@ -319,7 +323,7 @@ pub fn endpoint(
         .nest("/", api)
         // The API's nest at "/" takes the bare path too, so the front door goes before the router.
         .around(crate::http::pages::front_door_first)
-        .around(crate::http::empty_query::around)
+        .around(move |ep, req| crate::http::empty_query::around(ep, required.clone(), req))
         .around(idempotency::around)
         .with(BodyLimit {
             max: crate::http::body_limit::MAX_BODY_BYTES,
