@@ -60,14 +60,45 @@ pub fn meta() -> Vec<poem_openapi::registry::MetaApi> {
 
 /// The spec as committed in `openapi/openapi.yaml`.
 pub fn yaml() -> String {
-    service().spec_yaml()
+    serde_yaml::to_string(&finished(&service())).expect("the spec serialises")
+}
+
+/// The generated spec with what poem-openapi cannot say: an optional query parameter may be
+/// sent empty (`allowEmptyValue`), and is then not given (`empty_query`), whatever its type.
+fn finished(api: &OpenApiService<Apis, ()>) -> serde_yaml::Value {
+    let mut spec: serde_yaml::Value =
+        serde_yaml::from_str(&api.spec_yaml()).expect("the generated spec is YAML");
+    let operations = spec
+        .get_mut("paths")
+        .and_then(serde_yaml::Value::as_mapping_mut)
+        .into_iter()
+        .flat_map(|paths| paths.values_mut())
+        .filter_map(serde_yaml::Value::as_mapping_mut)
+        .flat_map(|item| item.values_mut());
+    for operation in operations {
+        let parameters = operation
+            .get_mut("parameters")
+            .and_then(serde_yaml::Value::as_sequence_mut);
+        for parameter in parameters.into_iter().flatten() {
+            let optional_query = parameter.get("in").and_then(serde_yaml::Value::as_str)
+                == Some("query")
+                && parameter
+                    .get("required")
+                    .and_then(serde_yaml::Value::as_bool)
+                    != Some(true);
+            if let (true, Some(parameter)) = (optional_query, parameter.as_mapping_mut()) {
+                parameter.insert("allowEmptyValue".into(), true.into());
+            }
+        }
+    }
+    spec
 }
 
 /// The spec as this process serves it (`/openapi.json`, `/openapi.yaml`, `/docs`).
 pub struct Served {
     pub json: String,
     pub yaml: String,
-    /// Swagger UI's page with this spec in it; `None`: poem's own, of the committed spec.
+    /// Swagger UI's page with this spec in it.
     pub docs: Option<String>,
 }
 
@@ -77,17 +108,11 @@ pub struct Served {
 /// where their tokens come from.
 pub fn served(keys: &crate::http::auth::Keys) -> Served {
     let api = service();
-    let Some(issuers) = keys.issuers() else {
-        return Served {
-            json: api.spec(),
-            yaml: api.spec_yaml(),
-            docs: None,
-        };
-    };
-    let mut spec: serde_yaml::Value =
-        serde_yaml::from_str(&api.spec_yaml()).expect("the generated spec is YAML");
-    let schemes = oidc_schemes(issuers);
-    with_schemes(&mut spec, &schemes, keys.local_tokens());
+    let mut spec = finished(&api);
+    if let Some(issuers) = keys.issuers() {
+        let schemes = oidc_schemes(issuers);
+        with_schemes(&mut spec, &schemes, keys.local_tokens());
+    }
     let json = serde_json::to_string_pretty(&spec).expect("the spec serialises");
     let page = api.swagger_ui_html();
     // poem's page embeds the spec text as it generates it; ours goes in its place.
