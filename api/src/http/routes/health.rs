@@ -3,7 +3,7 @@
 
 use poem::web::Data;
 use poem_openapi::payload::Json;
-use poem_openapi::{ApiResponse, Object, OpenApi};
+use poem_openapi::{ApiResponse, Enum, Object, OpenApi};
 
 use crate::http::routes::ApiTags;
 use crate::http::state::AppState;
@@ -16,15 +16,29 @@ const READY_LAG: usize = 1000;
 /// How long readiness waits for the store and the checkpoints before answering "not ready".
 const READY_WITHIN: std::time::Duration = std::time::Duration::from_secs(2);
 
+/// `ok`: the process answers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
+#[oai(rename_all = "snake_case")]
+pub(crate) enum Liveness {
+    Ok,
+}
+
+/// `ready`, or `not_ready` while the store does not answer or a projection lags.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
+#[oai(rename_all = "snake_case")]
+pub(crate) enum ReadyStatus {
+    Ready,
+    NotReady,
+}
+
 #[derive(Debug, Object)]
 pub(crate) struct Alive {
-    pub status: String,
+    pub status: Liveness,
 }
 
 #[derive(Debug, Object)]
 pub(crate) struct Readiness {
-    /// `ready` or `not_ready`.
-    pub status: String,
+    pub status: ReadyStatus,
     pub store: StoreStatus,
     pub projections: Vec<ProjectionStatus>,
     /// The identity providers (`OIDC_ISSUER`) and whether their keys could be fetched last
@@ -73,7 +87,7 @@ impl HealthApi {
     #[oai(path = "/healthz", method = "get", operation_id = "healthz")]
     async fn healthz(&self) -> Json<Alive> {
         Json(Alive {
-            status: "ok".into(),
+            status: Liveness::Ok,
         })
     }
 
@@ -106,7 +120,11 @@ impl HealthApi {
             .collect();
         let ready = reachable && projections.iter().all(|p| (p.lag as usize) < READY_LAG);
         let body = Readiness {
-            status: if ready { "ready" } else { "not_ready" }.into(),
+            status: if ready {
+                ReadyStatus::Ready
+            } else {
+                ReadyStatus::NotReady
+            },
             store: StoreStatus {
                 backend: state.db.events.backend_name().into(),
                 reachable,
