@@ -24,7 +24,8 @@ use domain::Aggregate;
 use projections::Projections;
 use store::{Database, Metadata, Position};
 
-pub use execute::{CommandError, Executed, execute};
+pub(crate) use execute::execute;
+pub use execute::{CommandError, Executed};
 
 /// What every command needs: the log and read models, and how long it waits for them.
 #[derive(Clone)]

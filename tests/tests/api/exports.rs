@@ -492,11 +492,11 @@ async fn a_job_whose_worker_died_is_taken_over_after_its_lease() {
     let id = create(&app, &export_body("json", false)).await;
     // A worker claimed it and died: its lease has run out.
     let now = Utc::now();
-    commands::execute::<Export>(
-        app.state.db.events.as_ref(),
-        &Export::stream(&id),
+    commands::exports::record(
+        &app.state.commands,
         &store::Metadata::default(),
-        || ExportCommand::Claim {
+        &id,
+        ExportCommand::Claim {
             worker: "dead".into(),
             lease_until: now - chrono::Duration::seconds(1),
             now: now - chrono::Duration::seconds(31),
@@ -520,11 +520,11 @@ async fn a_job_whose_worker_died_is_taken_over_after_its_lease() {
         .expect("a takeover");
     assert_eq!(takeover.payload["attempt"], 2);
     // The dead attempt can no longer record a result.
-    let late = commands::execute::<Export>(
-        app.state.db.events.as_ref(),
-        &Export::stream(&id),
+    let late = commands::exports::record(
+        &app.state.commands,
         &store::Metadata::default(),
-        || ExportCommand::Fail {
+        &id,
+        ExportCommand::Fail {
             attempt: 1,
             error: "late".into(),
             now: Utc::now(),
