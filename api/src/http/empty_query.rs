@@ -10,13 +10,14 @@ use poem::http::uri::PathAndQuery;
 use poem::http::{Method, Uri};
 use poem::{Endpoint, IntoResponse, Request, Response};
 
+use crate::http::path_template::{PathTemplate, best_match};
+
 /// The required query parameters of each operation, read from the spec.
 pub struct RequiredQuery(Vec<Operation>);
 
 struct Operation {
     method: Method,
-    /// The path template's segments; `None` stands for a `{parameter}`.
-    segments: Vec<Option<String>>,
+    path: PathTemplate,
     names: Vec<String>,
 }
 
@@ -39,13 +40,9 @@ impl RequiredQuery {
                 if names.is_empty() {
                     continue;
                 }
-                let segments = path
-                    .split('/')
-                    .map(|s| (!s.starts_with('{')).then(|| s.to_string()))
-                    .collect();
                 operations.push(Operation {
                     method,
-                    segments,
+                    path: PathTemplate::parse(path),
                     names,
                 });
             }
@@ -54,19 +51,8 @@ impl RequiredQuery {
     }
 
     fn of(&self, method: &Method, path: &str) -> &[String] {
-        let segments: Vec<&str> = path.split('/').collect();
-        self.0
-            .iter()
-            .find(|op| {
-                op.method == method
-                    && op.segments.len() == segments.len()
-                    && op
-                        .segments
-                        .iter()
-                        .zip(&segments)
-                        .all(|(t, s)| t.as_deref().is_none_or(|t| t == *s))
-            })
-            .map_or(&[], |op| &op.names)
+        let of_method = self.0.iter().filter(|op| op.method == method);
+        best_match(of_method.map(|op| (&op.path, op.names.as_slice())), path).unwrap_or(&[])
     }
 }
 
@@ -75,13 +61,22 @@ impl RequiredQuery {
 fn without_empty_pairs(query: &str, required: &[String]) -> Option<String> {
     let kept: Vec<&str> = query
         .split('&')
-        .filter(|pair| {
-            let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
-            !pair.is_empty() && (!value.is_empty() || required.iter().any(|r| r == name))
+        .filter(|pair| match empty_value_of(pair) {
+            Some(name) => !name.is_empty() && required.iter().any(|r| r == name),
+            None => true,
         })
         .collect();
     let unchanged = kept.len() == query.split('&').count();
     (!unchanged).then(|| kept.join("&"))
+}
+
+/// The name of a pair without a value (`a=`, a bare `a`, or the nothing between `&&`).
+fn empty_value_of(pair: &str) -> Option<&str> {
+    match pair.split_once('=') {
+        Some((name, "")) => Some(name),
+        Some(_) => None,
+        None => Some(pair),
+    }
 }
 
 pub async fn around<E: Endpoint>(
@@ -90,8 +85,12 @@ pub async fn around<E: Endpoint>(
     mut req: Request,
 ) -> poem::Result<Response> {
     let uri = req.uri();
-    let keep = required.of(req.method(), uri.path());
-    if let Some(query) = uri.query().and_then(|q| without_empty_pairs(q, keep)) {
+    // Most requests have no empty pair: only those look their operation up.
+    let query = uri
+        .query()
+        .filter(|q| q.split('&').any(|pair| empty_value_of(pair).is_some()))
+        .and_then(|q| without_empty_pairs(q, required.of(req.method(), uri.path())));
+    if let Some(query) = query {
         let path = uri.path();
         let path_and_query = if query.is_empty() {
             path.to_string()

@@ -7,11 +7,12 @@ use std::sync::Arc;
 use poem::http::{HeaderValue, Method, StatusCode};
 use poem::{Endpoint, IntoResponse, Request, Response};
 
+use crate::http::path_template::{PathTemplate, best_match};
 use crate::http::problem::catch_all;
 
 /// One path template (`/api/v1/report-history/{report_id}`) and the methods it takes.
 struct Template {
-    segments: Vec<Option<String>>,
+    path: PathTemplate,
     allow: HeaderValue,
 }
 
@@ -51,15 +52,8 @@ impl AllowedMethods {
                 }
                 methods.sort();
                 methods.dedup();
-                let segments = path
-                    .split('/')
-                    .map(|s| {
-                        let variable = s.starts_with('{') || s.starts_with(':');
-                        (!variable).then(|| s.to_string())
-                    })
-                    .collect();
                 Template {
-                    segments,
+                    path: PathTemplate::parse(&path),
                     allow: HeaderValue::from_str(&methods.join(", "))
                         .unwrap_or(HeaderValue::from_static("GET")),
                 }
@@ -70,18 +64,7 @@ impl AllowedMethods {
 
     /// The `Allow` value of `path`; a literal segment beats a variable one, as in the router.
     pub(crate) fn allow(&self, path: &str) -> Option<&HeaderValue> {
-        let parts: Vec<&str> = path.split('/').collect();
-        self.0
-            .iter()
-            .filter(|t| {
-                t.segments.len() == parts.len()
-                    && t.segments.iter().zip(&parts).all(|(s, p)| match s {
-                        Some(literal) => literal == p,
-                        None => !p.is_empty(),
-                    })
-            })
-            .max_by_key(|t| t.segments.iter().filter(|s| s.is_some()).count())
-            .map(|t| &t.allow)
+        best_match(self.0.iter().map(|t| (&t.path, &t.allow)), path)
     }
 }
 

@@ -15,6 +15,7 @@ pub mod metrics;
 pub(crate) mod observe;
 pub mod pages;
 pub mod pagination;
+pub(crate) mod path_template;
 pub mod problem;
 pub(crate) mod rejections;
 pub mod request_id;
