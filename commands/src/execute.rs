@@ -1,24 +1,12 @@
 //! The generic executor: load a stream, let the aggregate decide, append with the expected version.
-//! "The aggregate said no" ([`CommandError::Rejected`]) stays apart from "we failed to record it"
-//! ([`CommandError::Store`]) all the way to HTTP.
 
 use domain::{Aggregate, DecodeError, decode_event, encode_event};
 use store::{AppendOutcome, EventStore, ExpectedVersion, Metadata, NewEvent, StoreError};
 
+use crate::Error;
+
 /// How often a command is decided again when another writer got to the stream first.
 const CONFLICT_RETRIES: usize = 3;
-
-#[derive(Debug, thiserror::Error)]
-pub enum CommandError<E: std::error::Error> {
-    #[error(transparent)]
-    Rejected(E),
-    #[error("the stream kept changing under the command")]
-    Contended,
-    #[error(transparent)]
-    Store(#[from] StoreError),
-    #[error(transparent)]
-    Decode(#[from] DecodeError),
-}
 
 /// What a command did: the events it recorded and where.
 #[derive(Debug)]
@@ -35,7 +23,7 @@ pub async fn execute<A: Aggregate>(
     stream: &str,
     metadata: &Metadata,
     mut make: impl FnMut() -> A::Command,
-) -> Result<Executed<A::Event>, CommandError<A::Error>> {
+) -> Result<Executed<A::Event>, Error<A::Error>> {
     for _ in 0..CONFLICT_RETRIES {
         let history = store.read_stream(stream, 0).await?;
         if let Some(done) = earlier_attempt::<A>(&history, metadata)? {
@@ -49,7 +37,7 @@ pub async fn execute<A: Aggregate>(
             let event: A::Event = decode_event(&recorded.event_type, &recorded.payload)?;
             state = A::evolve(state, &event);
         }
-        let events = A::decide(&state, make()).map_err(CommandError::Rejected)?;
+        let events = A::decide(&state, make()).map_err(Error::Rejected)?;
         if events.is_empty() {
             return Ok(Executed {
                 events,
@@ -74,7 +62,7 @@ pub async fn execute<A: Aggregate>(
             Err(e) => return Err(e.into()),
         }
     }
-    Err(CommandError::Contended)
+    Err(Error::Contended)
 }
 
 /// The events a first attempt of this very request (same idempotency key and caller) recorded

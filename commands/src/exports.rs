@@ -7,7 +7,7 @@ use domain::export::{Export, ExportCommand, ExportError, ExportEvent, ExportRequ
 use projections::exports;
 use store::Metadata;
 
-use crate::{CommandError, Ctx, id_for};
+use crate::{Ctx, Error, id_for};
 
 /// Runs one command on export `export_id`'s stream; answers what it recorded.
 pub async fn record(
@@ -15,9 +15,14 @@ pub async fn record(
     metadata: &Metadata,
     export_id: &str,
     command: ExportCommand,
-) -> Result<Vec<ExportEvent>, CommandError<ExportError>> {
+) -> Result<Vec<ExportEvent>, Error<ExportError>> {
     Ok(ctx
-        .run::<Export>(&Export::stream(export_id), metadata, exports::NAME, command)
+        .run::<Export>(
+            &Export::stream(export_id),
+            metadata,
+            &[exports::NAME],
+            command,
+        )
         .await?
         .events)
 }
@@ -27,7 +32,7 @@ pub async fn initiate(
     ctx: &Ctx,
     metadata: &Metadata,
     request: ExportRequest,
-) -> Result<(String, DateTime<Utc>), CommandError<ExportError>> {
+) -> Result<(String, DateTime<Utc>), Error<ExportError>> {
     let export_id = id_for("exp", metadata);
     let now = Utc::now();
     let command = ExportCommand::Request {
@@ -45,7 +50,7 @@ pub async fn cancel(
     metadata: &Metadata,
     export_id: &str,
     reason: String,
-) -> Result<DateTime<Utc>, CommandError<ExportError>> {
+) -> Result<DateTime<Utc>, Error<ExportError>> {
     let now = Utc::now();
     record(
         ctx,
@@ -62,7 +67,7 @@ pub async fn retry(
     ctx: &Ctx,
     metadata: &Metadata,
     export_id: &str,
-) -> Result<DateTime<Utc>, CommandError<ExportError>> {
+) -> Result<DateTime<Utc>, Error<ExportError>> {
     let now = Utc::now();
     record(ctx, metadata, export_id, ExportCommand::Retry { now }).await?;
     Ok(now)
@@ -73,7 +78,7 @@ pub async fn delete(
     ctx: &Ctx,
     metadata: &Metadata,
     export_id: &str,
-) -> Result<(), CommandError<ExportError>> {
+) -> Result<(), Error<ExportError>> {
     record(
         ctx,
         metadata,
@@ -89,7 +94,7 @@ pub async fn file_removed(
     ctx: &Ctx,
     metadata: &Metadata,
     export_id: &str,
-) -> Result<(), CommandError<ExportError>> {
+) -> Result<(), Error<ExportError>> {
     record(
         ctx,
         metadata,

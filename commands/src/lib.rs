@@ -4,6 +4,7 @@
 //! answers with the domain's result. Routes only parse, authorise, call one of these and map
 //! the answer; workers call the same functions, so there is one way to do each thing.
 
+mod error;
 mod execute;
 pub mod exports;
 pub mod log_seals;
@@ -21,11 +22,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use domain::Aggregate;
-use projections::Projections;
+use projections::{ProjectionName, Projections};
 use store::{Database, Metadata, Position};
 
+pub use error::Error;
+pub use execute::Executed;
 pub(crate) use execute::execute;
-pub use execute::{CommandError, Executed};
 
 /// What every command needs: the log and read models, and how long it waits for them.
 #[derive(Clone)]
@@ -57,14 +59,14 @@ impl Ctx {
     }
 
     /// Decides `command` on `stream` (again on fresh state after a conflict), appends what it
-    /// decided, and waits until `projection` shows it.
+    /// decided, and waits until each read model in `read_by` shows it.
     pub async fn run<A>(
         &self,
         stream: &str,
         metadata: &Metadata,
-        projection: &str,
+        read_by: &[ProjectionName],
         command: A::Command,
-    ) -> Result<Executed<A::Event>, CommandError<A::Error>>
+    ) -> Result<Executed<A::Event>, Error<A::Error>>
     where
         A: Aggregate,
         A::Command: Clone,
@@ -74,14 +76,16 @@ impl Ctx {
         })
         .await?;
         if let Some(outcome) = &executed.outcome {
-            self.settle(projection, &outcome.position).await;
+            for projection in read_by {
+                self.settle(*projection, &outcome.position).await;
+            }
         }
         Ok(executed)
     }
 
     /// Waits (bounded) until `projection` has applied `position`. A context whose bound is zero
     /// does not wait: its caller reads nothing back (the demo data, before the service runs).
-    pub(crate) async fn settle(&self, projection: &str, position: &Position) {
+    pub(crate) async fn settle(&self, projection: ProjectionName, position: &Position) {
         if self.wait.is_zero() {
             return;
         }
@@ -92,17 +96,17 @@ impl Ctx {
         {
             Ok(true) => {}
             Ok(false) => {
-                tracing::warn!(projection, %position, "read model did not catch up within the bound")
+                tracing::warn!(%projection, %position, "read model did not catch up within the bound")
             }
             Err(e) => {
-                tracing::warn!(projection, %position, error = %store::causes(&e), "could not wait for the read model")
+                tracing::warn!(%projection, %position, error = %store::causes(&e), "could not wait for the read model")
             }
         }
     }
 
     /// Waits until `projection` has caught up with the whole log as it is now: for a command
     /// that recorded nothing but answers from the read model.
-    pub async fn settle_all(&self, projection: &str) -> Result<(), store::StoreError> {
+    pub async fn settle_all(&self, projection: ProjectionName) -> Result<(), store::StoreError> {
         if let Some(head) = self.db.events.head().await? {
             self.settle(projection, &head).await;
         }

@@ -6,7 +6,7 @@ use domain::{OrgId, OrgNumber};
 use projections::organizations as read;
 use store::Metadata;
 
-use crate::{CommandError, Ctx};
+use crate::{Ctx, Error};
 
 pub struct RegisterOrganization {
     pub org_id: OrgId,
@@ -19,13 +19,13 @@ pub async fn register(
     ctx: &Ctx,
     metadata: &Metadata,
     command: RegisterOrganization,
-) -> Result<DateTime<Utc>, CommandError<OrganizationError>> {
+) -> Result<DateTime<Utc>, Error<OrganizationError>> {
     // Microseconds: what the read model keeps, so the answer equals a later read.
     let now = Utc::now().trunc_subsecs(6);
     ctx.run::<Organization>(
         &Organization::stream(&command.org_id),
         metadata,
-        read::NAME,
+        &[read::NAME],
         OrganizationCommand::Register {
             org_id: command.org_id,
             name: command.name,

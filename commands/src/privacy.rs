@@ -13,9 +13,9 @@ use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use store::tables::Cipher;
 use store::tables::privacy_subjects::{PrivacySubjects, SubjectKey};
-use store::{ExpectedVersion, Metadata, NewEvent, ReadPool, StoreError};
+use store::{ExpectedVersion, Metadata, NewEvent, ReadPool};
 
-use crate::Ctx;
+use crate::{Ctx, Error};
 
 #[derive(Debug, thiserror::Error)]
 pub enum PrivacyError {
@@ -23,20 +23,6 @@ pub enum PrivacyError {
     Keys(#[from] sqlx::Error),
     #[error("personal data of {0} that cannot be opened with its key")]
     Unreadable(String),
-}
-
-#[derive(Debug, thiserror::Error)]
-pub enum EraseError {
-    #[error("no data subject {0} is known (or they were erased already)")]
-    Unknown(String),
-    #[error(transparent)]
-    Refused(#[from] ErasureRefused),
-    #[error(transparent)]
-    Privacy(#[from] PrivacyError),
-    #[error(transparent)]
-    ReadModel(#[from] projections::ProjectionError),
-    #[error(transparent)]
-    Store(#[from] StoreError),
 }
 
 /// What an erasure did.
@@ -181,10 +167,10 @@ pub async fn erase(
     metadata: &Metadata,
     who: &str,
     force_reason: Option<&str>,
-) -> Result<Erased, EraseError> {
+) -> Result<Erased, Error<ErasureRefused>> {
     let pool = &ctx.db.read;
     let subjects = PrivacySubjects::new(pool.clone());
-    let known = |e: sqlx::Error| EraseError::Privacy(e.into());
+    let known = |e: sqlx::Error| Error::Privacy(e.into());
     let subject_id =
         if who.starts_with("subj_") && subjects.key_of(who).await.map_err(known)?.is_some() {
             who.to_string()
@@ -194,7 +180,11 @@ pub async fn erase(
                 .await
                 .map_err(known)?
                 .map(|(id, _)| id)
-                .ok_or_else(|| EraseError::Unknown(who.to_string()))?
+                .ok_or_else(|| {
+                    Error::NotFound(format!(
+                        "no data subject {who} is known (or they were erased already)"
+                    ))
+                })?
         };
     let carrying = projections::submissions::carrying_subject(pool, &subject_id).await?;
     let mut retained = Vec::new();
@@ -207,7 +197,8 @@ pub async fn erase(
         }
     }
     let now = Utc::now();
-    let event = privacy::erase(&subject_id, retained, now.date_naive(), force_reason, now)?;
+    let event = privacy::erase(&subject_id, retained, now.date_naive(), force_reason, now)
+        .map_err(Error::Rejected)?;
     let (event_type, payload) = encode_event(&event);
     ctx.db
         .events

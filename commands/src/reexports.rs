@@ -4,25 +4,15 @@
 
 use chrono::{DateTime, Utc};
 use domain::export::{
-    ExportCommand, ExportError, ExportFile, ExportFormat, ExportRequest, ExternalResult, ReexportOf,
+    ExportCommand, ExportEvent, ExportFile, ExportFormat, ExportRequest, ExternalResult, ReexportOf,
 };
+use domain::reexport::ReexportRefusal;
 use domain::{FileKey, Locale, OrgId};
 use projections::exports::ExportRow;
 use projections::reports::ReportRow;
 use store::Metadata;
 
-use crate::exports::record;
-use crate::{CommandError, Ctx, id_for};
-
-#[derive(Debug, thiserror::Error)]
-pub enum ReexportError {
-    #[error(transparent)]
-    Refused(#[from] domain::reexport::ReexportRefusal),
-    #[error(transparent)]
-    Command(#[from] CommandError<ExportError>),
-    #[error("the report's organisation {0:?} is unreadable")]
-    Corrupt(String),
-}
+use crate::{Ctx, Error, id_for};
 
 pub struct RequestReexport {
     /// A format asked for; `None`: the original's.
@@ -40,10 +30,14 @@ pub async fn request(
     report: &ReportRow,
     original: Option<&ExportRow>,
     command: RequestReexport,
-) -> Result<String, ReexportError> {
-    domain::reexport::may_reexport(&report.report_id, report.status)?;
-    let org =
-        OrgId::parse(&report.org_id).map_err(|_| ReexportError::Corrupt(report.org_id.clone()))?;
+) -> Result<String, Error<ReexportRefusal>> {
+    domain::reexport::may_reexport(&report.report_id, report.status).map_err(Error::Rejected)?;
+    let org = OrgId::parse(&report.org_id).map_err(|_| {
+        projections::ProjectionError::Corrupt(format!(
+            "report {} has the organisation {:?}",
+            report.report_id, report.org_id
+        ))
+    })?;
     let reexport_id = id_for("reexp", metadata);
     let request = ExportRequest {
         org_id: org,
@@ -102,7 +96,7 @@ pub async fn report_progress(
     update: RendererUpdate,
     lease: std::time::Duration,
     file_ttl: chrono::Duration,
-) -> Result<(), CommandError<ExportError>> {
+) -> Result<(), Error<ReexportRefusal>> {
     let now = Utc::now();
     let lease_until = now + chrono::Duration::from_std(lease).unwrap_or_default();
     let command = match update {
@@ -154,7 +148,7 @@ pub async fn mark_notified(
     metadata: &Metadata,
     export_id: &str,
     attempts: u32,
-) -> Result<(), CommandError<ExportError>> {
+) -> Result<(), Error<ReexportRefusal>> {
     record(
         ctx,
         metadata,
@@ -166,4 +160,28 @@ pub async fn mark_notified(
     )
     .await?;
     Ok(())
+}
+
+/// Cancels a re-export's job; answers when.
+pub async fn cancel(
+    ctx: &Ctx,
+    metadata: &Metadata,
+    reexport_id: &str,
+    reason: String,
+) -> Result<DateTime<Utc>, Error<ReexportRefusal>> {
+    crate::exports::cancel(ctx, metadata, reexport_id, reason)
+        .await
+        .map_err(|e| e.map_rejected(ReexportRefusal::from))
+}
+
+/// Runs one command on the re-export's job, its refusals worded for a re-export.
+async fn record(
+    ctx: &Ctx,
+    metadata: &Metadata,
+    reexport_id: &str,
+    command: ExportCommand,
+) -> Result<Vec<ExportEvent>, Error<ReexportRefusal>> {
+    crate::exports::record(ctx, metadata, reexport_id, command)
+        .await
+        .map_err(|e| e.map_rejected(ReexportRefusal::from))
 }

@@ -7,16 +7,21 @@ use domain::report::{NewReport, Report, ReportCommand, ReportError, ReportFile, 
 use projections::reports;
 use store::Metadata;
 
-use crate::{CommandError, Ctx};
+use crate::{Ctx, Error};
 
 async fn run(
     ctx: &Ctx,
     metadata: &Metadata,
     report_id: &str,
     command: ReportCommand,
-) -> Result<(), CommandError<ReportError>> {
-    ctx.run::<Report>(&Report::stream(report_id), metadata, reports::NAME, command)
-        .await?;
+) -> Result<(), Error<ReportError>> {
+    ctx.run::<Report>(
+        &Report::stream(report_id),
+        metadata,
+        &[reports::NAME],
+        command,
+    )
+    .await?;
     Ok(())
 }
 
@@ -24,7 +29,7 @@ pub async fn record(
     ctx: &Ctx,
     metadata: &Metadata,
     report: NewReport,
-) -> Result<(), CommandError<ReportError>> {
+) -> Result<(), Error<ReportError>> {
     let report_id = report.report_id.clone();
     let command = ReportCommand::Record {
         report,
@@ -45,7 +50,7 @@ pub async fn update(
     metadata: &Metadata,
     report_id: &str,
     update: UpdateReport,
-) -> Result<(), CommandError<ReportError>> {
+) -> Result<(), Error<ReportError>> {
     let command = ReportCommand::Update {
         status: update.status,
         file: update.file,
@@ -61,7 +66,7 @@ pub async fn delete(
     metadata: &Metadata,
     report_id: &str,
     today: NaiveDate,
-) -> Result<DateTime<Utc>, CommandError<ReportError>> {
+) -> Result<DateTime<Utc>, Error<ReportError>> {
     let now = Utc::now();
     run(
         ctx,
@@ -78,7 +83,7 @@ pub async fn file_removed(
     ctx: &Ctx,
     metadata: &Metadata,
     report_id: &str,
-) -> Result<(), CommandError<ReportError>> {
+) -> Result<(), Error<ReportError>> {
     run(
         ctx,
         metadata,

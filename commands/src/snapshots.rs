@@ -11,7 +11,7 @@ use projections::report_data;
 use projections::report_queries::{self, SnapshotFilter, SnapshotRow};
 use store::Metadata;
 
-use crate::{CommandError, Ctx, id_for};
+use crate::{Ctx, Error, id_for};
 
 /// What a snapshot request did.
 pub enum Requested {
@@ -25,19 +25,6 @@ pub enum Requested {
     Existing(Box<SnapshotRow>),
 }
 
-/// Why a request could not be answered.
-#[derive(Debug, thiserror::Error)]
-pub enum RequestError {
-    #[error(transparent)]
-    Command(#[from] CommandError<ReportDataError>),
-    #[error(transparent)]
-    ReadModel(#[from] projections::ProjectionError),
-    /// Nothing was needed, yet the read model shows no current snapshot: it is still catching
-    /// up with the one that made the request unnecessary.
-    #[error("the existing snapshot is not visible yet; retry")]
-    NotVisibleYet,
-}
-
 pub struct RequestSnapshot {
     pub org_id: OrgId,
     pub period_id: PeriodId,
@@ -49,7 +36,7 @@ pub async fn request(
     ctx: &Ctx,
     metadata: &Metadata,
     command: RequestSnapshot,
-) -> Result<Requested, RequestError> {
+) -> Result<Requested, Error<ReportDataError>> {
     let snapshot_id = id_for("snap", metadata);
     let job_id = id_for("job", metadata);
     let now = Utc::now().trunc_subsecs(6);
@@ -57,7 +44,7 @@ pub async fn request(
         .run::<ReportData>(
             &ReportData::stream(&command.org_id, &command.period_id),
             metadata,
-            report_data::NAME,
+            &[report_data::NAME],
             ReportDataCommand::Request {
                 snapshot_id: snapshot_id.clone(),
                 job_id: job_id.clone(),
@@ -98,12 +85,16 @@ pub async fn request(
             )
         })
         .map(|row| Requested::Existing(Box::new(row)))
-        .ok_or(RequestError::NotVisibleYet)
+        // Nothing was needed, yet the read model shows no current snapshot: it is still
+        // catching up with the one that made the request unnecessary.
+        .ok_or(Error::NotVisibleYet(
+            "the existing snapshot is not visible yet",
+        ))
 }
 
-fn stream_of(row: &SnapshotRow) -> Result<String, CommandError<ReportDataError>> {
+fn stream_of(row: &SnapshotRow) -> Result<String, Error<ReportDataError>> {
     let corrupt = |what: &str| {
-        CommandError::Rejected(ReportDataError::UnknownSnapshot(format!(
+        Error::Rejected(ReportDataError::UnknownSnapshot(format!(
             "{} (its {what} is unreadable)",
             row.snapshot_id
         )))
@@ -123,13 +114,13 @@ pub async fn invalidate(
     metadata: &Metadata,
     snapshot: &SnapshotRow,
     command: InvalidateSnapshot,
-) -> Result<(String, DateTime<Utc>), CommandError<ReportDataError>> {
+) -> Result<(String, DateTime<Utc>), Error<ReportDataError>> {
     let job_id = id_for("job", metadata);
     let now = Utc::now().trunc_subsecs(6);
     ctx.run::<ReportData>(
         &stream_of(snapshot)?,
         metadata,
-        report_data::NAME,
+        &[report_data::NAME],
         ReportDataCommand::Invalidate {
             snapshot_id: snapshot.snapshot_id.clone(),
             job_id: job_id.clone(),
@@ -145,11 +136,11 @@ pub async fn delete(
     ctx: &Ctx,
     metadata: &Metadata,
     snapshot: &SnapshotRow,
-) -> Result<(), CommandError<ReportDataError>> {
+) -> Result<(), Error<ReportDataError>> {
     ctx.run::<ReportData>(
         &stream_of(snapshot)?,
         metadata,
-        report_data::NAME,
+        &[report_data::NAME],
         ReportDataCommand::Delete {
             snapshot_id: snapshot.snapshot_id.clone(),
             now: Utc::now(),
@@ -178,7 +169,7 @@ pub async fn record_aggregation(
     period_id: &PeriodId,
     snapshot_id: &str,
     result: Aggregated,
-) -> Result<(), CommandError<ReportDataError>> {
+) -> Result<(), Error<ReportDataError>> {
     let now = Utc::now();
     let command = match result {
         Aggregated::Figures {
@@ -203,7 +194,7 @@ pub async fn record_aggregation(
     ctx.run::<ReportData>(
         &ReportData::stream(org_id, period_id),
         metadata,
-        report_data::NAME,
+        &[report_data::NAME],
         command,
     )
     .await?;

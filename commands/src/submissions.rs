@@ -6,13 +6,13 @@
 use chrono::Utc;
 use domain::OrgId;
 use domain::bufdir_access::BufdirAccess;
-use domain::bufdir_payload::{self, Issue, Validation};
+use domain::bufdir_payload::{self, Validation};
 use domain::submission::{self, Submission, SubmissionCommand, SubmissionError};
 use projections::submissions::{self, SubmissionRow};
-use projections::{ProjectionError, exports, organizations, reports};
+use projections::{exports, organizations, reports};
 use store::{Metadata, StoreError};
 
-use crate::{CommandError, Ctx, id_for};
+use crate::{Ctx, Error, id_for};
 
 pub struct SubmitToBufdir {
     pub org_id: OrgId,
@@ -20,36 +20,6 @@ pub struct SubmitToBufdir {
     pub report_id: String,
     pub payload_version: String,
     pub payload: serde_json::Value,
-}
-
-#[derive(Debug, thiserror::Error)]
-pub enum SubmitError {
-    /// The report id is not one a submission can carry.
-    #[error("report_id is 1 to 128 of A-Z a-z 0-9 _ . -, starting with a letter or digit")]
-    InvalidReportId,
-    /// It names one of our reports or exports, of another organisation.
-    #[error("{org} has no report or export {report_id}")]
-    ForeignReport { org: OrgId, report_id: String },
-    /// The validator's errors (and a number that is not the organisation's).
-    #[error("the payload is not valid")]
-    Invalid(Vec<Issue>),
-    /// Bufdir credentials are needed first.
-    #[error("{0} has no Bufdir credentials yet: call POST /api/v1/bufdir-api/authenticate first")]
-    NoCredentials(OrgId),
-    #[error("organisation {0} is not registered")]
-    UnknownOrganisation(OrgId),
-    #[error(transparent)]
-    Command(#[from] CommandError<SubmissionError>),
-    #[error(transparent)]
-    ReadModel(#[from] ProjectionError),
-    #[error(transparent)]
-    Store(#[from] StoreError),
-    /// The contact person's key could not be had.
-    #[error(transparent)]
-    Privacy(#[from] crate::privacy::PrivacyError),
-    /// Recorded, but the read model has not shown it within the wait.
-    #[error("the submission is being recorded; retry shortly")]
-    NotVisibleYet,
 }
 
 /// What `submit` did: the report's current submission, and the payload's warnings.
@@ -69,7 +39,11 @@ async fn has_credentials(ctx: &Ctx, org: &OrgId) -> Result<bool, StoreError> {
 }
 
 /// A report id that names one of our reports or exports must be the organisation's own.
-async fn report_of_org(ctx: &Ctx, org: &OrgId, report_id: &str) -> Result<(), SubmitError> {
+async fn report_of_org(
+    ctx: &Ctx,
+    org: &OrgId,
+    report_id: &str,
+) -> Result<(), Error<SubmissionError>> {
     let owner = match reports::get(&ctx.db.read, report_id).await? {
         Some(report) => Some(report.org_id),
         None => exports::get(&ctx.db.read, report_id)
@@ -77,10 +51,11 @@ async fn report_of_org(ctx: &Ctx, org: &OrgId, report_id: &str) -> Result<(), Su
             .map(|e| e.org_id),
     };
     match owner {
-        Some(owner) if owner != org.as_str() => Err(SubmitError::ForeignReport {
-            org: org.clone(),
-            report_id: report_id.to_string(),
-        }),
+        Some(owner) if owner != org.as_str() => Err(Error::invalid(
+            "/report_id",
+            "unknown_report",
+            format!("{org} has no report or export {report_id}"),
+        )),
         _ => Ok(()),
     }
 }
@@ -89,14 +64,26 @@ pub async fn submit(
     ctx: &Ctx,
     metadata: &Metadata,
     command: SubmitToBufdir,
-) -> Result<Submitted, SubmitError> {
+) -> Result<Submitted, Error<SubmissionError>> {
     let org = command.org_id;
     if !submission::valid_report_id(&command.report_id) {
-        return Err(SubmitError::InvalidReportId);
+        return Err(Error::invalid(
+            "/report_id",
+            "invalid_report_id",
+            "report_id is 1 to 128 of A-Z a-z 0-9 _ . -, starting with a letter or digit",
+        ));
     }
-    let registered = organizations::get(&ctx.db.read, org.as_str())
+    // Through the read cache: the route has just read it there to check the caller's access.
+    let registered = ctx
+        .projections
+        .cache()
+        .read(
+            |c| &c.organizations,
+            org.as_str(),
+            organizations::get(&ctx.db.read, org.as_str()),
+        )
         .await?
-        .ok_or_else(|| SubmitError::UnknownOrganisation(org.clone()))?;
+        .ok_or_else(|| Error::NotFound(format!("organisation {org} is not registered")))?;
     report_of_org(ctx, &org, &command.report_id).await?;
     let validation = bufdir_payload::validate_for_organisation(
         &command.payload_version,
@@ -106,11 +93,9 @@ pub async fn submit(
         &registered.organisasjonsnummer,
     );
     if !validation.is_valid() {
-        return Err(SubmitError::Invalid(validation.errors));
+        return Err(Error::Invalid(validation.errors));
     }
-    if !has_credentials(ctx, &org).await? {
-        return Err(SubmitError::NoCredentials(org));
-    }
+    let authenticated = has_credentials(ctx, &org).await?;
     // Validated in the clear above; kept in the log only encrypted under its subject's key.
     let payload = crate::privacy::protect(&ctx.db.read, command.payload).await?;
     let submission_id = id_for("sub", metadata);
@@ -118,13 +103,14 @@ pub async fn submit(
         .run::<Submission>(
             &Submission::stream(&org, &command.report_id),
             metadata,
-            submissions::NAME,
+            &[submissions::NAME],
             SubmissionCommand::Submit {
                 submission_id,
                 org_id: org.clone(),
                 report_id: command.report_id.clone(),
                 payload_version: command.payload_version,
                 payload,
+                authenticated,
                 now: Utc::now(),
             },
         )
@@ -136,7 +122,7 @@ pub async fn submit(
     }
     let submission = submissions::latest_for_report(&ctx.db.read, org.as_str(), &command.report_id)
         .await?
-        .ok_or(SubmitError::NotVisibleYet)?;
+        .ok_or(Error::NotVisibleYet("the submission is being recorded"))?;
     Ok(Submitted {
         submission: delivered(ctx, submission).await?,
         validation,
@@ -145,7 +131,10 @@ pub async fn submit(
 
 /// The submission once it has left `pending` (delivered, or refused for good), or as it is
 /// when the context's delivery wait runs out.
-async fn delivered(ctx: &Ctx, mut row: SubmissionRow) -> Result<SubmissionRow, SubmitError> {
+async fn delivered(
+    ctx: &Ctx,
+    mut row: SubmissionRow,
+) -> Result<SubmissionRow, Error<SubmissionError>> {
     let deadline = tokio::time::Instant::now() + ctx.delivery_wait;
     let changed = ctx.projections.changed();
     loop {
@@ -160,7 +149,7 @@ async fn delivered(ctx: &Ctx, mut row: SubmissionRow) -> Result<SubmissionRow, S
         notified.as_mut().enable();
         row = submissions::by_id(&ctx.db.read, &row.submission_id)
             .await?
-            .ok_or(SubmitError::NotVisibleYet)?;
+            .ok_or(Error::NotVisibleYet("the submission is being recorded"))?;
         if row.status != submission::SubmissionStatus::Pending {
             return Ok(row);
         }
@@ -179,14 +168,15 @@ pub async fn record_authentication(
     org_id: &OrgId,
     client_id: String,
     expires_in: u64,
-) -> Result<(), CommandError<domain::bufdir_access::BufdirAccessError>> {
-    crate::execute::<BufdirAccess>(
-        ctx.db.events.as_ref(),
+) -> Result<(), Error<domain::bufdir_access::BufdirAccessError>> {
+    ctx.run::<BufdirAccess>(
         &BufdirAccess::stream(org_id),
         metadata,
-        || domain::bufdir_access::BufdirAccessCommand::RecordAuthentication {
+        // No read model shows it: `submit` reads the access stream itself.
+        &[],
+        domain::bufdir_access::BufdirAccessCommand::RecordAuthentication {
             org_id: org_id.clone(),
-            client_id: client_id.clone(),
+            client_id,
             expires_in,
             now: Utc::now(),
         },
@@ -202,11 +192,11 @@ pub async fn record(
     org_id: &OrgId,
     report_id: &str,
     command: SubmissionCommand,
-) -> Result<(), CommandError<SubmissionError>> {
+) -> Result<(), Error<SubmissionError>> {
     ctx.run::<Submission>(
         &Submission::stream(org_id, report_id),
         metadata,
-        submissions::NAME,
+        &[submissions::NAME],
         command,
     )
     .await?;

@@ -28,6 +28,7 @@ pub mod testing;
 pub mod workbook;
 
 pub use aggregate::{Aggregate, DecodeError, decode_event, encode_event};
+pub use bufdir_payload::Issue;
 pub use file_key::FileKey;
 pub use locale::Locale;
 pub use org_id::OrgId;

@@ -1,8 +1,9 @@
 //! What a re-export may ask: a document format (the original report's unless another is asked),
-//! a locale, and only of a completed report.
+//! a locale, and only of a completed report. A re-export is an export job, so the job's refusals
+//! are its refusals too, worded for a re-export: its queued job is `pending` to a renderer.
 
 use crate::Locale;
-use crate::export::ExportFormat;
+use crate::export::{ExportError, ExportFormat};
 use crate::report::ReportStatus;
 
 /// Why a re-export request is refused.
@@ -17,6 +18,48 @@ pub enum ReexportRefusal {
         report_id: String,
         status: &'static str,
     },
+    #[error("re-export not found")]
+    Unknown,
+    #[error("the re-export is {}; only a pending or running re-export can be cancelled", job_status(.0))]
+    NotCancellable(&'static str),
+    #[error("the re-export is {}; a notification follows a completed or failed re-export", job_status(.0))]
+    NotFinished(&'static str),
+    #[error("the re-export is {}; it cannot run again", job_status(.0))]
+    NotRunnable(&'static str),
+    #[error("the re-export is {}; only a pending or running one can complete or fail", job_status(.0))]
+    NotFinishable(&'static str),
+    #[error("the re-export is {}; it cannot become pending again", job_status(.0))]
+    NotPending(&'static str),
+    #[error("another renderer holds this re-export, or it is no longer running")]
+    HeldElsewhere,
+    /// Any other refusal of the job, as the export words it.
+    #[error(transparent)]
+    Job(ExportError),
+}
+
+/// A job's status as a re-export's client knows it: the contract's `pending` is `queued`.
+fn job_status(status: &str) -> &str {
+    match status {
+        "queued" => "pending",
+        other => other,
+    }
+}
+
+impl From<ExportError> for ReexportRefusal {
+    fn from(e: ExportError) -> Self {
+        match e {
+            ExportError::Unknown => ReexportRefusal::Unknown,
+            ExportError::NotCancellable(s) => ReexportRefusal::NotCancellable(s),
+            ExportError::NotFinished(s) => ReexportRefusal::NotFinished(s),
+            ExportError::NotRunnable(s) => ReexportRefusal::NotRunnable(s),
+            ExportError::NotFinishable(s) => ReexportRefusal::NotFinishable(s),
+            ExportError::NotPending(s) => ReexportRefusal::NotPending(s),
+            ExportError::LostClaim(_) | ExportError::NotClaimable | ExportError::HeldByAnother => {
+                ReexportRefusal::HeldElsewhere
+            }
+            other => ReexportRefusal::Job(other),
+        }
+    }
 }
 
 /// The format a re-export is written in: as `asked`, else the `original` report's; re-exports
@@ -55,6 +98,26 @@ pub fn may_reexport(report_id: &str, status: ReportStatus) -> Result<(), Reexpor
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_jobs_refusal_reads_as_a_reexports() {
+        assert_eq!(
+            ReexportRefusal::from(ExportError::NotCancellable("queued")).to_string(),
+            "the re-export is pending; only a pending or running re-export can be cancelled"
+        );
+        assert_eq!(
+            ReexportRefusal::from(ExportError::NotRunnable("completed")).to_string(),
+            "the re-export is completed; it cannot run again"
+        );
+        assert_eq!(
+            ReexportRefusal::from(ExportError::LostClaim(2)),
+            ReexportRefusal::HeldElsewhere
+        );
+        assert_eq!(
+            ReexportRefusal::from(ExportError::AlreadyNotified),
+            ReexportRefusal::Job(ExportError::AlreadyNotified)
+        );
+    }
 
     #[test]
     fn the_format_asked_wins_and_else_the_originals_document_format() {

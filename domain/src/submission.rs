@@ -92,6 +92,9 @@ pub enum SubmissionCommand {
         report_id: String,
         payload_version: String,
         payload: serde_json::Value,
+        /// Whether the organisation gave its Bufdir credentials: nothing can be delivered
+        /// without them.
+        authenticated: bool,
         now: DateTime<Utc>,
     },
     RecordDelivery {
@@ -178,6 +181,8 @@ pub enum SubmissionError {
         submission_id: String,
         status: &'static str,
     },
+    #[error("{0} has no Bufdir credentials yet: call POST /api/v1/bufdir-api/authenticate first")]
+    NotAuthenticated(OrgId),
     #[error("submission {0} is not this report's current submission")]
     NotCurrent(String),
     #[error("submission {0} is no longer waiting for delivery")]
@@ -229,8 +234,12 @@ impl Aggregate for Submission {
                 report_id,
                 payload_version,
                 payload,
+                authenticated,
                 now,
             } => {
+                if !authenticated {
+                    return Err(SubmissionError::NotAuthenticated(org_id));
+                }
                 let digest = payload_digest(&payload_version, &payload);
                 if let Some(c) = &state.current {
                     let same = c.payload_digest == digest;
@@ -396,6 +405,7 @@ mod tests {
             report_id: "rpt_1".into(),
             payload_version: "bufdir_2025_v2".into(),
             payload,
+            authenticated: true,
             now: Utc::now(),
         }
     }
@@ -410,6 +420,17 @@ mod tests {
             attempt: 1,
             now: Utc::now(),
         }
+    }
+
+    #[test]
+    fn nothing_is_submitted_before_the_organisation_gave_its_credentials() {
+        let mut command = submit("sub_1", json!({"a": 1}));
+        if let SubmissionCommand::Submit { authenticated, .. } = &mut command {
+            *authenticated = false;
+        }
+        given::<Submission>(&[])
+            .when(command)
+            .then_error(SubmissionError::NotAuthenticated(org()));
     }
 
     #[test]

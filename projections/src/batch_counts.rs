@@ -10,16 +10,12 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use memmap2::MmapMut;
 
-/// The projections counted, each in its own slot. A name not listed shares the last slot.
-pub(crate) const SLOTS: [&str; 5] = [
-    crate::organizations::NAME,
-    crate::report_data::NAME,
-    crate::submissions::NAME,
-    crate::exports::NAME,
-    crate::reports::NAME,
-];
+use crate::ProjectionName;
+
+/// One counter per read model, in the order of [`ProjectionName::ALL`].
+const SLOTS: usize = ProjectionName::ALL.len();
 const FILE_SIZE: u64 = 4096;
-const _: () = assert!(SLOTS.len() * 8 <= FILE_SIZE as usize);
+const _: () = assert!(SLOTS * 8 <= FILE_SIZE as usize);
 
 pub struct BatchCounts {
     /// The shared file, mapped for as long as `self` lives; the counters are its first bytes.
@@ -65,22 +61,15 @@ impl BatchCounts {
         unsafe { &*(self.map.as_ptr().add(offset) as *const AtomicU64) }
     }
 
-    fn slot(projection: &str) -> usize {
-        SLOTS
-            .iter()
-            .position(|name| *name == projection)
-            .unwrap_or(SLOTS.len() - 1)
-    }
-
     /// Counts one committed batch (or rebuild) of `projection`: after its commit, before anyone
     /// is told of it.
-    pub fn committed(&self, projection: &str) {
-        self.counter(Self::slot(projection))
+    pub fn committed(&self, projection: ProjectionName) {
+        self.counter(projection.slot())
             .fetch_add(1, Ordering::SeqCst);
     }
 
-    /// Every slot's count now, in the order of [`SLOTS`].
-    pub fn now(&self) -> [u64; SLOTS.len()] {
+    /// Every slot's count now, in the order of [`ProjectionName::ALL`].
+    pub fn now(&self) -> [u64; SLOTS] {
         std::array::from_fn(|slot| self.counter(slot).load(Ordering::SeqCst))
     }
 }
@@ -89,24 +78,4 @@ fn counts_path(database: &Path) -> PathBuf {
     let mut name = database.as_os_str().to_owned();
     name.push("-readmodels");
     PathBuf::from(name)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// A projection without a slot of its own would share the last one: a batch of it would
-    /// drop another's rows and, worse, its own would not be dropped by its batches.
-    #[test]
-    fn every_projection_has_a_slot_of_its_own() {
-        let names: Vec<&str> = crate::all().iter().map(|p| p.name()).collect();
-        for name in &names {
-            let slot = BatchCounts::slot(name);
-            assert_eq!(SLOTS[slot], *name, "{name} has no slot of its own");
-        }
-        let mut slots: Vec<usize> = names.iter().map(|n| BatchCounts::slot(n)).collect();
-        slots.sort();
-        slots.dedup();
-        assert_eq!(slots.len(), names.len(), "two projections share a slot");
-    }
 }

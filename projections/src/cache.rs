@@ -26,13 +26,13 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use store::{ReadPool, on_pool};
 
-use crate::batch_counts::{self, BatchCounts};
+use crate::batch_counts::BatchCounts;
 use crate::exports::ExportRow;
 use crate::organizations::OrganizationRow;
 use crate::report_queries::SnapshotRow;
 use crate::reports::ReportRow;
 use crate::submissions::SubmissionRow;
-use crate::{exports, organizations, report_data, reports, submissions};
+use crate::{ProjectionName, exports, organizations, report_data, reports, submissions};
 
 /// Entries per map. A full map is emptied rather than evicting one by one: the hot ids are back
 /// after one read each, and the bound only keeps a scan of many ids from growing memory.
@@ -40,13 +40,13 @@ const CAPACITY: usize = 20_000;
 
 /// One kind of row by id, and the projections whose batches may change it.
 pub struct Cached<T> {
-    sources: &'static [&'static str],
+    sources: &'static [ProjectionName],
     rows: RwLock<HashMap<String, T>>,
     generation: AtomicU64,
 }
 
 impl<T: Clone> Cached<T> {
-    fn new(sources: &'static [&'static str]) -> Self {
+    fn new(sources: &'static [ProjectionName]) -> Self {
         Cached {
             sources,
             rows: RwLock::new(HashMap::new()),
@@ -87,7 +87,7 @@ impl<T: Clone> Cached<T> {
         rows.clear();
     }
 
-    fn comes_from(&self, projection: &str) -> bool {
+    fn comes_from(&self, projection: ProjectionName) -> bool {
         self.sources.contains(&projection)
     }
 
@@ -149,10 +149,10 @@ pub struct ReadCache {
 struct Barrier {
     pool: ReadPool,
     /// On SQLite, the batch counts every process on the database keeps, and the counts seen
-    /// when this process last dropped entries (slot by slot, as [`batch_counts::SLOTS`]).
+    /// when this process last dropped entries (slot by slot, as [`ProjectionName::ALL`]).
     shared: Option<(
         BatchCounts,
-        std::sync::Mutex<[u64; batch_counts::SLOTS.len()]>,
+        std::sync::Mutex<[u64; ProjectionName::ALL.len()]>,
     )>,
     /// Barrier queries begun so far; a read that arrives when it reads `n` needs query `n + 1`.
     begun: AtomicU64,
@@ -213,7 +213,7 @@ impl ReadCache {
 
     /// This process committed a batch (or a rebuild) of `projection`: tells the other processes
     /// on the database where it can (SQLite), and drops what came from it.
-    pub fn committed(&self, projection: &str) {
+    pub fn committed(&self, projection: ProjectionName) {
         if let Some((counts, _)) = &self.barrier.shared {
             counts.committed(projection);
         }
@@ -221,7 +221,7 @@ impl ReadCache {
     }
 
     /// Drops every entry that comes from `projection`'s read model.
-    pub fn changed(&self, projection: &str) {
+    pub fn changed(&self, projection: ProjectionName) {
         for_each_kind!(self, cached => {
             if cached.comes_from(projection) {
                 cached.drop_all();
@@ -236,7 +236,8 @@ impl ReadCache {
         if let Some((counts, seen)) = &barrier.shared {
             let now = counts.now();
             let mut seen = seen.lock().expect("batch counts lock");
-            for (slot, projection) in batch_counts::SLOTS.iter().enumerate() {
+            for projection in ProjectionName::ALL {
+                let slot = projection.slot();
                 if seen[slot] != now[slot] {
                     self.changed(projection);
                     seen[slot] = now[slot];
@@ -260,7 +261,10 @@ impl ReadCache {
             Ok(stored) => {
                 for (name, position) in stored {
                     if passed.checkpoints.get(&name) != Some(&position) {
-                        self.changed(&name);
+                        // Other checkpoints (a worker's) share the table; no row comes from them.
+                        if let Some(projection) = ProjectionName::parse(&name) {
+                            self.changed(projection);
+                        }
                         passed.checkpoints.insert(name, position);
                     }
                 }
@@ -280,7 +284,7 @@ mod tests {
     use super::*;
 
     fn cached() -> Cached<String> {
-        Cached::new(&["exports"])
+        Cached::new(&[ProjectionName::Exports])
     }
 
     async fn load(row: &str) -> Result<Option<String>, ()> {

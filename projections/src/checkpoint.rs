@@ -1,6 +1,7 @@
 //! Where each projection has read to in the log, kept in the same transaction as its rows so a
 //! crash can neither skip nor repeat an event.
 
+use crate::ProjectionName;
 use store::{Position, ReadPool, ReadTransaction, Stamp, on_pool, on_tx};
 
 use crate::ProjectionError;
@@ -20,12 +21,15 @@ pub(crate) fn decode(text: &str) -> Result<Option<Position>, ProjectionError> {
         .map_err(|_| ProjectionError::Corrupt(format!("checkpoint {text:?}")))
 }
 
-pub(crate) async fn ensure(tx: &mut ReadTransaction, name: &str) -> Result<(), ProjectionError> {
+pub(crate) async fn ensure(
+    tx: &mut ReadTransaction,
+    name: ProjectionName,
+) -> Result<(), ProjectionError> {
     on_tx!(tx, c => sqlx::query(
         "INSERT INTO projection_checkpoints (name, position, updated_at) VALUES ($1, '', $2) \
          ON CONFLICT (name) DO NOTHING",
     )
-    .bind(name)
+    .bind(name.as_str())
     .bind(Stamp::now())
     .execute(c)
     .await
@@ -36,19 +40,18 @@ pub(crate) async fn ensure(tx: &mut ReadTransaction, name: &str) -> Result<(), P
 /// The committed checkpoint of `name`, outside any batch.
 pub(crate) async fn stored(
     pool: &ReadPool,
-    name: &str,
+    name: ProjectionName,
 ) -> Result<Option<Position>, ProjectionError> {
-    let text: Option<String> =
-        on_pool!(pool, c => sqlx::query_scalar(POSITION).bind(name).fetch_optional(c).await)?;
+    let text: Option<String> = on_pool!(pool, c => sqlx::query_scalar(POSITION).bind(name.as_str()).fetch_optional(c).await)?;
     decode(text.as_deref().unwrap_or(""))
 }
 
 pub(crate) async fn load(
     tx: &mut ReadTransaction,
-    name: &str,
+    name: ProjectionName,
 ) -> Result<Option<Position>, ProjectionError> {
     let text: Option<String> =
-        on_tx!(tx, c => sqlx::query_scalar(POSITION).bind(name).fetch_optional(c).await)?;
+        on_tx!(tx, c => sqlx::query_scalar(POSITION).bind(name.as_str()).fetch_optional(c).await)?;
     decode(text.as_deref().unwrap_or(""))
 }
 
@@ -57,7 +60,7 @@ pub(crate) async fn load(
 /// the checkpoint moved rolls back and resumes from where the other left it.
 pub(crate) async fn advance(
     tx: &mut ReadTransaction,
-    name: &str,
+    name: ProjectionName,
     from: Option<&Position>,
     to: Option<&Position>,
 ) -> Result<bool, ProjectionError> {
@@ -67,7 +70,7 @@ pub(crate) async fn advance(
     )
     .bind(encode(to))
     .bind(Stamp::now())
-    .bind(name)
+    .bind(name.as_str())
     .bind(encode(from))
     .execute(c)
     .await

@@ -9,13 +9,13 @@ use store::{Filter, IdList, ReadPool, ReadTransaction, RecordedEvent, Stamp, on_
 
 use crate::{Projection, ProjectionError};
 
-pub const NAME: &str = "exports";
+pub const NAME: crate::ProjectionName = crate::ProjectionName::Exports;
 
 pub struct ExportsProjection;
 
 #[async_trait::async_trait]
 impl Projection for ExportsProjection {
-    fn name(&self) -> &'static str {
+    fn name(&self) -> crate::ProjectionName {
         NAME
     }
 

@@ -10,6 +10,7 @@ mod batch_counts;
 pub mod cache;
 mod checkpoint;
 pub mod exports;
+mod name;
 pub mod organizations;
 pub mod report_data;
 pub mod report_queries;
@@ -18,12 +19,13 @@ mod runner;
 pub mod stream_owners;
 pub mod submissions;
 
+pub use name::ProjectionName;
 pub use runner::{Lag, ProjectionError, Projections, panic_text};
 
 /// The checkpoint of projection `name` as seen inside `tx`.
 pub async fn read_checkpoint(
     tx: &mut ReadTransaction,
-    name: &str,
+    name: ProjectionName,
 ) -> Result<Option<store::Position>, ProjectionError> {
     checkpoint::load(tx, name).await
 }
@@ -57,7 +59,7 @@ impl Page {
 #[async_trait::async_trait]
 pub trait Projection: Send + Sync + 'static {
     /// Its name: the checkpoint key and the argument of `projections rebuild NAME`.
-    fn name(&self) -> &'static str;
+    fn name(&self) -> ProjectionName;
     /// The events it reads.
     fn filter(&self) -> Filter;
     /// The tables it owns, emptied by a rebuild.

@@ -9,11 +9,11 @@ use crate::{Projection, ProjectionError};
 
 pub struct OrganizationsProjection;
 
-pub const NAME: &str = "organizations";
+pub const NAME: crate::ProjectionName = crate::ProjectionName::Organizations;
 
 #[async_trait::async_trait]
 impl Projection for OrganizationsProjection {
-    fn name(&self) -> &'static str {
+    fn name(&self) -> crate::ProjectionName {
         NAME
     }
 

@@ -16,7 +16,7 @@ use store::{Filter, IdList, ReadTransaction, RecordedEvent, Stamp, on_tx};
 
 use crate::{Projection, ProjectionError};
 
-pub const NAME: &str = "report_data";
+pub const NAME: crate::ProjectionName = crate::ProjectionName::ReportData;
 
 pub struct ReportDataProjection;
 
@@ -30,7 +30,7 @@ pub(crate) fn position_key(position: &store::Position) -> i64 {
 
 #[async_trait::async_trait]
 impl Projection for ReportDataProjection {
-    fn name(&self) -> &'static str {
+    fn name(&self) -> crate::ProjectionName {
         NAME
     }
 

@@ -9,7 +9,7 @@ use store::{Filter, IdList, ReadPool, ReadTransaction, RecordedEvent, Stamp, on_
 use crate::organizations::Visible;
 use crate::{Projection, ProjectionError};
 
-pub const NAME: &str = "reports";
+pub const NAME: crate::ProjectionName = crate::ProjectionName::Reports;
 
 pub struct ReportsProjection;
 
@@ -20,7 +20,7 @@ pub(crate) fn file_name_of(file_ref: &str) -> &str {
 
 #[async_trait::async_trait]
 impl Projection for ReportsProjection {
-    fn name(&self) -> &'static str {
+    fn name(&self) -> crate::ProjectionName {
         NAME
     }
 

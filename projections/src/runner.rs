@@ -12,7 +12,7 @@ use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
 use crate::cache::ReadCache;
-use crate::{Projection, checkpoint};
+use crate::{Projection, ProjectionName, checkpoint};
 
 /// Events per transaction when catching up.
 const BATCH: usize = 500;
@@ -39,7 +39,7 @@ pub enum ProjectionError {
 /// How far behind the log a projection is.
 #[derive(Debug, Clone)]
 pub struct Lag {
-    pub name: &'static str,
+    pub name: ProjectionName,
     pub checkpoint: Option<Position>,
     /// Events it has still to apply, counted up to `LAG_COUNT_CAP`.
     pub behind: usize,
@@ -52,7 +52,7 @@ pub struct Projections {
     db: Database,
     projections: Vec<Arc<dyn Projection>>,
     /// The checkpoint each projection has committed in this process; wakes read-your-writes waits.
-    progress: HashMap<&'static str, watch::Sender<Option<Position>>>,
+    progress: HashMap<ProjectionName, watch::Sender<Option<Position>>>,
     /// Notified after every committed batch: workers whose work list is a read model wake on it.
     changed: Arc<tokio::sync::Notify>,
     /// The rows the API reads by id; entries are dropped as batches commit.
@@ -80,15 +80,22 @@ impl Projections {
         &self.cache
     }
 
-    pub fn names(&self) -> Vec<&'static str> {
+    pub fn names(&self) -> Vec<ProjectionName> {
         self.projections.iter().map(|p| p.name()).collect()
     }
 
-    fn get(&self, name: &str) -> Result<&Arc<dyn Projection>, ProjectionError> {
+    fn get(&self, name: ProjectionName) -> Result<&Arc<dyn Projection>, ProjectionError> {
         self.projections
             .iter()
             .find(|p| p.name() == name)
             .ok_or_else(|| ProjectionError::Unknown(name.to_string()))
+    }
+
+    /// The projection a caller named (the CLI's `projections rebuild NAME`).
+    fn named(&self, name: &str) -> Result<&Arc<dyn Projection>, ProjectionError> {
+        ProjectionName::parse(name)
+            .ok_or_else(|| ProjectionError::Unknown(name.to_string()))
+            .and_then(|name| self.get(name))
     }
 
     /// Starts a live runner per projection. They stop after their current batch once `shutdown`
@@ -125,7 +132,7 @@ impl Projections {
                 Ok(()) => return,
                 Err(ProjectionError::CheckpointMoved) => continue,
                 Err(e) => {
-                    tracing::error!(projection = p.name(), error = %store::causes(&e), "projection stopped; retrying");
+                    tracing::error!(projection = p.name().as_str(), error = %store::causes(&e), "projection stopped; retrying");
                     tokio::select! {
                         _ = shutdown.cancelled() => return,
                         _ = tokio::time::sleep(backoff) => {}
@@ -195,7 +202,10 @@ impl Projections {
     }
 
     /// The committed checkpoint of projection `name`, made at the start if there is none.
-    async fn checkpoint_of(&self, name: &str) -> Result<Option<Position>, ProjectionError> {
+    async fn checkpoint_of(
+        &self,
+        name: ProjectionName,
+    ) -> Result<Option<Position>, ProjectionError> {
         let mut tx = self.db.read.begin().await?;
         checkpoint::ensure(&mut tx, name).await?;
         let at = checkpoint::load(&mut tx, name).await?;
@@ -203,8 +213,8 @@ impl Projections {
         Ok(at)
     }
 
-    fn publish(&self, name: &str, position: Option<Position>) {
-        if let Some(progress) = self.progress.get(name) {
+    fn publish(&self, name: ProjectionName, position: Option<Position>) {
+        if let Some(progress) = self.progress.get(&name) {
             progress.send_replace(position);
         }
         self.changed.notify_waiters();
@@ -217,12 +227,16 @@ impl Projections {
     /// The step function: applies at most one batch. Returns how many events it applied
     /// (0 when the projection is current). Tests and `rebuild` drive projections with it.
     pub async fn run_once(&self, name: &str) -> Result<usize, ProjectionError> {
+        let name = self.named(name)?.name();
         Ok(self.step(name).await?.map_or(0, |(_, applied)| applied))
     }
 
     /// [`Self::run_once`], also answering the position of the last event applied (none when
     /// the projection was current).
-    async fn step(&self, name: &str) -> Result<Option<(Position, usize)>, ProjectionError> {
+    async fn step(
+        &self,
+        name: ProjectionName,
+    ) -> Result<Option<(Position, usize)>, ProjectionError> {
         let p = self.get(name)?;
         let from = self.checkpoint_of(p.name()).await?;
         let batch = self
@@ -239,9 +253,9 @@ impl Projections {
         let mut total = 0;
         for name in self.names() {
             loop {
-                match self.run_once(name).await {
-                    Ok(0) => break,
-                    Ok(n) => total += n,
+                match self.step(name).await {
+                    Ok(None) => break,
+                    Ok(Some((_, n))) => total += n,
                     Err(ProjectionError::CheckpointMoved) => continue,
                     Err(e) => return Err(e),
                 }
@@ -264,7 +278,8 @@ impl Projections {
         name: &str,
         on_batch: &mut (dyn FnMut(&Position, usize) + Send),
     ) -> Result<usize, ProjectionError> {
-        let p = self.get(name)?.clone();
+        let p = self.named(name)?.clone();
+        let name = p.name();
         let mut tx = self.db.read.begin().await?;
         checkpoint::ensure(&mut tx, p.name()).await?;
         for table in p.tables() {
@@ -277,7 +292,7 @@ impl Projections {
             "UPDATE projection_checkpoints SET position = '', updated_at = $1 WHERE name = $2",
         )
         .bind(Stamp::now())
-        .bind(p.name())
+        .bind(p.name().as_str())
         .execute(c)
         .await
         .map(|done| done.rows_affected()))?;
@@ -317,12 +332,12 @@ impl Projections {
     /// Returns whether it did. Runners in other processes are seen through the stored checkpoint.
     pub async fn wait_for(
         &self,
-        name: &str,
+        name: ProjectionName,
         target: &Position,
         timeout: Duration,
     ) -> Result<bool, ProjectionError> {
         let p = self.get(name)?.clone();
-        let mut progress = self.progress[p.name()].subscribe();
+        let mut progress = self.progress[&p.name()].subscribe();
         let deadline = tokio::time::Instant::now() + timeout;
         loop {
             // This process's runner committed past the target: no need to ask the database.

@@ -9,13 +9,13 @@ use store::{Filter, ReadPool, ReadTransaction, RecordedEvent, Stamp, on_pool, on
 
 use crate::{Projection, ProjectionError};
 
-pub const NAME: &str = "submissions";
+pub const NAME: crate::ProjectionName = crate::ProjectionName::Submissions;
 
 pub struct SubmissionsProjection;
 
 #[async_trait::async_trait]
 impl Projection for SubmissionsProjection {
-    fn name(&self) -> &'static str {
+    fn name(&self) -> crate::ProjectionName {
         NAME
     }
 

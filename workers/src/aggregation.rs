@@ -7,7 +7,7 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use commands::CommandError;
+use commands::Error;
 use commands::snapshots::{self, Aggregated};
 use domain::{OrgId, PeriodId, aggregation, schema};
 use projections::{Projections, report_data, report_queries};
@@ -97,7 +97,7 @@ impl AggregationWorker {
             Ok(()) => {}
             // Deleted or superseded since the read model was read: once it has caught up, the
             // snapshot is no longer on the work list.
-            Err(CommandError::Rejected(e)) => {
+            Err(Error::Rejected(e)) => {
                 tracing::info!(error = %store::causes(&e), "snapshot no longer needs aggregating");
                 ctx.settle_all(report_data::NAME).await?;
             }

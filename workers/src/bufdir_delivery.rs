@@ -7,7 +7,7 @@
 use std::sync::Arc;
 
 use chrono::Utc;
-use commands::CommandError;
+use commands::Error;
 use commands::submissions as submissions_command;
 use domain::OrgId;
 use domain::submission::{SubmissionCommand, SubmissionStatus};
@@ -111,7 +111,7 @@ impl DeliveryWorker {
         match submissions_command::record(&ctx, &metadata, &org, &row.report_id, command).await {
             Ok(()) => {}
             // Another worker recorded this submission's result first.
-            Err(CommandError::Rejected(e)) => {
+            Err(Error::Rejected(e)) => {
                 tracing::info!(error = %store::causes(&e), "submission already settled");
                 ctx.settle_all(submissions::NAME).await?;
             }

@@ -6,7 +6,7 @@
 use std::sync::Arc;
 
 use chrono::Utc;
-use commands::CommandError;
+use commands::Error;
 use commands::submissions as submissions_command;
 use domain::OrgId;
 use domain::submission::{SubmissionCommand, SubmissionStatus};
@@ -98,7 +98,7 @@ impl Worker for StatusWorker {
                     }
                     outcome = Outcome::Worked;
                 }
-                Err(CommandError::Rejected(e)) => {
+                Err(Error::Rejected(e)) => {
                     tracing::info!(error = %store::causes(&e), "status no longer applies");
                 }
                 Err(e) => return Err(e.into()),

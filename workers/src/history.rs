@@ -9,7 +9,7 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use commands::CommandError;
+use commands::Error;
 use domain::OrgId;
 use domain::report::{NewReport, ReportError, ReportFile, ReportStatus, ReportType};
 use futures::StreamExt;
@@ -83,10 +83,10 @@ impl HistoryWorker {
 
     /// What a command's refusal means here: recorded (or removed) already, by an earlier run
     /// that died before seeing it; once the read model has caught up, the work is gone.
-    async fn done(&self, result: Result<(), CommandError<ReportError>>) -> anyhow::Result<()> {
+    async fn done(&self, result: Result<(), Error<ReportError>>) -> anyhow::Result<()> {
         match result {
             Ok(()) => Ok(()),
-            Err(CommandError::Rejected(_)) => Ok(self.ctx.settle_all(reports::NAME).await?),
+            Err(Error::Rejected(_)) => Ok(self.ctx.settle_all(reports::NAME).await?),
             Err(e) => Err(e.into()),
         }
     }

@@ -1,7 +1,7 @@
 //! `privacy erase`: exit 0 erased, 1 refused (a retained report needs the data, or no such
 //! subject), 2 could not run.
 
-use commands::privacy::EraseError;
+use commands::Error;
 
 use super::Verdict;
 use super::compose::Root;
@@ -29,7 +29,7 @@ pub async fn run(root: &Root<'_>, command: &PrivacyCommand) -> anyhow::Result<Ve
             );
             Ok(Verdict::Clean)
         }
-        Err(e @ (EraseError::Refused(_) | EraseError::Unknown(_))) => {
+        Err(e @ (Error::Rejected(_) | Error::NotFound(_))) => {
             println!("REFUSED: {e}");
             Ok(Verdict::Finding)
         }

@@ -65,7 +65,8 @@ pub async fn worker(root: &Root<'_>, args: &WorkerArgs) -> anyhow::Result<()> {
         .settings(root.bufdir_url(&args.sandbox, &shutdown).await?)
         .services(&db, &keys)?;
     let tasks = workers::spawn_background(&db, &projections, &services, true, shutdown);
-    tracing::info!("worker running projections {:?}", projections.names());
+    let names: Vec<&str> = projections.names().iter().map(|p| p.as_str()).collect();
+    tracing::info!("worker running projections {names:?}");
     for task in tasks {
         task.await?;
     }

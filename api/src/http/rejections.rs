@@ -1,9 +1,12 @@
 //! What a command's failure means in HTTP, in one place: each aggregate's refusal (the domain
-//! said no: 404, 409 or 422), and what is the same for every command: losing the race for a
-//! stream again and again is a 409 with `Retry-After` (the client may simply try again), a
-//! store that cannot be reached is a 503, anything else is our failure (500, logged).
+//! said no: 404, 409 or 422), and what is the same for every command: an invalid request is a
+//! 422 pointing into it, losing the race for a stream again and again is a 409 with
+//! `Retry-After` (the client may simply try again), a write the read model has not shown yet
+//! and a store that cannot be reached are 503s, anything else is our failure (500, logged).
+//! Routes do not map a command's failure themselves: `?` does it, here.
 
-use commands::CommandError;
+use commands::Error;
+use domain::Issue;
 use domain::bufdir_access::BufdirAccessError;
 use domain::export::ExportError;
 use domain::organization::OrganizationError;
@@ -14,22 +17,42 @@ use store::StoreError;
 
 use crate::http::problem::{ApiError, FieldError};
 
-/// A command's failure, with the domain's refusal mapped by `rejected` (for wording particular
-/// to one resource) and everything else the same for every command.
-pub(crate) fn command_failed<E>(
-    e: CommandError<E>,
-    rejected: impl FnOnce(E) -> ApiError,
-) -> ApiError
+impl<E> From<Error<E>> for ApiError
 where
-    E: std::error::Error,
+    E: std::error::Error + Into<ApiError>,
 {
-    match e {
-        CommandError::Rejected(e) => rejected(e),
-        CommandError::Contended => ApiError::Contended(
-            "other changes to this resource kept arriving at the same moment; try again".into(),
-        ),
-        CommandError::Store(e) => store_failed(e),
-        CommandError::Decode(e) => ApiError::internal(e),
+    fn from(e: Error<E>) -> Self {
+        match e {
+            Error::Rejected(e) => e.into(),
+            Error::Invalid(issues) => invalid(&issues),
+            Error::NotFound(what) => ApiError::NotFound(what),
+            Error::Contended => ApiError::Contended(
+                "other changes to this resource kept arriving at the same moment; try again".into(),
+            ),
+            e @ Error::NotVisibleYet(_) => ApiError::Unavailable(e.to_string()),
+            Error::Store(e) => store_failed(e),
+            Error::ReadModel(e) => e.into(),
+            Error::Privacy(e) => e.into(),
+            Error::Decode(e) => ApiError::internal(e),
+        }
+    }
+}
+
+/// The request's issues, each pointing into it, in both languages.
+fn invalid(issues: &[Issue]) -> ApiError {
+    ApiError::Unprocessable {
+        detail: "The request is well-formed but not valid; nothing was recorded or sent.".into(),
+        errors: issues
+            .iter()
+            .map(|i| {
+                let field = FieldError::new(&i.pointer, i.code, i.message_en.clone());
+                if i.message_nb == i.message_en {
+                    field
+                } else {
+                    field.with_nb(&i.message_nb)
+                }
+            })
+            .collect(),
     }
 }
 
@@ -108,23 +131,35 @@ impl From<domain::reexport::ReexportRefusal> for ApiError {
         match &e {
             R::UnknownFormat(_) => field("export_params/format", "unknown_format"),
             R::UnknownLocale(_) => field("export_params/locale", "unknown_locale"),
-            R::NotCompleted { .. } => ApiError::Conflict(e.to_string()),
+            R::Unknown => ApiError::NotFound(e.to_string()),
+            R::Job(e) => e.clone().into(),
+            R::NotCompleted { .. }
+            | R::NotCancellable(_)
+            | R::NotFinished(_)
+            | R::NotRunnable(_)
+            | R::NotFinishable(_)
+            | R::NotPending(_)
+            | R::HeldElsewhere => ApiError::Conflict(e.to_string()),
         }
+    }
+}
+
+/// Where a webhook may go: a public http(s) address.
+impl From<workers::webhooks::TargetError> for ApiError {
+    fn from(e: workers::webhooks::TargetError) -> Self {
+        use workers::webhooks::TargetError as T;
+        let code = match e {
+            T::NotHttp => "invalid_url",
+            T::Unresolvable(..) => "unresolvable_url",
+            T::Internal(_) | T::ResolvesInternal(..) => "internal_url",
+        };
+        ApiError::invalid(vec![FieldError::new("url", code, e.to_string())])
     }
 }
 
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
         store_failed(e)
-    }
-}
-
-impl<E> From<CommandError<E>> for ApiError
-where
-    E: std::error::Error + Into<ApiError>,
-{
-    fn from(e: CommandError<E>) -> Self {
-        command_failed(e, Into::into)
     }
 }
 

@@ -40,7 +40,7 @@ pub struct Options {
 
 /// One projection: where the live one stood and how its tables compare.
 pub struct ProjectionAudit {
-    pub name: &'static str,
+    pub name: crate::ProjectionName,
     pub checkpoint: Option<Position>,
     pub replayed: usize,
     pub tables: Vec<TableDiff>,

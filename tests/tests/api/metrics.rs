@@ -163,7 +163,7 @@ async fn events_projection_lag_and_worker_steps_are_measured() {
     assert!(appended("organization") >= 1.0, "{}", after.text);
     assert!(appended("snapshot") >= 2.0, "requested and aggregated");
 
-    for projection in app.state.projections.names() {
+    for projection in app.state.projections.names().iter().map(|p| p.as_str()) {
         let lag = after.sum("projection_lag_events", &[("projection", projection)]);
         assert!(
             after.has("projection_lag_events", &[("projection", projection)]),

@@ -7,7 +7,7 @@
 use std::time::Duration;
 
 use api::http::auth::Role;
-use commands::privacy::EraseError;
+use commands::Error;
 use serde_json::{Value, json};
 
 use crate::bufdir::{options, payload, sandbox};
@@ -88,10 +88,7 @@ async fn erased_unless_retained(app: TestApp, sandbox: bufdir_sandbox::Sandbox) 
     let ctx = &app.state.commands;
     let who = workers::acting("test");
     let refused = commands::privacy::erase(ctx, &who, "Kari@Example.no", None).await;
-    assert!(
-        matches!(refused, Err(EraseError::Refused(_))),
-        "{refused:?}"
-    );
+    assert!(matches!(refused, Err(Error::Rejected(_))), "{refused:?}");
     let (_, recorded) = app
         .get("/api/v1/audit/events?category=privacy", &app.admin)
         .await;
@@ -127,7 +124,7 @@ async fn erased_unless_retained(app: TestApp, sandbox: bufdir_sandbox::Sandbox) 
         store::chain::Verdict::Tampered(what) => panic!("{what}"),
     }
     let again = commands::privacy::erase(ctx, &who, "kari@example.no", Some("again")).await;
-    assert!(matches!(again, Err(EraseError::Unknown(_))), "{again:?}");
+    assert!(matches!(again, Err(Error::NotFound(_))), "{again:?}");
 }
 
 #[tokio::test]

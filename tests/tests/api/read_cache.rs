@@ -187,7 +187,7 @@ async fn a_wait_that_learns_of_a_batch_from_the_database_leaves_no_stale_row_in_
         .state
         .projections
         .wait_for(
-            "exports",
+            projections::ProjectionName::Exports,
             &checkpoint.parse().unwrap(),
             std::time::Duration::from_secs(2),
         )

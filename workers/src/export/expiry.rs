@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use chrono::Utc;
-use commands::CommandError;
+use commands::Error;
 use domain::export::ExportCommand;
 use projections::Projections;
 use projections::exports;
@@ -57,7 +57,7 @@ impl Worker for FileExpiryWorker {
                 ExportCommand::ExpireFile { now },
             );
             match removed.await {
-                Ok(_) | Err(CommandError::Rejected(_)) => {}
+                Ok(_) | Err(Error::Rejected(_)) => {}
                 Err(e) => return Err(e.into()),
             }
         }

@@ -9,12 +9,13 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
-use commands::CommandError;
-use commands::submissions::{self, SubmitError, SubmitToBufdir};
+use commands::Error;
+use commands::submissions::{self, SubmitToBufdir};
 use domain::OrgId;
 use domain::export::{
     ExportCommand, ExportError, ExportEvent, ExportFile, ExportStatus, ExportSubmission,
 };
+use domain::submission::SubmissionError;
 use projections::Projections;
 use projections::exports::{self, ExportRow};
 use store::{Database, Metadata};
@@ -116,7 +117,7 @@ impl ExportWorker {
         &self,
         export_id: &str,
         command: ExportCommand,
-    ) -> Result<Vec<ExportEvent>, CommandError<ExportError>> {
+    ) -> Result<Vec<ExportEvent>, Error<ExportError>> {
         commands::exports::record(&self.ctx, &metadata(&self.id), export_id, command).await
     }
 
@@ -155,7 +156,7 @@ impl ExportWorker {
                             total: packed as u32,
                             lease_until: Utc::now() + chrono::Duration::from_std(worker.settings.lease).unwrap_or_default(),
                         };
-                        if let Err(CommandError::Rejected(_)) = worker.execute(&export_id, command).await {
+                        if let Err(Error::Rejected(_)) = worker.execute(&export_id, command).await {
                             cancelled.store(true, Ordering::SeqCst);
                         }
                     }
@@ -314,17 +315,14 @@ impl ExportWorker {
                 submission_id: submitted.submission.submission_id,
             }),
             // What the client can fix is the export's outcome, not the worker's failure.
-            Err(SubmitError::Invalid(issues)) => Ok(ExportSubmission::Invalid {
+            Err(Error::Invalid(issues)) => Ok(ExportSubmission::Invalid {
                 errors: issues
                     .iter()
                     .map(|i| format!("{} ({}): {}", i.pointer, i.code, i.message_en))
                     .collect(),
             }),
             Err(
-                e @ (SubmitError::NoCredentials(_)
-                | SubmitError::InvalidReportId
-                | SubmitError::ForeignReport { .. }
-                | SubmitError::UnknownOrganisation(_)),
+                e @ (Error::Rejected(SubmissionError::NotAuthenticated(_)) | Error::NotFound(_)),
             ) => Ok(ExportSubmission::Invalid {
                 errors: vec![e.to_string()],
             }),
@@ -350,7 +348,7 @@ impl ExportWorker {
                 _ => return Ok(Outcome::Worked),
             },
             // Another worker claimed it first, or it was cancelled meanwhile.
-            Err(CommandError::Rejected(_)) => return Ok(Outcome::Worked),
+            Err(Error::Rejected(_)) => return Ok(Outcome::Worked),
             Err(e) => return Err(e.into()),
         };
         tracing::info!(export_id = %row.export_id, attempt, worker = %self.id, "rendering an export");
@@ -398,7 +396,7 @@ impl ExportWorker {
         };
         match self.execute(&row.export_id, command).await {
             Ok(_) => {}
-            Err(CommandError::Rejected(e)) => {
+            Err(Error::Rejected(e)) => {
                 // Cancelled, deleted or taken over while finishing: the file is nobody's.
                 tracing::info!(export_id = %row.export_id, error = %store::causes(&e), "export result not recorded");
                 if let Some(key) = file_key {

@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, SecondsFormat, Utc};
-use commands::CommandError;
+use commands::Error;
 use domain::export::{ExportCommand, ExportStatus};
 use projections::Projections;
 use projections::exports::{self, ExportRow};
@@ -200,7 +200,7 @@ impl NotifyWorker {
         {
             Ok(_) => Ok(()),
             // Marked notified meanwhile (an external renderer, or another worker).
-            Err(CommandError::Rejected(_)) => Ok(()),
+            Err(Error::Rejected(_)) => Ok(()),
             Err(e) => Err(e.into()),
         }
     }

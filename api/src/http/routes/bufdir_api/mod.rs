@@ -4,7 +4,7 @@
 mod types;
 
 use chrono::Utc;
-use domain::bufdir_payload::{self, Issue};
+use domain::bufdir_payload;
 use poem::Request;
 use poem::web::Data;
 use poem_openapi::OpenApi;
@@ -20,7 +20,7 @@ use crate::http::problem::{ApiError, FieldError, ProblemResponse};
 use crate::http::routes::{ApiTags, metadata};
 use crate::http::state::AppState;
 use crate::http::text::IdempotencyKeyText;
-use commands::submissions::{self as command, SubmitError, SubmitToBufdir};
+use commands::submissions::{self as command, SubmitToBufdir};
 pub use types::*;
 
 pub struct BufdirApi;
@@ -61,42 +61,6 @@ fn chosen_org(caller: &Caller, named: Option<String>) -> Result<String, ApiError
             "required",
             "name the organisation: the token belongs to more or fewer than one",
         )])),
-    }
-}
-
-fn validation_errors(issues: &[Issue]) -> ApiError {
-    ApiError::Unprocessable {
-        detail: "The payload is not valid for Bufdir; nothing was sent.".into(),
-        errors: issues
-            .iter()
-            .map(|i| {
-                FieldError::new(&i.pointer, i.code, i.message_en.clone()).with_nb(&i.message_nb)
-            })
-            .collect(),
-    }
-}
-
-/// Why a submission was refused, in HTTP.
-fn submit_failed(e: SubmitError) -> ApiError {
-    match e {
-        e @ SubmitError::InvalidReportId => ApiError::invalid(vec![FieldError::new(
-            "/report_id",
-            "invalid_report_id",
-            e.to_string(),
-        )]),
-        e @ SubmitError::ForeignReport { .. } => ApiError::invalid(vec![FieldError::new(
-            "/report_id",
-            "unknown_report",
-            e.to_string(),
-        )]),
-        SubmitError::Invalid(issues) => validation_errors(&issues),
-        e @ SubmitError::NoCredentials(_) => ApiError::Conflict(e.to_string()),
-        e @ SubmitError::UnknownOrganisation(_) => ApiError::NotFound(e.to_string()),
-        SubmitError::Command(e) => e.into(),
-        SubmitError::ReadModel(e) => e.into(),
-        SubmitError::Store(e) => e.into(),
-        SubmitError::Privacy(e) => e.into(),
-        e @ SubmitError::NotVisibleYet => ApiError::Unavailable(e.to_string()),
     }
 }
 
@@ -255,8 +219,7 @@ impl BufdirApi {
                 payload: body.payload.0,
             },
         )
-        .await
-        .map_err(submit_failed)?;
+        .await?;
         let v = submitted.validation;
         let row = submitted.submission;
         let warnings = v.warnings.iter().map(|w| w.message_en.clone()).collect();

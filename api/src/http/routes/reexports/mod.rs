@@ -9,7 +9,7 @@ mod renderer;
 mod types;
 
 use chrono::Utc;
-use commands::reexports::{self as command, ReexportError, RendererUpdate, RequestReexport};
+use commands::reexports::{self as command, RendererUpdate, RequestReexport};
 use domain::OrgId;
 use poem::web::Data;
 use poem::{Body, Request};
@@ -22,11 +22,10 @@ use crate::http::access::{self, RENDERERS, WRITERS};
 use crate::http::auth::BearerAuth;
 use crate::http::file_refs::{owned_file, store_upload, upload_key, upload_name};
 use crate::http::problem::{ApiError, FieldError, ProblemResponse};
-use crate::http::rejections::command_failed;
 use crate::http::routes::{ApiTags, PageParams, metadata};
 use crate::http::state::AppState;
 use crate::http::text::{FileNameText, IdempotencyKeyText};
-use renderer::{rejected, report_progress};
+use renderer::report_progress;
 pub use types::*;
 
 pub struct ReexportsApi;
@@ -149,12 +148,7 @@ impl ReexportsApi {
             original.as_ref(),
             request,
         )
-        .await
-        .map_err(|e| match e {
-            ReexportError::Refused(e) => e.into(),
-            ReexportError::Command(e) => command_failed(e, rejected),
-            e @ ReexportError::Corrupt(_) => ApiError::internal(e),
-        })?;
+        .await?;
         let row = access::reexport(&state, &caller, &reexport_id).await?;
         Ok(CreateResponse::Accepted(
             Json(row.into()),
@@ -228,8 +222,7 @@ impl ReexportsApi {
             Some(true) => {
                 let current = access::reexport(&state, &caller, &id).await?;
                 command::mark_notified(&state.commands, &metadata, &id, current.notify_attempts)
-                    .await
-                    .map_err(|e| command_failed(e, rejected))?;
+                    .await?;
             }
             Some(false) if row.notified => {
                 return Err(ApiError::Conflict(
@@ -311,14 +304,13 @@ impl ReexportsApi {
         let caller = auth.0;
         let row = access::reexport(&state, &caller, &reexport_id.0).await?;
         caller.require_any(WRITERS)?;
-        let now = commands::exports::cancel(
+        let now = command::cancel(
             &state.commands,
             &metadata(&caller, req),
             &row.export_id,
             format!("cancelled by {}", caller.actor()),
         )
-        .await
-        .map_err(|e| command_failed(e, rejected))?;
+        .await?;
         Ok(Json(ReexportCancelled {
             reexport_id: row.export_id,
             cancelled: true,

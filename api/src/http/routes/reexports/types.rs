@@ -146,14 +146,6 @@ pub(crate) enum CreateResponse {
     Accepted(Json<Reexport>, #[oai(header = "Location")] String),
 }
 
-/// An export's status as a re-export names it: a queued job is `pending`.
-pub(crate) fn status_name(export_status: &str) -> String {
-    match export_status {
-        "queued" => "pending".into(),
-        other => other.into(),
-    }
-}
-
 /// A re-export is an export job: the contract's `pending` is the job's `queued`.
 impl From<domain::export::ExportStatus> for ReexportStatus {
     fn from(status: domain::export::ExportStatus) -> Self {

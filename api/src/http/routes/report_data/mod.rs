@@ -3,7 +3,7 @@
 
 mod types;
 
-use commands::snapshots::{self, InvalidateSnapshot, RequestError, RequestSnapshot, Requested};
+use commands::snapshots::{self, InvalidateSnapshot, RequestSnapshot, Requested};
 use domain::PeriodId;
 use domain::schema;
 use poem::Request;
@@ -201,12 +201,7 @@ impl ReportDataApi {
                 force: body.force_reaggregate,
             },
         )
-        .await
-        .map_err(|e| match e {
-            RequestError::Command(e) => ApiError::from(e),
-            RequestError::ReadModel(e) => ApiError::from(e),
-            e @ RequestError::NotVisibleYet => ApiError::Unavailable(e.to_string()),
-        })?;
+        .await?;
         let estimate = estimate_seconds(&state).await?;
         Ok(match requested {
             Requested::Started {

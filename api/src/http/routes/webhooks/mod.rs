@@ -12,11 +12,10 @@ use poem_openapi::payload::Json;
 
 use crate::http::access::org as visible_org;
 use crate::http::auth::{BearerAuth, Role};
-use crate::http::problem::{ApiError, FieldError, ProblemResponse};
+use crate::http::problem::{ApiError, ProblemResponse};
 use crate::http::routes::ApiTags;
 use crate::http::state::AppState;
 use types::*;
-use workers::webhooks::TargetError;
 
 pub struct WebhooksApi;
 
@@ -41,19 +40,7 @@ impl WebhooksApi {
         let org = visible_org(&state, &caller, &org_id.0).await?;
         caller.require_any(&[Role::Admin])?;
         let url = body.0.url.trim().to_string();
-        state
-            .services
-            .webhooks
-            .check_target(&url)
-            .await
-            .map_err(|e| {
-                let code = match e {
-                    TargetError::NotHttp => "invalid_url",
-                    TargetError::Unresolvable(..) => "unresolvable_url",
-                    TargetError::Internal(_) | TargetError::ResolvesInternal(..) => "internal_url",
-                };
-                ApiError::invalid(vec![FieldError::new("url", code, e.to_string())])
-            })?;
+        state.services.webhooks.check_target(&url).await?;
         let endpoints = &state.services.webhooks.endpoints;
         let endpoint = commands::webhook_endpoints::set(endpoints, &org, &url).await?;
         Ok(Json(WebhookSet {
