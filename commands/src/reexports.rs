@@ -7,7 +7,7 @@ use domain::export::{
     ExportCommand, ExportEvent, ExportFile, ExportFormat, ExportRequest, ExternalResult, ReexportOf,
 };
 use domain::reexport::ReexportRefusal;
-use domain::{FileKey, Locale, OrgId};
+use domain::{FileKey, Locale};
 use projections::exports::ExportRow;
 use projections::reports::ReportRow;
 use store::Metadata;
@@ -32,15 +32,9 @@ pub async fn request(
     command: RequestReexport,
 ) -> Result<String, Error<ReexportRefusal>> {
     domain::reexport::may_reexport(&report.report_id, report.status).map_err(Error::Rejected)?;
-    let org = OrgId::parse(&report.org_id).map_err(|_| {
-        projections::ProjectionError::Corrupt(format!(
-            "report {} has the organisation {:?}",
-            report.report_id, report.org_id
-        ))
-    })?;
     let reexport_id = id_for("reexp", metadata);
     let request = ExportRequest {
-        org_id: org,
+        org_id: report.org_id.clone(),
         format: command.format,
         period_from: report.period_from,
         period_to: report.period_to,

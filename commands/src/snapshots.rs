@@ -92,16 +92,8 @@ pub async fn request(
         ))
 }
 
-fn stream_of(row: &SnapshotRow) -> Result<String, Error<ReportDataError>> {
-    let corrupt = |what: &str| {
-        Error::Rejected(ReportDataError::UnknownSnapshot(format!(
-            "{} (its {what} is unreadable)",
-            row.snapshot_id
-        )))
-    };
-    let org = OrgId::parse(&row.org_id).map_err(|_| corrupt("organisation"))?;
-    let period = PeriodId::parse(&row.period_id).map_err(|_| corrupt("period"))?;
-    Ok(ReportData::stream(&org, &period))
+fn stream_of(row: &SnapshotRow) -> String {
+    ReportData::stream(&row.org_id, &row.period_id)
 }
 
 pub struct InvalidateSnapshot {
@@ -118,7 +110,7 @@ pub async fn invalidate(
     let job_id = id_for("job", metadata);
     let now = Utc::now().trunc_subsecs(6);
     ctx.run::<ReportData>(
-        &stream_of(snapshot)?,
+        &stream_of(snapshot),
         metadata,
         &[report_data::NAME],
         ReportDataCommand::Invalidate {
@@ -138,7 +130,7 @@ pub async fn delete(
     snapshot: &SnapshotRow,
 ) -> Result<(), Error<ReportDataError>> {
     ctx.run::<ReportData>(
-        &stream_of(snapshot)?,
+        &stream_of(snapshot),
         metadata,
         &[report_data::NAME],
         ReportDataCommand::Delete {

@@ -51,7 +51,7 @@ async fn report_of_org(
             .map(|e| e.org_id),
     };
     match owner {
-        Some(owner) if owner != org.as_str() => Err(Error::invalid(
+        Some(owner) if owner != *org => Err(Error::invalid(
             "/report_id",
             "unknown_report",
             format!("{org} has no report or export {report_id}"),

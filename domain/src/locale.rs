@@ -17,6 +17,18 @@ pub enum Locale {
     EnGb,
 }
 
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0:?} is not a locale: use nb-NO, nn-NO or en-GB")]
+pub struct UnknownLocale(pub String);
+
+/// A stored tag: one we wrote, so anything else is a bad row, not the default.
+impl TryFrom<String> for Locale {
+    type Error = UnknownLocale;
+    fn try_from(tag: String) -> Result<Self, Self::Error> {
+        Locale::parse(&tag).ok_or(UnknownLocale(tag))
+    }
+}
+
 impl Locale {
     pub const ALL: [Locale; 3] = [Locale::NbNo, Locale::NnNo, Locale::EnGb];
 

@@ -3,10 +3,11 @@
 
 use chrono::{DateTime, NaiveDate, Utc};
 use domain::export::{Export, ExportEvent, ExportFormat, ExportStatus, ExportSubmission};
-use domain::{Aggregate, Locale, decode_event};
+use domain::{Aggregate, Locale, OrgId, decode_event};
 use sqlx::types::Json;
 use store::{Filter, IdList, ReadPool, ReadTransaction, RecordedEvent, Stamp, on_pool, on_tx};
 
+use crate::column::Stored;
 use crate::{Projection, ProjectionError};
 
 pub const NAME: crate::ProjectionName = crate::ProjectionName::Exports;
@@ -49,7 +50,7 @@ impl Projection for ExportsProjection {
                          period_to, activity_types, include_attachments, submit_to_bufdir_api, \
                          created_at, queued_at, updated_at, requested_by, locale, reexport_of, \
                          as_of_position, notify_on_completion) \
-                     VALUES ($1, $2, 'queued', $3, $4, $5, $6, $7, $8, $9, $9, $9, $10, $11, \
+                     VALUES ($1, $2, $15, $3, $4, $5, $6, $7, $8, $9, $9, $9, $10, $11, \
                          $12, $13, $14) \
                      ON CONFLICT (export_id) DO NOTHING",
                 )
@@ -67,6 +68,7 @@ impl Projection for ExportsProjection {
                 .bind(reexport.map(|r| r.report_id.clone()))
                 .bind(reexport.map(|r| r.as_of_position.clone()))
                 .bind(reexport.is_some_and(|r| r.notify_on_completion))
+                .bind(ExportStatus::Queued.as_str())
                 .execute(c)
                 .await
                 .map(|done| done.rows_affected()))?;
@@ -78,7 +80,7 @@ impl Projection for ExportsProjection {
                 ..
             } => {
                 on_tx!(tx, c => sqlx::query(
-                    "UPDATE exports SET status = 'running', attempt = $1, lease_until = $2, \
+                    "UPDATE exports SET status = $5, attempt = $1, lease_until = $2, \
                          started_at = $3, progress_done = 0, progress_total = 0, \
                          error_message = NULL, updated_at = $3 WHERE export_id = $4",
                 )
@@ -86,6 +88,7 @@ impl Projection for ExportsProjection {
                 .bind(Stamp(lease_until))
                 .bind(Stamp(claimed_at))
                 .bind(id)
+                .bind(ExportStatus::Running.as_str())
                 .execute(c)
                 .await
                 .map(|done| done.rows_affected()))?;
@@ -125,7 +128,7 @@ impl Projection for ExportsProjection {
                     None => (None, None),
                 };
                 on_tx!(tx, c => sqlx::query(
-                    "UPDATE exports SET status = 'completed', lease_until = NULL, \
+                    "UPDATE exports SET status = $13, lease_until = NULL, \
                          progress_done = $12, progress_total = $12, file_key = $1, file_name = $2, \
                          content_type = $3, file_size_bytes = $4, file_expires_at = $5, \
                          source_position = $6, submission_id = $7, submission_errors = $8, \
@@ -144,6 +147,7 @@ impl Projection for ExportsProjection {
                 .bind(Stamp(completed_at))
                 .bind(id)
                 .bind(i64::from(steps))
+                .bind(ExportStatus::Completed.as_str())
                 .execute(c)
                 .await
                 .map(|done| done.rows_affected()))?;
@@ -152,12 +156,13 @@ impl Projection for ExportsProjection {
                 error, failed_at, ..
             } => {
                 on_tx!(tx, c => sqlx::query(
-                    "UPDATE exports SET status = 'failed', lease_until = NULL, error_message = $1, \
+                    "UPDATE exports SET status = $4, lease_until = NULL, error_message = $1, \
                          updated_at = $2 WHERE export_id = $3",
                 )
                 .bind(error)
                 .bind(Stamp(failed_at))
                 .bind(id)
+                .bind(ExportStatus::Failed.as_str())
                 .execute(c)
                 .await
                 .map(|done| done.rows_affected()))?;
@@ -167,13 +172,14 @@ impl Projection for ExportsProjection {
                 cancelled_at,
             } => {
                 on_tx!(tx, c => sqlx::query(
-                    "UPDATE exports SET status = 'cancelled', lease_until = NULL, \
+                    "UPDATE exports SET status = $4, lease_until = NULL, \
                          cancel_reason = $1, cancelled_at = $2, updated_at = $2 \
                      WHERE export_id = $3",
                 )
                 .bind(reason)
                 .bind(Stamp(cancelled_at))
                 .bind(id)
+                .bind(ExportStatus::Cancelled.as_str())
                 .execute(c)
                 .await
                 .map(|done| done.rows_affected()))?;
@@ -183,7 +189,7 @@ impl Projection for ExportsProjection {
                 queued_at,
             } => {
                 on_tx!(tx, c => sqlx::query(
-                    "UPDATE exports SET status = 'queued', retry_count = $1, queued_at = $2, \
+                    "UPDATE exports SET status = $4, retry_count = $1, queued_at = $2, \
                          error_message = NULL, cancelled_at = NULL, cancel_reason = NULL, \
                          started_at = NULL, progress_done = 0, progress_total = 0, updated_at = $2 \
                      WHERE export_id = $3",
@@ -191,6 +197,7 @@ impl Projection for ExportsProjection {
                 .bind(i64::from(retry_count))
                 .bind(Stamp(queued_at))
                 .bind(id)
+                .bind(ExportStatus::Queued.as_str())
                 .execute(c)
                 .await
                 .map(|done| done.rows_affected()))?;
@@ -258,14 +265,19 @@ impl Projection for ExportsProjection {
     }
 }
 
-#[derive(Debug, Clone)]
+/// An `exports` row. Columns stored in another form are decoded in place (`crate::column`).
+#[derive(Debug, Clone, sqlx::FromRow)]
 pub struct ExportRow {
     pub export_id: String,
-    pub org_id: String,
+    #[sqlx(try_from = "String")]
+    pub org_id: OrgId,
+    #[sqlx(try_from = "String")]
     pub status: ExportStatus,
+    #[sqlx(try_from = "String")]
     pub format: ExportFormat,
     pub period_from: NaiveDate,
     pub period_to: NaiveDate,
+    #[sqlx(json)]
     pub activity_types: Vec<String>,
     pub include_attachments: bool,
     pub submit_to_bufdir_api: bool,
@@ -276,148 +288,50 @@ pub struct ExportRow {
     pub cancelled_at: Option<DateTime<Utc>>,
     pub cancel_reason: Option<String>,
     pub error_message: Option<String>,
+    #[sqlx(try_from = "i64")]
     pub retry_count: u32,
+    #[sqlx(try_from = "i64")]
     pub attempt: u32,
     pub lease_until: Option<DateTime<Utc>>,
+    #[sqlx(try_from = "i64")]
     pub progress_done: u32,
+    #[sqlx(try_from = "i64")]
     pub progress_total: u32,
     pub file_key: Option<String>,
     pub file_name: Option<String>,
     pub content_type: Option<String>,
+    #[sqlx(try_from = "Stored<Option<i64>>")]
     pub file_size_bytes: Option<u64>,
     pub file_expires_at: Option<DateTime<Utc>>,
     pub file_removed: bool,
     pub source_position: Option<String>,
     pub submission_id: Option<String>,
+    #[sqlx(try_from = "Stored<Option<sqlx::types::Json<Vec<String>>>>")]
     pub submission_errors: Vec<String>,
     pub deleted: bool,
     /// The actor who asked for it (`sub` of the token, or a worker).
     pub requested_by: Option<String>,
+    #[sqlx(try_from = "String")]
     pub locale: Locale,
     /// For a re-export: the report it regenerates, and the log position it reads up to.
     pub reexport_of: Option<String>,
     pub as_of_position: Option<String>,
     pub notify_on_completion: bool,
     pub notified: bool,
+    #[sqlx(try_from = "i64")]
     pub notify_attempts: u32,
     pub notify_retry_at: Option<DateTime<Utc>>,
 }
 
-/// An `exports` row as stored. Three columns need a step to become [`ExportRow`]'s fields: the
-/// file size (a signed column for an unsigned field), the submission errors (a nullable JSON
-/// column for a list that is empty when there are none) and the locale (its tag; an unknown one
-/// reads as the default locale).
-#[derive(sqlx::FromRow)]
-struct ExportRecord {
-    export_id: String,
-    org_id: String,
-    #[sqlx(try_from = "String")]
-    status: ExportStatus,
-    #[sqlx(try_from = "String")]
-    format: ExportFormat,
-    period_from: NaiveDate,
-    period_to: NaiveDate,
-    #[sqlx(json)]
-    activity_types: Vec<String>,
-    include_attachments: bool,
-    submit_to_bufdir_api: bool,
-    created_at: DateTime<Utc>,
-    queued_at: DateTime<Utc>,
-    started_at: Option<DateTime<Utc>>,
-    completed_at: Option<DateTime<Utc>>,
-    cancelled_at: Option<DateTime<Utc>>,
-    cancel_reason: Option<String>,
-    error_message: Option<String>,
-    #[sqlx(try_from = "i64")]
-    retry_count: u32,
-    #[sqlx(try_from = "i64")]
-    attempt: u32,
-    lease_until: Option<DateTime<Utc>>,
-    #[sqlx(try_from = "i64")]
-    progress_done: u32,
-    #[sqlx(try_from = "i64")]
-    progress_total: u32,
-    file_key: Option<String>,
-    file_name: Option<String>,
-    content_type: Option<String>,
-    file_size_bytes: Option<i64>,
-    file_expires_at: Option<DateTime<Utc>>,
-    file_removed: bool,
-    source_position: Option<String>,
-    submission_id: Option<String>,
-    #[sqlx(json(nullable))]
-    submission_errors: Option<Vec<String>>,
-    deleted: bool,
-    requested_by: Option<String>,
-    locale: String,
-    reexport_of: Option<String>,
-    as_of_position: Option<String>,
-    notify_on_completion: bool,
-    notified: bool,
-    #[sqlx(try_from = "i64")]
-    notify_attempts: u32,
-    notify_retry_at: Option<DateTime<Utc>>,
-}
-
-impl From<ExportRecord> for ExportRow {
-    fn from(r: ExportRecord) -> Self {
-        ExportRow {
-            export_id: r.export_id,
-            org_id: r.org_id,
-            status: r.status,
-            format: r.format,
-            period_from: r.period_from,
-            period_to: r.period_to,
-            activity_types: r.activity_types,
-            include_attachments: r.include_attachments,
-            submit_to_bufdir_api: r.submit_to_bufdir_api,
-            created_at: r.created_at,
-            queued_at: r.queued_at,
-            started_at: r.started_at,
-            completed_at: r.completed_at,
-            cancelled_at: r.cancelled_at,
-            cancel_reason: r.cancel_reason,
-            error_message: r.error_message,
-            retry_count: r.retry_count,
-            attempt: r.attempt,
-            lease_until: r.lease_until,
-            progress_done: r.progress_done,
-            progress_total: r.progress_total,
-            file_key: r.file_key,
-            file_name: r.file_name,
-            content_type: r.content_type,
-            file_size_bytes: r.file_size_bytes.map(|n| n.max(0) as u64),
-            file_expires_at: r.file_expires_at,
-            file_removed: r.file_removed,
-            source_position: r.source_position,
-            submission_id: r.submission_id,
-            submission_errors: r.submission_errors.unwrap_or_default(),
-            deleted: r.deleted,
-            requested_by: r.requested_by,
-            locale: Locale::parse(&r.locale).unwrap_or_default(),
-            reexport_of: r.reexport_of,
-            as_of_position: r.as_of_position,
-            notify_on_completion: r.notify_on_completion,
-            notified: r.notified,
-            notify_attempts: r.notify_attempts,
-            notify_retry_at: r.notify_retry_at,
-        }
-    }
-}
-
-fn rows(records: Vec<ExportRecord>) -> Vec<ExportRow> {
-    records.into_iter().map(ExportRow::from).collect()
-}
-
 /// An export, deleted ones included (callers decide what a deleted export means to them).
 pub async fn get(pool: &ReadPool, export_id: &str) -> Result<Option<ExportRow>, ProjectionError> {
-    let found: Option<ExportRecord> = on_pool!(pool, c => sqlx::query_as(
+    let found: Option<ExportRow> = on_pool!(pool, c => sqlx::query_as(
         "SELECT * FROM exports WHERE export_id = $1",
     )
     .bind(export_id)
     .fetch_optional(c)
     .await)?;
-    Ok(found.map(ExportRow::from))
+    Ok(found)
 }
 
 #[derive(Debug, Default)]
@@ -513,7 +427,7 @@ pub async fn list(
             query
         }};
     }
-    let records: Vec<ExportRecord> = on_pool!(pool, c => {
+    let records: Vec<ExportRow> = on_pool!(pool, c => {
         let mut query = bind_args!(sqlx::query_as(sqlx::AssertSqlSafe(page_sql)));
         for value in bound.iter().flatten() {
             query = query.bind(*value);
@@ -525,7 +439,7 @@ pub async fn list(
     ))
     .fetch_one(c)
     .await)?;
-    Ok((rows(records), total.max(0) as u64))
+    Ok((records, total.max(0) as u64))
 }
 
 /// The oldest job a worker may take at `now`: queued, or running with a lapsed lease.
@@ -533,16 +447,18 @@ pub async fn next_claimable(
     pool: &ReadPool,
     now: DateTime<Utc>,
 ) -> Result<Option<ExportRow>, ProjectionError> {
-    let found: Option<ExportRecord> = on_pool!(pool, c => sqlx::query_as(
-        "SELECT * FROM exports WHERE deleted = $2 AND (status = 'queued' \
-             OR (status = 'running' AND lease_until <= $1)) \
+    let found: Option<ExportRow> = on_pool!(pool, c => sqlx::query_as(
+        "SELECT * FROM exports WHERE deleted = $2 AND (status = $3 \
+             OR (status = $4 AND lease_until <= $1)) \
          ORDER BY queued_at, export_id LIMIT 1",
     )
     .bind(Stamp(now))
     .bind(false)
+    .bind(ExportStatus::Queued.as_str())
+    .bind(ExportStatus::Running.as_str())
     .fetch_optional(c)
     .await)?;
-    Ok(found.map(ExportRow::from))
+    Ok(found)
 }
 
 /// Completed exports whose file has expired, or whose export was deleted, and is still stored.
@@ -558,13 +474,13 @@ pub async fn files_to_remove(
              AND (file_expires_at <= $1 OR deleted = $3) \
          ORDER BY file_expires_at LIMIT {limit}"
     );
-    let records: Vec<ExportRecord> = on_pool!(pool, c => sqlx::query_as(sqlx::AssertSqlSafe(sql))
+    let records: Vec<ExportRow> = on_pool!(pool, c => sqlx::query_as(sqlx::AssertSqlSafe(sql))
         .bind(Stamp(now))
         .bind(false)
         .bind(true)
         .fetch_all(c)
         .await)?;
-    Ok(rows(records))
+    Ok(records)
 }
 
 /// Mean duration of the last completed exports, for `estimated_duration_seconds`.
@@ -584,18 +500,20 @@ pub async fn next_notification(
     pool: &ReadPool,
     now: DateTime<Utc>,
 ) -> Result<Option<ExportRow>, ProjectionError> {
-    let found: Option<ExportRecord> = on_pool!(pool, c => sqlx::query_as(
+    let found: Option<ExportRow> = on_pool!(pool, c => sqlx::query_as(
         "SELECT * FROM exports WHERE notify_on_completion = $2 AND notified = $3 \
-             AND deleted = $3 AND status IN ('completed', 'failed') \
+             AND deleted = $3 AND status IN ($4, $5) \
              AND (notify_retry_at IS NULL OR notify_retry_at <= $1) \
          ORDER BY updated_at, export_id LIMIT 1",
     )
     .bind(Stamp(now))
     .bind(true)
     .bind(false)
+    .bind(ExportStatus::Completed.as_str())
+    .bind(ExportStatus::Failed.as_str())
     .fetch_optional(c)
     .await)?;
-    Ok(found.map(ExportRow::from))
+    Ok(found)
 }
 
 /// Completed exports (and re-exports) not yet in the report history.
@@ -604,14 +522,15 @@ pub async fn unrecorded_reports(
     limit: u64,
 ) -> Result<Vec<ExportRow>, ProjectionError> {
     let sql = format!(
-        "SELECT * FROM exports e WHERE e.status = 'completed' AND e.deleted = $1 \
+        "SELECT * FROM exports e WHERE e.status = $2 AND e.deleted = $1 \
              AND e.file_removed = $1 \
              AND NOT EXISTS (SELECT 1 FROM reports r WHERE r.export_id = e.export_id) \
          ORDER BY e.completed_at, e.export_id LIMIT {limit}"
     );
-    let records: Vec<ExportRecord> = on_pool!(pool, c => sqlx::query_as(sqlx::AssertSqlSafe(sql))
+    let records: Vec<ExportRow> = on_pool!(pool, c => sqlx::query_as(sqlx::AssertSqlSafe(sql))
         .bind(false)
+        .bind(ExportStatus::Completed.as_str())
         .fetch_all(c)
         .await)?;
-    Ok(rows(records))
+    Ok(records)
 }

@@ -9,6 +9,7 @@ pub mod audit;
 mod batch_counts;
 pub mod cache;
 mod checkpoint;
+mod column;
 pub mod exports;
 mod name;
 pub mod organizations;

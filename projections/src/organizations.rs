@@ -1,8 +1,8 @@
 //! The organisations registry read model, and the queries the API asks of it.
 
 use chrono::{DateTime, Utc};
-use domain::decode_event;
 use domain::organization::{Organization, OrganizationEvent};
+use domain::{OrgId, decode_event};
 use store::{Filter, IdList, ReadPool, ReadTransaction, RecordedEvent, Stamp, on_pool, on_tx};
 
 use crate::{Projection, ProjectionError};
@@ -64,7 +64,8 @@ impl Projection for OrganizationsProjection {
 
 #[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
 pub struct OrganizationRow {
-    pub org_id: String,
+    #[sqlx(try_from = "String")]
+    pub org_id: OrgId,
     pub name: String,
     pub organisasjonsnummer: String,
     pub created_at: DateTime<Utc>,

@@ -6,7 +6,7 @@
 use std::collections::BTreeSet;
 
 use chrono::NaiveDate;
-use domain::report_data::{ReportData, ReportDataEvent};
+use domain::report_data::{ReportData, ReportDataEvent, SnapshotStatus};
 use domain::source_import::{self, SourceDataEvent};
 use domain::source_records::SourceRecord;
 use domain::{Aggregate, PeriodId, decode_event};
@@ -120,7 +120,7 @@ async fn apply_snapshot(
             on_tx!(tx, c => sqlx::query(
                 "INSERT INTO snapshots (snapshot_id, org_id, period_id, period_year, prior_year, status, \
                      job_id, created_at, position) \
-                 VALUES ($1, $2, $3, $4, $5, 'processing', $6, $7, $8) ON CONFLICT (snapshot_id) DO NOTHING",
+                 VALUES ($1, $2, $3, $4, $5, $9, $6, $7, $8) ON CONFLICT (snapshot_id) DO NOTHING",
             )
             .bind(snapshot_id)
             .bind(org_id.as_str().to_string())
@@ -130,6 +130,7 @@ async fn apply_snapshot(
             .bind(job_id)
             .bind(Stamp(requested_at))
             .bind(position)
+            .bind(SnapshotStatus::Processing.as_str())
             .execute(c)
             .await
             .map(|done| done.rows_affected()))?;
@@ -142,7 +143,7 @@ async fn apply_snapshot(
             ..
         } => {
             on_tx!(tx, c => sqlx::query(
-                "UPDATE snapshots SET status = 'processing', job_id = $1, invalidation_reason = $2, \
+                "UPDATE snapshots SET status = $6, job_id = $1, invalidation_reason = $2, \
                      invalidated_at = $3, position = $4 WHERE snapshot_id = $5",
             )
             .bind(job_id)
@@ -150,6 +151,7 @@ async fn apply_snapshot(
             .bind(Stamp(invalidated_at))
             .bind(position)
             .bind(snapshot_id)
+            .bind(SnapshotStatus::Processing.as_str())
             .execute(c)
             .await
             .map(|done| done.rows_affected()))?;
@@ -179,7 +181,7 @@ async fn apply_snapshot(
                 ProjectionError::Corrupt(format!("source position {source_position:?}"))
             })?;
             on_tx!(tx, c => sqlx::query(
-                "UPDATE snapshots SET status = 'current', sections = $1, prior_values = $2, \
+                "UPDATE snapshots SET status = $9, sections = $1, prior_values = $2, \
                      populated_field_count = $3, source_position = $4, duration_ms = $5, \
                      aggregated_at = $6, error = NULL, position = $7 WHERE snapshot_id = $8",
             )
@@ -191,6 +193,7 @@ async fn apply_snapshot(
             .bind(Stamp(aggregated_at))
             .bind(position)
             .bind(snapshot_id)
+            .bind(SnapshotStatus::Current.as_str())
             .execute(c)
             .await
             .map(|done| done.rows_affected()))?;
@@ -199,11 +202,12 @@ async fn apply_snapshot(
             snapshot_id, error, ..
         } => {
             on_tx!(tx, c => sqlx::query(
-                "UPDATE snapshots SET status = 'failed', error = $1, position = $2 WHERE snapshot_id = $3",
+                "UPDATE snapshots SET status = $4, error = $1, position = $2 WHERE snapshot_id = $3",
             )
             .bind(error)
             .bind(position)
             .bind(snapshot_id)
+            .bind(SnapshotStatus::Failed.as_str())
             .execute(c)
             .await
             .map(|done| done.rows_affected()))?;

@@ -11,17 +11,25 @@ use crate::ProjectionError;
 use crate::organizations::Visible;
 
 /// Whether a current snapshot has seen every change to its records (its year and prior year).
-/// A condition, so a boolean on PostgreSQL and 0/1 on SQLite; never NULL.
-const CACHE_VALID: &str = "(s.status = 'current' AND s.source_position >= COALESCE(\
-    (SELECT max(c.position) FROM source_changes c \
-     WHERE c.org_id = s.org_id AND c.year IN (s.period_year, s.prior_year)), 0))";
+/// A condition, so a boolean on PostgreSQL and 0/1 on SQLite; never NULL. It is part of the
+/// column list of statements numbered differently, so its status is written in, from the enum.
+fn cache_valid() -> String {
+    format!(
+        "(s.status = '{}' AND s.source_position >= COALESCE(\
+         (SELECT max(c.position) FROM source_changes c \
+          WHERE c.org_id = s.org_id AND c.year IN (s.period_year, s.prior_year)), 0))",
+        SnapshotStatus::Current.as_str()
+    )
+}
 
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct SnapshotRow {
     pub snapshot_id: String,
-    pub org_id: String,
+    #[sqlx(try_from = "String")]
+    pub org_id: OrgId,
     pub organization_name: Option<String>,
-    pub period_id: String,
+    #[sqlx(try_from = "String")]
+    pub period_id: PeriodId,
     #[sqlx(try_from = "String")]
     pub status: SnapshotStatus,
     pub job_id: String,
@@ -50,10 +58,11 @@ fn snapshot_columns(with_values: bool) -> String {
     } else {
         "NULL AS sections, NULL AS prior_values"
     };
+    let cache_valid = cache_valid();
     // populated_field_count is INTEGER: widened so it decodes as i64 on PostgreSQL too.
     format!(
         "s.snapshot_id, s.org_id, o.name AS organization_name, s.period_id, s.status, s.job_id, \
-         {CACHE_VALID} AS cache_valid, s.invalidation_reason, s.invalidated_at, {values}, \
+         {cache_valid} AS cache_valid, s.invalidation_reason, s.invalidated_at, {values}, \
          CAST(s.populated_field_count AS BIGINT) AS populated_field_count, s.aggregated_at, \
          s.created_at, s.error"
     )
@@ -81,12 +90,13 @@ pub async fn current(
 ) -> Result<Option<SnapshotRow>, ProjectionError> {
     let sql = format!(
         "SELECT {} FROM snapshots s LEFT JOIN organizations o ON o.org_id = s.org_id \
-         WHERE s.org_id = $1 AND s.period_id = $2 AND s.status = 'current'",
+         WHERE s.org_id = $1 AND s.period_id = $2 AND s.status = $3",
         snapshot_columns(false)
     );
     Ok(on_pool!(pool, c => sqlx::query_as(sqlx::AssertSqlSafe(sql))
         .bind(org_id)
         .bind(period_id)
+        .bind(SnapshotStatus::Current.as_str())
         .fetch_optional(c)
         .await)?)
 }
@@ -159,14 +169,17 @@ pub async fn next_stale(
 ) -> Result<Option<(String, OrgId, PeriodId)>, ProjectionError> {
     let sql = format!(
         "SELECT s.snapshot_id, s.org_id, s.period_id FROM snapshots s \
-         WHERE (s.status = 'processing' OR (s.status = 'current' AND NOT {CACHE_VALID})) \
+         WHERE (s.status = $3 OR (s.status = $4 AND NOT {})) \
            AND {} \
          ORDER BY s.created_at, s.snapshot_id LIMIT 1",
+        cache_valid(),
         unclaimed("s.snapshot_id")
     );
     let row: Option<(String, String, String)> = on_pool!(pool, c => sqlx::query_as(sqlx::AssertSqlSafe(sql))
             .bind(Stamp(now))
             .bind(claim.as_str())
+            .bind(SnapshotStatus::Processing.as_str())
+            .bind(SnapshotStatus::Current.as_str())
             .fetch_optional(c)
             .await)?;
     let Some((snapshot_id, org, period)) = row else {
@@ -242,41 +255,16 @@ pub async fn recent_aggregation_ms(pool: &ReadPool) -> Result<Option<f64>, Proje
         .then(|| durations.iter().sum::<i64>() as f64 / durations.len() as f64))
 }
 
-#[derive(Debug, Clone)]
+/// A `source_records` row: the date decoded as a date on both databases.
+#[derive(Debug, Clone, sqlx::FromRow)]
 pub struct SourceRecordRow {
     pub record_id: String,
-    pub occurred_on: String,
+    pub occurred_on: NaiveDate,
     pub metric: String,
     pub value: f64,
     pub hours: Option<f64>,
     pub data_source: String,
     pub imported_at: DateTime<Utc>,
-}
-
-/// A `source_records` row as stored: the date decoded as a date on both databases.
-#[derive(sqlx::FromRow)]
-struct SourceRecordRecord {
-    record_id: String,
-    occurred_on: NaiveDate,
-    metric: String,
-    value: f64,
-    hours: Option<f64>,
-    data_source: String,
-    imported_at: DateTime<Utc>,
-}
-
-impl From<SourceRecordRecord> for SourceRecordRow {
-    fn from(r: SourceRecordRecord) -> Self {
-        SourceRecordRow {
-            record_id: r.record_id,
-            occurred_on: r.occurred_on.to_string(),
-            metric: r.metric,
-            value: r.value,
-            hours: r.hours,
-            data_source: r.data_source,
-            imported_at: r.imported_at,
-        }
-    }
 }
 
 /// One page of an organisation's records, newest date first.
@@ -302,7 +290,7 @@ pub async fn source_records(
         "SELECT record_id, occurred_on, metric, value, hours, data_source, imported_at FROM source_records \
          WHERE {condition} ORDER BY occurred_on DESC, record_id {clause}"
     );
-    let rows: Vec<SourceRecordRecord> = on_pool!(pool, c => {
+    let rows: Vec<SourceRecordRow> = on_pool!(pool, c => {
         let mut query = sqlx::query_as(sqlx::AssertSqlSafe(page))
             .bind(org_id)
             .bind(from)
@@ -321,8 +309,5 @@ pub async fn source_records(
         .bind(metric.unwrap_or_default())
         .fetch_one(c)
         .await)?;
-    Ok((
-        rows.into_iter().map(SourceRecordRow::from).collect(),
-        total as u64,
-    ))
+    Ok((rows, total as u64))
 }

@@ -3,9 +3,10 @@
 
 use chrono::{DateTime, NaiveDate, Utc};
 use domain::report::{Report, ReportEvent, ReportStatus, ReportType};
-use domain::{Aggregate, decode_event};
+use domain::{Aggregate, OrgId, decode_event};
 use store::{Filter, IdList, ReadPool, ReadTransaction, RecordedEvent, Stamp, on_pool, on_tx};
 
+use crate::column::Stored;
 use crate::organizations::Visible;
 use crate::{Projection, ProjectionError};
 
@@ -136,16 +137,20 @@ impl Projection for ReportsProjection {
     }
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, sqlx::FromRow)]
 pub struct ReportRow {
     pub report_id: String,
-    pub org_id: String,
+    #[sqlx(try_from = "String")]
+    pub org_id: OrgId,
+    #[sqlx(try_from = "String")]
     pub report_type: ReportType,
     pub period_from: NaiveDate,
     pub period_to: NaiveDate,
+    #[sqlx(try_from = "String")]
     pub status: ReportStatus,
     pub file_ref: Option<String>,
     pub file_name: Option<String>,
+    #[sqlx(try_from = "Stored<Option<i64>>")]
     pub file_size_bytes: Option<u64>,
     pub generated_by: Option<String>,
     pub generated_at: Option<DateTime<Utc>>,
@@ -159,56 +164,6 @@ pub struct ReportRow {
     pub file_removed: bool,
 }
 
-/// A `reports` row as stored: the size is a signed integer there.
-#[derive(sqlx::FromRow)]
-struct ReportRecord {
-    report_id: String,
-    org_id: String,
-    #[sqlx(try_from = "String")]
-    report_type: ReportType,
-    period_from: NaiveDate,
-    period_to: NaiveDate,
-    #[sqlx(try_from = "String")]
-    status: ReportStatus,
-    file_ref: Option<String>,
-    file_name: Option<String>,
-    file_size_bytes: Option<i64>,
-    generated_by: Option<String>,
-    generated_at: Option<DateTime<Utc>>,
-    source_position: Option<String>,
-    as_of_position: String,
-    export_id: Option<String>,
-    created_at: DateTime<Utc>,
-    updated_at: DateTime<Utc>,
-    deleted: bool,
-    file_removed: bool,
-}
-
-impl From<ReportRecord> for ReportRow {
-    fn from(r: ReportRecord) -> Self {
-        ReportRow {
-            report_id: r.report_id,
-            org_id: r.org_id,
-            report_type: r.report_type,
-            period_from: r.period_from,
-            period_to: r.period_to,
-            status: r.status,
-            file_ref: r.file_ref,
-            file_name: r.file_name,
-            file_size_bytes: r.file_size_bytes.map(|n| n.max(0) as u64),
-            generated_by: r.generated_by,
-            generated_at: r.generated_at,
-            source_position: r.source_position,
-            as_of_position: r.as_of_position,
-            export_id: r.export_id,
-            created_at: r.created_at,
-            updated_at: r.updated_at,
-            deleted: r.deleted,
-            file_removed: r.file_removed,
-        }
-    }
-}
-
 const COLUMNS: &str = "report_id, org_id, report_type, period_from, period_to, status, file_ref, \
     file_name, file_size_bytes, generated_by, generated_at, source_position, as_of_position, \
     export_id, created_at, updated_at, deleted, file_removed";
@@ -216,11 +171,11 @@ const COLUMNS: &str = "report_id, org_id, report_type, period_from, period_to, s
 /// A report, deleted ones included.
 pub async fn get(pool: &ReadPool, report_id: &str) -> Result<Option<ReportRow>, ProjectionError> {
     let sql = format!("SELECT {COLUMNS} FROM reports WHERE report_id = $1");
-    let found: Option<ReportRecord> = on_pool!(pool, c => sqlx::query_as(sqlx::AssertSqlSafe(sql))
+    let found: Option<ReportRow> = on_pool!(pool, c => sqlx::query_as(sqlx::AssertSqlSafe(sql))
         .bind(report_id)
         .fetch_optional(c)
         .await)?;
-    Ok(found.map(ReportRow::from))
+    Ok(found)
 }
 
 #[derive(Debug, Default)]
@@ -303,7 +258,7 @@ pub async fn list(
             query
         }};
     }
-    let records: Vec<ReportRecord> = on_pool!(pool, c => {
+    let records: Vec<ReportRow> = on_pool!(pool, c => {
         let mut query = bind_filters!(sqlx::query_as(sqlx::AssertSqlSafe(page_sql)));
         for value in bound.iter().flatten() {
             query = query.bind(*value);
@@ -315,10 +270,7 @@ pub async fn list(
     )
     .fetch_one(c)
     .await)?;
-    Ok((
-        records.into_iter().map(ReportRow::from).collect(),
-        total.max(0) as u64,
-    ))
+    Ok((records.into_iter().collect(), total.max(0) as u64))
 }
 
 /// Deleted reports whose file is still stored.
@@ -331,10 +283,10 @@ pub async fn files_to_remove(
          WHERE deleted = $1 AND file_removed = $2 AND file_ref IS NOT NULL \
          ORDER BY deleted_at, report_id LIMIT {limit}"
     );
-    let records: Vec<ReportRecord> = on_pool!(pool, c => sqlx::query_as(sqlx::AssertSqlSafe(sql))
+    let records: Vec<ReportRow> = on_pool!(pool, c => sqlx::query_as(sqlx::AssertSqlSafe(sql))
         .bind(true)
         .bind(false)
         .fetch_all(c)
         .await)?;
-    Ok(records.into_iter().map(ReportRow::from).collect())
+    Ok(records.into_iter().collect())
 }

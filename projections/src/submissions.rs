@@ -3,10 +3,11 @@
 
 use chrono::{DateTime, Utc};
 use domain::submission::{Submission, SubmissionEvent, SubmissionStatus};
-use domain::{Aggregate, decode_event, privacy};
+use domain::{Aggregate, OrgId, decode_event, privacy};
 use store::tables::work_claims::{ClaimKind, unclaimed};
 use store::{Filter, ReadPool, ReadTransaction, RecordedEvent, Stamp, on_pool, on_tx};
 
+use crate::column::Stored;
 use crate::{Projection, ProjectionError};
 
 pub const NAME: crate::ProjectionName = crate::ProjectionName::Submissions;
@@ -49,7 +50,7 @@ impl Projection for SubmissionsProjection {
                     "INSERT INTO bufdir_submissions (submission_id, org_id, report_id, \
                          payload_version, payload, payload_digest, status, attempts, \
                          next_attempt_at, requested_at, updated_at, contact_subject) \
-                     VALUES ($1, $2, $3, $4, $5, $6, 'pending', 0, $7, $7, $7, $8) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $9, 0, $7, $7, $7, $8) \
                      ON CONFLICT (submission_id) DO NOTHING",
                 )
                 .bind(submission_id.clone())
@@ -60,6 +61,7 @@ impl Projection for SubmissionsProjection {
                 .bind(payload_digest.clone())
                 .bind(Stamp(requested_at))
                 .bind(privacy::encrypted_subject(&payload).map(str::to_string))
+                .bind(SubmissionStatus::Pending.as_str())
                 .execute(c)
                 .await
                 .map(|done| done.rows_affected()))?;
@@ -118,13 +120,14 @@ impl Projection for SubmissionsProjection {
             } => {
                 let error = format!("Bufdir answered {http_status}: {reason}");
                 on_tx!(tx, c => sqlx::query(
-                    "UPDATE bufdir_submissions SET status = 'failed', next_attempt_at = NULL, \
+                    "UPDATE bufdir_submissions SET status = $4, next_attempt_at = NULL, \
                          last_error = $1, attempts = attempts + 1, updated_at = $2 \
                      WHERE submission_id = $3",
                 )
                 .bind(error.clone())
                 .bind(Stamp(refused_at))
                 .bind(submission_id.clone())
+                .bind(SubmissionStatus::Failed.as_str())
                 .execute(c)
                 .await
                 .map(|done| done.rows_affected()))?;
@@ -154,70 +157,28 @@ impl Projection for SubmissionsProjection {
     }
 }
 
-#[derive(Debug, Clone)]
+/// A `bufdir_submissions` row; the payload is text (not `jsonb`) on both databases.
+#[derive(Debug, Clone, sqlx::FromRow)]
 pub struct SubmissionRow {
     pub submission_id: String,
-    pub org_id: String,
+    #[sqlx(try_from = "String")]
+    pub org_id: OrgId,
     pub report_id: String,
     pub payload_version: String,
+    #[sqlx(try_from = "Stored<String>")]
     pub payload: serde_json::Value,
+    #[sqlx(try_from = "String")]
     pub status: SubmissionStatus,
     pub reference_id: Option<String>,
     pub submitted_at: Option<DateTime<Utc>>,
     pub confirmation: Option<String>,
     pub processed_at: Option<DateTime<Utc>>,
     pub notes: Option<String>,
+    #[sqlx(try_from = "i64")]
     pub attempts: u32,
     pub next_attempt_at: Option<DateTime<Utc>>,
     pub last_error: Option<String>,
     pub requested_at: DateTime<Utc>,
-}
-
-/// A `bufdir_submissions` row as stored: the payload is text (not `jsonb`) on both databases.
-#[derive(sqlx::FromRow)]
-struct SubmissionRecord {
-    submission_id: String,
-    org_id: String,
-    report_id: String,
-    payload_version: String,
-    payload: String,
-    #[sqlx(try_from = "String")]
-    status: SubmissionStatus,
-    reference_id: Option<String>,
-    submitted_at: Option<DateTime<Utc>>,
-    confirmation: Option<String>,
-    processed_at: Option<DateTime<Utc>>,
-    notes: Option<String>,
-    #[sqlx(try_from = "i64")]
-    attempts: u32,
-    next_attempt_at: Option<DateTime<Utc>>,
-    last_error: Option<String>,
-    requested_at: DateTime<Utc>,
-}
-
-impl TryFrom<SubmissionRecord> for SubmissionRow {
-    type Error = ProjectionError;
-
-    fn try_from(r: SubmissionRecord) -> Result<Self, Self::Error> {
-        Ok(SubmissionRow {
-            payload: serde_json::from_str(&r.payload)
-                .map_err(|e| ProjectionError::Corrupt(format!("payload: {e}")))?,
-            submission_id: r.submission_id,
-            org_id: r.org_id,
-            report_id: r.report_id,
-            payload_version: r.payload_version,
-            status: r.status,
-            reference_id: r.reference_id,
-            submitted_at: r.submitted_at,
-            confirmation: r.confirmation,
-            processed_at: r.processed_at,
-            notes: r.notes,
-            attempts: r.attempts,
-            next_attempt_at: r.next_attempt_at,
-            last_error: r.last_error,
-            requested_at: r.requested_at,
-        })
-    }
 }
 
 const COLUMNS: &str = "submission_id, org_id, report_id, payload_version, payload, status, \
@@ -231,11 +192,11 @@ async fn one(
     value: &str,
 ) -> Result<Option<SubmissionRow>, ProjectionError> {
     let sql = format!("SELECT {COLUMNS} FROM bufdir_submissions WHERE {condition}");
-    let found: Option<SubmissionRecord> = on_pool!(pool, c => sqlx::query_as(sqlx::AssertSqlSafe(sql))
+    let found: Option<SubmissionRow> = on_pool!(pool, c => sqlx::query_as(sqlx::AssertSqlSafe(sql))
             .bind(value)
             .fetch_optional(c)
             .await)?;
-    found.map(SubmissionRow::try_from).transpose()
+    Ok(found)
 }
 
 pub async fn by_id(
@@ -268,12 +229,12 @@ pub async fn latest_for_report(
         "SELECT {COLUMNS} FROM bufdir_submissions WHERE org_id = $1 AND report_id = $2 \
          ORDER BY requested_at DESC, submission_id DESC LIMIT 1"
     );
-    let found: Option<SubmissionRecord> = on_pool!(pool, c => sqlx::query_as(sqlx::AssertSqlSafe(sql))
+    let found: Option<SubmissionRow> = on_pool!(pool, c => sqlx::query_as(sqlx::AssertSqlSafe(sql))
             .bind(org_id)
             .bind(report_id)
             .fetch_optional(c)
             .await)?;
-    found.map(SubmissionRow::try_from).transpose()
+    Ok(found)
 }
 
 /// The pending submission whose next attempt is due soonest, if one is due at `now`.
@@ -284,16 +245,17 @@ pub async fn next_due_delivery(
 ) -> Result<Option<SubmissionRow>, ProjectionError> {
     let sql = format!(
         "SELECT {COLUMNS} FROM bufdir_submissions \
-         WHERE status = 'pending' AND next_attempt_at <= $1 AND {} \
+         WHERE status = $3 AND next_attempt_at <= $1 AND {} \
          ORDER BY next_attempt_at, submission_id LIMIT 1",
         unclaimed("bufdir_submissions.submission_id")
     );
-    let found: Option<SubmissionRecord> = on_pool!(pool, c => sqlx::query_as(sqlx::AssertSqlSafe(sql))
+    let found: Option<SubmissionRow> = on_pool!(pool, c => sqlx::query_as(sqlx::AssertSqlSafe(sql))
             .bind(Stamp(now))
             .bind(claim.as_str())
+            .bind(SubmissionStatus::Pending.as_str())
             .fetch_optional(c)
             .await)?;
-    found.map(SubmissionRow::try_from).transpose()
+    Ok(found)
 }
 
 /// Submissions Bufdir has received but not yet decided on, oldest first, whose status poll
@@ -305,16 +267,17 @@ pub async fn awaiting_verdict(
     claim: ClaimKind,
 ) -> Result<Vec<SubmissionRow>, ProjectionError> {
     let sql = format!(
-        "SELECT {COLUMNS} FROM bufdir_submissions WHERE status = 'received' AND {} \
+        "SELECT {COLUMNS} FROM bufdir_submissions WHERE status = $3 AND {} \
          ORDER BY submitted_at, submission_id LIMIT {limit}",
         unclaimed("bufdir_submissions.submission_id")
     );
-    let records: Vec<SubmissionRecord> = on_pool!(pool, c => sqlx::query_as(sqlx::AssertSqlSafe(sql))
+    let records: Vec<SubmissionRow> = on_pool!(pool, c => sqlx::query_as(sqlx::AssertSqlSafe(sql))
             .bind(Stamp(now))
             .bind(claim.as_str())
+            .bind(SubmissionStatus::Received.as_str())
             .fetch_all(c)
             .await)?;
-    records.into_iter().map(SubmissionRow::try_from).collect()
+    Ok(records)
 }
 
 /// The ids of the submissions whose contact person is encrypted under `subject_id`'s key.

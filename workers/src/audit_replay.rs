@@ -41,7 +41,9 @@ pub async fn replay(file: &Path, as_of: i64, subject: &Subject) -> anyhow::Resul
         );
         let projections = projections::Projections::new(db.clone(), projections::all());
         for name in projections.names() {
-            projections.rebuild_observed(name.as_str(), &mut |_, _| {}).await?;
+            projections
+                .rebuild_observed(name.as_str(), &mut |_, _| {})
+                .await?;
         }
         let shown = show(&db, as_of, subject).await;
         db.read.close().await;

@@ -9,7 +9,6 @@ use std::sync::Arc;
 use chrono::Utc;
 use commands::Error;
 use commands::submissions as submissions_command;
-use domain::OrgId;
 use domain::submission::{SubmissionCommand, SubmissionStatus};
 use projections::{Projections, submissions};
 use store::Database;
@@ -58,7 +57,7 @@ impl DeliveryWorker {
         };
         let result = self
             .bufdir
-            .submit(&row.org_id, &row.submission_id, &request)
+            .submit(row.org_id.as_str(), &row.submission_id, &request)
             .await;
         let now = Utc::now();
         let id = row.submission_id.clone();
@@ -105,7 +104,7 @@ impl DeliveryWorker {
                 }
             }
         };
-        let org = OrgId::parse(&row.org_id)?;
+        let org = row.org_id.clone();
         let ctx = crate::commands_of(&self.db, &self.projections);
         let metadata = crate::acting("bufdir-delivery");
         match submissions_command::record(&ctx, &metadata, &org, &row.report_id, command).await {

@@ -8,7 +8,6 @@ use std::sync::Arc;
 use chrono::Utc;
 use commands::Error;
 use commands::submissions as submissions_command;
-use domain::OrgId;
 use domain::submission::{SubmissionCommand, SubmissionStatus};
 use projections::{Projections, submissions};
 use store::Database;
@@ -62,7 +61,7 @@ impl Worker for StatusWorker {
             {
                 continue;
             }
-            let answer = match self.bufdir.status(&row.org_id, reference).await {
+            let answer = match self.bufdir.status(row.org_id.as_str(), reference).await {
                 Ok(answer) => answer,
                 Err(e) => {
                     tracing::warn!(reference, error = %store::causes(&e), "could not ask Bufdir for a status; will ask again");
@@ -80,7 +79,7 @@ impl Worker for StatusWorker {
             if status == row.status {
                 continue;
             }
-            let org = OrgId::parse(&row.org_id)?;
+            let org = row.org_id.clone();
             let command = SubmissionCommand::RecordStatus {
                 submission_id: row.submission_id.clone(),
                 status,

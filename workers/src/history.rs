@@ -10,7 +10,6 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use commands::Error;
-use domain::OrgId;
 use domain::report::{NewReport, ReportError, ReportFile, ReportStatus, ReportType};
 use futures::StreamExt;
 use projections::exports::{self, ExportRow};
@@ -93,7 +92,7 @@ impl HistoryWorker {
 
     async fn record(&self, export: &ExportRow) -> anyhow::Result<()> {
         let report_id = report_id_of(&export.export_id);
-        let org = OrgId::parse(&export.org_id)?;
+        let org = export.org_id.clone();
         let (Some(key), Some(name)) = (&export.file_key, &export.file_name) else {
             anyhow::bail!("completed export {} has no file", export.export_id);
         };

@@ -14,7 +14,11 @@ pub async fn projections(root: &Root<'_>, command: &ProjectionsCommand) -> anyho
         ProjectionsCommand::Rebuild { name } => {
             let names = match name {
                 Some(n) => vec![n.clone()],
-                None => projections.names().iter().map(ToString::to_string).collect(),
+                None => projections
+                    .names()
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect(),
             };
             for name in names {
                 // Read per projection: a service writing meanwhile moves the head on.

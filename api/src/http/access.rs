@@ -24,8 +24,7 @@ pub(crate) const RENDERERS: &[Role] = &[Role::Service];
 /// The organisation, if it is registered and the caller's.
 pub async fn org(state: &AppState, caller: &Caller, org_id: &str) -> Result<OrgId, ApiError> {
     let found = organization(state, org_id).await?;
-    caller.scope(org_id, found, "organisation")?;
-    OrgId::parse(org_id).map_err(ApiError::internal)
+    Ok(caller.scope(org_id, found, "organisation")?.org_id)
 }
 
 /// A live (not deleted) snapshot of the caller's.
@@ -43,14 +42,20 @@ pub async fn snapshot(
             report_queries::snapshot(&state.db.read, id),
         )
         .await?;
-    let owner = found.as_ref().map(|s| s.org_id.clone()).unwrap_or_default();
+    let owner = found
+        .as_ref()
+        .map(|s| s.org_id.to_string())
+        .unwrap_or_default();
     caller.scope(&owner, found, "snapshot")
 }
 
 /// A live (not deleted) export of the caller's; re-exports are not exports here.
 pub async fn export(state: &AppState, caller: &Caller, id: &str) -> Result<ExportRow, ApiError> {
     let found = export_row(state, id).await?.filter(|e| !e.deleted);
-    let owner = found.as_ref().map(|e| e.org_id.clone()).unwrap_or_default();
+    let owner = found
+        .as_ref()
+        .map(|e| e.org_id.to_string())
+        .unwrap_or_default();
     caller.scope(&owner, found, "export")
 }
 
@@ -59,7 +64,10 @@ pub async fn reexport(state: &AppState, caller: &Caller, id: &str) -> Result<Exp
     let found = export_row(state, id)
         .await?
         .filter(|e| !e.deleted && e.reexport_of.is_some());
-    let owner = found.as_ref().map(|e| e.org_id.clone()).unwrap_or_default();
+    let owner = found
+        .as_ref()
+        .map(|e| e.org_id.to_string())
+        .unwrap_or_default();
     caller.scope(&owner, found, "re-export")
 }
 
@@ -71,7 +79,10 @@ pub async fn report(state: &AppState, caller: &Caller, id: &str) -> Result<Repor
         .read(|c| &c.reports, id, reports::get(&state.db.read, id))
         .await?
         .filter(|r| !r.deleted);
-    let owner = found.as_ref().map(|r| r.org_id.clone()).unwrap_or_default();
+    let owner = found
+        .as_ref()
+        .map(|r| r.org_id.to_string())
+        .unwrap_or_default();
     caller.scope(&owner, found, "report")
 }
 

@@ -96,11 +96,11 @@ fn file_pair(
 }
 
 /// A report's file as a client names it (`file_ref` with `file_size_bytes`), once it is checked
-/// to be organisation `org_id`'s own. `errors` are the request's other problems: with any, or
+/// to be organisation `org`'s own. `errors` are the request's other problems: with any, or
 /// with a half of the pair, the answer is one 422 naming them all.
 pub async fn report_file(
     state: &AppState,
-    org_id: &str,
+    org: &OrgId,
     (file_ref, size): (Option<String>, Option<u64>),
     mut errors: Vec<FieldError>,
 ) -> Result<Option<domain::report::ReportFile>, ApiError> {
@@ -115,8 +115,7 @@ pub async fn report_file(
     let Some((file_ref, file_size_bytes)) = file else {
         return Ok(None);
     };
-    let org = OrgId::parse(org_id).map_err(ApiError::internal)?;
-    let key = owned_file(state, &org, "file_ref", &file_ref, file_size_bytes).await?;
+    let key = owned_file(state, org, "file_ref", &file_ref, file_size_bytes).await?;
     Ok(Some(domain::report::ReportFile {
         file_ref: key.into(),
         file_size_bytes,
@@ -127,12 +126,11 @@ pub async fn report_file(
 /// name a file that is not the organisation's: that file is left alone.
 pub(crate) async fn remove_report_file(
     state: &AppState,
-    org_id: &str,
+    org: &OrgId,
     report_id: &str,
     file_ref: &str,
 ) -> Result<(), ApiError> {
-    let org = OrgId::parse(org_id).map_err(ApiError::internal)?;
-    if FileKey::parse(file_ref).is_ok_and(|k| k.is_owned_by(&org)) {
+    if FileKey::parse(file_ref).is_ok_and(|k| k.is_owned_by(org)) {
         state
             .services
             .files
@@ -223,13 +221,12 @@ pub(crate) async fn store_upload(
     result
 }
 
-/// A new key for an upload in `dir` of organisation `org_id`'s prefix (a report id, or
+/// A new key for an upload in `dir` of organisation `org`'s prefix (a report id, or
 /// `reexports/{id}`): a fresh segment per upload, so two uploads never write over each other.
-pub(crate) fn upload_key(org_id: &str, dir: &str, name: &str) -> Result<FileKey, ApiError> {
-    let org = domain::OrgId::parse(org_id).map_err(ApiError::internal)?;
+pub(crate) fn upload_key(org: &OrgId, dir: &str, name: &str) -> Result<FileKey, ApiError> {
     FileKey::parse(&format!(
         "{}{dir}/{}/{name}",
-        FileKey::org_prefix(&org),
+        FileKey::org_prefix(org),
         ulid::Ulid::new().to_string().to_lowercase()
     ))
     .map_err(|e| invalid("file_name", "invalid_file_name", e.to_string()))

@@ -157,6 +157,32 @@ impl From<workers::webhooks::TargetError> for ApiError {
     }
 }
 
+impl From<commands::log_seals::SealError> for ApiError {
+    fn from(e: commands::log_seals::SealError) -> Self {
+        match e {
+            commands::log_seals::SealError::Store(e) => store_failed(e),
+            other => ApiError::internal(other),
+        }
+    }
+}
+
+/// Bufdir's answer to a call made for the caller: credentials it refused are the caller's to
+/// fix (401), a Bufdir that is down or busy is a 503, anything else is ours.
+impl From<workers::bufdir::GatewayError> for ApiError {
+    fn from(e: workers::bufdir::GatewayError) -> Self {
+        use workers::bufdir::{BufdirError, GatewayError};
+        match e {
+            GatewayError::Bufdir(BufdirError::Unauthorized(_)) => {
+                ApiError::Unauthorized("Bufdir did not accept these client credentials".into())
+            }
+            GatewayError::Bufdir(e) if e.is_transient() => {
+                ApiError::Unavailable(format!("{e}; try again shortly"))
+            }
+            other => ApiError::internal(other),
+        }
+    }
+}
+
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
         store_failed(e)

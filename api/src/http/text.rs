@@ -3,16 +3,22 @@
 //! wrong field at once (poem's validators would stop at the first, as a 400 without a field),
 //! and stating the rule in the spec lets a client, or a fuzzer, know what is accepted.
 //!
-//! Each type reads any string; the rule it publishes is the one its handler applies.
+//! Each type reads any string; the rule it publishes is the one `check` applies, so a handler
+//! asks the type instead of restating the rule. (A pattern beyond "not blank" belongs to a type
+//! the text becomes, such as `domain::OrgId`, whose parse is the check.)
 
 use poem_openapi::registry::{MetaSchema, MetaSchemaRef};
 use poem_openapi::types::{ParseError, ParseFromJSON, ParseFromParameter, ParseResult, ToJSON};
 use serde_json::Value;
 
+use crate::http::problem::FieldError;
+
 /// What a text type publishes about its strings.
 #[derive(Default)]
 struct Rule {
     pattern: Option<&'static str>,
+    /// At least one character that is not white space (published as the pattern `\S`).
+    non_blank: bool,
     min_length: Option<usize>,
     max_length: Option<usize>,
     format: Option<&'static str>,
@@ -20,9 +26,46 @@ struct Rule {
 }
 
 impl Rule {
+    /// How `value` breaks this rule, as a field error of `field`; lengths count characters.
+    fn violation(&self, field: &str, value: &str) -> Option<FieldError> {
+        let chars = value.chars().count();
+        let (min, max) = (self.min_length.unwrap_or(0), self.max_length);
+        if chars < min || max.is_some_and(|max| chars > max) {
+            let range = match max {
+                Some(max) if min > 0 => format!("{min} to {max} characters"),
+                Some(max) => format!("at most {max} characters"),
+                None => format!("at least {min} characters"),
+            };
+            return Some(FieldError::new(
+                field,
+                "invalid_length",
+                format!("{field} is {range}"),
+            ));
+        }
+        if self.non_blank && value.trim().is_empty() {
+            return Some(FieldError::new(
+                field,
+                "blank",
+                format!("{field} must not be blank"),
+            ));
+        }
+        if !self.one_of.is_empty() && !self.one_of.iter().any(|v| v == value) {
+            let allowed = self.one_of.join(", ");
+            return Some(FieldError::new(
+                field,
+                "not_allowed",
+                format!("{field} is one of {allowed}"),
+            ));
+        }
+        None
+    }
+
     fn schema(self) -> MetaSchemaRef {
         let mut schema = MetaSchema::new("string");
-        schema.pattern = self.pattern.map(str::to_string);
+        schema.pattern = self
+            .pattern
+            .or(self.non_blank.then_some(r"\S"))
+            .map(str::to_string);
         schema.min_length = self.min_length;
         schema.max_length = self.max_length;
         schema.format = self.format;
@@ -41,6 +84,14 @@ macro_rules! text {
             type Target = String;
             fn deref(&self) -> &String {
                 &self.0
+            }
+        }
+
+        impl $name {
+            /// Adds to `errors` how this value breaks the rule the spec publishes for it.
+            pub fn check(&self, field: &str, errors: &mut Vec<FieldError>) {
+                let rule: Rule = $rule;
+                errors.extend(rule.violation(field, &self.0));
             }
         }
 
@@ -300,7 +351,7 @@ macro_rules! bounded {
             Rule {
                 min_length: Some($min),
                 max_length: Some($max),
-                pattern: Some(r"\S"),
+                non_blank: true,
                 ..Rule::default()
             }
         );
@@ -355,6 +406,40 @@ mod tests {
             OrgIdText::parse_from_json(Some(Value::String("Not Valid".into()))).unwrap(),
             OrgIdText("Not Valid".into()),
             "read as it is; the handler judges it"
+        );
+    }
+
+    #[test]
+    fn a_text_checks_the_rule_it_publishes() {
+        let mut errors = vec![];
+        Text200("a".repeat(200)).check("client_id", &mut errors);
+        UpTo1000(String::new()).check("reason", &mut errors);
+        assert!(errors.is_empty());
+        Text200("é".repeat(201)).check("client_id", &mut errors);
+        Text500("   ".into()).check("reason", &mut errors);
+        UpTo1000("x".repeat(1001)).check("reason", &mut errors);
+        let codes: Vec<(&str, &str)> = errors
+            .iter()
+            .map(|e| (e.field.as_str(), e.code.as_str()))
+            .collect();
+        assert_eq!(
+            codes,
+            [
+                ("client_id", "invalid_length"),
+                ("reason", "blank"),
+                ("reason", "invalid_length")
+            ]
+        );
+        let MetaSchemaRef::Inline(schema) = Text500::schema_ref() else {
+            panic!()
+        };
+        assert_eq!(
+            (
+                schema.pattern.as_deref(),
+                schema.min_length,
+                schema.max_length
+            ),
+            (Some(r"\S"), Some(1), Some(500))
         );
     }
 }

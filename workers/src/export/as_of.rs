@@ -115,7 +115,7 @@ pub async fn read(
     annex: Option<mpsc::Sender<AnnexRow>>,
     document: oneshot::Sender<ReportDocument>,
 ) -> anyhow::Result<()> {
-    let org = OrgId::parse(&export.org_id)?;
+    let org = export.org_id.clone();
     let (name, number) = organization(db, &org).await?;
     let known = records_at(db, &org, &position).await?;
     let (from, to) = (export.period_from, export.period_to);

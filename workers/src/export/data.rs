@@ -3,8 +3,8 @@
 //! same log position (the one written on its cover).
 
 use chrono::{DateTime, Utc};
+use domain::aggregation;
 use domain::schema::{self, BUFDIR_2025_V2};
-use domain::{OrgId, aggregation};
 use domain::{bufdir_payload, report_payload};
 use futures::StreamExt;
 use projections::exports::ExportRow;
@@ -30,7 +30,7 @@ pub async fn read(
         .await?
         .map(|p| p.to_string())
         .unwrap_or_else(|| "0".into());
-    let org = OrgId::parse(&export.org_id)?;
+    let org = export.org_id.clone();
     let org_row = organizations::get_in(&mut tx, org.as_str())
         .await?
         .ok_or_else(|| anyhow::anyhow!("organisation {org} is not registered"))?;
@@ -116,7 +116,7 @@ pub(super) fn document_from(
     let validation = bufdir_payload::validate(BUFDIR_2025_V2, &payload, now.date_naive());
     ReportDocument {
         export_id: export.export_id.clone(),
-        org_id: export.org_id.clone(),
+        org_id: export.org_id.to_string(),
         organization_name,
         organisasjonsnummer,
         period_from: export.period_from,

@@ -11,7 +11,6 @@ use std::time::{Duration, Instant};
 use chrono::Utc;
 use commands::Error;
 use commands::submissions::{self, SubmitToBufdir};
-use domain::OrgId;
 use domain::export::{
     ExportCommand, ExportError, ExportEvent, ExportFile, ExportStatus, ExportSubmission,
 };
@@ -305,7 +304,7 @@ impl ExportWorker {
             });
         }
         let submit = SubmitToBufdir {
-            org_id: OrgId::parse(&row.org_id)?,
+            org_id: row.org_id.clone(),
             report_id: row.export_id.clone(),
             payload_version: doc.payload_version.clone(),
             payload: doc.payload.clone(),

@@ -144,7 +144,7 @@ impl NotifyWorker {
     async fn send(&self, row: &ExportRow) -> Result<(), String> {
         let webhooks = &self.webhooks;
         let global = webhooks.settings.global.as_ref();
-        let endpoint = endpoints::for_org(&webhooks.endpoints, global, &row.org_id)
+        let endpoint = endpoints::for_org(&webhooks.endpoints, global, row.org_id.as_str())
             .await
             .map_err(|e| format!("{e:#}"))?
             .ok_or_else(|| "no webhook URL is configured for the organisation".to_string())?;

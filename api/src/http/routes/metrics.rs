@@ -14,7 +14,8 @@ pub async fn scrape(state: Data<&AppState>) -> Response {
     match state.projections.lag().await {
         Ok(lags) => {
             for lag in lags {
-                metrics::gauge!(PROJECTION_LAG, "projection" => lag.name.as_str()).set(lag.behind as f64);
+                metrics::gauge!(PROJECTION_LAG, "projection" => lag.name.as_str())
+                    .set(lag.behind as f64);
             }
         }
         // The rest of the scrape is still worth having; the stale gauges say the last known lag.

@@ -142,8 +142,7 @@ impl WatchApi {
         let items = state
             .watch
             .watch(org_id.to_string(), period.to_string(), after)
-            .await
-            .map_err(ApiError::internal)?;
+            .await?;
         Ok(WatchStream(items.boxed()))
     }
 }

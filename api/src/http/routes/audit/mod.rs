@@ -142,9 +142,7 @@ impl AuditApi {
         auth.0.require_any(&[Role::Admin])?;
         let limit = limit.0.unwrap_or(DEFAULT_LIMIT) as usize;
         let from = after.0.map_or(0, |a| a.saturating_add(1));
-        let mut seals = commands::log_seals::list_from(state.db.events.as_ref(), from)
-            .await
-            .map_err(ApiError::internal)?;
+        let mut seals = commands::log_seals::list_from(state.db.events.as_ref(), from).await?;
         let more = seals.len() > limit;
         seals.truncate(limit);
         let next_after = more.then(|| seals.last().map(|s| s.version)).flatten();

@@ -12,7 +12,6 @@ use poem_openapi::param::{Header, Path};
 use poem_openapi::payload::Json;
 use projections::submissions::{self, SubmissionRow};
 use workers::bufdir::wire::Credentials;
-use workers::bufdir::{BufdirError, GatewayError};
 
 use crate::http::access;
 use crate::http::auth::{BearerAuth, Caller, Role};
@@ -36,7 +35,7 @@ fn receipt(row: SubmissionRow, warnings: Vec<String>) -> SubmissionReceipt {
         bufdir_confirmation: row.confirmation,
         submission_id: row.submission_id,
         report_id: row.report_id,
-        org_id: row.org_id,
+        org_id: row.org_id.into(),
         attempts: row.attempts,
         last_error: row.last_error,
         warnings,
@@ -45,10 +44,6 @@ fn receipt(row: SubmissionRow, warnings: Vec<String>) -> SubmissionReceipt {
 
 fn status_location(submission_id: &str) -> String {
     format!("/api/v1/bufdir-api/submission-status/{submission_id}")
-}
-
-fn unavailable(e: BufdirError) -> ApiError {
-    ApiError::Unavailable(format!("{e}; try again shortly"))
 }
 
 /// The organisation a call is for: the one named, or the caller's only one.
@@ -123,20 +118,8 @@ impl BufdirApi {
         )
         .await?;
         let mut errors = vec![];
-        if !(1..=200).contains(&body.client_id.len()) {
-            errors.push(FieldError::new(
-                "client_id",
-                "invalid_length",
-                "1 to 200 characters",
-            ));
-        }
-        if !(1..=1000).contains(&body.client_secret.len()) {
-            errors.push(FieldError::new(
-                "client_secret",
-                "invalid_length",
-                "1 to 1000 characters",
-            ));
-        }
+        body.client_id.check("client_id", &mut errors);
+        body.client_secret.check("client_secret", &mut errors);
         if !errors.is_empty() {
             return Err(ApiError::invalid(errors).into());
         }
@@ -144,22 +127,11 @@ impl BufdirApi {
             client_id: body.client_id.0,
             client_secret: body.client_secret.0.into(),
         };
-        let token = match state
+        let token = state
             .services
             .bufdir
             .authenticate(org.as_str(), &credentials)
-            .await
-        {
-            Ok(token) => token,
-            Err(GatewayError::Bufdir(BufdirError::Unauthorized(_))) => {
-                return Err(ApiError::Unauthorized(
-                    "Bufdir did not accept these client credentials".into(),
-                )
-                .into());
-            }
-            Err(GatewayError::Bufdir(e)) if e.is_transient() => return Err(unavailable(e).into()),
-            Err(e) => return Err(ApiError::internal(e).into()),
-        };
+            .await?;
         command::record_authentication(
             &state.commands,
             &metadata(&caller, req),
@@ -255,7 +227,10 @@ impl BufdirApi {
         } else {
             submissions::by_reference(&state.db.read, &id).await
         }?;
-        let org = found.as_ref().map(|r| r.org_id.clone()).unwrap_or_default();
+        let org = found
+            .as_ref()
+            .map(|r| r.org_id.to_string())
+            .unwrap_or_default();
         let row = auth.0.scope(&org, found, "submission")?;
         Ok(Json(SubmissionStatusView {
             reference_id: row.reference_id,
@@ -265,7 +240,7 @@ impl BufdirApi {
             notes: row.notes,
             submission_id: row.submission_id,
             report_id: row.report_id,
-            org_id: row.org_id,
+            org_id: row.org_id.into(),
             payload_version: row.payload_version,
             requested_at: row.requested_at.into(),
             attempts: row.attempts,

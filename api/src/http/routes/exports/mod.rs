@@ -59,7 +59,7 @@ async fn detail(state: &AppState, req: &Request, row: ExportRow) -> Result<Expor
         submission_reference_id: submission.as_ref().and_then(|s| s.reference_id.clone()),
         submission_status: submission.map(|s| s.status.as_str().into()),
         export_id: row.export_id,
-        org_id: row.org_id,
+        org_id: row.org_id.into(),
         status: row.status.into(),
         format: row.format.as_str().into(),
         period_from: row.period_from.into(),
@@ -220,13 +220,10 @@ impl ExportsApi {
         let caller = auth.0;
         access::export(&state, &caller, &export_id.0).await?;
         caller.require_any(WRITERS)?;
-        if body.reason.chars().count() > 1000 {
-            return Err(ApiError::invalid(vec![FieldError::new(
-                "reason",
-                "too_long",
-                "at most 1000 characters",
-            )])
-            .into());
+        let mut errors = vec![];
+        body.reason.check("reason", &mut errors);
+        if !errors.is_empty() {
+            return Err(ApiError::invalid(errors).into());
         }
         let now = command::cancel(
             &state.commands,

@@ -102,7 +102,7 @@ impl From<ExportRow> for ExportSummary {
     fn from(r: ExportRow) -> Self {
         ExportSummary {
             export_id: r.export_id,
-            org_id: r.org_id,
+            org_id: r.org_id.into(),
             status: r.status.into(),
             format: r.format.as_str().into(),
             period_from: r.period_from.into(),

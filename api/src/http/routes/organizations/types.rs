@@ -28,7 +28,7 @@ pub struct Organization {
 impl From<OrganizationRow> for Organization {
     fn from(r: OrganizationRow) -> Self {
         Organization {
-            org_id: r.org_id,
+            org_id: r.org_id.into(),
             name: r.name,
             organisasjonsnummer: r.organisasjonsnummer,
             created_at: r.created_at.into(),

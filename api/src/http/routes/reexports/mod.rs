@@ -10,7 +10,6 @@ mod types;
 
 use chrono::Utc;
 use commands::reexports::{self as command, RendererUpdate, RequestReexport};
-use domain::OrgId;
 use poem::web::Data;
 use poem::{Body, Request};
 use poem_openapi::OpenApi;
@@ -196,8 +195,8 @@ impl ReexportsApi {
                     )])
                     .into());
                 };
-                let org = OrgId::parse(&row.org_id).map_err(ApiError::internal)?;
-                let key = owned_file(&state, &org, "output_file_ref", &file_ref, size).await?;
+                let key =
+                    owned_file(&state, &row.org_id, "output_file_ref", &file_ref, size).await?;
                 Some(RendererUpdate::Completed {
                     key,
                     size,

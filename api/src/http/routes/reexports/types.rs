@@ -96,7 +96,7 @@ impl From<ExportRow> for Reexport {
             as_of_position: r.as_of_position,
             report_id: r.reexport_of.unwrap_or_default(),
             reexport_id: r.export_id,
-            org_id: r.org_id,
+            org_id: r.org_id.into(),
         }
     }
 }

@@ -90,10 +90,9 @@ impl ReportDataApi {
     ) -> Result<Json<SnapshotDetail>, ProblemResponse> {
         let row = access::snapshot(&state, &auth.0, &id.0).await?;
         let lang = lang.0.unwrap_or_default();
-        let period = PeriodId::parse(&row.period_id).map_err(ApiError::internal)?;
-        let prior_period = period.prior().to_string();
+        let prior_period = row.period_id.prior().to_string();
         let prior_snapshot =
-            report_queries::current(&state.db.read, &row.org_id, &prior_period).await?;
+            report_queries::current(&state.db.read, row.org_id.as_str(), &prior_period).await?;
         let schema = schema::bufdir_2025_v2();
         let sections = sections_of(&row, lang);
         Ok(Json(SnapshotDetail {
@@ -112,9 +111,9 @@ impl ReportDataApi {
             created_at: row.created_at.into(),
             error_message: row.error,
             snapshot_id: row.snapshot_id,
-            organization_id: row.org_id,
+            organization_id: row.org_id.into(),
             organization_name: row.organization_name,
-            period_id: row.period_id,
+            period_id: row.period_id.into(),
         }))
     }
 
@@ -136,13 +135,12 @@ impl ReportDataApi {
         id: Path<String>,
     ) -> Result<Json<serde_json::Value>, ProblemResponse> {
         let row = access::snapshot(&state, &auth.0, &id.0).await?;
-        let org = access::organization(&state, &row.org_id)
+        let org = access::organization(&state, row.org_id.as_str())
             .await?
             .ok_or_else(|| {
                 ApiError::internal(anyhow::anyhow!("snapshot of an unknown organisation"))
             })?;
-        let period = PeriodId::parse(&row.period_id).map_err(ApiError::internal)?;
-        let org_id = domain::OrgId::parse(&row.org_id).map_err(ApiError::internal)?;
+        let (period, org_id) = (row.period_id, row.org_id.clone());
         let mut tx = state
             .db
             .read
@@ -227,8 +225,8 @@ impl ReportDataApi {
                     snapshot_status: existing.status.into(),
                     estimated_completion_seconds: estimate.filter(|_| processing),
                     snapshot_id: existing.snapshot_id.clone(),
-                    organization_id: existing.org_id,
-                    period_id: existing.period_id,
+                    organization_id: existing.org_id.into(),
+                    period_id: existing.period_id.into(),
                     job_id: existing.job_id,
                     aggregated_at: existing.aggregated_at.map(Into::into),
                     created_at: existing.created_at.into(),
@@ -271,13 +269,7 @@ impl ReportDataApi {
                 "invalidate_cache must be true to re-aggregate",
             ));
         }
-        if reason.is_empty() || reason.chars().count() > 500 {
-            errors.push(FieldError::new(
-                "reason",
-                "invalid_reason",
-                "reason is 1 to 500 characters",
-            ));
-        }
+        body.reason.check("reason", &mut errors);
         if !errors.is_empty() {
             return Err(ApiError::invalid(errors).into());
         }
@@ -294,8 +286,8 @@ impl ReportDataApi {
         Ok(InvalidateResponse::Accepted(
             Json(Invalidated {
                 snapshot_id: row.snapshot_id,
-                organization_id: row.org_id,
-                period_id: row.period_id,
+                organization_id: row.org_id.into(),
+                period_id: row.period_id.into(),
                 snapshot_status: SnapshotStatus::Processing,
                 cache_valid: false,
                 invalidation_reason: reason,

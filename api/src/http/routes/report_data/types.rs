@@ -90,9 +90,9 @@ impl From<SnapshotRow> for SnapshotSummary {
             populated_field_count: row.populated_field_count,
             cache_valid: row.cache_valid,
             snapshot_id: row.snapshot_id,
-            organization_id: row.org_id,
+            organization_id: row.org_id.into(),
             organization_name: row.organization_name,
-            period_id: row.period_id,
+            period_id: row.period_id.into(),
             aggregated_at: row.aggregated_at.map(Into::into),
             created_at: row.created_at.into(),
         }

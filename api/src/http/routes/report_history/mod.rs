@@ -126,7 +126,7 @@ impl ReportHistoryApi {
         let kind = Kind::from(body.report_type);
         let errors = body.problems();
         let named = (body.file_ref.map(String::from), body.file_size_bytes);
-        let file = report_file(&state, org.as_str(), named, errors).await?;
+        let file = report_file(&state, &org, named, errors).await?;
         let metadata = metadata(&caller, req);
         let report_id = commands::id_for("rpt", &metadata);
         let report = NewReport {

@@ -99,7 +99,7 @@ impl From<ReportRow> for ReportRecord {
         ReportRecord {
             retained_until: retained_until(r.period_to).into(),
             report_id: r.report_id,
-            org_id: r.org_id,
+            org_id: r.org_id.into(),
             report_type: r.report_type.as_str().into(),
             period_from: r.period_from.into(),
             period_to: r.period_to.into(),
@@ -216,16 +216,8 @@ impl CreateReport {
                 ),
             ));
         }
-        if self
-            .generated_by
-            .as_ref()
-            .is_some_and(|v| v.trim().is_empty() || v.chars().count() > 200)
-        {
-            errors.push(FieldError::new(
-                "generated_by",
-                "invalid",
-                "generated_by is 1 to 200 characters",
-            ));
+        if let Some(by) = &self.generated_by {
+            by.check("generated_by", &mut errors);
         }
         errors
     }

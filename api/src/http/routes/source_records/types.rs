@@ -71,7 +71,7 @@ impl From<SourceRecordRow> for SourceRecordView {
     fn from(r: SourceRecordRow) -> Self {
         SourceRecordView {
             record_id: r.record_id,
-            occurred_on: r.occurred_on,
+            occurred_on: r.occurred_on.to_string(),
             metric: r.metric,
             value: r.value,
             hours: r.hours,
