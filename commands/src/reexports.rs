@@ -47,7 +47,7 @@ pub async fn request(
         locale: command.locale,
         reexport: Some(ReexportOf {
             report_id: report.report_id.clone(),
-            as_of_position: report.as_of_position.clone(),
+            as_of_position: report.as_of_position.to_string(),
             notify_on_completion: command.notify_on_completion,
         }),
     };
@@ -116,7 +116,10 @@ pub async fn report_progress(
                         size_bytes: size,
                         expires_at: now + file_ttl,
                     },
-                    source_position: row.as_of_position.clone().unwrap_or_default(),
+                    source_position: row
+                        .as_of_position
+                        .map(|p| p.to_string())
+                        .unwrap_or_default(),
                     duration_ms: (now - row.created_at).num_milliseconds().max(0) as u64,
                     completed_at,
                 },

@@ -5,7 +5,9 @@ use chrono::{DateTime, NaiveDate, Utc};
 use domain::export::{Export, ExportEvent, ExportFormat, ExportStatus, ExportSubmission};
 use domain::{Aggregate, Locale, OrgId, decode_event};
 use sqlx::types::Json;
-use store::{Filter, IdList, ReadPool, ReadTransaction, RecordedEvent, Stamp, on_pool, on_tx};
+use store::{
+    Filter, IdList, Position, ReadPool, ReadTransaction, RecordedEvent, Stamp, on_pool, on_tx,
+};
 
 use crate::column::Stored;
 use crate::{Projection, ProjectionError};
@@ -304,7 +306,8 @@ pub struct ExportRow {
     pub file_size_bytes: Option<u64>,
     pub file_expires_at: Option<DateTime<Utc>>,
     pub file_removed: bool,
-    pub source_position: Option<String>,
+    #[sqlx(try_from = "Stored<Option<String>>")]
+    pub source_position: Option<Position>,
     pub submission_id: Option<String>,
     #[sqlx(try_from = "Stored<Option<sqlx::types::Json<Vec<String>>>>")]
     pub submission_errors: Vec<String>,
@@ -315,7 +318,8 @@ pub struct ExportRow {
     pub locale: Locale,
     /// For a re-export: the report it regenerates, and the log position it reads up to.
     pub reexport_of: Option<String>,
-    pub as_of_position: Option<String>,
+    #[sqlx(try_from = "Stored<Option<String>>")]
+    pub as_of_position: Option<Position>,
     pub notify_on_completion: bool,
     pub notified: bool,
     #[sqlx(try_from = "i64")]

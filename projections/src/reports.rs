@@ -4,7 +4,9 @@
 use chrono::{DateTime, NaiveDate, Utc};
 use domain::report::{Report, ReportEvent, ReportStatus, ReportType};
 use domain::{Aggregate, OrgId, decode_event};
-use store::{Filter, IdList, ReadPool, ReadTransaction, RecordedEvent, Stamp, on_pool, on_tx};
+use store::{
+    Filter, IdList, Position, ReadPool, ReadTransaction, RecordedEvent, Stamp, on_pool, on_tx,
+};
 
 use crate::column::Stored;
 use crate::organizations::Visible;
@@ -154,9 +156,11 @@ pub struct ReportRow {
     pub file_size_bytes: Option<u64>,
     pub generated_by: Option<String>,
     pub generated_at: Option<DateTime<Utc>>,
-    pub source_position: Option<String>,
+    #[sqlx(try_from = "Stored<Option<String>>")]
+    pub source_position: Option<Position>,
     /// What a re-export reads the log up to.
-    pub as_of_position: String,
+    #[sqlx(try_from = "String")]
+    pub as_of_position: Position,
     pub export_id: Option<String>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,

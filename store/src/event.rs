@@ -41,6 +41,13 @@ impl Position {
     }
 }
 
+impl TryFrom<String> for Position {
+    type Error = StoreError;
+    fn try_from(s: String) -> Result<Self, Self::Error> {
+        s.parse()
+    }
+}
+
 impl fmt::Display for Position {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         if self.commit == self.prepare {

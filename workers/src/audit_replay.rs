@@ -68,12 +68,10 @@ async fn show(db: &Database, as_of: i64, subject: &Subject) -> anyhow::Result<Va
                 .with_context(|| {
                     format!("the export {export_id} of report {id} is not in the log")
                 })?;
-            let read_at = report
+            let at = report
                 .source_position
-                .clone()
                 .with_context(|| format!("report {id} does not say where its figures were read"))?;
             let (tx, rx) = oneshot::channel();
-            let at = read_at.parse()?;
             crate::export::as_of::read(db, &export, at, chrono::Utc::now(), None, tx).await?;
             let doc = rx.await.context("the figures were not read")?;
             let sections: Vec<Value> = doc
@@ -95,7 +93,7 @@ async fn show(db: &Database, as_of: i64, subject: &Subject) -> anyhow::Result<Va
                 "org_id": report.org_id,
                 "period_from": report.period_from,
                 "period_to": report.period_to,
-                "read_at": read_at,
+                "read_at": at.to_string(),
                 "sections": sections,
                 "payload": doc.payload,
             }))

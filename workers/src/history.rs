@@ -130,8 +130,8 @@ impl HistoryWorker {
             // A re-export read the log at its report's position; an export at the read model's.
             source_position: export
                 .as_of_position
-                .clone()
-                .or_else(|| export.source_position.clone()),
+                .or(export.source_position)
+                .map(|p| p.to_string()),
             export_id: Some(export.export_id.clone()),
         };
         let recorded = commands::reports::record(&self.ctx, &metadata(), report).await;

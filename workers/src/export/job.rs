@@ -181,12 +181,7 @@ impl ExportWorker {
         };
         let db = self.db.clone();
         let reading_row = row.clone();
-        let as_of = row
-            .as_of_position
-            .as_deref()
-            .map(str::parse::<store::Position>)
-            .transpose()
-            .map_err(|e| Stop::Failed(format!("the re-export's log position: {e}")))?;
+        let as_of = row.as_of_position;
         let reading = tokio::spawn(async move {
             match as_of {
                 Some(position) => {

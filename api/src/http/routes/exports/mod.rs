@@ -78,7 +78,7 @@ async fn detail(state: &AppState, req: &Request, row: ExportRow) -> Result<Expor
         submission_errors: row.submission_errors,
         cancelled_at: row.cancelled_at.map(Into::into),
         cancel_reason: row.cancel_reason,
-        source_position: row.source_position,
+        source_position: row.source_position.map(|p| p.to_string()),
     })
 }
 

@@ -93,7 +93,7 @@ impl From<ExportRow> for Reexport {
             notified: r.notified,
             notify_on_completion: r.notify_on_completion,
             error_message: r.error_message,
-            as_of_position: r.as_of_position,
+            as_of_position: r.as_of_position.map(|p| p.to_string()),
             report_id: r.reexport_of.unwrap_or_default(),
             reexport_id: r.export_id,
             org_id: r.org_id.into(),

@@ -110,7 +110,7 @@ impl From<ReportRow> for ReportRecord {
             generated_at: r.generated_at.map(Into::into),
             created_at: r.created_at.into(),
             updated_at: r.updated_at.into(),
-            source_position: r.source_position,
+            source_position: r.source_position.map(|p| p.to_string()),
             export_id: r.export_id,
         }
     }
