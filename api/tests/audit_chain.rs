@@ -386,6 +386,26 @@ async fn an_export_reproduces_a_report(data_dir: &Path, database_url: Option<&st
     let client = reqwest::Client::new();
     common::wait_ready(&client, &base).await;
     let token = common::token(data_dir, database_url, &["--role", "admin"]);
+    // The report's period is approved before it is made: its replay shows who approved what.
+    let approver = common::token(
+        data_dir,
+        database_url,
+        &["--role", "approver", "--org", "org-demo", "--sub", "kari"],
+    );
+    let sign_off = format!("{base}/api/v1/organizations/org-demo/sign-offs/2025");
+    let (status, shown) = get_json(&client, &sign_off, &approver).await;
+    assert_eq!(status, 200, "{shown}");
+    let approved: Value = client
+        .post(format!("{sign_off}/approvals"))
+        .bearer_auth(&approver)
+        .json(&serde_json::json!({"role": "approver", "payload_digest": shown["payload_digest"]}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(approved["status"], "standing", "{approved}");
     let created: Value = client
         .post(format!("{base}/api/v1/bufdir-exports"))
         .bearer_auth(&token)
@@ -466,6 +486,12 @@ async fn an_export_reproduces_a_report(data_dir: &Path, database_url: Option<&st
         shown["sections"].as_array().is_some_and(|s| !s.is_empty()),
         "{shown}"
     );
+    assert_eq!(
+        shown["approvals"][0]["approval_id"],
+        approved["approval_id"]
+    );
+    assert_eq!(shown["approvals"][0]["subject"], "kari");
+    assert_eq!(shown["approvals"][0]["status"], "standing");
     // Before the report was recorded, there is none to show.
     let before = command(
         &nowhere.dir,

@@ -68,6 +68,11 @@ struct Browser {
 
 impl Browser {
     async fn start() -> Browser {
+        Browser::sized(1280, 2200).await
+    }
+
+    /// A browser whose window is `width` × `height` CSS pixels (a phone: 390 wide).
+    async fn sized(width: u32, height: u32) -> Browser {
         let port = free_port();
         let driver = Command::new("chromedriver")
             .arg(format!("--port={port}"))
@@ -87,7 +92,7 @@ impl Browser {
         caps.insert(
             "goog:chromeOptions".into(),
             json!({"args": ["--headless=new", "--no-sandbox", "--disable-dev-shm-usage",
-                            "--disable-gpu", "--window-size=1280,2200"]}),
+                            "--disable-gpu", format!("--window-size={width},{height}")]}),
         );
         let client = ClientBuilder::new(HttpConnector::new())
             .capabilities(caps)
@@ -520,6 +525,142 @@ async fn browser_front_ends_on_allowed_origins_call_the_api_and_others_are_refus
     assert_eq!(
         body.attr("data-watch").await.unwrap().as_deref(),
         Some("refused")
+    );
+    browser.stop().await;
+    kill(&mut server);
+}
+
+/// The text of the element `css`, read in one step (the page redraws as it follows changes).
+async fn text_of(page: &Client, css: &str) -> String {
+    let text = page
+        .execute(
+            "const e = document.querySelector(arguments[0]); return e ? e.textContent : null",
+            vec![json!(css)],
+        )
+        .await
+        .unwrap();
+    text.as_str()
+        .unwrap_or_else(|| panic!("no {css} on the page"))
+        .to_string()
+}
+
+/// What the page's own formatting makes of a number and a moment.
+async fn formats_on(page: &Client) -> Value {
+    page.execute(
+        "return [number(1234.5), time('2026-12-07T19:57:15Z')]",
+        vec![],
+    )
+    .await
+    .unwrap()
+}
+
+#[tokio::test]
+#[ignore = "needs chromedriver and Chromium; ci/test runs it where they are (always in CI)"]
+async fn browser_preview_speaks_nynorsk_and_english_and_an_approver_approves_from_it() {
+    let dir = support::TempSqlite::new();
+    let admin = token(&dir.dir, &["--role", "admin"]);
+    let approver = token(
+        &dir.dir,
+        &["--role", "approver", "--org", "org-demo", "--sub", "kari"],
+    );
+    let mut server = serve(&dir.dir, "127.0.0.1:0", &[]);
+    let base = server.base.clone();
+    let http = reqwest::Client::new();
+    common::wait_ready(&http, &base).await;
+    let set = http
+        .put(format!(
+            "{base}/api/v1/organizations/org-demo/approval-policy"
+        ))
+        .bearer_auth(&admin)
+        .json(&json!({"requirements": [{"role": "approver", "count": 1}]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(set.status(), 200);
+
+    // Nynorsk on a phone: texts, statuses, findings, numbers and dates, in Norwegian time.
+    let browser = Browser::sized(390, 2400).await;
+    let page = &browser.client;
+    page.goto(&format!(
+        "{base}/preview?token={approver}&org=org-demo&period=2025&lang=nn"
+    ))
+    .await
+    .unwrap();
+    browser.wait_for("#validity[data-valid]", SLOW).await;
+    browser
+        .wait_for("#signoff-state[data-ready='false']", SLOW)
+        .await;
+    assert_eq!(text_of(page, "#snapshot-status").await, "gjeldande");
+    assert_eq!(
+        text_of(page, "#signoff-state").await,
+        "Manglar godkjenning frå 1 godkjennar."
+    );
+    let findings = text_of(page, "#validation-result").await;
+    assert!(findings.contains("tilrådd, men manglar"), "{findings}");
+    assert!(!findings.contains("anbefales"), "{findings}");
+    assert_eq!(
+        formats_on(page).await,
+        json!(["1\u{a0}234,5", "7. des. 2026, 20:57:15"])
+    );
+    let updated = text_of(page, "#last-updated").await;
+    assert!(
+        updated.starts_with("Sist oppdatert: ") && !updated.contains('M'),
+        "{updated}"
+    );
+
+    // The approver approves what the page shows, and the page says the report may go.
+    page.find(Locator::Id("approve-comment"))
+        .await
+        .unwrap()
+        .send_keys("Sett over")
+        .await
+        .unwrap();
+    page.find(Locator::Id("approve-button"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    browser
+        .wait_for("#approvals li[data-status='standing']", SLOW)
+        .await;
+    browser
+        .wait_for("#signoff-state[data-ready='true']", SLOW)
+        .await;
+    let approval = text_of(page, "#approvals li").await;
+    assert!(
+        approval.starts_with("Godkjend av kari (godkjennar)"),
+        "{approval}"
+    );
+    let shown: Value = http
+        .get(format!(
+            "{base}/api/v1/organizations/org-demo/sign-offs/2025"
+        ))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(shown["ready"], true, "the API agrees with the page");
+    assert_eq!(shown["approvals"][0]["comment"], "Sett over");
+
+    // The same page in English.
+    page.goto(&format!("{base}/preview?org=org-demo&period=2025&lang=en"))
+        .await
+        .unwrap();
+    browser
+        .wait_for("#signoff-state[data-ready='true']", SLOW)
+        .await;
+    assert_eq!(text_of(page, "#snapshot-status").await, "current");
+    assert_eq!(
+        text_of(page, "#signoff-state").await,
+        "Approved: the report may be submitted."
+    );
+    assert_eq!(
+        formats_on(page).await,
+        json!(["1,234.5", "7 Dec 2026, 20:57:15"])
     );
     browser.stop().await;
     kill(&mut server);

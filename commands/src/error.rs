@@ -53,6 +53,7 @@ impl<E: std::error::Error> Error<E> {
             pointer: pointer.to_string(),
             code,
             message_nb: message.clone(),
+            message_nn: message.clone(),
             message_en: message,
         }])
     }

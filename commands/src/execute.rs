@@ -65,6 +65,20 @@ pub async fn execute<A: Aggregate>(
     Err(Error::Contended)
 }
 
+/// The state of the aggregate in `stream`, as its history stands now: for a fact a command of
+/// another aggregate needs (a submission, the approvals of its report).
+pub(crate) async fn load<A: Aggregate, E: std::error::Error>(
+    store: &dyn EventStore,
+    stream: &str,
+) -> Result<A::State, Error<E>> {
+    let mut state = A::State::default();
+    for recorded in store.read_stream(stream, 0).await? {
+        let event: A::Event = decode_event(&recorded.event_type, &recorded.payload)?;
+        state = A::evolve(state, &event);
+    }
+    Ok(state)
+}
+
 /// The events a first attempt of this very request (same idempotency key and caller) recorded
 /// in the stream, as that attempt's result: its answer was lost (a crash, or a 5xx after the
 /// write released the key), and deciding again would record the request twice.

@@ -12,6 +12,7 @@ pub mod organizations;
 pub mod privacy;
 pub mod reexports;
 pub mod reports;
+pub mod signoff;
 pub mod snapshots;
 pub mod source_records;
 pub mod submissions;
@@ -27,7 +28,7 @@ use store::{Database, Metadata, Position};
 
 pub use error::Error;
 pub use execute::Executed;
-pub(crate) use execute::execute;
+pub(crate) use execute::{execute, load};
 
 /// What every command needs: the log and read models, and how long it waits for them.
 #[derive(Clone)]

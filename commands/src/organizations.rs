@@ -1,7 +1,8 @@
-//! RegisterOrganization.
+//! RegisterOrganization, SetApprovalPolicy.
 
 use chrono::{DateTime, SubsecRound, Utc};
 use domain::organization::{OrgName, Organization, OrganizationCommand, OrganizationError};
+use domain::signoff::ApprovalPolicy;
 use domain::{OrgId, OrgNumber};
 use projections::organizations as read;
 use store::Metadata;
@@ -35,4 +36,26 @@ pub async fn register(
     )
     .await?;
     Ok(now)
+}
+
+/// Sets who must approve the organisation's reports before they are submitted (an empty policy:
+/// nobody).
+pub async fn set_approval_policy(
+    ctx: &Ctx,
+    metadata: &Metadata,
+    org_id: &OrgId,
+    policy: ApprovalPolicy,
+) -> Result<(), Error<OrganizationError>> {
+    ctx.run::<Organization>(
+        &Organization::stream(org_id),
+        metadata,
+        &[read::NAME],
+        OrganizationCommand::SetApprovalPolicy {
+            org_id: org_id.clone(),
+            policy,
+            now: Utc::now(),
+        },
+    )
+    .await?;
+    Ok(())
 }

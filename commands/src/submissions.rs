@@ -96,6 +96,14 @@ pub async fn submit(
         return Err(Error::Invalid(validation.errors));
     }
     let authenticated = has_credentials(ctx, &org).await?;
+    // Checked on the payload as the client sent it: approvals name the clear payload's digest.
+    let sign_off = crate::signoff::check_submission(
+        ctx,
+        &registered,
+        &command.payload_version,
+        &command.payload,
+    )
+    .await?;
     // Validated in the clear above; kept in the log only encrypted under its subject's key.
     let payload = crate::privacy::protect(&ctx.db.read, command.payload).await?;
     let submission_id = id_for("sub", metadata);
@@ -111,6 +119,7 @@ pub async fn submit(
                 payload_version: command.payload_version,
                 payload,
                 authenticated,
+                sign_off,
                 now: Utc::now(),
             },
         )

@@ -36,6 +36,8 @@ pub struct Issue {
     /// Stable and machine-readable; clients branch on it.
     pub code: &'static str,
     pub message_nb: String,
+    /// Nynorsk.
+    pub message_nn: String,
     pub message_en: String,
 }
 
@@ -50,31 +52,40 @@ impl Validation {
         self.errors.is_empty()
     }
 
-    fn error(&mut self, pointer: &Pointer, code: &'static str, nb: String, en: String) {
+    fn error(&mut self, pointer: &Pointer, code: &'static str, nb: String, nn: String, en: String) {
         if self.errors.len() < MAX_ERRORS {
-            self.errors.push(issue(pointer, code, nb, en));
+            self.errors.push(issue(pointer, code, nb, nn, en));
         } else if self.errors.len() == MAX_ERRORS {
             self.errors.push(issue(
                 &Pointer::root(),
                 "too_many_errors",
                 format!("Mer enn {MAX_ERRORS} feil; resten er ikke listet."),
+                format!("Meir enn {MAX_ERRORS} feil; resten er ikkje lista."),
                 format!("More than {MAX_ERRORS} errors; the rest are not listed."),
             ));
         }
     }
 
-    fn warning(&mut self, pointer: &Pointer, code: &'static str, nb: String, en: String) {
+    fn warning(
+        &mut self,
+        pointer: &Pointer,
+        code: &'static str,
+        nb: String,
+        nn: String,
+        en: String,
+    ) {
         if self.warnings.len() < MAX_ERRORS {
-            self.warnings.push(issue(pointer, code, nb, en));
+            self.warnings.push(issue(pointer, code, nb, nn, en));
         }
     }
 }
 
-fn issue(pointer: &Pointer, code: &'static str, nb: String, en: String) -> Issue {
+fn issue(pointer: &Pointer, code: &'static str, nb: String, nn: String, en: String) -> Issue {
     Issue {
         pointer: pointer.0.clone(),
         code,
         message_nb: nb,
+        message_nn: nn,
         message_en: en,
     }
 }
@@ -117,6 +128,9 @@ pub fn validate_for_organisation(
             pointer: "/payload/organisasjonsnummer".into(),
             code: "organisasjonsnummer_mismatch",
             message_nb: format!("Organisasjonsnummeret er ikke {org_id}s ({registered_number})."),
+            message_nn: format!(
+                "Organisasjonsnummeret er ikkje det {org_id} har ({registered_number})."
+            ),
             message_en: format!("The organisasjonsnummer is not {org_id}'s ({registered_number})."),
         });
     }
@@ -137,6 +151,7 @@ pub fn validate(payload_version: &str, payload: &Value, today: NaiveDate) -> Val
             &Pointer::root().key("payload_version"),
             "unknown_payload_version",
             format!("Ukjent payload_version «{payload_version}». Kjente versjoner: {known}."),
+            format!("Ukjend payload_version «{payload_version}». Kjende versjonar: {known}."),
             format!("Unknown payload_version '{payload_version}'. Known versions: {known}."),
         );
         return v;
@@ -147,6 +162,7 @@ pub fn validate(payload_version: &str, payload: &Value, today: NaiveDate) -> Val
             &at,
             "invalid_type",
             "payload må være et JSON-objekt.".into(),
+            "payload må vere eit JSON-objekt.".into(),
             "payload must be a JSON object.".into(),
         );
         return v;
@@ -182,6 +198,7 @@ fn unknown_properties(
             &at.key(key),
             "unknown_property",
             format!("Ukjent felt «{key}». Tillatte felt: {}.", known.join(", ")),
+            format!("Ukjent felt «{key}». Tillatne felt: {}.", known.join(", ")),
             format!("Unknown property '{key}'. Allowed: {}.", known.join(", ")),
         );
     }
@@ -200,23 +217,25 @@ fn required_string<'a>(
                 &at.key(key),
                 "required",
                 format!("Feltet «{key}» mangler."),
+                format!("Feltet «{key}» manglar."),
                 format!("Field '{key}' is required."),
             );
             None
         }
         Some(Value::String(s)) => Some(s),
         Some(_) => {
-            type_error(v, &at.key(key), key, "tekst", "a string");
+            type_error(v, &at.key(key), key, "tekst", "tekst", "a string");
             None
         }
     }
 }
 
-fn type_error(v: &mut Validation, at: &Pointer, key: &str, nb: &str, en: &str) {
+fn type_error(v: &mut Validation, at: &Pointer, key: &str, nb: &str, nn: &str, en: &str) {
     v.error(
         at,
         "invalid_type",
         format!("«{key}» må være {nb}."),
+        format!("«{key}» må vere {nn}."),
         format!("'{key}' must be {en}."),
     );
 }
@@ -231,6 +250,9 @@ fn organisasjonsnummer(v: &mut Validation, at: &Pointer, object: &Map<String, Va
             "invalid_organisasjonsnummer",
             format!(
                 "«{s}» er ikke et gyldig organisasjonsnummer (ni sifre med MOD11-kontrollsiffer)."
+            ),
+            format!(
+                "«{s}» er ikkje eit gyldig organisasjonsnummer (ni siffer med MOD11-kontrollsiffer)."
             ),
             format!(
                 "'{s}' is not a valid organisasjonsnummer (nine digits with a MOD11 check digit)."
@@ -254,12 +276,14 @@ fn rapporteringsperiode(
             &at.key(key),
             "invalid_period",
             format!("«{s}» er ikke en periode: bruk et år (2025) eller et kvartal (2025-Q1)."),
+            format!("«{s}» er ikkje ein periode: bruk eit år (2025) eller eit kvartal (2025-Q1)."),
             format!("'{s}' is not a period: use a year (2025) or a quarter (2025-Q1)."),
         ),
         Ok(period) if period.end() >= today => v.warning(
             &at.key(key),
             "period_not_ended",
             format!("Perioden {period} er ikke avsluttet; tallene kan endre seg."),
+            format!("Perioden {period} er ikkje avslutta; tala kan endre seg."),
             format!("Period {period} has not ended yet; the figures may still change."),
         ),
         Ok(_) => {}
@@ -279,18 +303,20 @@ fn aktiviteter(
                 &at.key(key),
                 "required",
                 format!("Feltet «{key}» mangler."),
+                format!("Feltet «{key}» manglar."),
                 format!("Field '{key}' is required."),
             );
             return;
         }
         Some(Value::Array(list)) => list,
-        Some(_) => return type_error(v, &at.key(key), key, "en liste", "an array"),
+        Some(_) => return type_error(v, &at.key(key), key, "en liste", "ei liste", "an array"),
     };
     if list.is_empty() {
         v.error(
             &at.key(key),
             "empty",
             "Rapporten må ha minst én aktivitet.".into(),
+            "Rapporten må ha minst éin aktivitet.".into(),
             "The report must list at least one activity.".into(),
         );
     }
@@ -298,7 +324,14 @@ fn aktiviteter(
     for (i, item) in list.iter().enumerate() {
         let at = at.key(key).index(i);
         let Some(item) = item.as_object() else {
-            type_error(v, &at, "aktiviteter[]", "et objekt", "an object");
+            type_error(
+                v,
+                &at,
+                "aktiviteter[]",
+                "et objekt",
+                "eit objekt",
+                "an object",
+            );
             continue;
         };
         unknown_properties(v, &at, item, &["kategori", "antall", "timer"]);
@@ -317,6 +350,10 @@ fn aktiviteter(
                         known.join(", ")
                     ),
                     format!(
+                        "Ukjend kategori «{kategori}». Kjende: {}.",
+                        known.join(", ")
+                    ),
+                    format!(
                         "Unknown category '{kategori}'. Known: {}.",
                         known.join(", ")
                     ),
@@ -326,6 +363,7 @@ fn aktiviteter(
                     &at.key("kategori"),
                     "duplicate_category",
                     format!("Kategorien «{kategori}» står mer enn én gang."),
+                    format!("Kategorien «{kategori}» står meir enn éin gong."),
                     format!("Category '{kategori}' appears more than once."),
                 );
             }
@@ -344,6 +382,7 @@ fn plausible_hours(v: &mut Validation, at: &Pointer, antall: f64, timer: f64) {
             at,
             "hours_without_activities",
             format!("{timer} timer er ført uten noen aktiviteter (antall er 0)."),
+            format!("{timer} timar er førte utan nokon aktivitetar (antall er 0)."),
             format!("{timer} hours are reported without any activities (antall is 0)."),
         );
     } else if timer > antall * MAX_HOURS_PER_ACTIVITY as f64 {
@@ -352,6 +391,9 @@ fn plausible_hours(v: &mut Validation, at: &Pointer, antall: f64, timer: f64) {
             "implausible_hours",
             format!(
                 "{timer} timer på {antall} aktiviteter er mer enn {MAX_HOURS_PER_ACTIVITY} timer per aktivitet."
+            ),
+            format!(
+                "{timer} timar på {antall} aktivitetar er meir enn {MAX_HOURS_PER_ACTIVITY} timar per aktivitet."
             ),
             format!(
                 "{timer} hours over {antall} activities is more than {MAX_HOURS_PER_ACTIVITY} hours per activity."
@@ -377,13 +419,14 @@ fn figure(
                 &at,
                 "required",
                 format!("Feltet «{key}» mangler."),
+                format!("Feltet «{key}» manglar."),
                 format!("Field '{key}' is required."),
             );
             return None;
         }
         Some(Value::Number(n)) => n.as_f64()?,
         Some(_) => {
-            type_error(v, &at, key, "et tall", "a number");
+            type_error(v, &at, key, "et tall", "eit tal", "a number");
             return None;
         }
     };
@@ -393,6 +436,7 @@ fn figure(
             &at,
             "negative",
             format!("«{key}» kan ikke være negativ ({number})."),
+            format!("«{key}» kan ikkje vere negativ ({number})."),
             format!("'{key}' cannot be negative ({number})."),
         );
     } else if must_be_whole && number.fract() != 0.0 {
@@ -400,6 +444,7 @@ fn figure(
             &at,
             "not_an_integer",
             format!("«{key}» må være et heltall ({number})."),
+            format!("«{key}» må vere eit heiltal ({number})."),
             format!("'{key}' must be a whole number ({number})."),
         );
     } else if number > MAX_FIGURE as f64 {
@@ -407,6 +452,7 @@ fn figure(
             &at,
             "too_large",
             format!("«{key}» er urimelig stor ({number}); grensen er {MAX_FIGURE}."),
+            format!("«{key}» er urimeleg stor ({number}); grensa er {MAX_FIGURE}."),
             format!("'{key}' is implausibly large ({number}); the limit is {MAX_FIGURE}."),
         );
     } else {
@@ -423,12 +469,13 @@ fn kontaktperson(v: &mut Validation, at: &Pointer, object: &Map<String, Value>) 
                 &at.key(key),
                 "recommended_missing",
                 format!("Feltet «{key}» anbefales, men mangler."),
+                format!("Feltet «{key}» er tilrådd, men manglar."),
                 format!("Field '{key}' is recommended but not present."),
             );
             return;
         }
         Some(Value::Object(person)) => person,
-        Some(_) => return type_error(v, &at.key(key), key, "et objekt", "an object"),
+        Some(_) => return type_error(v, &at.key(key), key, "et objekt", "eit objekt", "an object"),
     };
     let at = at.key(key);
     unknown_properties(v, &at, person, &["navn", "epost", "telefon"]);
@@ -439,6 +486,7 @@ fn kontaktperson(v: &mut Validation, at: &Pointer, object: &Map<String, Value>) 
             &at.key("navn"),
             "empty",
             "Navnet er tomt.".into(),
+            "Namnet er tomt.".into(),
             "The name is empty.".into(),
         );
     }
@@ -449,6 +497,7 @@ fn kontaktperson(v: &mut Validation, at: &Pointer, object: &Map<String, Value>) 
             &at.key("epost"),
             "invalid_email",
             format!("«{epost}» er ikke en e-postadresse."),
+            format!("«{epost}» er ikkje ei e-postadresse."),
             format!("'{epost}' is not an email address."),
         );
     }
@@ -460,10 +509,20 @@ fn kontaktperson(v: &mut Validation, at: &Pointer, object: &Map<String, Value>) 
             "invalid_phone",
             format!("«{telefon}» er ikke et telefonnummer (8 til 15 sifre, gjerne med +landkode)."),
             format!(
+                "«{telefon}» er ikkje eit telefonnummer (8 til 15 siffer, gjerne med +landskode)."
+            ),
+            format!(
                 "'{telefon}' is not a phone number (8 to 15 digits, optionally +country code)."
             ),
         ),
-        Some(_) => type_error(v, &at.key("telefon"), "telefon", "tekst", "a string"),
+        Some(_) => type_error(
+            v,
+            &at.key("telefon"),
+            "telefon",
+            "tekst",
+            "tekst",
+            "a string",
+        ),
     }
 }
 
@@ -493,7 +552,7 @@ fn felter(v: &mut Validation, at: &Pointer, object: &Map<String, Value>, schema:
         // When a payload does carry the schema's fields, they are checked in full.
         None | Some(Value::Null) => return,
         Some(Value::Object(fields)) => fields,
-        Some(_) => return type_error(v, &at.key(key), key, "et objekt", "an object"),
+        Some(_) => return type_error(v, &at.key(key), key, "et objekt", "eit objekt", "an object"),
     };
     let at = at.key(key);
     for name in fields.keys() {
@@ -502,6 +561,7 @@ fn felter(v: &mut Validation, at: &Pointer, object: &Map<String, Value>, schema:
                 &at.key(name),
                 "unknown_field",
                 format!("Skjemaet {} har ikke feltet «{name}».", schema.id),
+                format!("Skjemaet {} har ikkje feltet «{name}».", schema.id),
                 format!("Schema {} has no field '{name}'.", schema.id),
             );
         }
@@ -520,6 +580,10 @@ fn felter(v: &mut Validation, at: &Pointer, object: &Map<String, Value>, schema:
                     field.key, field.labels.nb
                 ),
                 format!(
+                    "Det påkravde feltet «{}» ({}) manglar.",
+                    field.key, field.labels.nn
+                ),
+                format!(
                     "Required field '{}' ({}) is missing.",
                     field.key, field.labels.en
                 ),
@@ -528,6 +592,7 @@ fn felter(v: &mut Validation, at: &Pointer, object: &Map<String, Value>, schema:
                 &at.key(&field.key),
                 "recommended_missing",
                 format!("Feltet «{}» anbefales, men mangler.", field.key),
+                format!("Feltet «{}» er tilrådd, men manglar.", field.key),
                 format!("Field '{}' is recommended but not present.", field.key),
             ),
             (false, _) => {}

@@ -20,6 +20,7 @@ pub mod report;
 pub mod report_data;
 pub mod report_payload;
 pub mod schema;
+pub mod signoff;
 pub mod source_import;
 pub mod source_records;
 pub(crate) mod stored_name;

@@ -4,6 +4,7 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use crate::signoff::ApprovalPolicy;
 use crate::{Aggregate, OrgId, OrgNumber};
 
 pub struct Organization;
@@ -15,6 +16,7 @@ pub enum OrganizationState {
     Registered {
         name: String,
         organisasjonsnummer: OrgNumber,
+        policy: ApprovalPolicy,
     },
 }
 
@@ -24,6 +26,12 @@ pub enum OrganizationCommand {
         org_id: OrgId,
         name: OrgName,
         organisasjonsnummer: OrgNumber,
+        now: DateTime<Utc>,
+    },
+    /// Who must approve a report before it may be submitted; an empty policy: nobody.
+    SetApprovalPolicy {
+        org_id: OrgId,
+        policy: ApprovalPolicy,
         now: DateTime<Utc>,
     },
 }
@@ -37,12 +45,19 @@ pub enum OrganizationEvent {
         organisasjonsnummer: OrgNumber,
         registered_at: DateTime<Utc>,
     },
+    ApprovalPolicySet {
+        org_id: OrgId,
+        policy: ApprovalPolicy,
+        set_at: DateTime<Utc>,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum OrganizationError {
     #[error("organisation {0} is already registered")]
     AlreadyRegistered(OrgId),
+    #[error("organisation {0} is not registered")]
+    Unregistered(OrgId),
 }
 
 /// A display name: trimmed, 1 to 200 characters, no control characters.
@@ -105,19 +120,53 @@ impl Aggregate for Organization {
                     }])
                 }
             },
+            OrganizationCommand::SetApprovalPolicy {
+                org_id,
+                policy,
+                now,
+            } => match state {
+                OrganizationState::Unregistered => Err(OrganizationError::Unregistered(org_id)),
+                OrganizationState::Registered {
+                    policy: current, ..
+                } if *current == policy => Ok(vec![]),
+                OrganizationState::Registered { .. } => {
+                    Ok(vec![OrganizationEvent::ApprovalPolicySet {
+                        org_id,
+                        policy,
+                        set_at: now,
+                    }])
+                }
+            },
         }
     }
 
-    fn evolve(_state: Self::State, event: &Self::Event) -> Self::State {
-        match event {
-            OrganizationEvent::OrganizationRegistered {
-                name,
-                organisasjonsnummer,
-                ..
-            } => OrganizationState::Registered {
+    fn evolve(state: Self::State, event: &Self::Event) -> Self::State {
+        match (state, event) {
+            (
+                _,
+                OrganizationEvent::OrganizationRegistered {
+                    name,
+                    organisasjonsnummer,
+                    ..
+                },
+            ) => OrganizationState::Registered {
                 name: name.clone(),
                 organisasjonsnummer: organisasjonsnummer.clone(),
+                policy: ApprovalPolicy::default(),
             },
+            (
+                OrganizationState::Registered {
+                    name,
+                    organisasjonsnummer,
+                    ..
+                },
+                OrganizationEvent::ApprovalPolicySet { policy, .. },
+            ) => OrganizationState::Registered {
+                name,
+                organisasjonsnummer,
+                policy: policy.clone(),
+            },
+            (state, OrganizationEvent::ApprovalPolicySet { .. }) => state,
         }
     }
 }
@@ -155,6 +204,52 @@ mod tests {
         given::<Organization>(&history)
             .when(register("org-1"))
             .then_error(OrganizationError::AlreadyRegistered(
+                OrgId::parse("org-1").unwrap(),
+            ));
+    }
+
+    fn one_approver() -> ApprovalPolicy {
+        ApprovalPolicy::new(vec![crate::signoff::Requirement {
+            role: crate::signoff::SignerRole::Approver,
+            count: 1,
+        }])
+        .unwrap()
+    }
+
+    fn set_policy(policy: ApprovalPolicy) -> OrganizationCommand {
+        OrganizationCommand::SetApprovalPolicy {
+            org_id: OrgId::parse("org-1").unwrap(),
+            policy,
+            now: "2026-03-02T08:00:00Z".parse().unwrap(),
+        }
+    }
+
+    #[test]
+    fn a_registered_organisation_sets_its_approval_policy_once_per_change() {
+        let history = given::<Organization>(&[]).when(register("org-1")).events();
+        given::<Organization>(&history)
+            .when(set_policy(one_approver()))
+            .then(vec![OrganizationEvent::ApprovalPolicySet {
+                org_id: OrgId::parse("org-1").unwrap(),
+                policy: one_approver(),
+                set_at: "2026-03-02T08:00:00Z".parse().unwrap(),
+            }]);
+        let mut set = history.clone();
+        set.extend(
+            given::<Organization>(&history)
+                .when(set_policy(one_approver()))
+                .events(),
+        );
+        given::<Organization>(&set)
+            .when(set_policy(one_approver()))
+            .then(vec![]);
+    }
+
+    #[test]
+    fn an_unregistered_organisation_has_no_policy_to_set() {
+        given::<Organization>(&[])
+            .when(set_policy(one_approver()))
+            .then_error(OrganizationError::Unregistered(
                 OrgId::parse("org-1").unwrap(),
             ));
     }

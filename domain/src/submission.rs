@@ -8,6 +8,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use crate::signoff::{ApprovalRef, SignOffCheck, describe_missing};
 use crate::{Aggregate, OrgId};
 
 pub struct Submission;
@@ -95,6 +96,8 @@ pub enum SubmissionCommand {
         /// Whether the organisation gave its Bufdir credentials: nothing can be delivered
         /// without them.
         authenticated: bool,
+        /// Whether the approvals the organisation's policy asks for name this payload.
+        sign_off: SignOffCheck,
         now: DateTime<Utc>,
     },
     RecordDelivery {
@@ -139,6 +142,9 @@ pub enum SubmissionEvent {
         payload: serde_json::Value,
         payload_digest: String,
         requested_at: DateTime<Utc>,
+        /// The approvals the submission relied on (none without a policy).
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        approvals: Vec<ApprovalRef>,
     },
     SubmissionDeliveryFailed {
         submission_id: String,
@@ -183,6 +189,11 @@ pub enum SubmissionError {
     },
     #[error("{0} has no Bufdir credentials yet: call POST /api/v1/bufdir-api/authenticate first")]
     NotAuthenticated(OrgId),
+    #[error("the report needs {} before it can be submitted{}", describe_missing(.missing), .voided.as_ref().map(|why| format!("; earlier approvals no longer count: {why}")).unwrap_or_default())]
+    NotSignedOff {
+        missing: Vec<crate::signoff::Requirement>,
+        voided: Option<String>,
+    },
     #[error("submission {0} is not this report's current submission")]
     NotCurrent(String),
     #[error("submission {0} is no longer waiting for delivery")]
@@ -235,6 +246,7 @@ impl Aggregate for Submission {
                 payload_version,
                 payload,
                 authenticated,
+                sign_off,
                 now,
             } => {
                 if !authenticated {
@@ -256,6 +268,13 @@ impl Aggregate for Submission {
                         }
                     }
                 }
+                let approvals = match sign_off {
+                    SignOffCheck::NotRequired => vec![],
+                    SignOffCheck::Approved(relied) => relied,
+                    SignOffCheck::Missing { missing, voided } => {
+                        return Err(SubmissionError::NotSignedOff { missing, voided });
+                    }
+                };
                 Ok(vec![SubmissionEvent::SubmissionRequested {
                     submission_id,
                     org_id,
@@ -264,6 +283,7 @@ impl Aggregate for Submission {
                     payload,
                     payload_digest: digest,
                     requested_at: now,
+                    approvals,
                 }])
             }
             SubmissionCommand::RecordDelivery {
@@ -406,6 +426,7 @@ mod tests {
             payload_version: "bufdir_2025_v2".into(),
             payload,
             authenticated: true,
+            sign_off: SignOffCheck::NotRequired,
             now: Utc::now(),
         }
     }
@@ -420,6 +441,57 @@ mod tests {
             attempt: 1,
             now: Utc::now(),
         }
+    }
+
+    fn with_sign_off(mut command: SubmissionCommand, check: SignOffCheck) -> SubmissionCommand {
+        if let SubmissionCommand::Submit { sign_off, .. } = &mut command {
+            *sign_off = check;
+        }
+        command
+    }
+
+    #[test]
+    fn missing_approvals_refuse_the_submission_and_name_who_is_needed() {
+        use crate::signoff::{Requirement, SignerRole};
+        let command = with_sign_off(
+            submit("sub_1", json!({"a": 1})),
+            SignOffCheck::Missing {
+                missing: vec![Requirement {
+                    role: SignerRole::Auditor,
+                    count: 1,
+                }],
+                voided: Some("the figures changed".into()),
+            },
+        );
+        let refused = given::<Submission>(&[]).when(command).result().unwrap_err();
+        assert_eq!(
+            refused.to_string(),
+            "the report needs 1 more auditor before it can be submitted; earlier approvals no longer count: the figures changed"
+        );
+    }
+
+    #[test]
+    fn a_submission_records_the_approvals_it_relied_on() {
+        use crate::signoff::{ApprovalRef, Signer, SignerRole};
+        let relied = vec![ApprovalRef {
+            approval_id: "apr_1".into(),
+            signer: Signer {
+                subject: "kari".into(),
+                issuer: None,
+            },
+            role: SignerRole::Approver,
+            approved_at: Utc::now(),
+        }];
+        let events = given::<Submission>(&[])
+            .when(with_sign_off(
+                submit("sub_1", json!({"a": 1})),
+                SignOffCheck::Approved(relied.clone()),
+            ))
+            .events();
+        let [SubmissionEvent::SubmissionRequested { approvals, .. }] = events.as_slice() else {
+            panic!("one submission requested: {events:?}")
+        };
+        assert_eq!(approvals, &relied);
     }
 
     #[test]

@@ -17,6 +17,7 @@ pub mod report_data;
 pub mod report_queries;
 pub mod reports;
 mod runner;
+pub mod signoffs;
 pub mod stream_owners;
 pub mod submissions;
 
@@ -81,5 +82,6 @@ pub fn all() -> Vec<std::sync::Arc<dyn Projection>> {
         std::sync::Arc::new(submissions::SubmissionsProjection),
         std::sync::Arc::new(exports::ExportsProjection),
         std::sync::Arc::new(reports::ReportsProjection),
+        std::sync::Arc::new(signoffs::SignOffsProjection),
     ]
 }

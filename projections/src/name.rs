@@ -11,16 +11,18 @@ pub enum ProjectionName {
     Submissions,
     Exports,
     Reports,
+    SignOffs,
 }
 
 impl ProjectionName {
     /// Every read model, in the order of their counter slots.
-    pub const ALL: [ProjectionName; 5] = [
+    pub const ALL: [ProjectionName; 6] = [
         ProjectionName::Organizations,
         ProjectionName::ReportData,
         ProjectionName::Submissions,
         ProjectionName::Exports,
         ProjectionName::Reports,
+        ProjectionName::SignOffs,
     ];
 
     pub const fn as_str(self) -> &'static str {
@@ -30,6 +32,7 @@ impl ProjectionName {
             ProjectionName::Submissions => "submissions",
             ProjectionName::Exports => "exports",
             ProjectionName::Reports => "reports",
+            ProjectionName::SignOffs => "signoffs",
         }
     }
 

@@ -2,7 +2,9 @@
 
 use chrono::{DateTime, Utc};
 use domain::organization::{Organization, OrganizationEvent};
+use domain::signoff::ApprovalPolicy;
 use domain::{OrgId, decode_event};
+use sqlx::types::Json;
 use store::{Filter, IdList, ReadPool, ReadTransaction, RecordedEvent, Stamp, on_pool, on_tx};
 
 use crate::{Projection, ProjectionError};
@@ -57,6 +59,18 @@ impl Projection for OrganizationsProjection {
                 .await
                 .map(|done| done.rows_affected()))?;
             }
+            OrganizationEvent::ApprovalPolicySet { org_id, policy, .. } => {
+                let policy = (!policy.is_empty()).then_some(Json(policy));
+                on_tx!(tx, c => sqlx::query(
+                    "UPDATE organizations SET approval_policy = $1, position = $2 WHERE org_id = $3",
+                )
+                .bind(policy)
+                .bind(event.position.to_string())
+                .bind(org_id.as_str().to_string())
+                .execute(c)
+                .await
+                .map(|done| done.rows_affected()))?;
+            }
         }
         Ok(())
     }
@@ -69,6 +83,9 @@ pub struct OrganizationRow {
     pub name: String,
     pub organisasjonsnummer: String,
     pub created_at: DateTime<Utc>,
+    /// Who must approve a report before it is submitted; `None` while nobody must.
+    #[sqlx(json(nullable))]
+    pub approval_policy: Option<ApprovalPolicy>,
 }
 
 /// Which organisations a caller may see: all of them (admins), or the listed ones.
@@ -77,9 +94,9 @@ pub enum Visible<'a> {
     Only(&'a [String]),
 }
 
-const COLUMNS: &str = "org_id, name, organisasjonsnummer, created_at";
-const BY_ID: &str =
-    "SELECT org_id, name, organisasjonsnummer, created_at FROM organizations WHERE org_id = $1";
+const COLUMNS: &str = "org_id, name, organisasjonsnummer, created_at, approval_policy";
+const BY_ID: &str = "SELECT org_id, name, organisasjonsnummer, created_at, approval_policy \
+     FROM organizations WHERE org_id = $1";
 
 pub async fn get(
     pool: &ReadPool,

@@ -89,12 +89,16 @@ async fn apply_import(
     years.extend(left.iter().map(chrono::Datelike::year));
     for year in years {
         on_tx!(tx, c => sqlx::query(
-            "INSERT INTO source_changes (org_id, year, position) VALUES ($1, $2, $3) \
-             ON CONFLICT (org_id, year) DO UPDATE SET position = excluded.position",
+            "INSERT INTO source_changes (org_id, year, position, changed_by, changed_by_issuer) \
+             VALUES ($1, $2, $3, $4, $5) \
+             ON CONFLICT (org_id, year) DO UPDATE SET position = excluded.position, \
+                 changed_by = excluded.changed_by, changed_by_issuer = excluded.changed_by_issuer",
         )
         .bind(org_id.as_str().to_string())
         .bind(i64::from(year))
         .bind(position)
+        .bind(event.metadata.actor.clone())
+        .bind(event.metadata.issuer.clone())
         .execute(c)
         .await
         .map(|done| done.rows_affected()))?;

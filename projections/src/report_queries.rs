@@ -311,3 +311,20 @@ pub async fn source_records(
         .await)?;
     Ok((rows, total as u64))
 }
+
+/// Who made the newest change to an organisation's records of `year`: their subject and issuer
+/// (`None` when nobody has, or the change was recorded before the service kept who made it).
+pub async fn last_change_by(
+    pool: &ReadPool,
+    org_id: &OrgId,
+    year: i32,
+) -> Result<Option<(String, Option<String>)>, ProjectionError> {
+    let row: Option<(Option<String>, Option<String>)> = on_pool!(pool, c => sqlx::query_as(
+        "SELECT changed_by, changed_by_issuer FROM source_changes WHERE org_id = $1 AND year = $2",
+    )
+    .bind(org_id.as_str().to_string())
+    .bind(i64::from(year))
+    .fetch_optional(c)
+    .await)?;
+    Ok(row.and_then(|(by, issuer)| by.map(|by| (by, issuer))))
+}

@@ -43,6 +43,7 @@ impl Projection for SubmissionsProjection {
                 payload,
                 payload_digest,
                 requested_at,
+                ..
             } => {
                 // The payload stays text on both databases: it is the exact document sent to
                 // Bufdir, and its digest is over those bytes.

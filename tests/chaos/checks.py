@@ -126,6 +126,9 @@ def check_acked_in_log(ledger, events):
             what = b.get("report_id")
         elif kind == "submit":
             c, what = count("SubmissionRequested", "submission_id", b.get("submission_id")), b.get("submission_id")
+        elif kind == "approve":
+            c = count("ReportApproved", "approval_id", b.get("approval_id"))
+            what = b.get("approval_id")
         elif kind == "authenticate":
             c = sum(1 for e in by_key.get(r["key"], []) if e["event_type"] == "BufdirAuthenticated")
             what = r["key"]
@@ -322,6 +325,48 @@ def check_submissions(ledger, events, sandbox_state, still_open):
                   f"faults_injected={c.get('faults_injected')} still_pending={len(still_open['submissions'])} "
                   f"slowest_delivery_s={waits[-1][0] if waits else 0:.1f}",
                   ev, warn, lost=len(not_filed) + len(lost), dup=len(dup_filed) + len(twice_report))
+
+
+def check_sign_off(events):
+    """Each person approves a payload once; a submission of an organisation with a policy
+    relies only on approvals that stood when it was recorded."""
+    policy = {}
+    approved_at, ended_at = {}, {}
+    people = collections.Counter()
+    submissions, voided = [], 0
+    for e in events:
+        p, t = e["payload"], e["event_type"]
+        if t == "ApprovalPolicySet":
+            policy[p["org_id"]] = bool(p["policy"].get("requirements"))
+        elif t == "ReportApproved":
+            approved_at[p["approval_id"]] = e["position"]
+            signer = p["signer"]
+            people[(e["stream"], signer["subject"], signer.get("issuer"), p["digest"])] += 1
+        elif t == "ApprovalWithdrawn":
+            ended_at.setdefault(p["approval_id"], e["position"])
+        elif t == "ApprovalsVoided":
+            voided += 1
+            for a in p["approval_ids"]:
+                ended_at.setdefault(a, e["position"])
+        elif t == "SubmissionRequested" and policy.get(p["org_id"]):
+            submissions.append(e)
+    ev = [f"{who[1]} approved {who[3][:12]} in {who[0]} {c} times" for who, c in people.items() if c > 1]
+    unapproved = []
+    for e in submissions:
+        relied = e["payload"].get("approvals") or []
+        standing = [a for a in relied
+                    if approved_at.get(a["approval_id"], e["position"] + 1) < e["position"]
+                    and ended_at.get(a["approval_id"], e["position"] + 1) > e["position"]]
+        if not relied or len(standing) != len(relied):
+            unapproved.append(f"submission {e['payload']['submission_id']} at {e['position']} relied on "
+                              f"{[a['approval_id'] for a in relied]}, standing {[a['approval_id'] for a in standing]}")
+    ev += unapproved[:10]
+    twice = sum(1 for c in people.values() if c > 1)
+    return Result("sign-off: one approval per person, no submission without standing approvals",
+                  not twice and not unapproved,
+                  f"approvals={len(approved_at)} voidings={voided} withdrawn_or_voided={len(ended_at)} "
+                  f"signed_submissions={len(submissions)} approved_twice={twice} unapproved={len(unapproved)}",
+                  ev, dup=twice)
 
 
 def check_webhooks(events, receiver):

@@ -262,8 +262,10 @@ class Cluster:
                         if not self._monitor_stop.is_set():
                             p.start()
 
-    def token(self, role="admin", sub="chaos-load", ttl=3600):
-        r = subprocess.run([self.bin, "token", "--role", role, "--ttl", str(ttl), "--sub", sub],
+    def token(self, role="admin", sub="chaos-load", ttl=3600, orgs=()):
+        orgs_args = [a for org in orgs for a in ("--org", org)]
+        r = subprocess.run([self.bin, "token", "--role", role, "--ttl", str(ttl), "--sub", sub]
+                           + orgs_args,
                            env=self.env(self._data_dir("token")), capture_output=True, text=True,
                            timeout=120)
         if r.returncode != 0:

@@ -279,8 +279,10 @@ PERIODS = ["2025", "2025-Q1", "2025-Q2", "2024"]
 
 
 class LoadGenerator:
-    def __init__(self, client, rng, webhooks, n_orgs, threads, duration, max_ops, log):
+    def __init__(self, client, rng, webhooks, n_orgs, threads, duration, max_ops, log, signer=None):
         self.c = client
+        # The approver of the last organisation, which requires sign-off before submission.
+        self.signer = signer
         self.rng = rng
         self.webhooks = webhooks
         self.n_orgs = n_orgs
@@ -306,6 +308,13 @@ class LoadGenerator:
             if status not in (200, 201, 409):
                 raise RuntimeError(f"could not create {org_id}: {status}")
             self.orgs.append({"org_id": org_id, "orgnr": nr})
+        if self.signer:
+            signed = self.orgs[-1]
+            status, data = self.c.write("policy", "PUT", f"/api/v1/organizations/{signed['org_id']}/approval-policy",
+                                        {"requirements": [{"role": "approver", "count": 1}]})
+            if status != 200:
+                raise RuntimeError(f"could not set the approval policy of {signed['org_id']}: {status} {data}")
+            signed["signed"] = True
         for o in self.orgs:
             self.authenticate(o)
             status, data = self.c.write("webhook", "PUT", f"/api/v1/organizations/{o['org_id']}/webhook",
@@ -387,10 +396,34 @@ class LoadGenerator:
                                         "include_annexes": self.rng.random() < 0.3,
                                         "locale": self.rng.choice(["nb-NO", "en-GB"])}})
 
+    def sign_off_path(self, o, period):
+        return f"/api/v1/organizations/{o['org_id']}/sign-offs/{period}"
+
+    def op_approve(self, o):
+        """The approver approves what the signed organisation's figures make now."""
+        if not o.get("signed") or not self.signer:
+            return self.op_read(o)
+        path = self.sign_off_path(o, self.rng.choice(["2025", "2025-Q1"]))
+        got = self.signer.get(path, tries=3)
+        if not got or got[0] != 200:
+            return
+        self.signer.write("approve", "POST", f"{path}/approvals",
+                          {"role": "approver", "payload_digest": got[1]["payload_digest"],
+                           "comment": "chaos"})
+
     def op_submit(self, o):
         with self.lock:
             self.report_counter += 1
             rid = f"rpt-{self.c.seed}-{self.report_counter}"
+        if o.get("signed"):
+            # The payload the figures make: submitted when approved, else refused (409).
+            got = self.c.get(self.sign_off_path(o, self.rng.choice(["2025", "2025-Q1"])), tries=3)
+            if not got or got[0] != 200:
+                return
+            self.c.write("submit", "POST", "/api/v1/bufdir-api/submit",
+                         {"report_id": rid, "org_id": o["org_id"],
+                          "payload_version": "bufdir_2025_v2", "payload": got[1]["payload"]})
+            return
         acts = self.rng.sample(self.categories, 2)
         payload = {"organisasjonsnummer": o["orgnr"], "rapporteringsperiode": self.rng.choice(["2025", "2025-Q1"]),
                    "aktiviteter": [{"kategori": k, "antall": self.rng.randint(1, 50),
@@ -412,7 +445,8 @@ class LoadGenerator:
     def _worker(self, idx):
         rng = random.Random(self.rng.random())
         ops = [(self.op_import, 30), (self.op_snapshot, 12), (self.op_export, 14),
-               (self.op_report, 6), (self.op_reexport, 10), (self.op_submit, 10), (self.op_read, 8)]
+               (self.op_report, 6), (self.op_reexport, 10), (self.op_submit, 10), (self.op_read, 8),
+               (self.op_approve, 6)]
         total = sum(w for _, w in ops)
         end = time.time() + self.duration
         while not self.stop.is_set() and time.time() < end:

@@ -92,7 +92,12 @@ def main():
         client = Client(bases, token, ledger, seed)
         receiver = WebhookReceiver(random.Random(seed + 1))
         receiver.start()
-        gen = LoadGenerator(client, rng, receiver, m["orgs"], m["threads"], m["load"], m["max_ops"], log)
+        # The last organisation requires sign-off; its approver is someone else than the loader.
+        signed_org = f"chaos-{seed}-{m['orgs'] - 1}"
+        signer = Client(bases, cluster.token(role="approver", sub="chaos-approver", orgs=[signed_org]),
+                        ledger, seed)
+        gen = LoadGenerator(client, rng, receiver, m["orgs"], m["threads"], m["load"], m["max_ops"], log,
+                            signer=signer)
         gen.setup()
         log(f"{len(gen.orgs)} organisations, authenticated at the sandbox, webhooks at {receiver.url()}")
 
@@ -164,6 +169,7 @@ def main():
             checks.check_aggregations(events),
             checks.check_export_files(client, events, still_open),
             checks.check_submissions(ledger, events, sandbox_state, still_open),
+            checks.check_sign_off(events),
             checks.check_webhooks(events, receiver),
             checks.check_webhook_endpoints(client, ledger),
             checks.check_sse(events, subs),

@@ -86,6 +86,11 @@ async fn show(db: &Database, as_of: i64, subject: &Subject) -> anyhow::Result<Va
                     })
                 })
                 .collect();
+            let label = domain::report_payload::period_label(report.period_from, report.period_to);
+            let approvals = match domain::PeriodId::parse(&label) {
+                Ok(period) => approvals(db, &report.org_id, &period).await?,
+                Err(_) => vec![],
+            };
             Ok(json!({
                 "as_of": as_of.to_string(),
                 "report_id": id,
@@ -96,6 +101,7 @@ async fn show(db: &Database, as_of: i64, subject: &Subject) -> anyhow::Result<Va
                 "read_at": at.to_string(),
                 "sections": sections,
                 "payload": doc.payload,
+                "approvals": approvals,
             }))
         }
         Subject::Snapshot(id) => {
@@ -111,7 +117,34 @@ async fn show(db: &Database, as_of: i64, subject: &Subject) -> anyhow::Result<Va
                 "aggregated_at": snapshot.aggregated_at,
                 "sections": snapshot.sections,
                 "prior_values": snapshot.prior_values,
+                "approvals": approvals(db, &snapshot.org_id, &snapshot.period_id).await?,
             }))
         }
     }
+}
+
+/// The approvals of an organisation's period as they stood: who approved which payload, and
+/// which no longer counted (withdrawn, or voided by a change) by then.
+async fn approvals(
+    db: &Database,
+    org: &domain::OrgId,
+    period: &domain::PeriodId,
+) -> anyhow::Result<Vec<Value>> {
+    let rows = projections::signoffs::of_report(&db.read, org, period).await?;
+    Ok(rows
+        .into_iter()
+        .map(|a| {
+            json!({
+                "approval_id": a.approval_id,
+                "role": a.role.as_str(),
+                "subject": a.subject,
+                "issuer": a.issuer,
+                "payload_digest": a.digest,
+                "approved_at": a.approved_at,
+                "status": a.status.as_str(),
+                "ended_at": a.ended_at,
+                "void_reason": a.void_reason,
+            })
+        })
+        .collect())
 }

@@ -11,6 +11,7 @@ pub mod files;
 pub mod history;
 pub mod log_seals;
 pub mod secret;
+pub mod signoff_voiding;
 pub mod webhooks;
 
 use std::panic::AssertUnwindSafe;
@@ -141,6 +142,15 @@ pub fn all(
             services.exports.work_dir.clone(),
         )),
         Arc::new(log_seals::LogSealWorker::new(db.clone(), services.seals)),
+        Arc::new(signoff_voiding::VoidingWorker::new(
+            db.clone(),
+            projections.clone(),
+        )),
+        Arc::new(webhooks::voided::VoidedNotifyWorker::new(
+            db.clone(),
+            projections.clone(),
+            services.webhooks.clone(),
+        )),
     ];
     workers
         .into_iter()

@@ -81,6 +81,7 @@ fn doc() -> ReportDocument {
                 pointer: "/payload/kontaktperson".into(),
                 code: "recommended_missing",
                 message_nb: "Feltet «kontaktperson» anbefales, men mangler.".into(),
+                message_nn: "Feltet «kontaktperson» er tilrådd, men manglar.".into(),
                 message_en: "Field 'kontaktperson' is recommended but not present.".into(),
             }],
         },

@@ -34,6 +34,17 @@ const TEXT = {
     no_orgs: "Nøkkelen gir ikke tilgang til noen organisasjon.", chart: "Diagram",
     chart_alt: "Denne og forrige periode for", legend_now: "denne perioden", legend_prior: "forrige periode",
     other_issues: "Andre merknader",
+    st_current: "gjeldende", st_processing: "aggregeres", st_historical: "historisk", st_failed: "feilet",
+    rs_pending: "venter", rs_generating: "lages", rs_completed: "ferdig", rs_failed: "feilet",
+    rt_annual_summary: "årsrapport", rt_quarterly_activity: "kvartalsrapport", rt_custom_period: "egen periode",
+    signoff: "Godkjenning før innsending", signoff_none: "Organisasjonen krever ingen godkjenning før innsending.",
+    signoff_ready: "Godkjent: rapporten kan sendes inn.", signoff_needed: "Mangler godkjenning fra",
+    role_approver: "godkjenner", role_auditor: "revisor", roles_approver: "godkjennere", roles_auditor: "revisorer",
+    ap_standing: "gjelder", ap_withdrawn: "trukket tilbake", ap_voided: "ugyldig",
+    voided_because: "Tidligere godkjenninger gjelder ikke lenger:", approve_as: "Godkjenn som",
+    approves_what: "Du godkjenner nøyaktig dette innholdet (sjekksum):", approved_by: "Godkjent av",
+    withdraw: "Trekk tilbake", approve: "Godkjenn", approved_msg: "Godkjent.", comment: "Kommentar (valgfri)",
+    no_approvals: "Ingen har godkjent rapporten ennå.",
   },
   nn: {
     skip: "Hopp til rapporten", title: "Bufdir-rapport",
@@ -59,6 +70,17 @@ const TEXT = {
     no_orgs: "Nøkkelen gjev ikkje tilgang til nokon organisasjon.", chart: "Diagram",
     chart_alt: "Denne og førre periode for", legend_now: "denne perioden", legend_prior: "førre periode",
     other_issues: "Andre merknader",
+    st_current: "gjeldande", st_processing: "vert aggregert", st_historical: "historisk", st_failed: "feila",
+    rs_pending: "ventar", rs_generating: "vert laga", rs_completed: "ferdig", rs_failed: "feila",
+    rt_annual_summary: "årsrapport", rt_quarterly_activity: "kvartalsrapport", rt_custom_period: "eigen periode",
+    signoff: "Godkjenning før innsending", signoff_none: "Organisasjonen krev inga godkjenning før innsending.",
+    signoff_ready: "Godkjend: rapporten kan sendast inn.", signoff_needed: "Manglar godkjenning frå",
+    role_approver: "godkjennar", role_auditor: "revisor", roles_approver: "godkjennarar", roles_auditor: "revisorar",
+    ap_standing: "gjeld", ap_withdrawn: "trekt tilbake", ap_voided: "ugyldig",
+    voided_because: "Tidlegare godkjenningar gjeld ikkje lenger:", approve_as: "Godkjenn som",
+    approves_what: "Du godkjenner nøyaktig dette innhaldet (sjekksum):", approved_by: "Godkjend av",
+    withdraw: "Trekk tilbake", approve: "Godkjenn", approved_msg: "Godkjend.", comment: "Kommentar (valfri)",
+    no_approvals: "Ingen har godkjent rapporten enno.",
   },
   en: {
     skip: "Skip to the report", title: "Bufdir report",
@@ -84,9 +106,22 @@ const TEXT = {
     no_orgs: "The token reaches no organisation.", chart: "Chart",
     chart_alt: "This and the prior period for", legend_now: "this period", legend_prior: "prior period",
     other_issues: "Other remarks",
+    st_current: "current", st_processing: "being aggregated", st_historical: "historical", st_failed: "failed",
+    rs_pending: "pending", rs_generating: "generating", rs_completed: "completed", rs_failed: "failed",
+    rt_annual_summary: "annual summary", rt_quarterly_activity: "quarterly report", rt_custom_period: "custom period",
+    signoff: "Sign-off before submission", signoff_none: "The organisation needs no sign-off before submission.",
+    signoff_ready: "Approved: the report may be submitted.", signoff_needed: "Still needs approval from",
+    role_approver: "approver", role_auditor: "auditor", roles_approver: "approvers", roles_auditor: "auditors",
+    ap_standing: "standing", ap_withdrawn: "withdrawn", ap_voided: "voided",
+    voided_because: "Earlier approvals no longer count:", approve_as: "Approve as",
+    approves_what: "You approve exactly this content (checksum):", approved_by: "Approved by",
+    withdraw: "Withdraw", approve: "Approve", approved_msg: "Approved.", comment: "Comment (optional)",
+    no_approvals: "Nobody has approved the report yet.",
   },
 };
 const LOCALE = { nb: "nb-NO", nn: "nn-NO", en: "en-GB" };
+const ZONE = "Europe/Oslo";
+const SIGNERS = ["approver", "auditor"];
 
 const $ = (id) => document.getElementById(id);
 const state = {
@@ -111,15 +146,40 @@ function el(tag, attrs = {}, ...children) {
   return node;
 }
 
-function number(v, digits = 1) {
-  if (v === null || v === undefined) return "–";
-  return new Intl.NumberFormat(LOCALE[state.lang], { maximumFractionDigits: digits }).format(v);
+// Numbers and dates in the chosen language. A browser without Nynorsk formats (Chromium's ICU
+// has none) would fall back to English; Nynorsk writes numbers and dates as Bokmål does.
+function formats() {
+  const wanted = LOCALE[state.lang];
+  const got = new Intl.DateTimeFormat(wanted).resolvedOptions().locale.split("-")[0];
+  const norwegian = ["nb", "nn", "no"];
+  if (got === wanted.split("-")[0] || (state.lang !== "en" && norwegian.includes(got))) return wanted;
+  return state.lang === "en" ? "en-GB" : "nb-NO";
 }
 
+function number(v, digits = 1) {
+  if (v === null || v === undefined) return "–";
+  return new Intl.NumberFormat(formats(), { maximumFractionDigits: digits }).format(v);
+}
+
+// A moment, in Norwegian time.
 function time(iso) {
   if (!iso) return "–";
-  return new Intl.DateTimeFormat(LOCALE[state.lang], { dateStyle: "medium", timeStyle: "medium" })
+  return new Intl.DateTimeFormat(formats(), { dateStyle: "medium", timeStyle: "medium", timeZone: ZONE })
     .format(new Date(iso));
+}
+
+// A calendar date (YYYY-MM-DD), as the day it names.
+function day(date) {
+  if (!date) return "–";
+  return new Intl.DateTimeFormat(formats(), { dateStyle: "medium", timeZone: "UTC" })
+    .format(new Date(`${date}T00:00:00Z`));
+}
+
+// A validator's finding in the chosen language.
+function inLanguage(issue) {
+  if (state.lang === "en") return issue.message;
+  if (state.lang === "nn") return issue.message_nn || issue.message_nb || issue.message;
+  return issue.message_nb || issue.message;
 }
 
 // ---- talking to the API -------------------------------------------------------------------
@@ -298,9 +358,90 @@ async function refreshOnce() {
   } else {
     message("");
   }
-  await validate(snapshot);
+  await Promise.all([validate(snapshot), loadSignOff()]);
   render();
   touched();
+}
+
+// ---- sign-off -----------------------------------------------------------------------------
+
+function canSign() {
+  return !!state.claims && (state.claims.roles || []).some((r) => SIGNERS.includes(r));
+}
+
+async function loadSignOff() {
+  state.signOff = null;
+  if (!state.org || !state.period) return;
+  state.signOff = await api(`${API}/organizations/${encodeURIComponent(state.org)}/sign-offs/${encodeURIComponent(state.period)}`);
+}
+
+function roleCount(r) {
+  return `${r.count} ${t(r.count === 1 ? `role_${r.role}` : `roles_${r.role}`)}`;
+}
+
+function renderSignOff() {
+  const box = $("signoff-result");
+  const s = state.signOff;
+  if (!s) { box.replaceChildren(); return; }
+  const parts = [];
+  if (!s.policy.requirements.length) {
+    parts.push(el("p", { id: "signoff-state", "data-ready": "true", class: "muted", text: t("signoff_none") }));
+  } else if (s.ready) {
+    parts.push(el("p", { id: "signoff-state", "data-ready": "true", class: "ok", text: t("signoff_ready") }));
+  } else {
+    parts.push(el("p", { id: "signoff-state", "data-ready": "false", class: "issue warning",
+      text: `${t("signoff_needed")} ${s.missing.map(roleCount).join(", ")}.` }));
+  }
+  if (s.voided_reason && !s.ready) {
+    parts.push(el("p", { class: "issue error", id: "signoff-voided", text: `${t("voided_because")} ${s.voided_reason}` }));
+  }
+  const mine = (a) => state.claims && a.subject === state.claims.sub && a.status === "standing";
+  if (s.approvals.length) {
+    parts.push(el("ul", { id: "approvals" }, s.approvals.map((a) => el("li", {
+      class: `approval ${a.status}`, "data-approval-id": a.approval_id, "data-status": a.status },
+      `${t("approved_by")} ${a.subject} (${t(`role_${a.role}`)}), ${time(a.approved_at)} · ${t(`ap_${a.status}`)}`,
+      a.comment ? el("q", { text: a.comment }) : null,
+      a.void_reason ? el("span", { class: "muted", text: ` ${a.void_reason}` }) : null,
+      mine(a) ? el("button", { type: "button", class: "secondary withdraw", "data-approval": a.approval_id, text: t("withdraw") }) : null,
+    ))));
+  } else if (s.policy.requirements.length) {
+    parts.push(el("p", { class: "muted", text: t("no_approvals") }));
+  }
+  const held = ((state.claims && state.claims.roles) || []).filter((r) => SIGNERS.includes(r));
+  if (s.policy.requirements.length && held.length) {
+    parts.push(el("form", { id: "approve-form", class: "row" },
+      el("p", { class: "muted" }, `${t("approves_what")} `, el("code", { id: "approve-digest", text: s.payload_digest.slice(0, 16) })),
+      el("label", { for: "approve-role", text: t("approve_as") }),
+      el("select", { id: "approve-role" }, held.map((r) => el("option", { value: r, text: t(`role_${r}`) }))),
+      el("label", { for: "approve-comment", text: t("comment") }),
+      el("input", { id: "approve-comment", maxlength: "1000" }),
+      el("button", { type: "submit", id: "approve-button", text: t("approve") }),
+    ));
+  }
+  box.replaceChildren(...parts);
+  const form = $("approve-form");
+  if (form) form.addEventListener("submit", (e) => approve(e).catch(show));
+  for (const b of box.querySelectorAll("button.withdraw")) {
+    b.addEventListener("click", () => withdraw(b.dataset.approval).catch(show));
+  }
+}
+
+async function approve(event) {
+  event.preventDefault();
+  const s = state.signOff;
+  const comment = $("approve-comment").value.trim();
+  await api(`${API}/organizations/${encodeURIComponent(state.org)}/sign-offs/${encodeURIComponent(state.period)}/approvals`, {
+    method: "POST", json: { role: $("approve-role").value, payload_digest: s.payload_digest, comment: comment || null },
+  });
+  message(t("approved_msg"), "info");
+  await loadSignOff();
+  renderSignOff();
+}
+
+async function withdraw(id) {
+  await api(`${API}/organizations/${encodeURIComponent(state.org)}/sign-offs/${encodeURIComponent(state.period)}/approvals/${encodeURIComponent(id)}`, { method: "DELETE" });
+  await loadSignOff();
+  renderSignOff();
 }
 
 async function validate(snapshot) {
@@ -315,7 +456,7 @@ async function validate(snapshot) {
   state.validity = result.is_valid;
   const note = (issue, kind) => {
     const match = /^\/payload\/felter\/([^/]+)/.exec(issue.field || "");
-    const entry = { kind, text: state.lang === "en" ? issue.message : issue.message_nb || issue.message };
+    const entry = { kind, text: inLanguage(issue) };
     if (match) {
       const key = match[1].replace(/~1/g, "/").replace(/~0/g, "~");
       if (!state.issues.has(key)) state.issues.set(key, []);
@@ -340,12 +481,13 @@ function render() {
   if (!s) return;
   $("report-title").textContent = `${s.organization_name || s.organization_id} · ${s.period_id}`;
   $("summary").replaceChildren(
-    el("dt", { text: t("status") }), el("dd", { id: "snapshot-status", text: s.snapshot_status }),
+    el("dt", { text: t("status") }), el("dd", { id: "snapshot-status", "data-status": s.snapshot_status, text: t(`st_${s.snapshot_status}`) }),
     el("dt", { text: t("aggregated") }), el("dd", { text: time(s.aggregated_at) }),
     el("dt", { text: t("fields_filled") }), el("dd", { text: `${s.populated_field_count} / ${s.field_count}` }),
     el("dt", { text: t("prior") }), el("dd", { text: s.prior_period ? s.prior_period.period_id : "–" }),
   );
   renderValidation();
+  renderSignOff();
   $("sections").replaceChildren(...s.sections.map(renderSection));
   const changed = [...state.pendingHighlight];
   state.pendingHighlight.clear();
@@ -549,8 +691,8 @@ async function loadHistory() {
   box.replaceChildren(el("table", {},
     el("thead", {}, el("tr", {}, [t("period"), t("type"), t("status"), t("generated"), ""].map((h) => el("th", { scope: "col", text: h })))),
     el("tbody", {}, list.data.map((r) => el("tr", {},
-      el("td", { text: `${r.period_from} – ${r.period_to}` }), el("td", { text: r.report_type }),
-      el("td", { text: r.status }), el("td", { text: time(r.generated_at) }),
+      el("td", { text: `${day(r.period_from)} – ${day(r.period_to)}` }), el("td", { text: t(`rt_${r.report_type}`) }),
+      el("td", { text: t(`rs_${r.status}`) }), el("td", { text: time(r.generated_at) }),
       el("td", {}, r.file_ref ? el("button", { type: "button", class: "secondary", "data-report": r.report_id, text: t("download") }) : "")))),
   ));
 }

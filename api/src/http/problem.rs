@@ -34,6 +34,9 @@ pub struct FieldError {
     /// The message in Norwegian (bokmål), where there is one.
     #[oai(skip_serializing_if_is_none)]
     pub message_nb: Option<String>,
+    /// The message in Norwegian (nynorsk), where there is one.
+    #[oai(skip_serializing_if_is_none)]
+    pub message_nn: Option<String>,
 }
 
 impl FieldError {
@@ -43,11 +46,17 @@ impl FieldError {
             code: code.into(),
             message: message.into(),
             message_nb: None,
+            message_nn: None,
         }
     }
 
     pub fn with_nb(mut self, message_nb: &str) -> Self {
         self.message_nb = Some(message_nb.into());
+        self
+    }
+
+    pub fn with_nn(mut self, message_nn: &str) -> Self {
+        self.message_nn = Some(message_nn.into());
         self
     }
 }

@@ -49,7 +49,7 @@ fn invalid(issues: &[Issue]) -> ApiError {
                 if i.message_nb == i.message_en {
                     field
                 } else {
-                    field.with_nb(&i.message_nb)
+                    field.with_nb(&i.message_nb).with_nn(&i.message_nn)
                 }
             })
             .collect(),
@@ -253,6 +253,18 @@ impl From<OrganizationError> for ApiError {
     fn from(e: OrganizationError) -> Self {
         match e {
             OrganizationError::AlreadyRegistered(_) => ApiError::Conflict(e.to_string()),
+            OrganizationError::Unregistered(_) => ApiError::NotFound(e.to_string()),
+        }
+    }
+}
+
+impl From<domain::signoff::SignOffError> for ApiError {
+    fn from(e: domain::signoff::SignOffError) -> Self {
+        use domain::signoff::SignOffError as S;
+        match e {
+            S::RoleNotHeld(_) => ApiError::Forbidden(e.to_string()),
+            S::NotYours(_) => ApiError::NotFound(e.to_string()),
+            S::Stale { .. } | S::OwnChange => ApiError::Conflict(e.to_string()),
         }
     }
 }

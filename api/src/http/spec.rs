@@ -11,6 +11,7 @@ use crate::http::routes::organizations::OrganizationsApi;
 use crate::http::routes::reexports::ReexportsApi;
 use crate::http::routes::report_data::ReportDataApi;
 use crate::http::routes::report_history::ReportHistoryApi;
+use crate::http::routes::sign_offs::SignOffsApi;
 use crate::http::routes::source_records::SourceRecordsApi;
 use crate::http::routes::watch::WatchApi;
 use crate::http::routes::webhooks::WebhooksApi;
@@ -20,6 +21,7 @@ pub type Apis = (
     SourceRecordsApi,
     WatchApi,
     ReportDataApi,
+    SignOffsApi,
     BufdirApi,
     ExportsApi,
     ReportHistoryApi,
@@ -35,6 +37,7 @@ pub fn service() -> OpenApiService<Apis, ()> {
         SourceRecordsApi,
         WatchApi,
         ReportDataApi,
+        SignOffsApi,
         BufdirApi,
         ExportsApi,
         ReportHistoryApi,

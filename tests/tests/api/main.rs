@@ -23,6 +23,7 @@ mod read_cache;
 mod reexports;
 mod report_data;
 mod report_history;
+mod sign_off;
 mod source_records;
 mod source_records_excel;
 mod sse;

@@ -98,6 +98,7 @@ fn table(o: &Owned) -> Vec<Case> {
     let rpt = format!("/api/v1/report-history/{}", o.report);
     let rex = format!("/api/v1/report-reexports/{}", o.reexport);
     let hook = format!("/api/v1/organizations/{A}/webhook");
+    let sign_off = format!("/api/v1/organizations/{A}/sign-offs/2025");
     let records = json!({"organization_id": A, "data_source": "x", "records": [
         {"record_id": "evil", "occurred_on": "2025-01-01", "metric": count_field().1, "value": 1}]});
     let export = json!({"org_id": A, "format": "csv", "period_from": "2025-01-01",
@@ -311,6 +312,28 @@ fn table(o: &Owned) -> Vec<Case> {
         ),
         case(get.clone(), &hook, None, false, NotFound),
         case(delete.clone(), &hook, None, true, NotFound),
+        case(
+            put.clone(),
+            &format!("/api/v1/organizations/{A}/approval-policy"),
+            Some(json!({"requirements": []})),
+            true,
+            NotFound,
+        ),
+        case(get.clone(), &sign_off, None, false, NotFound),
+        case(
+            post.clone(),
+            &format!("{sign_off}/approvals"),
+            Some(json!({"role": "approver", "payload_digest": "0"})),
+            true,
+            NotFound,
+        ),
+        case(
+            delete.clone(),
+            &format!("{sign_off}/approvals/apr_0"),
+            None,
+            true,
+            NotFound,
+        ),
         case(get.clone(), "/api/v1/audit/events", None, false, Forbidden),
         case(
             get.clone(),
@@ -383,7 +406,13 @@ pub async fn no_operation_crosses_organisations_with(app: TestApp, minter: Minte
     let cases = table(&owned);
     let head = app.state.db.events.head().await.unwrap();
 
-    let all_roles = [Role::Viewer, Role::Reporter, Role::Service];
+    let all_roles = [
+        Role::Viewer,
+        Role::Reporter,
+        Role::Service,
+        Role::Approver,
+        Role::Auditor,
+    ];
     let mint = &minter.mint;
     let expired = mint("u", vec![A.into()], vec![Role::Admin], -120);
     let valid = mint("u", vec![A.into()], vec![Role::Admin], 3600);

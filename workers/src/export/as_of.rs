@@ -90,9 +90,9 @@ fn sums_between(known: &HashMap<String, Known>, from: NaiveDate, to: NaiveDate) 
     sums
 }
 
-/// The organisation's name and number. Registration is the only event an organisation has, so
-/// it is read whenever it happened: a read model's position can lie before the registration of
-/// an organisation that has no records yet.
+/// The organisation's name and number, from its registration (its first event; a policy set
+/// later changes neither). It is read whenever it happened: a read model's position can lie
+/// before the registration of an organisation that has no records yet.
 async fn organization(db: &Database, org: &OrgId) -> anyhow::Result<(String, String)> {
     let events = db.events.read_stream(&Organization::stream(org), 0).await?;
     let Some(event) = events.first() else {
@@ -102,7 +102,10 @@ async fn organization(db: &Database, org: &OrgId) -> anyhow::Result<(String, Str
         name,
         organisasjonsnummer,
         ..
-    } = decode_event(&event.event_type, &event.payload)?;
+    } = decode_event(&event.event_type, &event.payload)?
+    else {
+        anyhow::bail!("the first event of organisation {org} is not its registration")
+    };
     Ok((name, organisasjonsnummer.to_string()))
 }
 

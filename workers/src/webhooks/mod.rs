@@ -7,6 +7,7 @@
 mod endpoints;
 pub mod signature;
 pub mod target;
+pub mod voided;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -93,6 +94,64 @@ impl Webhooks {
         })
     }
 
+    /// Sends `body` to organisation `org`'s endpoint (its own, else the service-wide one), signed,
+    /// with `webhook_id` for the receiver to deduplicate on. `Ok(())` on a 2xx answer, else why
+    /// not.
+    pub(crate) async fn deliver(
+        &self,
+        org: &domain::OrgId,
+        webhook_id: &str,
+        body: &serde_json::Value,
+    ) -> Result<(), String> {
+        let global = self.settings.global.as_ref();
+        let endpoint = endpoints::for_org(&self.endpoints, global, org.as_str())
+            .await
+            .map_err(|e| format!("{e:#}"))?
+            .ok_or_else(|| "no webhook URL is configured for the organisation".to_string())?;
+        // Checked again at send time: an address in the URL here, a name in the resolver.
+        let url = url::Url::parse(&endpoint.url).map_err(|e| e.to_string())?;
+        let literal = match url.host() {
+            Some(url::Host::Ipv4(ip)) => Some(std::net::IpAddr::V4(ip)),
+            Some(url::Host::Ipv6(ip)) => Some(std::net::IpAddr::V6(ip)),
+            _ => None,
+        };
+        if let Some(ip) = literal {
+            self.settings
+                .targets
+                .literal(ip)
+                .map_err(|e| e.to_string())?;
+        }
+        let body = serde_json::to_vec(body).map_err(|e| e.to_string())?;
+        let signature = signature::sign(endpoint.secret.expose(), Utc::now().timestamp(), &body);
+        let answer = self
+            .http
+            .post(&endpoint.url)
+            .header("Content-Type", "application/json")
+            .header(signature::HEADER, signature)
+            .header("Bufdir-Webhook-Id", webhook_id)
+            .body(body)
+            .send()
+            .await
+            .map_err(|e| {
+                // The resolver's refusal is the cause of a connect error; name it.
+                let mut cause: Option<&dyn std::error::Error> = Some(&e);
+                let mut text = String::new();
+                while let Some(c) = cause {
+                    if !text.is_empty() {
+                        text.push_str(": ");
+                    }
+                    text.push_str(&c.to_string());
+                    cause = c.source();
+                }
+                text
+            })?;
+        if answer.status().is_success() {
+            Ok(())
+        } else {
+            Err(format!("the receiver answered {}", answer.status()))
+        }
+    }
+
     /// The wait before attempt `failed + 1`.
     fn backoff(&self, failed: u32) -> Duration {
         let factor = 2u32.saturating_pow(failed.saturating_sub(1).min(20));
@@ -142,56 +201,9 @@ impl NotifyWorker {
     /// One attempt: `Ok(())` on a 2xx answer, else why not.
     #[tracing::instrument(skip_all, fields(export_id = %row.export_id), err(level = "warn"))]
     async fn send(&self, row: &ExportRow) -> Result<(), String> {
-        let webhooks = &self.webhooks;
-        let global = webhooks.settings.global.as_ref();
-        let endpoint = endpoints::for_org(&webhooks.endpoints, global, row.org_id.as_str())
+        self.webhooks
+            .deliver(&row.org_id, &row.export_id, &body(row))
             .await
-            .map_err(|e| format!("{e:#}"))?
-            .ok_or_else(|| "no webhook URL is configured for the organisation".to_string())?;
-        // Checked again at send time: an address in the URL here, a name in the resolver.
-        let url = url::Url::parse(&endpoint.url).map_err(|e| e.to_string())?;
-        let literal = match url.host() {
-            Some(url::Host::Ipv4(ip)) => Some(std::net::IpAddr::V4(ip)),
-            Some(url::Host::Ipv6(ip)) => Some(std::net::IpAddr::V6(ip)),
-            _ => None,
-        };
-        if let Some(ip) = literal {
-            self.webhooks
-                .settings
-                .targets
-                .literal(ip)
-                .map_err(|e| e.to_string())?;
-        }
-        let body = serde_json::to_vec(&body(row)).map_err(|e| e.to_string())?;
-        let signature = signature::sign(endpoint.secret.expose(), Utc::now().timestamp(), &body);
-        let answer = self
-            .webhooks
-            .http
-            .post(&endpoint.url)
-            .header("Content-Type", "application/json")
-            .header(signature::HEADER, signature)
-            .header("Bufdir-Webhook-Id", &row.export_id)
-            .body(body)
-            .send()
-            .await
-            .map_err(|e| {
-                // The resolver's refusal is the cause of a connect error; name it.
-                let mut cause: Option<&dyn std::error::Error> = Some(&e);
-                let mut text = String::new();
-                while let Some(c) = cause {
-                    if !text.is_empty() {
-                        text.push_str(": ");
-                    }
-                    text.push_str(&c.to_string());
-                    cause = c.source();
-                }
-                text
-            })?;
-        if answer.status().is_success() {
-            Ok(())
-        } else {
-            Err(format!("the receiver answered {}", answer.status()))
-        }
     }
 
     async fn record(&self, export_id: &str, command: ExportCommand) -> anyhow::Result<()> {

@@ -3,7 +3,7 @@
 //! A TOML file named by `OIDC_CLAIM_MAP`:
 //!
 //! ```toml
-//! [roles]            # a value of the roles claim -> viewer, reporter, admin or service
+//! [roles]            # a value of the roles claim -> viewer, reporter, admin, service, approver or auditor
 //! "Bufdir.Reporter" = "reporter"
 //! [organisations]    # a value of the organisations claim -> an org id
 //! "7b0c6e5e-2f4e-4a8e-9d0e-3c1f2a9b8c7d" = "org-demo"
@@ -69,6 +69,17 @@ mod tests {
         let none = ClaimMap::default();
         assert_eq!(none.role("Admin"), Some(Role::Admin));
         assert_eq!(none.organisation("org-x").as_deref(), Some("org-x"));
+    }
+
+    #[test]
+    fn the_signers_roles_map_like_the_others() {
+        let map: ClaimMap = toml::from_str(
+            "[roles]\n\"Bufdir.Styreleder\" = \"approver\"\n\"Bufdir.Revisor\" = \"auditor\"\n",
+        )
+        .unwrap();
+        assert_eq!(map.role("Bufdir.Styreleder"), Some(Role::Approver));
+        assert_eq!(map.role("Bufdir.Revisor"), Some(Role::Auditor));
+        assert_eq!(ClaimMap::default().role("Auditor"), Some(Role::Auditor));
     }
 
     #[test]

@@ -24,6 +24,10 @@ pub enum Role {
     Reporter,
     Admin,
     Service,
+    /// Approves a report before it is submitted: the daily manager or the board chair.
+    Approver,
+    /// Confirms a report before it is submitted (an ISRS 4400 check).
+    Auditor,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -55,6 +59,28 @@ impl Caller {
 
     pub fn actor(&self) -> String {
         self.claims.sub.clone()
+    }
+
+    /// The caller as a signer of approvals: their subject, with its issuer for a provider's token.
+    pub fn signer(&self) -> domain::signoff::Signer {
+        domain::signoff::Signer {
+            subject: self.claims.sub.clone(),
+            issuer: self.issuer.clone(),
+        }
+    }
+
+    /// The roles the caller may approve a report in.
+    pub fn signer_roles(&self) -> Vec<domain::signoff::SignerRole> {
+        use domain::signoff::SignerRole;
+        self.claims
+            .roles
+            .iter()
+            .filter_map(|r| match r {
+                Role::Approver => Some(SignerRole::Approver),
+                Role::Auditor => Some(SignerRole::Auditor),
+                _ => None,
+            })
+            .collect()
     }
 
     /// Who the caller is, unique across identity providers (a subject is unique only within its

@@ -30,7 +30,8 @@ pub struct OidcSettings {
     pub issuers: Vec<String>,
     /// The `aud` our tokens must name; unset, any audience (not for production).
     pub audience: Option<String>,
-    /// The claim holding the caller's roles (`viewer`, `reporter`, `admin`, `service`).
+    /// The claim holding the caller's roles (`viewer`, `reporter`, `admin`, `service`,
+    /// `approver`, `auditor`).
     pub roles_claim: String,
     /// The claim holding the organisations the caller belongs to.
     pub orgs_claim: String,
@@ -230,7 +231,7 @@ impl Issuers {
         if roles.is_empty() {
             return Err(ApiError::Forbidden(format!(
                 "the token has no role this service knows in its claim `{}` (viewer, reporter, \
-                 admin or service)",
+                 admin, service, approver or auditor)",
                 self.settings.roles_claim
             )));
         }

@@ -27,6 +27,8 @@ pub(crate) struct ValidationIssue {
     pub message: String,
     /// The same in Norwegian (bokmål).
     pub message_nb: String,
+    /// The same in Norwegian (nynorsk).
+    pub message_nn: String,
 }
 
 impl From<&Issue> for ValidationIssue {
@@ -36,6 +38,7 @@ impl From<&Issue> for ValidationIssue {
             code: i.code.to_string(),
             message: i.message_en.clone(),
             message_nb: i.message_nb.clone(),
+            message_nn: i.message_nn.clone(),
         }
     }
 }
@@ -47,7 +50,7 @@ pub(crate) struct ValidationResult {
     pub errors: Vec<ValidationIssue>,
     /// The warnings' messages, in English.
     pub warnings: Vec<String>,
-    /// The warnings with pointer, code and both languages.
+    /// The warnings with pointer, code and the message in every language.
     pub warning_details: Vec<ValidationIssue>,
 }
 

@@ -61,6 +61,7 @@ impl OrganizationsApi {
             name: name.as_str().to_string(),
             organisasjonsnummer: number.to_string(),
             created_at: registered.into(),
+            approval_policy: domain::signoff::ApprovalPolicy::default().into(),
         };
         let location = format!("/api/v1/organizations/{org_id}");
         Ok(Created::Created(Json(org), location))
@@ -107,6 +108,53 @@ impl OrganizationsApi {
     ) -> Result<Json<Organization>, ProblemResponse> {
         let found = crate::http::access::organization(&state, &org_id.0).await?;
         let row = auth.0.scope(&org_id.0, found, "organisation")?;
+        Ok(Json(row.into()))
+    }
+
+    /// Set the organisation's approval policy
+    ///
+    /// Needs the `admin` role. Which roles must approve a report before it may be submitted to
+    /// Bufdir, and how many distinct people of each (one person counts once, whatever roles
+    /// they hold). An empty list: reports are submitted without sign-off. Answers the
+    /// organisation with its policy.
+    #[oai(
+        path = "/api/v1/organizations/:org_id/approval-policy",
+        method = "put",
+        operation_id = "setApprovalPolicy"
+    )]
+    async fn set_approval_policy(
+        &self,
+        auth: BearerAuth,
+        state: Data<&AppState>,
+        req: &Request,
+        org_id: Path<String>,
+        body: Json<ApprovalPolicyView>,
+    ) -> Result<Json<Organization>, ProblemResponse> {
+        let caller = auth.0;
+        let org = crate::http::access::org(&state, &caller, &org_id.0).await?;
+        caller.require_any(ADMINS)?;
+        let policy = domain::signoff::ApprovalPolicy::new(
+            body.0
+                .requirements
+                .into_iter()
+                .map(|r| domain::signoff::Requirement {
+                    role: r.role.into(),
+                    count: r.count,
+                })
+                .collect(),
+        )
+        .map_err(|e| {
+            ApiError::invalid(vec![FieldError::new(
+                "requirements",
+                "invalid_policy",
+                e.to_string(),
+            )])
+        })?;
+        command::set_approval_policy(&state.commands, &metadata(&caller, req), &org, policy)
+            .await?;
+        let row = read::get(&state.db.read, org.as_str())
+            .await?
+            .ok_or_else(|| ApiError::Unavailable("the organisation is being updated".into()))?;
         Ok(Json(row.into()))
     }
 }
