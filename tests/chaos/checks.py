@@ -327,6 +327,12 @@ def check_submissions(ledger, events, sandbox_state, still_open):
                   ev, warn, lost=len(not_filed) + len(lost), dup=len(dup_filed) + len(twice_report))
 
 
+def order(e):
+    """An event's place in the log, comparable: positions are text (`commit/prepare` on
+    EventStoreDB), ordered by their commit part."""
+    return int(str(e["position"]).split("/")[0])
+
+
 def check_sign_off(events):
     """Each person approves a payload once; a submission of an organisation with a policy
     relies only on approvals that stood when it was recorded."""
@@ -339,24 +345,25 @@ def check_sign_off(events):
         if t == "ApprovalPolicySet":
             policy[p["org_id"]] = bool(p["policy"].get("requirements"))
         elif t == "ReportApproved":
-            approved_at[p["approval_id"]] = e["position"]
+            approved_at[p["approval_id"]] = order(e)
             signer = p["signer"]
             people[(e["stream"], signer["subject"], signer.get("issuer"), p["digest"])] += 1
         elif t == "ApprovalWithdrawn":
-            ended_at.setdefault(p["approval_id"], e["position"])
+            ended_at.setdefault(p["approval_id"], order(e))
         elif t == "ApprovalsVoided":
             voided += 1
             for a in p["approval_ids"]:
-                ended_at.setdefault(a, e["position"])
+                ended_at.setdefault(a, order(e))
         elif t == "SubmissionRequested" and policy.get(p["org_id"]):
             submissions.append(e)
     ev = [f"{who[1]} approved {who[3][:12]} in {who[0]} {c} times" for who, c in people.items() if c > 1]
     unapproved = []
     for e in submissions:
         relied = e["payload"].get("approvals") or []
+        at = order(e)
         standing = [a for a in relied
-                    if approved_at.get(a["approval_id"], e["position"] + 1) < e["position"]
-                    and ended_at.get(a["approval_id"], e["position"] + 1) > e["position"]]
+                    if approved_at.get(a["approval_id"], at + 1) < at
+                    and ended_at.get(a["approval_id"], at + 1) > at]
         if not relied or len(standing) != len(relied):
             unapproved.append(f"submission {e['payload']['submission_id']} at {e['position']} relied on "
                               f"{[a['approval_id'] for a in relied]}, standing {[a['approval_id'] for a in standing]}")
