@@ -38,14 +38,18 @@ pub struct ApprovalView {
     pub role: ApprovalRole,
     /// The signer's subject (`sub`), and the identity provider that vouched for it.
     pub subject: String,
+    #[oai(nullable)]
     pub issuer: Option<String>,
+    #[oai(nullable)]
     pub comment: Option<String>,
     /// The digest of the payload approved (`payload_digest` of the sign-off it was given on).
     pub payload_digest: String,
     pub approved_at: Timestamp,
     pub status: ApprovalState,
     /// When it was withdrawn or voided.
+    #[oai(nullable)]
     pub ended_at: Option<Timestamp>,
+    #[oai(nullable)]
     pub void_reason: Option<String>,
 }
 
@@ -83,6 +87,7 @@ pub struct SignOff {
     /// Who is still needed; empty when ready.
     pub missing: Vec<ApprovalRequirement>,
     /// Why earlier approvals no longer count, when they were voided.
+    #[oai(nullable)]
     pub voided_reason: Option<String>,
     /// Every approval given, oldest first.
     pub approvals: Vec<ApprovalView>,
