@@ -6,6 +6,7 @@ pub mod aggregate;
 pub mod aggregation;
 pub mod bufdir_access;
 pub mod bufdir_payload;
+pub mod calendar;
 pub mod export;
 pub mod export_request;
 pub mod file_key;

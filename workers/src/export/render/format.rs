@@ -82,11 +82,17 @@ pub fn date(locale: Locale, d: NaiveDate) -> String {
     d.format(conventions(locale).date).to_string()
 }
 
-/// The date and the time to the minute, `31.12.2025 09:30` or `31/12/2025 09:30`. The zone is
-/// the caller's to say.
+/// The date and the time to the minute as a reader in Norway sees them (CET or CEST, as the
+/// day has it): `31.12.2025 09:30` or `31/12/2025 09:30`.
 pub fn timestamp(locale: Locale, t: DateTime<Utc>) -> String {
-    t.format(&format!("{} %H:%M", conventions(locale).date))
+    domain::calendar::in_norway(t)
+        .format(&format!("{} %H:%M", conventions(locale).date))
         .to_string()
+}
+
+/// The same moment as Excel keeps a date and time: a wall-clock time, here Norway's.
+pub(crate) fn excel_local(t: DateTime<Utc>) -> chrono::NaiveDateTime {
+    domain::calendar::in_norway(t).naive_local()
 }
 
 /// Excel's number format code for a date in this locale.
@@ -157,9 +163,12 @@ mod tests {
         assert_eq!(date(NB, d), "31.12.2025");
         assert_eq!(date(NN, d), "31.12.2025");
         assert_eq!(date(EN, d), "31/12/2025");
-        assert_eq!(timestamp(NB, t), "05.01.2026 09:07");
-        assert_eq!(timestamp(NN, t), "05.01.2026 09:07");
-        assert_eq!(timestamp(EN, t), "05/01/2026 09:07");
+        // 09:07 UTC is 10:07 in Oslo in winter, 11:07 in summer.
+        assert_eq!(timestamp(NB, t), "05.01.2026 10:07");
+        assert_eq!(timestamp(NN, t), "05.01.2026 10:07");
+        assert_eq!(timestamp(EN, t), "05/01/2026 10:07");
+        let summer = Utc.with_ymd_and_hms(2026, 6, 30, 22, 30, 0).unwrap();
+        assert_eq!(timestamp(NB, summer), "01.07.2026 00:30");
         assert_eq!(excel_date(NB), "dd.mm.yyyy");
         assert_eq!(excel_timestamp(NN), "dd.mm.yyyy hh:mm");
         assert_eq!(excel_date(EN), "dd\\/mm\\/yyyy");

@@ -252,7 +252,7 @@ pub fn write(
     let title = fill(t.report_title, &[("org", &doc.organization_name)]);
     pages.paragraph(&title, 16.0, true);
     let period = format::period(locale, &doc.period_label, doc.period_from, doc.period_to);
-    let generated = format!("{} UTC", format::timestamp(locale, doc.generated_at));
+    let generated = format::timestamp(locale, doc.generated_at);
     let meta = fill(
         t.pdf_meta,
         &[

@@ -184,7 +184,7 @@ fn cover(
         row += 1;
     }
     sheet.write_string_with_format(row, 0, t.generated, &f.header)?;
-    sheet.write_datetime_with_format(row, 1, doc.generated_at.naive_utc(), &f.datetime)?;
+    sheet.write_datetime_with_format(row, 1, format::excel_local(doc.generated_at), &f.datetime)?;
     row += 1;
     sheet.write_string_with_format(row, 0, t.export_id, &f.header)?;
     sheet.write_string(row, 1, text(&doc.export_id))?;
