@@ -4,6 +4,8 @@
 //! answers with the domain's result. Routes only parse, authorise, call one of these and map
 //! the answer; workers call the same functions, so there is one way to do each thing.
 
+pub mod clock;
+pub mod deadlines;
 mod error;
 mod execute;
 pub mod exports;
@@ -41,6 +43,10 @@ pub struct Ctx {
     /// How long a submission waits for its delivery to Bufdir before it answers (the client
     /// then follows it); zero for a caller that does not wait (a worker).
     pub delivery_wait: Duration,
+    /// The time deadlines are judged by.
+    pub clock: Arc<dyn clock::Clock>,
+    /// The reporting calendar of organisations without one of their own.
+    pub calendar: Arc<domain::calendar::Calendar>,
 }
 
 impl Ctx {
@@ -50,7 +56,20 @@ impl Ctx {
             projections,
             wait,
             delivery_wait: Duration::ZERO,
+            clock: Arc::new(clock::SystemClock),
+            calendar: Arc::new(domain::calendar::Calendar::standard()),
         }
+    }
+
+    /// This context, judging deadlines by `clock` against `calendar`.
+    pub fn with_calendar(
+        mut self,
+        calendar: domain::calendar::Calendar,
+        clock: Arc<dyn clock::Clock>,
+    ) -> Self {
+        self.calendar = Arc::new(calendar);
+        self.clock = clock;
+        self
     }
 
     /// This context, with submissions waiting up to `bound` for their delivery.

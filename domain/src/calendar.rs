@@ -115,7 +115,15 @@ pub fn in_norway(at: DateTime<Utc>) -> chrono::DateTime<chrono_tz::Tz> {
     at.with_timezone(&Oslo)
 }
 
+/// The calendar the service starts with (`domain/calendar.toml`).
+pub const STANDARD: &str = include_str!("../calendar.toml");
+
 impl Calendar {
+    /// [`STANDARD`].
+    pub fn standard() -> Calendar {
+        Calendar::parse(STANDARD).expect("the shipped calendar is valid")
+    }
+
     pub fn parse(text: &str) -> Result<Calendar, InvalidCalendar> {
         let calendar: Calendar =
             toml::from_str(text).map_err(|e| InvalidCalendar::Toml(e.to_string()))?;
@@ -399,6 +407,17 @@ reminders_days_before = [7, 1]
         assert_eq!(
             status(&q1, &ready, utc("2026-04-30T22:00:00Z")),
             DeadlineStatus::Missed
+        );
+    }
+
+    #[test]
+    fn the_shipped_calendar_parses() {
+        let standard = Calendar::standard();
+        assert_eq!(standard.rules.len(), 2);
+        let d = standard.deadlines(day("2025-12-31"), day("2025-12-31"));
+        assert_eq!(
+            d.iter().map(|d| d.due_on).collect::<Vec<_>>(),
+            [day("2026-01-30"), day("2026-03-01")]
         );
     }
 

@@ -294,3 +294,20 @@ pub async fn carrying_subject(
     .fetch_all(c)
     .await)?)
 }
+
+/// An organisation's submissions that Bufdir received (and has not rejected), oldest first.
+pub async fn received_of_org(
+    pool: &ReadPool,
+    org_id: &str,
+) -> Result<Vec<SubmissionRow>, ProjectionError> {
+    let sql = format!(
+        "SELECT {COLUMNS} FROM bufdir_submissions WHERE org_id = $1 AND status IN ($2, $3) \
+         AND submitted_at IS NOT NULL ORDER BY submitted_at, submission_id"
+    );
+    Ok(on_pool!(pool, c => sqlx::query_as(sqlx::AssertSqlSafe(sql))
+        .bind(org_id)
+        .bind(SubmissionStatus::Received.as_str())
+        .bind(SubmissionStatus::Accepted.as_str())
+        .fetch_all(c)
+        .await)?)
+}

@@ -124,6 +124,9 @@ impl<'a> Root<'a> {
         let mut settings = Settings::new(&common.data_dir, &bufdir_url);
         settings.bufdir.settings = common.bufdir.settings();
         settings.bufdir_is_sandbox = common.bufdir.bufdir_api_url.is_none();
+        if let Some(calendar) = &common.calendar_file {
+            settings.calendar = calendar.clone();
+        }
         settings.file_store = common.exports.file_store_url.clone();
         settings.public_url = common.exports.public_base_url.clone();
         settings.exports.lease = Duration::from_secs(common.exports.export_lease_seconds.max(3));

@@ -93,12 +93,21 @@ pub struct Common {
         global = true
     )]
     pub seal_every_seconds: u64,
+    /// The reporting calendar (a TOML file of rules: see the README); unset, the shipped one.
+    #[arg(long, env = "CALENDAR_FILE", value_parser = calendar_file, global = true)]
+    pub calendar_file: Option<domain::calendar::Calendar>,
     #[command(flatten)]
     pub bufdir: BufdirArgs,
     #[command(flatten)]
     pub exports: ExportArgs,
     #[command(flatten)]
     pub webhooks: WebhookArgs,
+}
+
+/// Reads and checks a calendar file, so a wrong one stops the service at its start.
+fn calendar_file(path: &str) -> Result<domain::calendar::Calendar, String> {
+    let text = std::fs::read_to_string(path).map_err(|e| format!("{path}: {e}"))?;
+    domain::calendar::Calendar::parse(&text).map_err(|e| format!("{path}: {e}"))
 }
 
 /// Completion webhooks of re-exports.

@@ -64,6 +64,10 @@ pub struct Settings {
     pub cors_allowed_origins: Vec<Origin>,
     /// When the seal worker seals the log (`SEAL_EVERY_EVENTS`, `SEAL_EVERY_SECONDS`).
     pub seals: commands::log_seals::Thresholds,
+    /// `CALENDAR_FILE`: the reporting calendar; unset, the shipped one (`domain/calendar.toml`).
+    pub calendar: domain::calendar::Calendar,
+    /// The time deadlines are judged by: the system's, or a test's.
+    pub clock: Arc<dyn commands::clock::Clock>,
 }
 
 impl Settings {
@@ -86,6 +90,8 @@ impl Settings {
             bufdir_is_sandbox: false,
             cors_allowed_origins: Vec::new(),
             seals: commands::log_seals::Thresholds::default(),
+            calendar: domain::calendar::Calendar::standard(),
+            clock: Arc::new(commands::clock::SystemClock),
         }
     }
 
@@ -164,7 +170,8 @@ impl Application {
             projections.clone(),
             crate::http::state::READ_YOUR_WRITES,
         )
-        .with_delivery_wait(settings.bufdir.settings.submit_wait);
+        .with_delivery_wait(settings.bufdir.settings.submit_wait)
+        .with_calendar(settings.calendar.clone(), settings.clock.clone());
         let site = Site {
             store: db.events.backend_name(),
             bufdir_url: settings.bufdir.url.clone(),

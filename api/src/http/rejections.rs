@@ -183,6 +183,13 @@ impl From<workers::bufdir::GatewayError> for ApiError {
     }
 }
 
+/// What cannot fail, mapped for a command that refuses nothing.
+impl From<std::convert::Infallible> for ApiError {
+    fn from(never: std::convert::Infallible) -> Self {
+        match never {}
+    }
+}
+
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
         store_failed(e)

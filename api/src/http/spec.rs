@@ -5,6 +5,7 @@ use poem_openapi::OpenApiService;
 
 use crate::http::routes::audit::AuditApi;
 use crate::http::routes::bufdir_api::BufdirApi;
+use crate::http::routes::deadlines::DeadlinesApi;
 use crate::http::routes::exports::ExportsApi;
 use crate::http::routes::health::HealthApi;
 use crate::http::routes::organizations::OrganizationsApi;
@@ -22,6 +23,7 @@ pub type Apis = (
     WatchApi,
     ReportDataApi,
     SignOffsApi,
+    DeadlinesApi,
     BufdirApi,
     ExportsApi,
     ReportHistoryApi,
@@ -38,6 +40,7 @@ pub fn service() -> OpenApiService<Apis, ()> {
         WatchApi,
         ReportDataApi,
         SignOffsApi,
+        DeadlinesApi,
         BufdirApi,
         ExportsApi,
         ReportHistoryApi,

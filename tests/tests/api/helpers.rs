@@ -122,6 +122,8 @@ pub struct Options {
     pub wrap_events: Option<WrapEvents>,
     /// Identity providers whose tokens are accepted, and whether local tokens still are.
     pub issuers: Option<(Arc<api::http::auth::oidc::Issuers>, bool)>,
+    /// The clock deadlines are judged by (a test moves it); `None`: the system's.
+    pub clock: Option<Arc<commands::clock::ManualClock>>,
 }
 
 impl Default for Options {
@@ -137,6 +139,7 @@ impl Default for Options {
             webhook_allow_private: true,
             wrap_events: None,
             issuers: None,
+            clock: None,
         }
     }
 }
@@ -186,6 +189,9 @@ pub async fn spawn_on(url: &str, sqlite: Option<TempSqlite>, options: Options) -
     // Tests step the workers; a failed webhook is due again at once.
     settings.webhooks.retry_base = std::time::Duration::ZERO;
     settings.webhooks.targets.allow_private = options.webhook_allow_private;
+    if let Some(clock) = &options.clock {
+        settings.clock = clock.clone();
+    }
     let app = Application::build(db, keys.clone(), "127.0.0.1:0".parse().unwrap(), settings)
         .await
         .expect("app");

@@ -8,6 +8,7 @@ mod auth;
 mod bufdir;
 mod contract_replay;
 mod cors;
+mod deadlines;
 mod docs_and_health;
 mod errors;
 mod exports;

@@ -321,6 +321,13 @@ fn table(o: &Owned) -> Vec<Case> {
         ),
         case(get.clone(), &sign_off, None, false, NotFound),
         case(
+            get.clone(),
+            &format!("/api/v1/organizations/{A}/deadlines"),
+            None,
+            false,
+            NotFound,
+        ),
+        case(
             post.clone(),
             &format!("{sign_off}/approvals"),
             Some(json!({"role": "approver", "payload_digest": "0"})),

@@ -2,6 +2,7 @@
 
 pub mod audit;
 pub(crate) mod bufdir_api;
+pub mod deadlines;
 pub mod downloads;
 pub mod exports;
 pub(crate) mod health;

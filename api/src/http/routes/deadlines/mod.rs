@@ -1,0 +1,170 @@
+//! An organisation's reporting deadlines (`/api/v1/organizations/{org_id}/deadlines`): each
+//! period's due date and milestones from the reporting calendar, and where it stands now.
+
+use chrono::{Datelike, NaiveDate};
+use domain::calendar::{Cadence, DeadlineStatus, in_norway};
+use poem::web::Data;
+use poem_openapi::param::{Path, Query};
+use poem_openapi::payload::Json;
+use poem_openapi::{Enum, Object, OpenApi};
+
+use crate::http::access::org as visible_org;
+use crate::http::auth::BearerAuth;
+use crate::http::problem::{ApiError, FieldError, ProblemResponse};
+use crate::http::routes::ApiTags;
+use crate::http::routes::bufdir_api::ValidationIssue;
+use crate::http::state::AppState;
+use crate::http::wire::Timestamp;
+
+pub struct DeadlinesApi;
+
+/// Which reports a deadline is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
+#[oai(rename_all = "snake_case")]
+pub enum DeadlineCadence {
+    Annual,
+    Quarterly,
+}
+
+/// Where a deadline stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
+#[oai(rename_all = "snake_case")]
+pub enum DeadlineState {
+    /// Not due yet, and not at risk.
+    Upcoming,
+    /// Due soon and not ready: `reasons` says why.
+    AtRisk,
+    /// Bufdir received the report by the end of its due day (Norwegian time).
+    SubmittedOnTime,
+    /// Bufdir received it after that.
+    SubmittedLate,
+    /// Due, and Bufdir has not received it.
+    Missed,
+}
+
+impl From<&DeadlineStatus> for DeadlineState {
+    fn from(s: &DeadlineStatus) -> Self {
+        match s {
+            DeadlineStatus::Upcoming => DeadlineState::Upcoming,
+            DeadlineStatus::AtRisk(_) => DeadlineState::AtRisk,
+            DeadlineStatus::SubmittedOnTime => DeadlineState::SubmittedOnTime,
+            DeadlineStatus::SubmittedLate => DeadlineState::SubmittedLate,
+            DeadlineStatus::Missed => DeadlineState::Missed,
+        }
+    }
+}
+
+/// A step before the due date.
+#[derive(Debug, Object)]
+pub(crate) struct MilestoneView {
+    pub name: String,
+    /// The end of its day in Norway.
+    pub at: Timestamp,
+}
+
+#[derive(Debug, Object)]
+pub(crate) struct DeadlineView {
+    pub period_id: String,
+    pub cadence: DeadlineCadence,
+    /// The due day, in Norway (`YYYY-MM-DD`).
+    pub due_on: String,
+    /// The last moment that is on time: the end of the due day, Norwegian time.
+    pub due_at: Timestamp,
+    /// From when an unready report is at risk.
+    pub at_risk_from: Timestamp,
+    pub milestones: Vec<MilestoneView>,
+    pub status: DeadlineState,
+    /// Why it is at risk, in the validator's words and pointers (empty otherwise).
+    pub reasons: Vec<ValidationIssue>,
+    /// When Bufdir received the period's report.
+    #[oai(nullable)]
+    pub received_at: Option<Timestamp>,
+}
+
+#[derive(Debug, Object)]
+pub(crate) struct DeadlineList {
+    pub data: Vec<DeadlineView>,
+}
+
+fn date(name: &str, value: Option<String>) -> Result<Option<NaiveDate>, ApiError> {
+    value
+        .map(|v| {
+            v.parse::<NaiveDate>().map_err(|_| {
+                ApiError::invalid(vec![FieldError::new(
+                    name,
+                    "invalid_date",
+                    format!("{name} is a date, YYYY-MM-DD"),
+                )])
+            })
+        })
+        .transpose()
+}
+
+#[OpenApi(tag = "ApiTags::Organizations")]
+impl DeadlinesApi {
+    /// An organisation's reporting deadlines
+    ///
+    /// Any role of the organisation. The deadlines of the periods that end between `from` and
+    /// `to` (default: from the start of last year to the end of this one, in Norway), by due
+    /// date, each with its status now: `upcoming`, `at_risk` (inside its window and not ready:
+    /// no data, the validator's errors, or approvals the policy still needs, in `reasons`),
+    /// `submitted_on_time`, `submitted_late` (by when Bufdir received it) or `missed`.
+    #[oai(
+        path = "/api/v1/organizations/:org_id/deadlines",
+        method = "get",
+        operation_id = "listDeadlines"
+    )]
+    async fn list(
+        &self,
+        auth: BearerAuth,
+        state: Data<&AppState>,
+        org_id: Path<String>,
+        /// Periods ending on or after this day (`YYYY-MM-DD`).
+        from: Query<Option<String>>,
+        /// Periods ending on or before this day (`YYYY-MM-DD`).
+        to: Query<Option<String>>,
+        /// Only deadlines in this state.
+        status: Query<Option<DeadlineState>>,
+    ) -> Result<Json<DeadlineList>, ProblemResponse> {
+        let org = visible_org(&state, &auth.0, &org_id.0).await?;
+        let today = in_norway(state.commands.clock.now()).date_naive();
+        let from = date("from", from.0)?
+            .unwrap_or_else(|| NaiveDate::from_ymd_opt(today.year() - 1, 1, 1).expect("a date"));
+        let to = date("to", to.0)?
+            .unwrap_or_else(|| NaiveDate::from_ymd_opt(today.year(), 12, 31).expect("a date"));
+        let listed = commands::deadlines::list(&state.commands, &org, from, to).await?;
+        let data = listed
+            .into_iter()
+            .map(|v| {
+                let reasons = match &v.status {
+                    DeadlineStatus::AtRisk(why) => why.iter().map(Into::into).collect(),
+                    _ => vec![],
+                };
+                DeadlineView {
+                    period_id: v.deadline.period.to_string(),
+                    cadence: match v.deadline.cadence {
+                        Cadence::Annual => DeadlineCadence::Annual,
+                        Cadence::Quarterly => DeadlineCadence::Quarterly,
+                    },
+                    due_on: v.deadline.due_on.to_string(),
+                    due_at: v.deadline.due_at.into(),
+                    at_risk_from: v.deadline.at_risk_from.into(),
+                    milestones: v
+                        .deadline
+                        .milestones
+                        .into_iter()
+                        .map(|(name, at)| MilestoneView {
+                            name,
+                            at: at.into(),
+                        })
+                        .collect(),
+                    status: (&v.status).into(),
+                    reasons,
+                    received_at: v.received_at.map(Into::into),
+                }
+            })
+            .filter(|d| status.0.is_none_or(|s| s == d.status))
+            .collect();
+        Ok(Json(DeadlineList { data }))
+    }
+}
