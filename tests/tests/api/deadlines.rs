@@ -84,7 +84,7 @@ async fn every_status_by_moving_the_clock(app: TestApp, clock: Arc<ManualClock>)
     let viewer = app.token(&[ORG], &[Role::Viewer]);
 
     // 1 February 2026: 2025's quarters are past due and missed; the annual report is upcoming.
-    let year = "from=2025-01-01&to=2025-12-31";
+    let year = "period_from=2025-01-01&period_to=2025-12-31";
     let list = deadlines(&app, &viewer, year).await;
     let periods: Vec<&str> = list
         .iter()
@@ -153,14 +153,14 @@ async fn every_status_by_moving_the_clock(app: TestApp, clock: Arc<ManualClock>)
     import(&app, "2026-05-01").await;
     submit(&app, "2026").await;
     clock.set(at("2027-03-05T12:00:00Z"));
-    let next = deadlines(&app, &viewer, "from=2026-12-31&to=2026-12-31").await;
+    let next = deadlines(&app, &viewer, "period_from=2026-12-31&period_to=2026-12-31").await;
     assert_eq!(of(&next, "2026")["status"], "submitted_on_time", "{next:?}");
     assert_eq!(of(&next, "2026-Q4")["status"], "missed");
 
     // A bad date is a 422; another organisation finds nothing.
     let (status, _) = app
         .get(
-            &format!("/api/v1/organizations/{ORG}/deadlines?from=2025-13-01"),
+            &format!("/api/v1/organizations/{ORG}/deadlines?period_from=2025-13-01"),
             &viewer,
         )
         .await;

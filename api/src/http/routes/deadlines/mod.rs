@@ -104,8 +104,8 @@ fn date(name: &str, value: Option<String>) -> Result<Option<NaiveDate>, ApiError
 impl DeadlinesApi {
     /// An organisation's reporting deadlines
     ///
-    /// Any role of the organisation. The deadlines of the periods that end between `from` and
-    /// `to` (default: from the start of last year to the end of this one, in Norway), by due
+    /// Any role of the organisation. The deadlines of the periods that end between
+    /// `period_from` and `period_to` (default: from the start of last year to the end of this one, in Norway), by due
     /// date, each with its status now: `upcoming`, `at_risk` (inside its window and not ready:
     /// no data, the validator's errors, or approvals the policy still needs, in `reasons`),
     /// `submitted_on_time`, `submitted_late` (by when Bufdir received it) or `missed`.
@@ -120,17 +120,17 @@ impl DeadlinesApi {
         state: Data<&AppState>,
         org_id: Path<String>,
         /// Periods ending on or after this day (`YYYY-MM-DD`).
-        from: Query<Option<String>>,
+        period_from: Query<Option<String>>,
         /// Periods ending on or before this day (`YYYY-MM-DD`).
-        to: Query<Option<String>>,
+        period_to: Query<Option<String>>,
         /// Only deadlines in this state.
         status: Query<Option<DeadlineState>>,
     ) -> Result<Json<DeadlineList>, ProblemResponse> {
         let org = visible_org(&state, &auth.0, &org_id.0).await?;
         let today = in_norway(state.commands.clock.now()).date_naive();
-        let from = date("from", from.0)?
+        let from = date("period_from", period_from.0)?
             .unwrap_or_else(|| NaiveDate::from_ymd_opt(today.year() - 1, 1, 1).expect("a date"));
-        let to = date("to", to.0)?
+        let to = date("period_to", period_to.0)?
             .unwrap_or_else(|| NaiveDate::from_ymd_opt(today.year(), 12, 31).expect("a date"));
         let listed = commands::deadlines::list(&state.commands, &org, from, to).await?;
         let data = listed
