@@ -602,6 +602,27 @@ async fn browser_preview_speaks_nynorsk_and_english_and_an_approver_approves_fro
         formats_on(page).await,
         json!(["1\u{a0}234,5", "7. des. 2026, 20:57:15"])
     );
+    // The period's deadline beside the validation, in Nynorsk, with its countdown.
+    browser.wait_for("#deadline-state[data-status]", SLOW).await;
+    let deadline = text_of(page, "#deadline-state").await;
+    assert!(deadline.starts_with("Frist 1. mars 2026 · "), "{deadline}");
+    let status = page
+        .execute(
+            "return document.querySelector('#deadline-state').dataset.status",
+            vec![],
+        )
+        .await
+        .unwrap();
+    let expected = match status.as_str().unwrap() {
+        "missed" => "ikkje sendt, fristen er ute · for ",
+        "submitted_late" => "sendt for seint",
+        "submitted_on_time" => "sendt i tide",
+        other => panic!("2025 is past due, not {other}"),
+    };
+    assert!(deadline.contains(expected), "{deadline}");
+    if status == "missed" {
+        assert!(deadline.ends_with(" dagar sidan"), "{deadline}");
+    }
     let updated = text_of(page, "#last-updated").await;
     assert!(
         updated.starts_with("Sist oppdatert: ") && !updated.contains('M'),
@@ -662,6 +683,9 @@ async fn browser_preview_speaks_nynorsk_and_english_and_an_approver_approves_fro
         formats_on(page).await,
         json!(["1,234.5", "7 Dec 2026, 20:57:15"])
     );
+    browser.wait_for("#deadline-state[data-status]", SLOW).await;
+    let deadline = text_of(page, "#deadline-state").await;
+    assert!(deadline.starts_with("Due 1 Mar 2026 · "), "{deadline}");
     browser.stop().await;
     kill(&mut server);
 }

@@ -45,6 +45,10 @@ const TEXT = {
     approves_what: "Du godkjenner nøyaktig dette innholdet (sjekksum):", approved_by: "Godkjent av",
     withdraw: "Trekk tilbake", approve: "Godkjenn", approved_msg: "Godkjent.", comment: "Kommentar (valgfri)",
     no_approvals: "Ingen har godkjent rapporten ennå.",
+    deadline: "Frist", due: "Frist", dl_upcoming: "kommende", dl_at_risk: "i fare",
+    dl_submitted_on_time: "sendt i tide", dl_submitted_late: "sendt for sent", dl_missed: "ikke sendt, fristen er ute",
+    in_days: "om {n} dager", in_hours: "om {n} timer", days_ago: "for {n} dager siden", hours_ago: "for {n} timer siden",
+    at_risk_because: "Rapporten er i fare fordi:", no_deadline: "Kalenderen har ingen frist for denne perioden.",
   },
   nn: {
     skip: "Hopp til rapporten", title: "Bufdir-rapport",
@@ -81,6 +85,10 @@ const TEXT = {
     approves_what: "Du godkjenner nøyaktig dette innhaldet (sjekksum):", approved_by: "Godkjend av",
     withdraw: "Trekk tilbake", approve: "Godkjenn", approved_msg: "Godkjend.", comment: "Kommentar (valfri)",
     no_approvals: "Ingen har godkjent rapporten enno.",
+    deadline: "Frist", due: "Frist", dl_upcoming: "kjem", dl_at_risk: "i fare",
+    dl_submitted_on_time: "sendt i tide", dl_submitted_late: "sendt for seint", dl_missed: "ikkje sendt, fristen er ute",
+    in_days: "om {n} dagar", in_hours: "om {n} timar", days_ago: "for {n} dagar sidan", hours_ago: "for {n} timar sidan",
+    at_risk_because: "Rapporten er i fare fordi:", no_deadline: "Kalenderen har inga frist for denne perioden.",
   },
   en: {
     skip: "Skip to the report", title: "Bufdir report",
@@ -117,6 +125,10 @@ const TEXT = {
     approves_what: "You approve exactly this content (checksum):", approved_by: "Approved by",
     withdraw: "Withdraw", approve: "Approve", approved_msg: "Approved.", comment: "Comment (optional)",
     no_approvals: "Nobody has approved the report yet.",
+    deadline: "Deadline", due: "Due", dl_upcoming: "upcoming", dl_at_risk: "at risk",
+    dl_submitted_on_time: "submitted on time", dl_submitted_late: "submitted late", dl_missed: "not submitted, the deadline has passed",
+    in_days: "in {n} days", in_hours: "in {n} hours", days_ago: "{n} days ago", hours_ago: "{n} hours ago",
+    at_risk_because: "The report is at risk because:", no_deadline: "The calendar has no deadline for this period.",
   },
 };
 const LOCALE = { nb: "nb-NO", nn: "nn-NO", en: "en-GB" };
@@ -358,9 +370,47 @@ async function refreshOnce() {
   } else {
     message("");
   }
-  await Promise.all([validate(snapshot), loadSignOff()]);
+  await Promise.all([validate(snapshot), loadSignOff(), loadDeadline()]);
   render();
   touched();
+}
+
+// ---- the deadline ---------------------------------------------------------------------------
+
+async function loadDeadline() {
+  state.deadline = null;
+  if (!state.org || !state.period) return;
+  const end = periodRange(state.period)[1];
+  const q = new URLSearchParams({ period_from: end, period_to: end });
+  const list = await api(`${API}/organizations/${encodeURIComponent(state.org)}/deadlines?${q}`);
+  state.deadline = list.data.find((d) => d.period_id === state.period) || "none";
+}
+
+// "in 12 days", "3 hours ago": in the page's own words, so Nynorsk is Nynorsk in any browser.
+function countdown(iso) {
+  const ms = new Date(iso).getTime() - Date.now();
+  const hours = Math.round(Math.abs(ms) / 3600000);
+  const [n, unit] = hours >= 48 ? [Math.round(hours / 24), "days"] : [hours, "hours"];
+  const key = ms >= 0 ? `in_${unit}` : `${unit}_ago`;
+  return t(key).replace("{n}", number(n, 0));
+}
+
+function renderDeadline() {
+  const box = $("deadline-result");
+  const d = state.deadline;
+  if (!d) { box.replaceChildren(); return; }
+  if (d === "none") { box.replaceChildren(el("p", { class: "muted", text: t("no_deadline") })); return; }
+  const cls = d.status === "at_risk" || d.status === "missed" ? "issue error" : d.status === "submitted_late" ? "issue warning" : "ok";
+  const parts = [
+    el("p", { id: "deadline-state", "data-status": d.status, class: cls },
+      `${t("due")} ${day(d.due_on)} · ${t(`dl_${d.status}`)}`,
+      d.received_at ? "" : el("span", { id: "deadline-countdown", text: ` · ${countdown(d.due_at)}` })),
+  ];
+  if (d.reasons.length) {
+    parts.push(el("p", { text: t("at_risk_because") }));
+    parts.push(el("ul", { id: "deadline-reasons" }, d.reasons.map((r) => el("li", { class: "issue error" }, `${inLanguage(r)} `, r.field ? el("code", { text: r.field }) : ""))));
+  }
+  box.replaceChildren(...parts);
 }
 
 // ---- sign-off -----------------------------------------------------------------------------
@@ -487,6 +537,7 @@ function render() {
     el("dt", { text: t("prior") }), el("dd", { text: s.prior_period ? s.prior_period.period_id : "–" }),
   );
   renderValidation();
+  renderDeadline();
   renderSignOff();
   $("sections").replaceChildren(...s.sections.map(renderSection));
   const changed = [...state.pendingHighlight];
@@ -761,6 +812,8 @@ document.addEventListener("DOMContentLoaded", () => {
   $("export-form").addEventListener("submit", startExport);
   $("upload-form").addEventListener("submit", upload);
   $("history-list").addEventListener("click", (e) => download(e).catch(show));
+  // The countdown moves on by itself.
+  setInterval(renderDeadline, 60000);
   const token = sessionStorage.getItem(TOKEN_KEY);
   if (token) signIn(token).catch(show); else signOut();
 });
