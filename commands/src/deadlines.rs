@@ -36,7 +36,8 @@ pub async fn list(
     let now = ctx.clock.now();
     let received = submissions::received_of_org(&ctx.db.read, org.as_str()).await?;
     let mut out = Vec::new();
-    for deadline in ctx.calendar.deadlines(from, to) {
+    let calendar = row.calendar.as_ref().unwrap_or(ctx.calendar.as_ref());
+    for deadline in calendar.deadlines(from, to) {
         let period = deadline.period.to_string();
         let received_at = received
             .iter()

@@ -13,6 +13,7 @@ pub mod log_seals;
 pub mod organizations;
 pub mod privacy;
 pub mod reexports;
+pub mod reminders;
 pub mod reports;
 pub mod signoff;
 pub mod snapshots;

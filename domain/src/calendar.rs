@@ -84,7 +84,14 @@ pub enum InvalidCalendar {
     Twice(Cadence),
     #[error("milestone {0:?} lies before its period ends")]
     MilestoneTooEarly(String),
+    #[error("{0}")]
+    OutOfBounds(String),
 }
+
+/// The most days any offset of a rule may span: a year and a day.
+pub const MAX_DAYS: u32 = 366;
+/// The most milestones, and reminders, one rule may have.
+pub const MAX_STEPS: usize = 10;
 
 /// A deadline: a period's report, when it is due, and its milestones, as instants.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -97,7 +104,25 @@ pub struct Deadline {
     pub due_at: DateTime<Utc>,
     pub milestones: Vec<(String, DateTime<Utc>)>,
     pub at_risk_from: DateTime<Utc>,
-    pub reminders: Vec<DateTime<Utc>>,
+    /// The reminders before the due day, earliest first.
+    pub reminders: Vec<Reminder>,
+}
+
+/// A reminder before a due day: that many days before, at eight in the morning in Norway.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Reminder {
+    pub days_before: u32,
+    pub at: DateTime<Utc>,
+}
+
+/// Eight in the morning of `day` in Norway: when a reminder of that day goes out.
+pub fn morning_in_norway(day: NaiveDate) -> DateTime<Utc> {
+    let eight = day.and_time(NaiveTime::from_hms_opt(8, 0, 0).expect("a time"));
+    // Summer time changes at night, so 08:00 exists exactly once on every day.
+    Oslo.from_local_datetime(&eight)
+        .single()
+        .expect("08:00 exists once in Norway")
+        .with_timezone(&Utc)
 }
 
 /// The end of `day` in Norway, as an instant: 23:59:59 there, CET or CEST as the day has it.
@@ -131,9 +156,17 @@ impl Calendar {
         Ok(calendar)
     }
 
+    /// A calendar of `rules`, if they can be.
+    pub fn new(rules: Vec<Rule>) -> Result<Calendar, InvalidCalendar> {
+        let calendar = Calendar { rules };
+        calendar.check()?;
+        Ok(calendar)
+    }
+
     fn check(&self) -> Result<(), InvalidCalendar> {
         let mut seen = Vec::new();
         for rule in &self.rules {
+            rule.check_bounds()?;
             if seen.contains(&rule.cadence) {
                 return Err(InvalidCalendar::Twice(rule.cadence));
             }
@@ -174,6 +207,42 @@ impl Calendar {
 }
 
 impl Rule {
+    fn check_bounds(&self) -> Result<(), InvalidCalendar> {
+        let out = |what: String| Err(InvalidCalendar::OutOfBounds(what));
+        if let Due::DaysAfterEnd(days) = self.due
+            && days > MAX_DAYS
+        {
+            return out(format!("days_after_end is at most {MAX_DAYS}"));
+        }
+        if self.at_risk_days > MAX_DAYS {
+            return out(format!("at_risk_days is at most {MAX_DAYS}"));
+        }
+        if self.milestones.len() > MAX_STEPS || self.reminders_days_before.len() > MAX_STEPS {
+            return out(format!(
+                "a rule has at most {MAX_STEPS} milestones and {MAX_STEPS} reminders"
+            ));
+        }
+        if self.reminders_days_before.iter().any(|d| *d > MAX_DAYS) {
+            return out(format!("reminders_days_before are at most {MAX_DAYS}"));
+        }
+        for m in &self.milestones {
+            let named = (1..=40).contains(&m.name.len())
+                && m.name
+                    .chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+            if !named {
+                return out(format!(
+                    "milestone name {:?} is 1 to 40 of a-z, 0-9 and _",
+                    m.name
+                ));
+            }
+            if m.days_before > MAX_DAYS {
+                return out(format!("a milestone's days_before is at most {MAX_DAYS}"));
+            }
+        }
+        Ok(())
+    }
+
     /// The deadline of `period`'s report under this rule (`None` for a period it does not cover).
     pub fn deadline(&self, period: PeriodId) -> Option<Deadline> {
         let covered = matches!(
@@ -205,11 +274,22 @@ impl Rule {
                 .filter_map(|m| Some((m.name.clone(), before(m.days_before)?)))
                 .collect(),
             at_risk_from: before(self.at_risk_days)?,
-            reminders: self
-                .reminders_days_before
-                .iter()
-                .filter_map(|d| before(*d))
-                .collect(),
+            reminders: {
+                let mut reminders: Vec<Reminder> = self
+                    .reminders_days_before
+                    .iter()
+                    .filter_map(|&days_before| {
+                        let day = due_on.checked_sub_days(Days::new(days_before.into()))?;
+                        Some(Reminder {
+                            days_before,
+                            at: morning_in_norway(day),
+                        })
+                    })
+                    .collect();
+                reminders.sort_by_key(|r| r.at);
+                reminders.dedup();
+                reminders
+            },
         })
     }
 }
@@ -311,9 +391,19 @@ reminders_days_before = [7, 1]
             ]
         );
         assert_eq!(annual.at_risk_from, utc("2026-02-15T22:59:59Z"));
+        // Reminders go out at eight in the morning, Norwegian summer time in April.
         assert_eq!(
             deadlines[0].reminders,
-            [utc("2025-04-23T21:59:59Z"), utc("2025-04-29T21:59:59Z")]
+            [
+                Reminder {
+                    days_before: 7,
+                    at: utc("2025-04-23T06:00:00Z")
+                },
+                Reminder {
+                    days_before: 1,
+                    at: utc("2025-04-29T06:00:00Z")
+                }
+            ]
         );
     }
 

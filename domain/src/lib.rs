@@ -17,6 +17,7 @@ pub mod organization;
 pub mod period;
 pub mod privacy;
 pub mod reexport;
+pub mod reminders;
 pub mod report;
 pub mod report_data;
 pub mod report_payload;

@@ -1,9 +1,13 @@
 //! The organisations registry: who reports. An organisation is registered once under its
-//! `org_id`; its name can change later.
+//! `org_id`; its name can change later. It carries what an admin sets for it: who must approve
+//! its reports, its own reporting calendar, and the calendar-feed links it has handed out.
+
+use std::collections::BTreeSet;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use crate::calendar::Calendar;
 use crate::signoff::ApprovalPolicy;
 use crate::{Aggregate, OrgId, OrgNumber};
 
@@ -13,11 +17,18 @@ pub struct Organization;
 pub enum OrganizationState {
     #[default]
     Unregistered,
-    Registered {
-        name: String,
-        organisasjonsnummer: OrgNumber,
-        policy: ApprovalPolicy,
-    },
+    Registered(Registered),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Registered {
+    pub name: String,
+    pub organisasjonsnummer: OrgNumber,
+    pub policy: ApprovalPolicy,
+    /// Its own calendar; `None` follows the service's.
+    pub calendar: Option<Calendar>,
+    /// Feed links not revoked.
+    pub feeds: BTreeSet<String>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -32,6 +43,23 @@ pub enum OrganizationCommand {
     SetApprovalPolicy {
         org_id: OrgId,
         policy: ApprovalPolicy,
+        now: DateTime<Utc>,
+    },
+    /// Gives the organisation its own reporting calendar; `None` returns it to the service's.
+    SetCalendar {
+        org_id: OrgId,
+        calendar: Option<Calendar>,
+        now: DateTime<Utc>,
+    },
+    /// Hands out a calendar-feed link, named by `feed_id` (chosen by the caller, unguessable).
+    IssueFeedLink {
+        org_id: OrgId,
+        feed_id: String,
+        now: DateTime<Utc>,
+    },
+    RevokeFeedLink {
+        org_id: OrgId,
+        feed_id: String,
         now: DateTime<Utc>,
     },
 }
@@ -50,6 +78,21 @@ pub enum OrganizationEvent {
         policy: ApprovalPolicy,
         set_at: DateTime<Utc>,
     },
+    CalendarSet {
+        org_id: OrgId,
+        calendar: Option<Calendar>,
+        set_at: DateTime<Utc>,
+    },
+    FeedLinkIssued {
+        org_id: OrgId,
+        feed_id: String,
+        issued_at: DateTime<Utc>,
+    },
+    FeedLinkRevoked {
+        org_id: OrgId,
+        feed_id: String,
+        revoked_at: DateTime<Utc>,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -58,6 +101,10 @@ pub enum OrganizationError {
     AlreadyRegistered(OrgId),
     #[error("organisation {0} is not registered")]
     Unregistered(OrgId),
+    #[error("the organisation has no calendar feed link {0}")]
+    NoSuchFeedLink(String),
+    #[error("calendar feed link {0} exists already")]
+    FeedLinkExists(String),
 }
 
 /// A display name: trimmed, 1 to 200 characters, no control characters.
@@ -101,47 +148,106 @@ impl Aggregate for Organization {
         state: &Self::State,
         command: Self::Command,
     ) -> Result<Vec<Self::Event>, Self::Error> {
-        match command {
-            OrganizationCommand::Register {
-                org_id,
-                name,
-                organisasjonsnummer,
-                now,
-            } => match state {
-                OrganizationState::Registered { .. } => {
-                    Err(OrganizationError::AlreadyRegistered(org_id))
-                }
-                OrganizationState::Unregistered => {
-                    Ok(vec![OrganizationEvent::OrganizationRegistered {
-                        org_id,
-                        name: name.0,
-                        organisasjonsnummer,
-                        registered_at: now,
-                    }])
-                }
-            },
-            OrganizationCommand::SetApprovalPolicy {
+        let registered = match (state, command) {
+            (
+                OrganizationState::Unregistered,
+                OrganizationCommand::Register {
+                    org_id,
+                    name,
+                    organisasjonsnummer,
+                    now,
+                },
+            ) => {
+                return Ok(vec![OrganizationEvent::OrganizationRegistered {
+                    org_id,
+                    name: name.0,
+                    organisasjonsnummer,
+                    registered_at: now,
+                }]);
+            }
+            (OrganizationState::Registered(_), OrganizationCommand::Register { org_id, .. }) => {
+                return Err(OrganizationError::AlreadyRegistered(org_id));
+            }
+            (OrganizationState::Unregistered, command) => {
+                return Err(OrganizationError::Unregistered(command.org_id().clone()));
+            }
+            (OrganizationState::Registered(registered), command) => (registered, command),
+        };
+        match registered {
+            (_, OrganizationCommand::Register { .. }) => unreachable!("answered above"),
+            (current, OrganizationCommand::SetApprovalPolicy { policy, .. })
+                if current.policy == policy =>
+            {
+                Ok(vec![])
+            }
+            (
+                _,
+                OrganizationCommand::SetApprovalPolicy {
+                    org_id,
+                    policy,
+                    now,
+                },
+            ) => Ok(vec![OrganizationEvent::ApprovalPolicySet {
                 org_id,
                 policy,
-                now,
-            } => match state {
-                OrganizationState::Unregistered => Err(OrganizationError::Unregistered(org_id)),
-                OrganizationState::Registered {
-                    policy: current, ..
-                } if *current == policy => Ok(vec![]),
-                OrganizationState::Registered { .. } => {
-                    Ok(vec![OrganizationEvent::ApprovalPolicySet {
-                        org_id,
-                        policy,
-                        set_at: now,
-                    }])
-                }
-            },
+                set_at: now,
+            }]),
+            (current, OrganizationCommand::SetCalendar { calendar, .. })
+                if current.calendar == calendar =>
+            {
+                Ok(vec![])
+            }
+            (
+                _,
+                OrganizationCommand::SetCalendar {
+                    org_id,
+                    calendar,
+                    now,
+                },
+            ) => Ok(vec![OrganizationEvent::CalendarSet {
+                org_id,
+                calendar,
+                set_at: now,
+            }]),
+            (current, OrganizationCommand::IssueFeedLink { feed_id, .. })
+                if current.feeds.contains(&feed_id) =>
+            {
+                Err(OrganizationError::FeedLinkExists(feed_id))
+            }
+            (
+                _,
+                OrganizationCommand::IssueFeedLink {
+                    org_id,
+                    feed_id,
+                    now,
+                },
+            ) => Ok(vec![OrganizationEvent::FeedLinkIssued {
+                org_id,
+                feed_id,
+                issued_at: now,
+            }]),
+            (current, OrganizationCommand::RevokeFeedLink { feed_id, .. })
+                if !current.feeds.contains(&feed_id) =>
+            {
+                Err(OrganizationError::NoSuchFeedLink(feed_id))
+            }
+            (
+                _,
+                OrganizationCommand::RevokeFeedLink {
+                    org_id,
+                    feed_id,
+                    now,
+                },
+            ) => Ok(vec![OrganizationEvent::FeedLinkRevoked {
+                org_id,
+                feed_id,
+                revoked_at: now,
+            }]),
         }
     }
 
     fn evolve(state: Self::State, event: &Self::Event) -> Self::State {
-        match (state, event) {
+        let mut registered = match (state, event) {
             (
                 _,
                 OrganizationEvent::OrganizationRegistered {
@@ -149,24 +255,45 @@ impl Aggregate for Organization {
                     organisasjonsnummer,
                     ..
                 },
-            ) => OrganizationState::Registered {
-                name: name.clone(),
-                organisasjonsnummer: organisasjonsnummer.clone(),
-                policy: ApprovalPolicy::default(),
-            },
-            (
-                OrganizationState::Registered {
-                    name,
-                    organisasjonsnummer,
-                    ..
-                },
-                OrganizationEvent::ApprovalPolicySet { policy, .. },
-            ) => OrganizationState::Registered {
-                name,
-                organisasjonsnummer,
-                policy: policy.clone(),
-            },
-            (state, OrganizationEvent::ApprovalPolicySet { .. }) => state,
+            ) => {
+                return OrganizationState::Registered(Registered {
+                    name: name.clone(),
+                    organisasjonsnummer: organisasjonsnummer.clone(),
+                    policy: ApprovalPolicy::default(),
+                    calendar: None,
+                    feeds: BTreeSet::new(),
+                });
+            }
+            (OrganizationState::Unregistered, _) => return OrganizationState::Unregistered,
+            (OrganizationState::Registered(registered), _) => registered,
+        };
+        match event {
+            OrganizationEvent::OrganizationRegistered { .. } => {}
+            OrganizationEvent::ApprovalPolicySet { policy, .. } => {
+                registered.policy = policy.clone();
+            }
+            OrganizationEvent::CalendarSet { calendar, .. } => {
+                registered.calendar = calendar.clone();
+            }
+            OrganizationEvent::FeedLinkIssued { feed_id, .. } => {
+                registered.feeds.insert(feed_id.clone());
+            }
+            OrganizationEvent::FeedLinkRevoked { feed_id, .. } => {
+                registered.feeds.remove(feed_id);
+            }
+        }
+        OrganizationState::Registered(registered)
+    }
+}
+
+impl OrganizationCommand {
+    fn org_id(&self) -> &OrgId {
+        match self {
+            OrganizationCommand::Register { org_id, .. }
+            | OrganizationCommand::SetApprovalPolicy { org_id, .. }
+            | OrganizationCommand::SetCalendar { org_id, .. }
+            | OrganizationCommand::IssueFeedLink { org_id, .. }
+            | OrganizationCommand::RevokeFeedLink { org_id, .. } => org_id,
         }
     }
 }
@@ -252,6 +379,38 @@ mod tests {
             .then_error(OrganizationError::Unregistered(
                 OrgId::parse("org-1").unwrap(),
             ));
+    }
+
+    #[test]
+    fn an_organisation_takes_its_own_calendar_and_hands_out_and_revokes_feed_links() {
+        let org = || OrgId::parse("org-1").unwrap();
+        let now: DateTime<Utc> = "2026-03-03T08:00:00Z".parse().unwrap();
+        let mut history = given::<Organization>(&[]).when(register("org-1")).events();
+        let own = || OrganizationCommand::SetCalendar {
+            org_id: org(),
+            calendar: Some(Calendar::standard()),
+            now,
+        };
+        history.extend(given::<Organization>(&history).when(own()).events());
+        given::<Organization>(&history).when(own()).then(vec![]);
+        let issue = || OrganizationCommand::IssueFeedLink {
+            org_id: org(),
+            feed_id: "f1".into(),
+            now,
+        };
+        history.extend(given::<Organization>(&history).when(issue()).events());
+        given::<Organization>(&history)
+            .when(issue())
+            .then_error(OrganizationError::FeedLinkExists("f1".into()));
+        let revoke = || OrganizationCommand::RevokeFeedLink {
+            org_id: org(),
+            feed_id: "f1".into(),
+            now,
+        };
+        history.extend(given::<Organization>(&history).when(revoke()).events());
+        given::<Organization>(&history)
+            .when(revoke())
+            .then_error(OrganizationError::NoSuchFeedLink("f1".into()));
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! The organisations registry read model, and the queries the API asks of it.
 
 use chrono::{DateTime, Utc};
+use domain::calendar::Calendar;
 use domain::organization::{Organization, OrganizationEvent};
 use domain::signoff::ApprovalPolicy;
 use domain::{OrgId, decode_event};
@@ -24,7 +25,7 @@ impl Projection for OrganizationsProjection {
     }
 
     fn tables(&self) -> &'static [&'static str] {
-        &["organizations"]
+        &["organizations", "calendar_feeds"]
     }
 
     async fn apply(
@@ -71,6 +72,54 @@ impl Projection for OrganizationsProjection {
                 .await
                 .map(|done| done.rows_affected()))?;
             }
+            OrganizationEvent::CalendarSet {
+                org_id, calendar, ..
+            } => {
+                on_tx!(tx, c => sqlx::query(
+                    "UPDATE organizations SET calendar = $1, position = $2 WHERE org_id = $3",
+                )
+                .bind(calendar.clone().map(Json))
+                .bind(event.position.to_string())
+                .bind(org_id.as_str().to_string())
+                .execute(c)
+                .await
+                .map(|done| done.rows_affected()))?;
+            }
+            OrganizationEvent::FeedLinkIssued {
+                org_id,
+                feed_id,
+                issued_at,
+            } => {
+                on_tx!(tx, c => sqlx::query(
+                    "INSERT INTO calendar_feeds (feed_id, org_id, issued_at, issued_by, position) \
+                     VALUES ($1, $2, $3, $4, $5) ON CONFLICT (feed_id) DO NOTHING",
+                )
+                .bind(feed_id.clone())
+                .bind(org_id.as_str().to_string())
+                .bind(Stamp(issued_at))
+                .bind(event.metadata.actor.clone())
+                .bind(event.position.to_string())
+                .execute(c)
+                .await
+                .map(|done| done.rows_affected()))?;
+            }
+            OrganizationEvent::FeedLinkRevoked {
+                org_id,
+                feed_id,
+                revoked_at,
+            } => {
+                on_tx!(tx, c => sqlx::query(
+                    "UPDATE calendar_feeds SET revoked_at = $1, position = $2 \
+                     WHERE feed_id = $3 AND org_id = $4",
+                )
+                .bind(Stamp(revoked_at))
+                .bind(event.position.to_string())
+                .bind(feed_id.clone())
+                .bind(org_id.as_str().to_string())
+                .execute(c)
+                .await
+                .map(|done| done.rows_affected()))?;
+            }
         }
         Ok(())
     }
@@ -86,6 +135,9 @@ pub struct OrganizationRow {
     /// Who must approve a report before it is submitted; `None` while nobody must.
     #[sqlx(json(nullable))]
     pub approval_policy: Option<ApprovalPolicy>,
+    /// Its own reporting calendar; `None` while it follows the service's.
+    #[sqlx(json(nullable))]
+    pub calendar: Option<Calendar>,
 }
 
 /// Which organisations a caller may see: all of them (admins), or the listed ones.
@@ -94,9 +146,9 @@ pub enum Visible<'a> {
     Only(&'a [String]),
 }
 
-const COLUMNS: &str = "org_id, name, organisasjonsnummer, created_at, approval_policy";
-const BY_ID: &str = "SELECT org_id, name, organisasjonsnummer, created_at, approval_policy \
-     FROM organizations WHERE org_id = $1";
+const COLUMNS: &str = "org_id, name, organisasjonsnummer, created_at, approval_policy, calendar";
+const BY_ID: &str = "SELECT org_id, name, organisasjonsnummer, created_at, approval_policy, \
+     calendar FROM organizations WHERE org_id = $1";
 
 pub async fn get(
     pool: &ReadPool,
@@ -144,4 +196,53 @@ pub async fn list(
         .fetch_one(c)
         .await)?;
     Ok((rows, total as u64))
+}
+
+/// Every organisation's id, in order: what the deadline reminders look through.
+pub async fn all_ids(pool: &ReadPool) -> Result<Vec<OrgId>, ProjectionError> {
+    let ids: Vec<String> = on_pool!(pool, c => sqlx::query_scalar(
+        "SELECT org_id FROM organizations ORDER BY org_id",
+    )
+    .fetch_all(c)
+    .await)?;
+    Ok(ids
+        .into_iter()
+        .filter_map(|id| OrgId::parse(&id).ok())
+        .collect())
+}
+
+/// A calendar-feed link an admin handed out.
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+pub struct FeedRow {
+    pub feed_id: String,
+    #[sqlx(try_from = "String")]
+    pub org_id: OrgId,
+    pub issued_at: DateTime<Utc>,
+    pub issued_by: Option<String>,
+    pub revoked_at: Option<DateTime<Utc>>,
+}
+
+const FEED_COLUMNS: &str = "feed_id, org_id, issued_at, issued_by, revoked_at";
+
+pub async fn feed(pool: &ReadPool, feed_id: &str) -> Result<Option<FeedRow>, ProjectionError> {
+    let sql = format!("SELECT {FEED_COLUMNS} FROM calendar_feeds WHERE feed_id = $1");
+    Ok(
+        on_pool!(pool, c => sqlx::query_as(sqlx::AssertSqlSafe(sql.clone()))
+        .bind(feed_id)
+        .fetch_optional(c)
+        .await)?,
+    )
+}
+
+/// The organisation's feed links, oldest first.
+pub async fn feeds_of(pool: &ReadPool, org_id: &str) -> Result<Vec<FeedRow>, ProjectionError> {
+    let sql = format!(
+        "SELECT {FEED_COLUMNS} FROM calendar_feeds WHERE org_id = $1 ORDER BY issued_at, feed_id"
+    );
+    Ok(
+        on_pool!(pool, c => sqlx::query_as(sqlx::AssertSqlSafe(sql.clone()))
+        .bind(org_id)
+        .fetch_all(c)
+        .await)?,
+    )
 }

@@ -76,6 +76,8 @@ pub struct Services {
     pub webhooks: Arc<webhooks::Webhooks>,
     /// When the log is sealed.
     pub seals: commands::log_seals::Thresholds,
+    /// The calendar and clock deadline reminders go by.
+    pub deadlines: webhooks::deadlines::DeadlineSettings,
 }
 
 /// What runs behind a process until `shutdown`: the projections always, the workers unless the
@@ -150,6 +152,12 @@ pub fn all(
             db.clone(),
             projections.clone(),
             services.webhooks.clone(),
+        )),
+        Arc::new(webhooks::deadlines::ReminderWorker::new(
+            db.clone(),
+            projections.clone(),
+            services.webhooks.clone(),
+            services.deadlines.clone(),
         )),
     ];
     workers

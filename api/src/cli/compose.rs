@@ -127,6 +127,10 @@ impl<'a> Root<'a> {
         if let Some(calendar) = &common.calendar_file {
             settings.calendar = calendar.clone();
         }
+        settings.reminder_lease =
+            chrono::Duration::seconds(common.reminder_lease_seconds.max(1) as i64);
+        settings.reminder_scan =
+            chrono::Duration::seconds(common.reminder_scan_seconds.max(1) as i64);
         settings.file_store = common.exports.file_store_url.clone();
         settings.public_url = common.exports.public_base_url.clone();
         settings.exports.lease = Duration::from_secs(common.exports.export_lease_seconds.max(3));

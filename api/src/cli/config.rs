@@ -96,6 +96,23 @@ pub struct Common {
     /// The reporting calendar (a TOML file of rules: see the README); unset, the shipped one.
     #[arg(long, env = "CALENDAR_FILE", value_parser = calendar_file, global = true)]
     pub calendar_file: Option<domain::calendar::Calendar>,
+    /// How long a worker's claim on a deadline reminder holds: one killed mid-send delays the
+    /// reminder this long before another sends it.
+    #[arg(
+        long,
+        env = "REMINDER_LEASE_SECONDS",
+        default_value_t = 60,
+        global = true
+    )]
+    pub reminder_lease_seconds: u64,
+    /// How often the workers look through the deadlines for reminders owed.
+    #[arg(
+        long,
+        env = "REMINDER_SCAN_SECONDS",
+        default_value_t = 60,
+        global = true
+    )]
+    pub reminder_scan_seconds: u64,
     #[command(flatten)]
     pub bufdir: BufdirArgs,
     #[command(flatten)]

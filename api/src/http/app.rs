@@ -68,6 +68,10 @@ pub struct Settings {
     pub calendar: domain::calendar::Calendar,
     /// The time deadlines are judged by: the system's, or a test's.
     pub clock: Arc<dyn commands::clock::Clock>,
+    /// `REMINDER_LEASE_SECONDS`: how long a claim on a deadline reminder holds.
+    pub reminder_lease: chrono::Duration,
+    /// `REMINDER_SCAN_SECONDS`: how often the deadlines are looked through for reminders.
+    pub reminder_scan: chrono::Duration,
 }
 
 impl Settings {
@@ -92,6 +96,8 @@ impl Settings {
             seals: commands::log_seals::Thresholds::default(),
             calendar: domain::calendar::Calendar::standard(),
             clock: Arc::new(commands::clock::SystemClock),
+            reminder_lease: chrono::Duration::seconds(60),
+            reminder_scan: chrono::Duration::seconds(60),
         }
     }
 
@@ -102,6 +108,12 @@ impl Settings {
             exports: self.exports.clone(),
             webhooks: Arc::new(self.webhooks(db, keys)?),
             seals: self.seals,
+            deadlines: workers::webhooks::deadlines::DeadlineSettings {
+                calendar: self.calendar.clone(),
+                clock: self.clock.clone(),
+                lease: self.reminder_lease,
+                scan_every: self.reminder_scan,
+            },
         })
     }
 
@@ -184,6 +196,7 @@ impl Application {
             watch,
             services,
             links: LinkSigner::new(keys.server_secret()),
+            feeds: crate::http::feed_signing::FeedSigner::new(keys.server_secret()),
             public_url: settings.public_url.clone(),
         };
         Ok(Application {
@@ -312,6 +325,10 @@ pub fn endpoint(
         .at(
             "/api/v1/bufdir-exports/:export_id/file",
             poem::get(crate::http::routes::downloads::download),
+        )
+        .at(
+            "/api/v1/calendar-feeds/:feed",
+            poem::get(crate::http::routes::deadlines::feeds::feed),
         )
         .at(
             "/api/v1/report-history/:report_id/file",

@@ -8,6 +8,7 @@ pub mod body_limit;
 pub mod cors;
 pub(crate) mod csv_payload;
 pub(crate) mod empty_query;
+pub mod feed_signing;
 pub mod file_refs;
 pub(crate) mod http_semantics;
 pub mod idempotency;

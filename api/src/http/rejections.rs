@@ -260,7 +260,10 @@ impl From<OrganizationError> for ApiError {
     fn from(e: OrganizationError) -> Self {
         match e {
             OrganizationError::AlreadyRegistered(_) => ApiError::Conflict(e.to_string()),
-            OrganizationError::Unregistered(_) => ApiError::NotFound(e.to_string()),
+            OrganizationError::Unregistered(_) | OrganizationError::NoSuchFeedLink(_) => {
+                ApiError::NotFound(e.to_string())
+            }
+            OrganizationError::FeedLinkExists(_) => ApiError::Conflict(e.to_string()),
         }
     }
 }

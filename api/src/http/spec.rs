@@ -6,6 +6,8 @@ use poem_openapi::OpenApiService;
 use crate::http::routes::audit::AuditApi;
 use crate::http::routes::bufdir_api::BufdirApi;
 use crate::http::routes::deadlines::DeadlinesApi;
+use crate::http::routes::deadlines::calendar::CalendarApi;
+use crate::http::routes::deadlines::feeds::FeedsApi;
 use crate::http::routes::exports::ExportsApi;
 use crate::http::routes::health::HealthApi;
 use crate::http::routes::organizations::OrganizationsApi;
@@ -24,6 +26,8 @@ pub type Apis = (
     ReportDataApi,
     SignOffsApi,
     DeadlinesApi,
+    CalendarApi,
+    FeedsApi,
     BufdirApi,
     ExportsApi,
     ReportHistoryApi,
@@ -41,6 +45,8 @@ pub fn service() -> OpenApiService<Apis, ()> {
         ReportDataApi,
         SignOffsApi,
         DeadlinesApi,
+        CalendarApi,
+        FeedsApi,
         BufdirApi,
         ExportsApi,
         ReportHistoryApi,

@@ -18,6 +18,8 @@ pub struct AppState {
     pub services: workers::Services,
     /// Signs and checks download links.
     pub links: workers::files::LinkSigner,
+    /// Signs and checks calendar-feed links.
+    pub feeds: crate::http::feed_signing::FeedSigner,
     /// The base of download links; `None`: taken from the request.
     pub public_url: Option<String>,
     /// What commands need, with the API's bound on read-your-writes waits.

@@ -1,5 +1,5 @@
 //! `work_claims`: claims on work that is not an event-sourced job of its own (a submission's
-//! delivery, its next status poll, a snapshot's aggregation). With several worker processes on
+//! delivery, its next status poll, a snapshot's aggregation, a deadline reminder's sending). With several worker processes on
 //! one database each such piece is done by one of them at a time, and a process that dies does
 //! not hold its piece for ever: a claim is taken with one conditional upsert, so of two racers
 //! exactly one gets it, and it lapses at `held_until`.
@@ -14,6 +14,7 @@ pub enum ClaimKind {
     Delivery,
     StatusPoll,
     Aggregation,
+    Reminder,
 }
 
 impl ClaimKind {
@@ -22,6 +23,7 @@ impl ClaimKind {
             ClaimKind::Delivery => "delivery",
             ClaimKind::StatusPoll => "status_poll",
             ClaimKind::Aggregation => "aggregation",
+            ClaimKind::Reminder => "reminder",
         }
     }
 }

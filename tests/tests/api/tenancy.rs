@@ -99,6 +99,8 @@ fn table(o: &Owned) -> Vec<Case> {
     let rex = format!("/api/v1/report-reexports/{}", o.reexport);
     let hook = format!("/api/v1/organizations/{A}/webhook");
     let sign_off = format!("/api/v1/organizations/{A}/sign-offs/2025");
+    let calendar = format!("/api/v1/organizations/{A}/calendar");
+    let feeds = format!("/api/v1/organizations/{A}/calendar-feeds");
     let records = json!({"organization_id": A, "data_source": "x", "records": [
         {"record_id": "evil", "occurred_on": "2025-01-01", "metric": count_field().1, "value": 1}]});
     let export = json!({"org_id": A, "format": "csv", "period_from": "2025-01-01",
@@ -325,6 +327,32 @@ fn table(o: &Owned) -> Vec<Case> {
             &format!("/api/v1/organizations/{A}/deadlines"),
             None,
             false,
+            NotFound,
+        ),
+        case(
+            get.clone(),
+            &format!("/api/v1/organizations/{A}/deadlines.ics"),
+            None,
+            false,
+            NotFound,
+        ),
+        case(get.clone(), &calendar, None, false, NotFound),
+        case(
+            put.clone(),
+            &calendar,
+            Some(json!({"rules": [{"cadence": "annual", "due": {"days_after_end": 10}}]})),
+            true,
+            NotFound,
+        ),
+        case(delete.clone(), &calendar, None, true, NotFound),
+        case(post.clone(), &feeds, None, true, NotFound),
+        // Only admins see the links: a viewer's read is refused like a write.
+        case(get.clone(), &feeds, None, true, NotFound),
+        case(
+            delete.clone(),
+            &format!("{feeds}/feed_0"),
+            None,
+            true,
             NotFound,
         ),
         case(

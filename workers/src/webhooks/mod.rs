@@ -4,6 +4,7 @@
 //! only on a 2xx answer. Delivery is at least once: a crash between the answer and its record
 //! sends it again, so receivers deduplicate on `Bufdir-Webhook-Id`.
 
+pub mod deadlines;
 mod endpoints;
 pub mod signature;
 pub mod target;
@@ -92,6 +93,15 @@ impl Webhooks {
             http,
             settings,
         })
+    }
+
+    /// Whether organisation `org` has somewhere its webhooks go (its own endpoint or the
+    /// service-wide one).
+    pub(crate) async fn reach(&self, org: &domain::OrgId) -> anyhow::Result<bool> {
+        let global = self.settings.global.as_ref();
+        Ok(endpoints::for_org(&self.endpoints, global, org.as_str())
+            .await?
+            .is_some())
     }
 
     /// Sends `body` to organisation `org`'s endpoint (its own, else the service-wide one), signed,

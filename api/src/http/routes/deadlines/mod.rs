@@ -1,12 +1,21 @@
 //! An organisation's reporting deadlines (`/api/v1/organizations/{org_id}/deadlines`): each
-//! period's due date and milestones from the reporting calendar, and where it stands now.
+//! period's due date and milestones from the reporting calendar, and where it stands now; the
+//! same as a calendar file (`deadlines.ics`); the calendar they follow; and feed links.
+
+pub mod calendar;
+pub mod feeds;
+mod ics;
 
 use chrono::{Datelike, NaiveDate};
 use domain::calendar::{Cadence, DeadlineStatus, in_norway};
+use domain::{Locale, OrgId};
 use poem::web::Data;
+use poem::{IntoResponse, Response};
 use poem_openapi::param::{Path, Query};
-use poem_openapi::payload::Json;
-use poem_openapi::{Enum, Object, OpenApi};
+use poem_openapi::payload::{Json, Payload};
+use poem_openapi::registry::MetaSchemaRef;
+use poem_openapi::types::Type;
+use poem_openapi::{ApiResponse, Enum, Object, OpenApi};
 
 use crate::http::access::org as visible_org;
 use crate::http::auth::BearerAuth;
@@ -100,8 +109,100 @@ fn date(name: &str, value: Option<String>) -> Result<Option<NaiveDate>, ApiError
         .transpose()
 }
 
+/// A `text/calendar` body (RFC 5545).
+pub struct Ics(pub String);
+
+impl Payload for Ics {
+    const CONTENT_TYPE: &'static str = "text/calendar";
+
+    fn schema_ref() -> MetaSchemaRef {
+        String::schema_ref()
+    }
+}
+
+impl IntoResponse for Ics {
+    fn into_response(self) -> Response {
+        ics_response(self.0)
+    }
+}
+
+fn ics_response(text: String) -> Response {
+    Response::builder()
+        .content_type("text/calendar; charset=utf-8")
+        // The deadlines change with the log; a calendar program fetches them again.
+        .header("Cache-Control", "no-store")
+        .body(text)
+}
+
+#[derive(ApiResponse)]
+pub(crate) enum CalendarFile {
+    /// The calendar.
+    #[oai(status = 200)]
+    Ok(Ics),
+}
+
+/// `nb`, `nn` or `en` (or `nb-NO`, `nn-NO`, `en-GB`); bokmål when not given.
+fn locale(tag: Option<String>) -> Result<Locale, ApiError> {
+    let Some(tag) = tag else {
+        return Ok(Locale::NbNo);
+    };
+    let full = match tag.to_ascii_lowercase().as_str() {
+        "nb" => "nb-NO".to_string(),
+        "nn" => "nn-NO".to_string(),
+        "en" => "en-GB".to_string(),
+        _ => tag.clone(),
+    };
+    Locale::parse(&full).ok_or_else(|| {
+        ApiError::invalid(vec![FieldError::new(
+            "locale",
+            "invalid_locale",
+            "locale is nb, nn or en",
+        )])
+    })
+}
+
+/// The organisation's deadlines as a calendar: last year's periods to next year's.
+async fn calendar_text(state: &AppState, org: &OrgId, locale: Locale) -> Result<String, ApiError> {
+    let row = projections::organizations::get(&state.db.read, org.as_str())
+        .await?
+        .ok_or_else(|| ApiError::NotFound("organisation not found".into()))?;
+    let now = state.commands.clock.now();
+    let year = in_norway(now).year();
+    let from = NaiveDate::from_ymd_opt(year - 1, 1, 1).expect("a date");
+    let to = NaiveDate::from_ymd_opt(year + 1, 12, 31).expect("a date");
+    let views = commands::deadlines::list(&state.commands, org, from, to).await?;
+    Ok(ics::render(org.as_str(), &row.name, &views, locale, now))
+}
+
 #[OpenApi(tag = "ApiTags::Organizations")]
 impl DeadlinesApi {
+    /// An organisation's deadlines as a calendar
+    ///
+    /// Any role of the organisation. An RFC 5545 calendar (`text/calendar`) with an all-day
+    /// event on each due day and milestone from last year's periods to next year's, alarms at
+    /// the reminders' moments, and UIDs that stay the same when the calendar is fetched again.
+    /// Calendar programs that cannot send a token subscribe through a feed link
+    /// (`issueCalendarFeed`) instead. `locale`: `nb` (default), `nn` or `en`.
+    #[oai(
+        path = "/api/v1/organizations/:org_id/deadlines.ics",
+        method = "get",
+        operation_id = "getDeadlineCalendar"
+    )]
+    async fn calendar(
+        &self,
+        auth: BearerAuth,
+        state: Data<&AppState>,
+        org_id: Path<String>,
+        /// `nb`, `nn` or `en`.
+        locale: Query<Option<String>>,
+    ) -> Result<CalendarFile, ProblemResponse> {
+        let org = visible_org(&state, &auth.0, &org_id.0).await?;
+        let locale = self::locale(locale.0)?;
+        Ok(CalendarFile::Ok(Ics(
+            calendar_text(&state, &org, locale).await?
+        )))
+    }
+
     /// An organisation's reporting deadlines
     ///
     /// Any role of the organisation. The deadlines of the periods that end between
