@@ -32,11 +32,11 @@ pub enum CalendarSource {
 #[derive(Debug, Clone, Object)]
 pub struct DueRule {
     #[oai(skip_serializing_if_is_none)]
-    pub month: Option<u32>,
+    pub month: Option<i64>,
     #[oai(skip_serializing_if_is_none)]
-    pub day: Option<u32>,
+    pub day: Option<i64>,
     #[oai(skip_serializing_if_is_none)]
-    pub days_after_end: Option<u32>,
+    pub days_after_end: Option<i64>,
 }
 
 /// A step before the due day.
@@ -44,14 +44,14 @@ pub struct DueRule {
 pub struct MilestoneRule {
     /// `a-z`, `0-9` and `_` (`draft_ready`, `approvals_done`).
     pub name: String,
-    pub days_before: u32,
+    pub days_before: i64,
 }
 
-fn default_at_risk_days() -> u32 {
+fn default_at_risk_days() -> i64 {
     14
 }
 
-fn default_reminders() -> Vec<u32> {
+fn default_reminders() -> Vec<i64> {
     vec![14, 3]
 }
 
@@ -64,11 +64,11 @@ pub struct CalendarRule {
     pub milestones: Vec<MilestoneRule>,
     /// How many days before the due day an unready report is at risk (default 14).
     #[oai(default = "default_at_risk_days")]
-    pub at_risk_days: u32,
+    pub at_risk_days: i64,
     /// How many days before the due day `deadline.approaching` goes out, at 08:00 Norwegian
     /// time (default 14 and 3).
     #[oai(default = "default_reminders")]
-    pub reminders_days_before: Vec<u32>,
+    pub reminders_days_before: Vec<i64>,
 }
 
 #[derive(Debug, Object)]
@@ -94,14 +94,14 @@ fn doc(source: CalendarSource, calendar: &Calendar) -> CalendarDoc {
             },
             due: match r.due {
                 Due::FollowingYear { month, day } => DueRule {
-                    month: Some(month),
-                    day: Some(day),
+                    month: Some(month.into()),
+                    day: Some(day.into()),
                     days_after_end: None,
                 },
                 Due::DaysAfterEnd(days) => DueRule {
                     month: None,
                     day: None,
-                    days_after_end: Some(days),
+                    days_after_end: Some(days.into()),
                 },
             },
             milestones: r
@@ -109,11 +109,15 @@ fn doc(source: CalendarSource, calendar: &Calendar) -> CalendarDoc {
                 .iter()
                 .map(|m| MilestoneRule {
                     name: m.name.clone(),
-                    days_before: m.days_before,
+                    days_before: m.days_before.into(),
                 })
                 .collect(),
-            at_risk_days: r.at_risk_days,
-            reminders_days_before: r.reminders_days_before.clone(),
+            at_risk_days: r.at_risk_days.into(),
+            reminders_days_before: r
+                .reminders_days_before
+                .iter()
+                .map(|d| (*d).into())
+                .collect(),
         })
         .collect();
     CalendarDoc { source, rules }
@@ -127,12 +131,28 @@ fn invalid(index: usize, message: String) -> ApiError {
     )])
 }
 
+/// A day count of the body, if it can be one (0 to a year and a day).
+fn days(index: usize, name: &str, n: i64) -> Result<u32, ApiError> {
+    u32::try_from(n)
+        .ok()
+        .filter(|d| *d <= domain::calendar::MAX_DAYS)
+        .ok_or_else(|| {
+            invalid(
+                index,
+                format!("{name} is 0 to {} days", domain::calendar::MAX_DAYS),
+            )
+        })
+}
+
 fn parse(body: CalendarBody) -> Result<Calendar, ApiError> {
     let mut rules = Vec::new();
     for (i, r) in body.rules.into_iter().enumerate() {
         let due = match (r.due.month, r.due.day, r.due.days_after_end) {
-            (Some(month), Some(day), None) => Due::FollowingYear { month, day },
-            (None, None, Some(days)) => Due::DaysAfterEnd(days),
+            (Some(month), Some(day), None) => Due::FollowingYear {
+                month: u32::try_from(month).unwrap_or(0),
+                day: u32::try_from(day).unwrap_or(0),
+            },
+            (None, None, Some(n)) => Due::DaysAfterEnd(days(i, "days_after_end", n)?),
             _ => {
                 return Err(invalid(
                     i,
@@ -140,22 +160,26 @@ fn parse(body: CalendarBody) -> Result<Calendar, ApiError> {
                 ));
             }
         };
+        let mut milestones = Vec::new();
+        for m in r.milestones {
+            milestones.push(Milestone {
+                days_before: days(i, "days_before", m.days_before)?,
+                name: m.name,
+            });
+        }
+        let mut reminders = Vec::new();
+        for d in r.reminders_days_before {
+            reminders.push(days(i, "reminders_days_before", d)?);
+        }
         rules.push(Rule {
             cadence: match r.cadence {
                 DeadlineCadence::Annual => Cadence::Annual,
                 DeadlineCadence::Quarterly => Cadence::Quarterly,
             },
             due,
-            milestones: r
-                .milestones
-                .into_iter()
-                .map(|m| Milestone {
-                    name: m.name,
-                    days_before: m.days_before,
-                })
-                .collect(),
-            at_risk_days: r.at_risk_days,
-            reminders_days_before: r.reminders_days_before,
+            milestones,
+            at_risk_days: days(i, "at_risk_days", r.at_risk_days)?,
+            reminders_days_before: reminders,
         });
     }
     Calendar::new(rules).map_err(|e| invalid(0, e.to_string()))
