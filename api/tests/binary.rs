@@ -208,7 +208,7 @@ async fn the_readme_flow_works_with_a_minted_token_and_sigterm_exits_cleanly() {
     // Offline tools work on the same data directory.
     assert_eq!(
         cli(&dir.dir, &["projections", "rebuild"]),
-        "rebuilt organizations: 1 events applied\nrebuilt report_data: 0 events applied\nrebuilt submissions: 0 events applied\nrebuilt exports: 0 events applied\nrebuilt reports: 0 events applied\nrebuilt signoffs: 0 events applied"
+        "rebuilt organizations: 1 events applied\nrebuilt report_data: 0 events applied\nrebuilt submissions: 0 events applied\nrebuilt exports: 0 events applied\nrebuilt reports: 0 events applied\nrebuilt signoffs: 0 events applied\nrebuilt figure_changes: 0 events applied"
     );
     assert_eq!(cli(&dir.dir, &["migrate"]), "database is up to date");
 }

@@ -496,7 +496,8 @@ async fn upgrade(postgres: bool) {
         rebuilt.trim(),
         "rebuilt organizations: 2 events applied\nrebuilt report_data: 21 events applied\n\
          rebuilt submissions: 6 events applied\nrebuilt exports: 20 events applied\n\
-         rebuilt reports: 8 events applied\nrebuilt signoffs: 0 events applied"
+         rebuilt reports: 8 events applied\nrebuilt signoffs: 0 events applied\n\
+         rebuilt figure_changes: 4 events applied"
     );
     let (server, base) = db.serve();
     let (after, head_after) = answers(&base, &token, &submissions).await;

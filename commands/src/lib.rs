@@ -6,6 +6,7 @@
 
 pub mod clock;
 pub mod deadlines;
+pub mod diffs;
 mod error;
 mod execute;
 pub mod exports;

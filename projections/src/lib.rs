@@ -11,6 +11,7 @@ pub mod cache;
 mod checkpoint;
 mod column;
 pub mod exports;
+pub mod figure_changes;
 mod name;
 pub mod organizations;
 pub mod report_data;
@@ -83,5 +84,6 @@ pub fn all() -> Vec<std::sync::Arc<dyn Projection>> {
         std::sync::Arc::new(exports::ExportsProjection),
         std::sync::Arc::new(reports::ReportsProjection),
         std::sync::Arc::new(signoffs::SignOffsProjection),
+        std::sync::Arc::new(figure_changes::FigureChangesProjection),
     ]
 }

@@ -12,17 +12,19 @@ pub enum ProjectionName {
     Exports,
     Reports,
     SignOffs,
+    FigureChanges,
 }
 
 impl ProjectionName {
     /// Every read model, in the order of their counter slots.
-    pub const ALL: [ProjectionName; 6] = [
+    pub const ALL: [ProjectionName; 7] = [
         ProjectionName::Organizations,
         ProjectionName::ReportData,
         ProjectionName::Submissions,
         ProjectionName::Exports,
         ProjectionName::Reports,
         ProjectionName::SignOffs,
+        ProjectionName::FigureChanges,
     ];
 
     pub const fn as_str(self) -> &'static str {
@@ -33,6 +35,7 @@ impl ProjectionName {
             ProjectionName::Exports => "exports",
             ProjectionName::Reports => "reports",
             ProjectionName::SignOffs => "signoffs",
+            ProjectionName::FigureChanges => "figure_changes",
         }
     }
 

@@ -13,6 +13,7 @@ use crate::http::routes::health::HealthApi;
 use crate::http::routes::organizations::OrganizationsApi;
 use crate::http::routes::reexports::ReexportsApi;
 use crate::http::routes::report_data::ReportDataApi;
+use crate::http::routes::report_diffs::ReportDiffsApi;
 use crate::http::routes::report_history::ReportHistoryApi;
 use crate::http::routes::sign_offs::SignOffsApi;
 use crate::http::routes::source_records::SourceRecordsApi;
@@ -24,6 +25,7 @@ pub type Apis = (
     SourceRecordsApi,
     WatchApi,
     ReportDataApi,
+    ReportDiffsApi,
     SignOffsApi,
     DeadlinesApi,
     CalendarApi,
@@ -43,6 +45,7 @@ pub fn service() -> OpenApiService<Apis, ()> {
         SourceRecordsApi,
         WatchApi,
         ReportDataApi,
+        ReportDiffsApi,
         SignOffsApi,
         DeadlinesApi,
         CalendarApi,

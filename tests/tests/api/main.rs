@@ -23,6 +23,7 @@ mod projections;
 mod read_cache;
 mod reexports;
 mod report_data;
+mod report_diffs;
 mod report_history;
 mod sign_off;
 mod source_records;

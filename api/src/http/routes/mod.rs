@@ -10,6 +10,7 @@ pub mod metrics;
 pub mod organizations;
 pub mod reexports;
 pub mod report_data;
+pub mod report_diffs;
 pub mod report_history;
 pub mod sign_offs;
 pub mod source_records;
