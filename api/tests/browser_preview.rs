@@ -207,11 +207,13 @@ async fn browser_preview_shows_the_snapshot_and_follows_changes_live() {
     let http = reqwest::Client::new();
     common::wait_ready(&http, &base).await;
     let before = snapshot(&http, &base, &admin, "org-demo").await;
+    // The changes card compares with the figures as they stood now, before the page's import.
+    let since = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
 
     let browser = Browser::start().await;
     let page = &browser.client;
     page.goto(&format!(
-        "{base}/preview?token={admin}&org=org-demo&period=2025&lang=nb"
+        "{base}/preview?token={admin}&org=org-demo&period=2025&lang=nb&since={since}"
     ))
     .await
     .unwrap();
@@ -226,6 +228,12 @@ async fn browser_preview_shows_the_snapshot_and_follows_changes_live() {
     let url = page.current_url().await.unwrap();
     assert!(!url.as_str().contains("token"), "{url}");
     assert!(url.as_str().contains("org=org-demo") && url.as_str().contains("period=2025"));
+    assert!(url.as_str().contains("since="), "{url}");
+    browser.wait_for("#changes-state", SLOW).await;
+    assert_eq!(
+        text_of(page, "#changes-state").await,
+        "Ingen tall er endret."
+    );
 
     // The validation ran against Bufdir's rules and says so; every figure shown is the API's.
     browser.wait_for("#validity[data-valid]", SLOW).await;
@@ -261,6 +269,35 @@ async fn browser_preview_shows_the_snapshot_and_follows_changes_live() {
         old + 7
     );
     browser.wait_for(&changed, LIVE).await;
+    // "Changes since" names the field and, opened, the import that moved it.
+    let card = format!("details.change[data-field-key='{FIELD}']");
+    browser.wait_for(&card, SLOW).await;
+    let summary = text_of(page, &format!("{card} summary")).await;
+    assert!(summary.ends_with("(+7)"), "{summary}");
+    assert!(
+        text_of(page, "#changes-title")
+            .await
+            .starts_with("Endringer siden ")
+    );
+    page.find(Locator::Css(&format!("{card} summary")))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let lineage = text_of(page, &format!("{card} ul.lineage li")).await;
+    assert!(
+        lineage.starts_with("+7 · ") && lineage.contains("(browser-test) · 1 poster"),
+        "{lineage}"
+    );
+    let open = page
+        .execute(
+            "return document.querySelector(arguments[0]).open",
+            vec![json!(card)],
+        )
+        .await
+        .unwrap();
+    assert_eq!(open, json!(true));
     let after = snapshot(&http, &base, &admin, "org-demo").await;
     assert_eq!(
         before_value(&after),

@@ -10,7 +10,7 @@ use chrono::{DateTime, Utc};
 use domain::aggregation::figures;
 use domain::schema::{self, Measure, Unit};
 use domain::{Issue, OrgId, PeriodId, bufdir_payload, report_payload};
-use projections::figure_changes::{self, LineageRow};
+use projections::figure_changes::{self, BatchRow, LineageRow};
 use projections::{organizations, submissions};
 
 use crate::{Ctx, Error};
@@ -264,4 +264,76 @@ async fn cut(ctx: &Ctx, org: &OrgId, period: &PeriodId, version: Version) -> Res
         }
     };
     Ok(Cut { version, position })
+}
+
+/// One import's records behind a field's change: those of the field's metric in the period.
+pub struct ImportRecords {
+    pub batch: BatchRow,
+    /// A page of them, in the import's order, and how many there are.
+    pub records: Vec<domain::source_records::SourceRecord>,
+    pub total: u64,
+}
+
+/// The records of `org`'s import at `position` that count for field `key` in `period`, read
+/// from the log: what the import said, whatever corrected it since.
+pub async fn import_records(
+    ctx: &Ctx,
+    org: &OrgId,
+    period: &PeriodId,
+    position: i64,
+    key: &str,
+    page: projections::Page,
+) -> Result<ImportRecords, Failed> {
+    let Some((_, field)) = schema::bufdir_2025_v2()
+        .fields()
+        .find(|(_, f)| f.key == key)
+    else {
+        return Err(invalid(
+            "/field",
+            "unknown_field",
+            format!("Feltet {key} finnes ikke i skjemaet."),
+            format!("Feltet {key} finst ikkje i skjemaet."),
+            format!("The schema has no field {key}."),
+        ));
+    };
+    let not_found = || {
+        Error::NotFound(format!(
+            "no import of the organisation at position {position}"
+        ))
+    };
+    let batch = figure_changes::batch(&ctx.db.read, org, position)
+        .await?
+        .ok_or_else(not_found)?;
+    let after = u64::try_from(position - 1)
+        .ok()
+        .map(|p| store::Position::from_commit_prepare(p, p));
+    let filter = store::Filter::categories([domain::source_import::CATEGORY]);
+    let events = ctx.db.events.read_all(after.as_ref(), &filter, 1).await?;
+    let event = events
+        .into_iter()
+        .next()
+        .filter(|e| projections::report_data::position_key(&e.position) == position)
+        .ok_or_else(not_found)?;
+    let domain::source_import::SourceDataEvent::SourceRecordsImported {
+        org_id, records, ..
+    } = domain::decode_event(&event.event_type, &event.payload)?;
+    if &org_id != org {
+        return Err(not_found());
+    }
+    let (start, end) = (period.start(), period.end());
+    let matching: Vec<_> = records
+        .into_iter()
+        .filter(|r| r.metric == field.metric && r.occurred_on >= start && r.occurred_on <= end)
+        .collect();
+    let total = matching.len() as u64;
+    let records = matching
+        .into_iter()
+        .skip(page.offset as usize)
+        .take(page.limit as usize)
+        .collect();
+    Ok(ImportRecords {
+        batch,
+        records,
+        total,
+    })
 }

@@ -418,6 +418,34 @@ pub async fn snapshot_cut(
     .await)?)
 }
 
+/// An import of `org`'s, by its position.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct BatchRow {
+    pub position: i64,
+    pub import_id: String,
+    pub data_source: String,
+    pub actor: Option<String>,
+    pub issuer: Option<String>,
+    pub imported_at: DateTime<Utc>,
+    pub records: i64,
+}
+
+/// `org`'s import at `position`; `None` when there is none, or it is another organisation's.
+pub async fn batch(
+    pool: &ReadPool,
+    org: &OrgId,
+    position: i64,
+) -> Result<Option<BatchRow>, ProjectionError> {
+    Ok(on_pool!(pool, c => sqlx::query_as(
+        "SELECT position, import_id, data_source, actor, issuer, imported_at, records \
+         FROM source_batches WHERE position = $1 AND org_id = $2",
+    )
+    .bind(position)
+    .bind(org.as_str())
+    .fetch_optional(c)
+    .await)?)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -24,7 +24,7 @@ pub struct ReportDataProjection;
 const CHUNK: usize = 500;
 
 /// The numeric, ordered part of a log position, for comparisons in SQL.
-pub(crate) fn position_key(position: &store::Position) -> i64 {
+pub fn position_key(position: &store::Position) -> i64 {
     position.commit_prepare().0 as i64
 }
 

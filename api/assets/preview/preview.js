@@ -49,6 +49,9 @@ const TEXT = {
     dl_submitted_on_time: "sendt i tide", dl_submitted_late: "sendt for sent", dl_missed: "ikke sendt, fristen er ute",
     in_days: "om {n} dager", in_hours: "om {n} timer", days_ago: "for {n} dager siden", hours_ago: "for {n} timer siden",
     at_risk_because: "Rapporten er i fare fordi:", no_deadline: "Kalenderen har ingen frist for denne perioden.",
+    changes: "Endringer siden siste innsending", changes_since: "Endringer siden {when}", changes_none: "Ingen tall er endret.",
+    changes_no_submission: "Ingen innsending ennå: ingenting å sammenligne med.", records: "poster", corrected: "korrigert",
+    unknown_actor: "ukjent",
   },
   nn: {
     skip: "Hopp til rapporten", title: "Bufdir-rapport",
@@ -89,6 +92,9 @@ const TEXT = {
     dl_submitted_on_time: "sendt i tide", dl_submitted_late: "sendt for seint", dl_missed: "ikkje sendt, fristen er ute",
     in_days: "om {n} dagar", in_hours: "om {n} timar", days_ago: "for {n} dagar sidan", hours_ago: "for {n} timar sidan",
     at_risk_because: "Rapporten er i fare fordi:", no_deadline: "Kalenderen har inga frist for denne perioden.",
+    changes: "Endringar sidan siste innsending", changes_since: "Endringar sidan {when}", changes_none: "Ingen tal er endra.",
+    changes_no_submission: "Inga innsending enno: ingenting å samanlikne med.", records: "postar", corrected: "korrigert",
+    unknown_actor: "ukjend",
   },
   en: {
     skip: "Skip to the report", title: "Bufdir report",
@@ -129,6 +135,9 @@ const TEXT = {
     dl_submitted_on_time: "submitted on time", dl_submitted_late: "submitted late", dl_missed: "not submitted, the deadline has passed",
     in_days: "in {n} days", in_hours: "in {n} hours", days_ago: "{n} days ago", hours_ago: "{n} hours ago",
     at_risk_because: "The report is at risk because:", no_deadline: "The calendar has no deadline for this period.",
+    changes: "Changes since the last submission", changes_since: "Changes since {when}", changes_none: "No figure has changed.",
+    changes_no_submission: "Nothing submitted yet: nothing to compare with.", records: "records", corrected: "corrected",
+    unknown_actor: "unknown",
   },
 };
 const LOCALE = { nb: "nb-NO", nn: "nn-NO", en: "en-GB" };
@@ -265,11 +274,14 @@ function readUrl() {
   state.period = params.get("period");
   const lang = params.get("lang");
   if (lang && TEXT[lang]) state.lang = lang;
+  // The version the changes are shown against: the last submission unless the link names one
+  // (a time, `position:N`, `snapshot:ID`, `submission:ID`).
+  state.since = params.get("since");
   writeUrl(params);
 }
 
 function writeUrl(params = new URLSearchParams()) {
-  for (const [k, v] of [["org", state.org], ["period", state.period], ["lang", state.lang]]) {
+  for (const [k, v] of [["org", state.org], ["period", state.period], ["lang", state.lang], ["since", state.since]]) {
     if (v) params.set(k, v); else params.delete(k);
   }
   const query = params.toString();
@@ -370,7 +382,7 @@ async function refreshOnce() {
   } else {
     message("");
   }
-  await Promise.all([validate(snapshot), loadSignOff(), loadDeadline()]);
+  await Promise.all([validate(snapshot), loadSignOff(), loadDeadline(), loadChanges()]);
   render();
   touched();
 }
@@ -411,6 +423,49 @@ function renderDeadline() {
     parts.push(el("ul", { id: "deadline-reasons" }, d.reasons.map((r) => el("li", { class: "issue error" }, `${inLanguage(r)} `, r.field ? el("code", { text: r.field }) : ""))));
   }
   box.replaceChildren(...parts);
+}
+
+// ---- changes since the last submission -----------------------------------------------------
+
+async function loadChanges() {
+  state.changes = null;
+  if (!state.org || !state.period) return;
+  const q = state.since ? `?${new URLSearchParams({ from: state.since })}` : "";
+  const path = `${API}/organizations/${encodeURIComponent(state.org)}/report-diffs/${encodeURIComponent(state.period)}${q}`;
+  try {
+    state.changes = await api(path);
+  } catch (e) {
+    if (!(e instanceof ApiError) || e.status !== 404) throw e;
+    state.changes = "none";
+  }
+}
+
+function signed(n) {
+  return `${n > 0 ? "+" : ""}${number(n, 3)}`;
+}
+
+function label(field) {
+  return state.lang === "en" ? field.label_en : state.lang === "nn" ? field.label_nn : field.label_nb;
+}
+
+// Each changed field opens to the imports that moved it: "+43 · 12. mars 2026 … · case-system (fagsystem) · 43 poster".
+function renderChanges() {
+  const box = $("changes-result");
+  const c = state.changes;
+  if (!c) { box.replaceChildren(); return; }
+  if (c === "none") { box.replaceChildren(el("p", { id: "changes-state", class: "muted", text: t("changes_no_submission") })); return; }
+  $("changes-title").textContent = state.since
+    ? t("changes_since").replace("{when}", Number.isNaN(Date.parse(state.since)) ? state.since : time(state.since))
+    : t("changes");
+  if (!c.fields.length) { box.replaceChildren(el("p", { id: "changes-state", class: "ok", text: t("changes_none") })); return; }
+  const fields = c.fields.map((f) => el("details", { class: "change", "data-field-key": f.key },
+    el("summary", {}, `${label(f)}: ${number(f.before, 3)} → ${number(f.after, 3)} `,
+      el("span", { class: f.change > 0 ? "up" : "down", text: `(${signed(f.change)})` })),
+    el("ul", { class: "lineage" }, f.lineage.map((l) => el("li", { "data-position": l.position },
+      `${signed(l.change)} · ${time(l.imported_at)} · ${l.actor || t("unknown_actor")} (${l.data_source}) · `
+      + `${number(l.records_added, 0)} ${t("records")}`
+      + (l.records_replaced ? `, ${number(l.records_replaced, 0)} ${t("corrected")}` : ""))))));
+  box.replaceChildren(el("div", { id: "changes-list" }, fields));
 }
 
 // ---- sign-off -----------------------------------------------------------------------------
@@ -538,6 +593,7 @@ function render() {
   );
   renderValidation();
   renderDeadline();
+  renderChanges();
   renderSignOff();
   $("sections").replaceChildren(...s.sections.map(renderSection));
   const changed = [...state.pendingHighlight];

@@ -183,6 +183,55 @@ async fn why_figures_changed(app: TestApp) {
     assert_eq!(status, 200, "{by_time}");
     assert_eq!(by_time["fields"], later["fields"]);
 
+    // The records behind a change, a page at a time, as each import sent them.
+    let records = |position: &str, query: &str| {
+        format!(
+            "/api/v1/organizations/{ORG}/report-diffs/2025/imports/{position}/records?field={key}&{query}"
+        )
+    };
+    let case_import = since["fields"][0]["lineage"][0]["position"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let (status, page) = app
+        .get(&records(&case_import, "limit=20&page=3"), &viewer)
+        .await;
+    assert_eq!(status, 200, "{page}");
+    assert_eq!(page["pagination"]["total"], 43);
+    assert_eq!(page["data"].as_array().unwrap().len(), 3);
+    assert_eq!(page["actor"], "case-system");
+    let kari_import = since["fields"][0]["lineage"][1]["position"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let (_, kari) = app.get(&records(&kari_import, ""), &viewer).await;
+    let values: Vec<f64> = kari["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["value"].as_f64().unwrap())
+        .collect();
+    assert_eq!(values, [0.0, 0.0, 0.0], "{kari}");
+    // Another organisation's import, by its position, is not found; nor is a field that is none.
+    let stranger = token(&app, "sam", OTHER, &[Role::Viewer, Role::Reporter]);
+    let (_, theirs) = app
+        .get(
+            &format!("/api/v1/organizations/{OTHER}/report-diffs/2025?from=position:0"),
+            &stranger,
+        )
+        .await;
+    let their_import = theirs["fields"][0]["lineage"][0]["position"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let (status, problem) = app.get(&records(&their_import, ""), &viewer).await;
+    assert_eq!(status, 404, "{problem}");
+    assert!(!problem.to_string().contains("someone-else"), "{problem}");
+    let (status, _) = app
+        .get(&format!("/api/v1/organizations/{ORG}/report-diffs/2025/imports/{case_import}/records?field=nope"), &viewer)
+        .await;
+    assert_eq!(status, 422);
+
     // Refused: a version that is none, a period that is none; another organisation's caller,
     // and another organisation's snapshot named as a version, are not found.
     assert_eq!(diff(&app, &viewer, "from=yesterday").await.0, 422);
@@ -193,7 +242,6 @@ async fn why_figures_changed(app: TestApp) {
         )
         .await;
     assert_eq!(status, 422);
-    let stranger = token(&app, "sam", OTHER, &[Role::Viewer, Role::Reporter]);
     assert_eq!(diff(&app, &stranger, "").await.0, 404);
     let (status, snapshot) = app
         .post(

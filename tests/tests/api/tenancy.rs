@@ -336,6 +336,23 @@ fn table(o: &Owned) -> Vec<Case> {
             false,
             NotFound,
         ),
+        case(
+            get.clone(),
+            &format!("/api/v1/organizations/{A}/report-diffs/2025?from=position:0"),
+            None,
+            false,
+            NotFound,
+        ),
+        case(
+            get.clone(),
+            &format!(
+                "/api/v1/organizations/{A}/report-diffs/2025/imports/1/records?field={}",
+                count_field().0
+            ),
+            None,
+            false,
+            NotFound,
+        ),
         case(get.clone(), &calendar, None, false, NotFound),
         case(
             put.clone(),

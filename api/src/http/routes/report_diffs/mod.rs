@@ -13,8 +13,8 @@ use poem_openapi::{Object, OpenApi};
 use crate::http::access::org as visible_org;
 use crate::http::auth::BearerAuth;
 use crate::http::problem::{ApiError, FieldError, ProblemResponse};
-use crate::http::routes::ApiTags;
 use crate::http::routes::bufdir_api::ValidationIssue;
+use crate::http::routes::{ApiTags, PageParams, Pagination};
 use crate::http::state::AppState;
 use crate::http::wire::Timestamp;
 
@@ -87,6 +87,43 @@ pub(crate) struct ReportDiffView {
     pub findings_appeared: Vec<ValidationIssue>,
     /// Validation findings of `from` that `to` no longer has.
     pub findings_resolved: Vec<ValidationIssue>,
+}
+
+/// One record of an import, as the import sent it.
+#[derive(Debug, Object)]
+pub(crate) struct ImportedRecord {
+    pub record_id: String,
+    pub occurred_on: String,
+    pub value: f64,
+    #[oai(nullable)]
+    pub hours: Option<f64>,
+}
+
+/// An import's records behind a field's change, a page at a time.
+#[derive(Debug, Object)]
+pub(crate) struct ImportRecordList {
+    pub position: String,
+    pub import_id: String,
+    pub data_source: String,
+    #[oai(nullable)]
+    pub actor: Option<String>,
+    #[oai(nullable)]
+    pub issuer: Option<String>,
+    pub imported_at: Timestamp,
+    /// The field whose metric the records count for.
+    pub field: String,
+    pub data: Vec<ImportedRecord>,
+    pub pagination: Pagination,
+}
+
+fn parse_period(text: &str) -> Result<PeriodId, ApiError> {
+    PeriodId::parse(text).map_err(|e| {
+        ApiError::invalid(vec![FieldError::new(
+            "period_id",
+            "invalid_period",
+            e.to_string(),
+        )])
+    })
 }
 
 fn parse_version(name: &str, text: &str) -> Result<Version, ApiError> {
@@ -182,13 +219,7 @@ impl ReportDiffsApi {
         to: Query<Option<String>>,
     ) -> Result<Json<ReportDiffView>, ProblemResponse> {
         let org = visible_org(&state, &auth.0, &org_id.0).await?;
-        let period = PeriodId::parse(&period_id.0).map_err(|e| {
-            ApiError::invalid(vec![FieldError::new(
-                "period_id",
-                "invalid_period",
-                e.to_string(),
-            )])
-        })?;
+        let period = parse_period(&period_id.0)?;
         let from_text = from.0.unwrap_or_else(|| "last_submission".into());
         let to_text = to.0.unwrap_or_else(|| "current".into());
         let from = parse_version("from", &from_text)?;
@@ -202,6 +233,66 @@ impl ReportDiffsApi {
             fields: diff.fields.into_iter().map(field_view).collect(),
             findings_appeared: diff.findings_appeared.iter().map(Into::into).collect(),
             findings_resolved: diff.findings_resolved.iter().map(Into::into).collect(),
+        }))
+    }
+
+    /// The records of one import behind a field's change
+    ///
+    /// Any role of the organisation. The records of the import at `position` (a `lineage`
+    /// entry's) that count for `field` in the period, as the import sent them, a page at a
+    /// time. Another organisation's import is a 404.
+    #[oai(
+        path = "/api/v1/organizations/:org_id/report-diffs/:period_id/imports/:position/records",
+        method = "get",
+        operation_id = "listImportRecords"
+    )]
+    #[allow(clippy::too_many_arguments)]
+    async fn import_records(
+        &self,
+        auth: BearerAuth,
+        state: Data<&AppState>,
+        org_id: Path<String>,
+        period_id: Path<String>,
+        /// The import's log position.
+        position: Path<i64>,
+        /// The field's key.
+        field: Query<String>,
+        #[oai(validator(minimum(value = "1"), maximum(value = "1000000")))] page: Query<
+            Option<u32>,
+        >,
+        #[oai(validator(minimum(value = "1"), maximum(value = "100")))] limit: Query<Option<u32>>,
+    ) -> Result<Json<ImportRecordList>, ProblemResponse> {
+        let org = visible_org(&state, &auth.0, &org_id.0).await?;
+        let period = parse_period(&period_id.0)?;
+        let params = PageParams::new(page.0, limit.0);
+        let found = diffs::import_records(
+            &state.commands,
+            &org,
+            &period,
+            position.0,
+            &field.0,
+            params.rows(),
+        )
+        .await?;
+        Ok(Json(ImportRecordList {
+            position: found.batch.position.to_string(),
+            import_id: found.batch.import_id,
+            data_source: found.batch.data_source,
+            actor: found.batch.actor,
+            issuer: found.batch.issuer,
+            imported_at: found.batch.imported_at.into(),
+            field: field.0,
+            data: found
+                .records
+                .into_iter()
+                .map(|r| ImportedRecord {
+                    record_id: r.record_id,
+                    occurred_on: r.occurred_on.to_string(),
+                    value: r.value,
+                    hours: r.hours,
+                })
+                .collect(),
+            pagination: params.pagination(found.total),
         }))
     }
 }
