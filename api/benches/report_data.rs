@@ -1,10 +1,10 @@
 //! Report-data figures against the real binary on the embedded store:
 //! import throughput over HTTP, aggregation of one organisation-year with 1 000 000 records,
-//! and the SSE fan-out to 10 000 subscribers (latency from an import to each subscriber's event,
+//! a diff of two versions of it with lineage (100 import batches), and the SSE fan-out to 10 000 subscribers (latency from an import to each subscriber's event,
 //! and the server's memory per subscriber).
 //!
 //! `cargo bench -p api --bench report_data`. `BENCH_RECORDS` (default 1 000 000) and
-//! `BENCH_SUBSCRIBERS` (default 10 000) scale it down for a quick look. `BENCH_BIN=path` runs
+//! `BENCH_SUBSCRIBERS` (default 10 000; 0 skips the fan-out) scale it down for a quick look. `BENCH_BIN=path` runs
 //! another build of the server (the previous release, for a before/after in one run);
 //! `BENCH_DATABASE_URL=postgres://...` (an existing, empty database) runs it on PostgreSQL;
 //! `BENCH_CONSISTENCY=commit` imports with `?consistency=commit` (answered at commit).
@@ -178,7 +178,14 @@ async fn main() {
 
     // Import: sequential 10 000-record batches over HTTP, each answered after the read model has it.
     let started = Instant::now();
+    let mut halfway = None;
     for from in (0..total).step_by(BATCH) {
+        if halfway.is_none() && from >= total / 2 {
+            // A version to diff against: the figures after half of the batches.
+            tokio::time::sleep(Duration::from_millis(5)).await;
+            halfway = Some(chrono::Utc::now());
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
         import(
             &client,
             &base,
@@ -205,6 +212,51 @@ async fn main() {
         runs[1].as_secs_f64() * 1000.0,
         runs.iter().map(|d| d.as_millis()).collect::<Vec<_>>()
     );
+
+    // Diff: the figures after half the batches against now, with each changed field's
+    // lineage (every import since, with who and when), from the figure_changes read model.
+    let halfway = halfway
+        .unwrap()
+        .to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
+    let diff_url = format!("{base}/api/v1/organizations/org-big/report-diffs/2025");
+    let mut runs: Vec<Duration> = Vec::new();
+    let mut shape = (0, 0);
+    for _ in 0..5 {
+        let started = Instant::now();
+        let r = client
+            .get(&diff_url)
+            .query(&[("from", halfway.as_str()), ("to", "current")])
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        let diff: Value = r.json().await.unwrap();
+        runs.push(started.elapsed());
+        let fields = diff["fields"].as_array().unwrap();
+        shape = (
+            fields.len(),
+            fields
+                .iter()
+                .map(|f| f["lineage"].as_array().unwrap().len())
+                .sum::<usize>(),
+        );
+    }
+    runs.sort();
+    println!(
+        "| diff of two versions with lineage ({total} records, {} batches; {} fields changed, {} lineage entries) | median {:.0} ms (runs {:?}) | < 300 ms |",
+        total.div_ceil(BATCH),
+        shape.0,
+        shape.1,
+        runs[2].as_secs_f64() * 1000.0,
+        runs.iter().map(|d| d.as_millis()).collect::<Vec<_>>()
+    );
+    if subscribers == 0 {
+        server.kill().unwrap();
+        server.wait().unwrap();
+        let _ = std::fs::remove_dir_all(&dir);
+        return;
+    }
 
     // Fan-out: many subscribers on one organisation and period.
     import(&client, &base, &token, "org-live", records(0, 10, 2025)).await;
