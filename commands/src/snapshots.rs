@@ -192,3 +192,43 @@ pub async fn record_aggregation(
     .await?;
     Ok(())
 }
+
+/// Where in the log a read looks: at a position (its numeric key, as `audit replay --as-of`
+/// takes it), or at a moment (the events recorded by then).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum AsOf {
+    Position(i64),
+    Time(chrono::DateTime<chrono::Utc>),
+}
+
+impl AsOf {
+    fn includes(&self, event: &store::RecordedEvent) -> bool {
+        match self {
+            AsOf::Position(p) => projections::report_data::position_key(&event.position) <= *p,
+            AsOf::Time(t) => event.metadata.recorded_at.is_some_and(|at| at <= *t),
+        }
+    }
+}
+
+/// Snapshot `id` of `org`'s `period` as the service showed it `as_of`: its events up to there,
+/// folded as the read model folds them. `None` before it was requested, or once deleted.
+pub async fn as_of(
+    ctx: &Ctx,
+    org: &domain::OrgId,
+    period: &domain::PeriodId,
+    id: &str,
+    as_of: AsOf,
+) -> Result<Option<domain::snapshot_history::SnapshotAt>, Error<std::convert::Infallible>> {
+    let stream = domain::report_data::ReportData::stream(org, period);
+    let mut events = Vec::new();
+    for recorded in ctx.db.events.read_stream(&stream, 0).await? {
+        // A stream's versions grow with positions: the first later event ends the read.
+        if !as_of.includes(&recorded) {
+            break;
+        }
+        let event: domain::report_data::ReportDataEvent =
+            domain::decode_event(&recorded.event_type, &recorded.payload)?;
+        events.push(event);
+    }
+    Ok(domain::snapshot_history::snapshot_at(&events, id))
+}

@@ -23,6 +23,7 @@ pub mod report_data;
 pub mod report_payload;
 pub mod schema;
 pub mod signoff;
+pub mod snapshot_history;
 pub mod source_import;
 pub mod source_records;
 pub(crate) mod stored_name;

@@ -11,7 +11,7 @@ use poem::web::Data;
 use poem_openapi::OpenApi;
 use poem_openapi::param::{Header, Path, Query};
 use poem_openapi::payload::Json;
-use projections::report_queries::{self, SnapshotFilter};
+use projections::report_queries::{self, SnapshotFilter, SnapshotRow};
 
 use crate::http::access::{self, WRITERS};
 use crate::http::auth::BearerAuth;
@@ -87,8 +87,15 @@ impl ReportDataApi {
         id: Path<String>,
         /// Language of titles and labels.
         lang: Query<Option<Lang>>,
+        /// The snapshot as the service showed it at a log position (`position:N`, as
+        /// `audit replay --as-of` takes it) or a moment (RFC 3339): read from the log.
+        as_of: Query<Option<String>>,
     ) -> Result<Json<SnapshotDetail>, ProblemResponse> {
         let row = access::snapshot(&state, &auth.0, &id.0).await?;
+        let row = match as_of.0.as_deref() {
+            None => row,
+            Some(text) => then(&state, row, parse_as_of(text)?, text).await?,
+        };
         let lang = lang.0.unwrap_or_default();
         let prior_period = row.period_id.prior().to_string();
         let prior_snapshot =
@@ -323,4 +330,63 @@ impl ReportDataApi {
             cache_cleared: true,
         }))
     }
+}
+
+/// `position:N` or an RFC 3339 time.
+fn parse_as_of(text: &str) -> Result<commands::snapshots::AsOf, ApiError> {
+    let bad = || {
+        ApiError::invalid(vec![FieldError::new(
+            "as_of",
+            "invalid_as_of",
+            "as_of is position:N (a log position) or an RFC 3339 time",
+        )])
+    };
+    match text.strip_prefix("position:") {
+        Some(n) => Ok(commands::snapshots::AsOf::Position(
+            n.parse().map_err(|_| bad())?,
+        )),
+        None => Ok(commands::snapshots::AsOf::Time(
+            chrono::DateTime::parse_from_rfc3339(text)
+                .map_err(|_| bad())?
+                .with_timezone(&chrono::Utc),
+        )),
+    }
+}
+
+/// `row` as it stood `as_of`, from the log; a 404 when it did not exist then.
+async fn then(
+    state: &AppState,
+    row: SnapshotRow,
+    as_of: commands::snapshots::AsOf,
+    asked: &str,
+) -> Result<SnapshotRow, ApiError> {
+    let at = commands::snapshots::as_of(
+        &state.commands,
+        &row.org_id,
+        &row.period_id,
+        &row.snapshot_id,
+        as_of,
+    )
+    .await?
+    .ok_or_else(|| {
+        ApiError::NotFound(format!(
+            "snapshot {} did not exist at {asked}",
+            row.snapshot_id
+        ))
+    })?;
+    Ok(SnapshotRow {
+        // Whether it was the current one then.
+        cache_valid: at.status == domain::report_data::SnapshotStatus::Current,
+        status: at.status,
+        job_id: at.job_id,
+        invalidation_reason: at.invalidation_reason,
+        invalidated_at: at.invalidated_at,
+        sections: at.sections,
+        prior_values: at.prior_values,
+        populated_field_count: at.populated_field_count,
+        aggregated_at: at.aggregated_at,
+        created_at: at.created_at,
+        error: at.error,
+        ..row
+    })
 }
