@@ -40,6 +40,8 @@ pub struct Cut {
     pub version: Version,
     /// `None`: now.
     pub position: Option<i64>,
+    /// When that version was made, where it names a moment (a submission's request, a time).
+    pub at: Option<DateTime<Utc>>,
 }
 
 /// One import's part in a field's change.
@@ -213,10 +215,14 @@ fn invalid(pointer: &str, code: &'static str, nb: String, nn: String, en: String
 /// submission is not found, whatever its id.
 async fn cut(ctx: &Ctx, org: &OrgId, period: &PeriodId, version: Version) -> Result<Cut, Failed> {
     let pool = &ctx.db.read;
+    let mut at = None;
     let position = match &version {
         Version::Current => None,
         Version::Position(p) => Some(*p),
-        Version::Time(at) => Some(figure_changes::position_at(pool, org, *at).await?),
+        Version::Time(time) => {
+            at = Some(*time);
+            Some(figure_changes::position_at(pool, org, *time).await?)
+        }
         Version::Snapshot(id) => {
             let (_, of, at) = figure_changes::snapshot_cut(pool, id)
                 .await?
@@ -248,6 +254,7 @@ async fn cut(ctx: &Ctx, org: &OrgId, period: &PeriodId, version: Version) -> Res
                     format!("Submission {id} is of {of}, not {period}."),
                 ));
             }
+            at = Some(found.requested_at);
             Some(figure_changes::position_at(pool, org, found.requested_at).await?)
         }
         Version::LastSubmission => {
@@ -260,10 +267,15 @@ async fn cut(ctx: &Ctx, org: &OrgId, period: &PeriodId, version: Version) -> Res
                 .ok_or_else(|| {
                     Error::NotFound(format!("no submission of {period} was received yet"))
                 })?;
+            at = Some(last.requested_at);
             Some(figure_changes::position_at(pool, org, last.requested_at).await?)
         }
     };
-    Ok(Cut { version, position })
+    Ok(Cut {
+        version,
+        position,
+        at,
+    })
 }
 
 /// One import's records behind a field's change: those of the field's metric in the period.

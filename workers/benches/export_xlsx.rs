@@ -45,6 +45,7 @@ fn document() -> ReportDocument {
         activities: vec![],
         payload: serde_json::json!({}),
         validation: Validation::default(),
+        changes: None,
     }
 }
 

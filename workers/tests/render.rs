@@ -85,6 +85,7 @@ fn doc() -> ReportDocument {
                 message_en: "Field 'kontaktperson' is recommended but not present.".into(),
             }],
         },
+        changes: None,
     }
 }
 

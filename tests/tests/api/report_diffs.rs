@@ -232,6 +232,67 @@ async fn why_figures_changed(app: TestApp) {
         .await;
     assert_eq!(status, 422);
 
+    // An Excel export carries the same as a sheet of changes since the submission: a blackline
+    // for numbers, read back with calamine.
+    let (status, export) = app
+        .post(
+            "/api/v1/bufdir-exports",
+            &reporter,
+            &json!({"org_id": ORG, "format": "xlsx", "period_from": "2025-01-01", "period_to": "2025-12-31"}),
+        )
+        .await;
+    assert_eq!(status, 202, "{export}");
+    app.drain_workers().await;
+    let (_, done) = app
+        .get(
+            &format!(
+                "/api/v1/bufdir-exports/{}",
+                export["export_id"].as_str().unwrap()
+            ),
+            &reporter,
+        )
+        .await;
+    assert_eq!(done["status"], "completed", "{done}");
+    let bytes = app
+        .client
+        .get(done["file_url"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
+    use calamine::{Data, Reader};
+    let mut book = calamine::Xlsx::new(std::io::Cursor::new(bytes.to_vec())).unwrap();
+    let sheet = book
+        .worksheet_range("Endringer")
+        .expect("a sheet of changes");
+    let rows: Vec<Vec<Data>> = sheet.rows().map(|r| r.to_vec()).collect();
+    let at = rows
+        .iter()
+        .position(|r| r.get(1) == Some(&Data::String(key.clone())))
+        .unwrap_or_else(|| panic!("{rows:?}"));
+    assert_eq!(
+        rows[at][2..5],
+        [Data::Float(8.0), Data::Float(48.0), Data::Float(40.0)]
+    );
+    let lineage = |r: &Vec<Data>| match (&r[4], &r[5]) {
+        (Data::Float(change), Data::String(text)) => (*change, text.clone()),
+        other => panic!("{other:?}"),
+    };
+    let (change, text) = lineage(&rows[at + 1]);
+    assert_eq!(change, 43.0);
+    assert!(
+        text.contains("case-system (fagsystem), 43 poster"),
+        "{text}"
+    );
+    let (change, text) = lineage(&rows[at + 2]);
+    assert_eq!(change, -3.0);
+    assert!(
+        text.contains("kari (korrigering), 3 poster, 3 korrigert"),
+        "{text}"
+    );
+
     // Refused: a version that is none, a period that is none; another organisation's caller,
     // and another organisation's snapshot named as a version, are not found.
     assert_eq!(diff(&app, &viewer, "from=yesterday").await.0, 422);

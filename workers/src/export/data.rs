@@ -130,5 +130,6 @@ pub(super) fn document_from(
         activities,
         payload,
         validation,
+        changes: None,
     }
 }

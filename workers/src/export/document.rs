@@ -32,6 +32,16 @@ pub struct ReportDocument {
     pub payload: serde_json::Value,
     /// The payload's validation result.
     pub validation: Validation,
+    /// What changed since the last submission Bufdir received, when there is one.
+    pub changes: Option<Changes>,
+}
+
+/// The figures that changed since the last submission, and the imports that moved them.
+#[derive(Debug, Clone)]
+pub struct Changes {
+    /// When that submission was made.
+    pub submitted_at: DateTime<Utc>,
+    pub fields: Vec<commands::diffs::FieldChange>,
 }
 
 #[derive(Debug, Clone)]

@@ -164,6 +164,41 @@ impl ExportWorker {
         })
     }
 
+    /// What changed since the period's last submission Bufdir received, up to the position the
+    /// document was read at; `None` for a period that is no year or quarter, or was never
+    /// submitted.
+    async fn changes(
+        &self,
+        doc: &ReportDocument,
+    ) -> Result<Option<super::document::Changes>, Stop> {
+        let (Ok(period), Ok(org), Ok(read_at)) = (
+            domain::PeriodId::parse(&doc.period_label),
+            domain::OrgId::parse(&doc.org_id),
+            doc.source_position.parse::<store::Position>(),
+        ) else {
+            return Ok(None);
+        };
+        let ctx = &self.ctx;
+        let to =
+            commands::diffs::Version::Position(projections::report_data::position_key(&read_at));
+        match commands::diffs::diff(
+            ctx,
+            &org,
+            &period,
+            commands::diffs::Version::LastSubmission,
+            to,
+        )
+        .await
+        {
+            Ok(diff) => Ok(Some(super::document::Changes {
+                submitted_at: diff.from.at.unwrap_or(doc.generated_at),
+                fields: diff.fields,
+            })),
+            Err(commands::Error::NotFound(_)) => Ok(None),
+            Err(e) => Err(Stop::from(anyhow::Error::from(e))),
+        }
+    }
+
     async fn produce(
         &self,
         row: &ExportRow,
@@ -191,7 +226,7 @@ impl ExportWorker {
                 None => super::data::read(&db, &reading_row, Utc::now(), annex_tx, doc_tx).await,
             }
         });
-        let doc = match doc_rx.await {
+        let mut doc = match doc_rx.await {
             Ok(doc) => doc,
             Err(_) => {
                 return Err(match reading.await {
@@ -200,6 +235,10 @@ impl ExportWorker {
                 });
             }
         };
+        // A re-export shows what was known then; the changes since a submission are today's.
+        if as_of.is_none() {
+            doc.changes = self.changes(&doc).await?;
+        }
         std::fs::create_dir_all(&self.settings.work_dir).map_err(anyhow::Error::from)?;
         // A re-export says so, and in which language, so it is not mistaken for the original.
         let variant = match &row.reexport_of {

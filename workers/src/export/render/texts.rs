@@ -72,6 +72,18 @@ pub struct Texts {
     pub pdf_annex_note: &'static str,
     /// `{page}`, `{pages}`.
     pub page_footer: &'static str,
+
+    /// The sheet of changes since the last submission: its name, and its title (`{when}`: when
+    /// that submission was made).
+    pub changes_sheet: &'static str,
+    pub changes_title: &'static str,
+    /// Field, key, at the last submission, now, change, source of the change.
+    pub changes_columns: [&'static str; 6],
+    /// A lineage row: `{when}`, `{who}`, `{source}`, `{records}`.
+    pub change_source: &'static str,
+    /// Added to a lineage row that corrected records: `{corrected}`.
+    pub change_corrected: &'static str,
+    pub unknown_actor: &'static str,
 }
 
 const BOKMAL: Texts = Texts {
@@ -133,6 +145,19 @@ const BOKMAL: Texts = Texts {
     pdf_annex_note: "Vedlegg: {records} kilderecords (de står i Excel- og CSV-eksporten, ikke i \
                      denne PDF-en).",
     page_footer: "Side {page} av {pages}",
+    changes_sheet: "Endringer",
+    changes_title: "Endringer siden siste innsending ({when})",
+    changes_columns: [
+        "Felt",
+        "Nøkkel",
+        "Ved siste innsending",
+        "Nå",
+        "Endring",
+        "Kilde til endringen",
+    ],
+    change_source: "Import {when} av {who} ({source}), {records} poster",
+    change_corrected: ", {corrected} korrigert",
+    unknown_actor: "ukjent",
 };
 
 const NYNORSK: Texts = Texts {
@@ -209,6 +234,19 @@ const NYNORSK: Texts = Texts {
     pdf_annex_note: "Vedlegg: {records} kjeldepostar (dei står i Excel- og CSV-eksporten, ikkje i \
                      denne PDF-en).",
     page_footer: "Side {page} av {pages}",
+    changes_sheet: "Endringar",
+    changes_title: "Endringar sidan siste innsending ({when})",
+    changes_columns: [
+        "Felt",
+        "Nøkkel",
+        "Ved siste innsending",
+        "No",
+        "Endring",
+        "Kjelde til endringa",
+    ],
+    change_source: "Import {when} av {who} ({source}), {records} postar",
+    change_corrected: ", {corrected} korrigerte",
+    unknown_actor: "ukjend",
 };
 
 const ENGLISH: Texts = Texts {
@@ -270,6 +308,19 @@ const ENGLISH: Texts = Texts {
     pdf_annex_note: "Annex: {records} source records (they are in the Excel and CSV exports, not \
                      in this PDF).",
     page_footer: "Page {page} of {pages}",
+    changes_sheet: "Changes",
+    changes_title: "Changes since the last submission ({when})",
+    changes_columns: [
+        "Field",
+        "Key",
+        "At the last submission",
+        "Now",
+        "Change",
+        "Source of the change",
+    ],
+    change_source: "Import {when} by {who} ({source}), {records} records",
+    change_corrected: ", {corrected} corrected",
+    unknown_actor: "unknown",
 };
 
 impl Texts {

@@ -305,6 +305,74 @@ fn annex(
     Ok(written)
 }
 
+/// The figures that changed since the last submission, each followed by the imports that moved
+/// it: a blackline for numbers.
+fn changes(
+    book: &mut Workbook,
+    doc: &ReportDocument,
+    f: &Formats,
+    t: &Texts,
+    names: &mut SheetNames,
+) -> Result<(), RenderError> {
+    let Some(changes) = &doc.changes else {
+        return Ok(());
+    };
+    let sheet = book.add_worksheet();
+    sheet.set_name(names.name(t.changes_sheet))?;
+    let when = format::timestamp(doc.locale, changes.submitted_at);
+    sheet.write_string_with_format(0, 0, fill(t.changes_title, &[("when", &when)]), &f.title)?;
+    let mut row = 2;
+    for (col, name) in t.changes_columns.iter().enumerate() {
+        sheet.write_string_with_format(row, col as u16, *name, &f.header)?;
+    }
+    for field in &changes.fields {
+        row += 1;
+        let label = match doc.locale {
+            Locale::NbNo => &field.labels.nb,
+            Locale::NnNo => &field.labels.nn,
+            Locale::EnGb => &field.labels.en,
+        };
+        let figure = f.figure(field.unit);
+        sheet.write_string(row, 0, text(label))?;
+        sheet.write_string(row, 1, text(&field.key))?;
+        if let Some(before) = field.before {
+            sheet.write_number_with_format(row, 2, before, figure)?;
+        }
+        if let Some(after) = field.after {
+            sheet.write_number_with_format(row, 3, after, figure)?;
+        }
+        sheet.write_number_with_format(row, 4, field.change, figure)?;
+        for source in &field.lineage {
+            row += 1;
+            let mut line = fill(
+                t.change_source,
+                &[
+                    ("when", &format::timestamp(doc.locale, source.imported_at)),
+                    ("who", source.actor.as_deref().unwrap_or(t.unknown_actor)),
+                    ("source", &source.data_source),
+                    (
+                        "records",
+                        &format::grouped(doc.locale, source.records_added as f64),
+                    ),
+                ],
+            );
+            if source.records_replaced > 0 {
+                line.push_str(&fill(
+                    t.change_corrected,
+                    &[(
+                        "corrected",
+                        &format::grouped(doc.locale, source.records_replaced as f64),
+                    )],
+                ));
+            }
+            sheet.write_number_with_format(row, 4, source.change, figure)?;
+            sheet.write_string(row, 5, text(&line))?;
+        }
+    }
+    sheet.autofit();
+    Ok(())
+}
+
 fn validation(
     book: &mut Workbook,
     doc: &ReportDocument,
@@ -380,6 +448,7 @@ pub fn write(
     steps.step()?;
     section_sheets(&mut book, doc, &f, t, &mut names, steps)?;
     activities(&mut book, doc, &f, t, &mut names)?;
+    changes(&mut book, doc, &f, t, &mut names)?;
     steps.step()?;
     let mut written = 0;
     if let Some(rows) = annex_rows {
