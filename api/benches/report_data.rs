@@ -225,7 +225,10 @@ async fn main() {
         let started = Instant::now();
         let r = client
             .get(&diff_url)
-            .query(&[("from", halfway.as_str()), ("to", "current")])
+            .query(&[
+                ("from_version", halfway.as_str()),
+                ("to_version", "current"),
+            ])
             .bearer_auth(&token)
             .send()
             .await

@@ -430,7 +430,7 @@ function renderDeadline() {
 async function loadChanges() {
   state.changes = null;
   if (!state.org || !state.period) return;
-  const q = state.since ? `?${new URLSearchParams({ from: state.since })}` : "";
+  const q = state.since ? `?${new URLSearchParams({ from_version: state.since })}` : "";
   const path = `${API}/organizations/${encodeURIComponent(state.org)}/report-diffs/${encodeURIComponent(state.period)}${q}`;
   try {
     state.changes = await api(path);

@@ -152,9 +152,19 @@ async fn why_figures_changed(app: TestApp) {
     assert_eq!(since["findings_appeared"], json!([]));
 
     // The same from the submission by id, and backwards.
-    let (_, by_id) = diff(&app, &viewer, &format!("from=submission:{submission}")).await;
+    let (_, by_id) = diff(
+        &app,
+        &viewer,
+        &format!("from_version=submission:{submission}"),
+    )
+    .await;
     assert_eq!(by_id["fields"], since["fields"]);
-    let (_, back) = diff(&app, &viewer, "from=current&to=last_submission").await;
+    let (_, back) = diff(
+        &app,
+        &viewer,
+        "from_version=current&to_version=last_submission",
+    )
+    .await;
     assert_eq!(back["fields"][0]["change"], -40.0);
     assert_eq!(back["fields"][0]["lineage"][1]["change"], 3.0);
 
@@ -164,7 +174,7 @@ async fn why_figures_changed(app: TestApp) {
         &app,
         &viewer,
         &format!(
-            "from=position:{}",
+            "from_version=position:{}",
             first_change["position"].as_str().unwrap()
         ),
     )
@@ -179,14 +189,14 @@ async fn why_figures_changed(app: TestApp) {
     let at = at
         .to_utc()
         .to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
-    let (status, by_time) = diff(&app, &viewer, &format!("from={at}")).await;
+    let (status, by_time) = diff(&app, &viewer, &format!("from_version={at}")).await;
     assert_eq!(status, 200, "{by_time}");
     assert_eq!(by_time["fields"], later["fields"]);
 
     // The records behind a change, a page at a time, as each import sent them.
     let records = |position: &str, query: &str| {
         format!(
-            "/api/v1/organizations/{ORG}/report-diffs/2025/imports/{position}/records?field={key}&{query}"
+            "/api/v1/organizations/{ORG}/report-diffs/2025/imports/{position}/records?field_key={key}&{query}"
         )
     };
     let case_import = since["fields"][0]["lineage"][0]["position"]
@@ -216,7 +226,7 @@ async fn why_figures_changed(app: TestApp) {
     let stranger = token(&app, "sam", OTHER, &[Role::Viewer, Role::Reporter]);
     let (_, theirs) = app
         .get(
-            &format!("/api/v1/organizations/{OTHER}/report-diffs/2025?from=position:0"),
+            &format!("/api/v1/organizations/{OTHER}/report-diffs/2025?from_version=position:0"),
             &stranger,
         )
         .await;
@@ -228,7 +238,7 @@ async fn why_figures_changed(app: TestApp) {
     assert_eq!(status, 404, "{problem}");
     assert!(!problem.to_string().contains("someone-else"), "{problem}");
     let (status, _) = app
-        .get(&format!("/api/v1/organizations/{ORG}/report-diffs/2025/imports/{case_import}/records?field=nope"), &viewer)
+        .get(&format!("/api/v1/organizations/{ORG}/report-diffs/2025/imports/{case_import}/records?field_key=nope"), &viewer)
         .await;
     assert_eq!(status, 422);
 
@@ -295,7 +305,7 @@ async fn why_figures_changed(app: TestApp) {
 
     // Refused: a version that is none, a period that is none; another organisation's caller,
     // and another organisation's snapshot named as a version, are not found.
-    assert_eq!(diff(&app, &viewer, "from=yesterday").await.0, 422);
+    assert_eq!(diff(&app, &viewer, "from_version=yesterday").await.0, 422);
     let (status, _) = app
         .get(
             &format!("/api/v1/organizations/{ORG}/report-diffs/2025-Q5"),
@@ -313,7 +323,7 @@ async fn why_figures_changed(app: TestApp) {
         .await;
     assert!(status == 200 || status == 202, "{snapshot}");
     let theirs = snapshot["snapshot_id"].as_str().unwrap();
-    let (status, problem) = diff(&app, &viewer, &format!("from=snapshot:{theirs}")).await;
+    let (status, problem) = diff(&app, &viewer, &format!("from_version=snapshot:{theirs}")).await;
     assert_eq!(status, 404, "{problem}");
     assert!(!problem.to_string().contains(OTHER), "{problem}");
 }

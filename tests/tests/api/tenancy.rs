@@ -338,7 +338,7 @@ fn table(o: &Owned) -> Vec<Case> {
         ),
         case(
             get.clone(),
-            &format!("/api/v1/organizations/{A}/report-diffs/2025?from=position:0"),
+            &format!("/api/v1/organizations/{A}/report-diffs/2025?from_version=position:0"),
             None,
             false,
             NotFound,
@@ -346,7 +346,7 @@ fn table(o: &Owned) -> Vec<Case> {
         case(
             get.clone(),
             &format!(
-                "/api/v1/organizations/{A}/report-diffs/2025/imports/1/records?field={}",
+                "/api/v1/organizations/{A}/report-diffs/2025/imports/1/records?field_key={}",
                 count_field().0
             ),
             None,

@@ -195,7 +195,7 @@ fn contribution_view(c: Contribution) -> ContributionView {
 impl ReportDiffsApi {
     /// What changed in a report's figures between two versions, and why
     ///
-    /// Any role of the organisation. `from` and `to` are each `current` (the log as it stands),
+    /// Any role of the organisation. `from_version` and `to_version` are each `current` (the log as it stands),
     /// `last_submission` (what the newest submission Bufdir received was made from),
     /// `submission:ID`, `snapshot:ID`, `position:N` (a log position, as `audit replay --as-of`
     /// takes) or an RFC 3339 time (the imports recorded by then). Defaults: from the last
@@ -214,16 +214,16 @@ impl ReportDiffsApi {
         org_id: Path<String>,
         period_id: Path<String>,
         /// The earlier version (default `last_submission`).
-        from: Query<Option<String>>,
+        from_version: Query<Option<String>>,
         /// The later version (default `current`).
-        to: Query<Option<String>>,
+        to_version: Query<Option<String>>,
     ) -> Result<Json<ReportDiffView>, ProblemResponse> {
         let org = visible_org(&state, &auth.0, &org_id.0).await?;
         let period = parse_period(&period_id.0)?;
-        let from_text = from.0.unwrap_or_else(|| "last_submission".into());
-        let to_text = to.0.unwrap_or_else(|| "current".into());
-        let from = parse_version("from", &from_text)?;
-        let to = parse_version("to", &to_text)?;
+        let from_text = from_version.0.unwrap_or_else(|| "last_submission".into());
+        let to_text = to_version.0.unwrap_or_else(|| "current".into());
+        let from = parse_version("from_version", &from_text)?;
+        let to = parse_version("to_version", &to_text)?;
         let diff = diffs::diff(&state.commands, &org, &period, from, to).await?;
         Ok(Json(ReportDiffView {
             org_id: org.to_string(),
@@ -239,7 +239,7 @@ impl ReportDiffsApi {
     /// The records of one import behind a field's change
     ///
     /// Any role of the organisation. The records of the import at `position` (a `lineage`
-    /// entry's) that count for `field` in the period, as the import sent them, a page at a
+    /// entry's) that count for field `field_key` in the period, as the import sent them, a page at a
     /// time. Another organisation's import is a 404.
     #[oai(
         path = "/api/v1/organizations/:org_id/report-diffs/:period_id/imports/:position/records",
@@ -256,7 +256,7 @@ impl ReportDiffsApi {
         /// The import's log position.
         position: Path<i64>,
         /// The field's key.
-        field: Query<String>,
+        field_key: Query<String>,
         #[oai(validator(minimum(value = "1"), maximum(value = "1000000")))] page: Query<
             Option<u32>,
         >,
@@ -270,7 +270,7 @@ impl ReportDiffsApi {
             &org,
             &period,
             position.0,
-            &field.0,
+            &field_key.0,
             params.rows(),
         )
         .await?;
@@ -281,7 +281,7 @@ impl ReportDiffsApi {
             actor: found.batch.actor,
             issuer: found.batch.issuer,
             imported_at: found.batch.imported_at.into(),
-            field: field.0,
+            field: field_key.0,
             data: found
                 .records
                 .into_iter()
