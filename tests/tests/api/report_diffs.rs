@@ -303,6 +303,51 @@ async fn why_figures_changed(app: TestApp) {
         "{text}"
     );
 
+    // A CSV export has the same as rows, one per import behind each changed field.
+    let (status, export) = app
+        .post(
+            "/api/v1/bufdir-exports",
+            &reporter,
+            &json!({"org_id": ORG, "format": "csv", "period_from": "2025-01-01", "period_to": "2025-12-31"}),
+        )
+        .await;
+    assert_eq!(status, 202, "{export}");
+    app.drain_workers().await;
+    let (_, done) = app
+        .get(
+            &format!(
+                "/api/v1/bufdir-exports/{}",
+                export["export_id"].as_str().unwrap()
+            ),
+            &reporter,
+        )
+        .await;
+    let text = app
+        .client
+        .get(done["file_url"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let block: Vec<&str> = text
+        .lines()
+        .skip_while(|l| !l.starts_with("felt;nokkel;ved_siste_innsending"))
+        .skip(1)
+        .take_while(|l| !l.is_empty())
+        .collect();
+    let ours: Vec<Vec<&str>> = block
+        .iter()
+        .map(|l| l.split(';').collect::<Vec<_>>())
+        .filter(|cells| cells[1] == key)
+        .collect();
+    assert_eq!(ours.len(), 2, "{text}");
+    assert_eq!(ours[0][2..5], ["8", "48", "43"]);
+    assert_eq!(ours[0][7..], ["case-system", "fagsystem", "43", "0"]);
+    assert_eq!(ours[1][4], "-3");
+    assert_eq!(ours[1][7..], ["kari", "korrigering", "3", "3"]);
+
     // Refused: a version that is none, a period that is none; another organisation's caller,
     // and another organisation's snapshot named as a version, are not found.
     assert_eq!(diff(&app, &viewer, "from_version=yesterday").await.0, 422);

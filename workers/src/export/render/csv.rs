@@ -106,6 +106,36 @@ pub fn write(
             &csv.number(a.timer),
         ])?;
     }
+    if let Some(changes) = &doc.changes {
+        // One row per import behind each changed field: the field's totals repeat on each, so
+        // every row stands alone when filtered; the imports' own contributions are `change`.
+        csv.blank()?;
+        csv.line(&t.csv_change_columns)?;
+        for field in &changes.fields {
+            let label = match doc.locale {
+                Locale::NbNo => &field.labels.nb,
+                Locale::NnNo => &field.labels.nn,
+                Locale::EnGb => &field.labels.en,
+            };
+            for source in &field.lineage {
+                csv.line(&[
+                    label.as_str(),
+                    &field.key,
+                    &csv.optional(field.before),
+                    &csv.optional(field.after),
+                    &csv.number(source.change),
+                    &source.position.to_string(),
+                    &source
+                        .imported_at
+                        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+                    source.actor.as_deref().unwrap_or(""),
+                    &source.data_source,
+                    &source.records_added.to_string(),
+                    &source.records_replaced.to_string(),
+                ])?;
+            }
+        }
+    }
     steps.step()?;
     let mut rows = 0u64;
     if let Some(annex) = annex {

@@ -79,6 +79,8 @@ pub struct Texts {
     pub changes_title: &'static str,
     /// Field, key, at the last submission, now, change, source of the change.
     pub changes_columns: [&'static str; 6],
+    /// The CSV's block of changes: one row per import behind each changed field.
+    pub csv_change_columns: [&'static str; 11],
     /// A lineage row: `{when}`, `{who}`, `{source}`, `{records}`.
     pub change_source: &'static str,
     /// Added to a lineage row that corrected records: `{corrected}`.
@@ -145,6 +147,19 @@ const BOKMAL: Texts = Texts {
     pdf_annex_note: "Vedlegg: {records} kilderecords (de står i Excel- og CSV-eksporten, ikke i \
                      denne PDF-en).",
     page_footer: "Side {page} av {pages}",
+    csv_change_columns: [
+        "felt",
+        "nokkel",
+        "ved_siste_innsending",
+        "naa",
+        "endring",
+        "posisjon",
+        "importert",
+        "av",
+        "kilde",
+        "poster",
+        "korrigert",
+    ],
     changes_sheet: "Endringer",
     changes_title: "Endringer siden siste innsending ({when})",
     changes_columns: [
@@ -234,6 +249,19 @@ const NYNORSK: Texts = Texts {
     pdf_annex_note: "Vedlegg: {records} kjeldepostar (dei står i Excel- og CSV-eksporten, ikkje i \
                      denne PDF-en).",
     page_footer: "Side {page} av {pages}",
+    csv_change_columns: [
+        "felt",
+        "nokkel",
+        "ved_siste_innsending",
+        "no",
+        "endring",
+        "posisjon",
+        "importert",
+        "av",
+        "kjelde",
+        "postar",
+        "korrigert",
+    ],
     changes_sheet: "Endringar",
     changes_title: "Endringar sidan siste innsending ({when})",
     changes_columns: [
@@ -308,6 +336,19 @@ const ENGLISH: Texts = Texts {
     pdf_annex_note: "Annex: {records} source records (they are in the Excel and CSV exports, not \
                      in this PDF).",
     page_footer: "Page {page} of {pages}",
+    csv_change_columns: [
+        "field",
+        "key",
+        "at_last_submission",
+        "now",
+        "change",
+        "position",
+        "imported_at",
+        "by",
+        "source",
+        "records",
+        "corrected",
+    ],
     changes_sheet: "Changes",
     changes_title: "Changes since the last submission ({when})",
     changes_columns: [
