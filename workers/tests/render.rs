@@ -228,6 +228,75 @@ fn pdf_text_has_the_figures() {
     assert!(text.contains("Oppsøkende arbeid"));
 }
 
+/// A document with one changed figure and the two imports that moved it.
+fn doc_with_changes() -> ReportDocument {
+    let mut d = doc();
+    let at = |s: &str| s.parse::<chrono::DateTime<Utc>>().unwrap();
+    let source = |actor: &str, data_source: &str, added, replaced, change, when| {
+        commands::diffs::Contribution {
+            position: 7,
+            import_id: "imp".into(),
+            data_source: data_source.into(),
+            actor: Some(actor.into()),
+            issuer: None,
+            imported_at: at(when),
+            records_added: added,
+            records_replaced: replaced,
+            change,
+        }
+    };
+    d.changes = Some(workers::export::document::Changes {
+        submitted_at: at("2026-03-01T09:00:00Z"),
+        fields: vec![commands::diffs::FieldChange {
+            section_id: "s".into(),
+            key: "children_in_care".into(),
+            labels: domain::schema::Labels {
+                nb: "Barn i omsorg".into(),
+                nn: "Born i omsorg".into(),
+                en: "Children in care".into(),
+            },
+            unit: Unit::Count,
+            before: Some(8.0),
+            after: Some(1048.0),
+            change: 1040.0,
+            relative_change: Some(130.0),
+            lineage: vec![
+                source(
+                    "case-system",
+                    "fagsystem",
+                    1043,
+                    0,
+                    1043.0,
+                    "2026-03-12T10:00:00Z",
+                ),
+                source("kari", "korrigering", 3, 3, -3.0, "2026-03-14T12:30:00Z"),
+            ],
+        }],
+    });
+    d
+}
+
+#[test]
+fn a_pdf_shows_the_changes_since_the_submission_with_the_imports_that_moved_them() {
+    let (_dir, path) = go_with(&doc_with_changes(), Format::Pdf, None);
+    let text = pdf_extract::extract_text_from_mem(&std::fs::read(&path).unwrap()).unwrap();
+    // In Norwegian time (CET in March), Norwegian numbers.
+    assert!(
+        text.contains("Endringer siden siste innsending (01.03.2026 10:00)"),
+        "{text}"
+    );
+    assert!(text.contains("Barn i omsorg"), "{text}");
+    assert!(text.contains("1 048") && text.contains("1 040"), "{text}");
+    assert!(
+        text.contains("Import 12.03.2026 11:00 av case-system (fagsystem), 1 043 poster"),
+        "{text}"
+    );
+    assert!(
+        text.contains("kari (korrigering), 3 poster, 3 korrigert"),
+        "{text}"
+    );
+}
+
 #[test]
 fn json_is_the_payload() {
     let (_dir, path) = go(Format::Json, None);

@@ -10,7 +10,7 @@ use pdf_writer::{Content, Finish, Name, Pdf, Rect, Ref, Str, TextStr};
 use super::format::{self, grouped};
 use super::texts::{Texts, fill, texts};
 use super::{RenderError, Steps};
-use crate::export::document::{AnnexRow, ReportDocument};
+use crate::export::document::{AnnexRow, Changes, ReportDocument};
 
 /// A4 in points.
 const PAGE: (f32, f32) = (595.0, 842.0);
@@ -19,6 +19,8 @@ const WIDTH: f32 = PAGE.0 - 2.0 * MARGIN;
 /// Line height at 10 pt; other sizes scale it.
 const LINE: f32 = 14.0;
 const BODY: f32 = 9.0;
+/// The lines under a changed figure that say which imports moved it.
+const SMALL: f32 = 8.0;
 /// Where the label column ends and the right edges of the three figure columns.
 const LABEL_END: f32 = 330.0;
 const RIGHT: [f32; 3] = [405.0, 475.0, PAGE.0 - MARGIN];
@@ -227,6 +229,66 @@ fn validation_line(doc: &ReportDocument, t: &Texts) -> String {
     }
 }
 
+/// The figures that changed since the last submission, each with the imports that moved it
+/// on the lines below: a blackline for numbers.
+fn changes_section(pages: &mut Pages, doc: &ReportDocument, changes: &Changes, t: &Texts) {
+    let locale = doc.locale;
+    pages.gap();
+    pages.room(LINE * 4.0);
+    let when = format::timestamp(locale, changes.submitted_at);
+    pages.paragraph(&fill(t.changes_title, &[("when", &when)]), 12.0, true);
+    let [field_column, _, before, now, change, _] = t.changes_columns;
+    let header = [
+        (At::Right(RIGHT[0]), now),
+        (At::Right(RIGHT[1]), before),
+        (At::Right(RIGHT[2]), change),
+    ];
+    pages.row(field_column, &header, BODY, true);
+    for field in &changes.fields {
+        let label = match locale {
+            Locale::NbNo => &field.labels.nb,
+            Locale::NnNo => &field.labels.nn,
+            Locale::EnGb => &field.labels.en,
+        };
+        let (after, before, change) = (
+            figure(locale, field.after),
+            figure(locale, field.before),
+            figure(locale, Some(field.change)),
+        );
+        let cells = [
+            (At::Right(RIGHT[0]), after.as_str()),
+            (At::Right(RIGHT[1]), &before),
+            (At::Right(RIGHT[2]), &change),
+        ];
+        pages.row(label, &cells, BODY, false);
+        for source in &field.lineage {
+            let mut line = fill(
+                t.change_source,
+                &[
+                    ("when", &format::timestamp(locale, source.imported_at)),
+                    ("who", source.actor.as_deref().unwrap_or(t.unknown_actor)),
+                    ("source", &source.data_source),
+                    (
+                        "records",
+                        &count(locale, source.records_added.max(0) as u64),
+                    ),
+                ],
+            );
+            if source.records_replaced > 0 {
+                let corrected = count(locale, source.records_replaced as u64);
+                line.push_str(&fill(t.change_corrected, &[("corrected", &corrected)]));
+            }
+            let contribution = figure(locale, Some(source.change));
+            pages.row(
+                &format!("   {line}"),
+                &[(At::Right(RIGHT[2]), &contribution)],
+                SMALL,
+                false,
+            );
+        }
+    }
+}
+
 /// Counts the annex without keeping it: the PDF is a summary and only says how many there are.
 fn count_annex(
     annex: &mut dyn Iterator<Item = AnnexRow>,
@@ -307,6 +369,9 @@ pub fn write(
         pages.row(&a.label, &cells, BODY, false);
     }
     steps.step()?;
+    if let Some(changes) = &doc.changes {
+        changes_section(&mut pages, doc, changes, t);
+    }
     let mut rows = 0;
     if let Some(annex) = annex {
         rows = count_annex(annex, steps)?;
