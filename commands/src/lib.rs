@@ -4,6 +4,7 @@
 //! answers with the domain's result. Routes only parse, authorise, call one of these and map
 //! the answer; workers call the same functions, so there is one way to do each thing.
 
+pub mod as_of;
 pub mod clock;
 pub mod deadlines;
 pub mod diffs;

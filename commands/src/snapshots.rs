@@ -193,23 +193,6 @@ pub async fn record_aggregation(
     Ok(())
 }
 
-/// Where in the log a read looks: at a position (its numeric key, as `audit replay --as-of`
-/// takes it), or at a moment (the events recorded by then).
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub enum AsOf {
-    Position(i64),
-    Time(chrono::DateTime<chrono::Utc>),
-}
-
-impl AsOf {
-    fn includes(&self, event: &store::RecordedEvent) -> bool {
-        match self {
-            AsOf::Position(p) => projections::report_data::position_key(&event.position) <= *p,
-            AsOf::Time(t) => event.metadata.recorded_at.is_some_and(|at| at <= *t),
-        }
-    }
-}
-
 /// Snapshot `id` of `org`'s `period` as the service showed it `as_of`: its events up to there,
 /// folded as the read model folds them. `None` before it was requested, or once deleted.
 pub async fn as_of(
@@ -217,18 +200,10 @@ pub async fn as_of(
     org: &domain::OrgId,
     period: &domain::PeriodId,
     id: &str,
-    as_of: AsOf,
+    as_of: crate::as_of::AsOf,
 ) -> Result<Option<domain::snapshot_history::SnapshotAt>, Error<std::convert::Infallible>> {
     let stream = domain::report_data::ReportData::stream(org, period);
-    let mut events = Vec::new();
-    for recorded in ctx.db.events.read_stream(&stream, 0).await? {
-        // A stream's versions grow with positions: the first later event ends the read.
-        if !as_of.includes(&recorded) {
-            break;
-        }
-        let event: domain::report_data::ReportDataEvent =
-            domain::decode_event(&recorded.event_type, &recorded.payload)?;
-        events.push(event);
-    }
+    let events: Vec<domain::report_data::ReportDataEvent> =
+        crate::as_of::events_until(ctx, &stream, as_of).await?;
     Ok(domain::snapshot_history::snapshot_at(&events, id))
 }

@@ -211,3 +211,18 @@ pub async fn record(
     .await?;
     Ok(())
 }
+
+/// Submission `id` (of `org`'s report `report_id`) as its status stood `as_of`, folded from its
+/// events as the read model folds them; `None` before it was requested.
+pub async fn as_of(
+    ctx: &Ctx,
+    org: &domain::OrgId,
+    report_id: &str,
+    id: &str,
+    as_of: crate::as_of::AsOf,
+) -> Result<Option<domain::submission_history::SubmissionAt>, Error<std::convert::Infallible>> {
+    let stream = domain::submission::Submission::stream(org, report_id);
+    let events: Vec<domain::submission::SubmissionEvent> =
+        crate::as_of::events_until(ctx, &stream, as_of).await?;
+    Ok(domain::submission_history::submission_at(&events, id))
+}

@@ -28,6 +28,7 @@ pub mod source_import;
 pub mod source_records;
 pub(crate) mod stored_name;
 pub mod submission;
+pub mod submission_history;
 pub mod testing;
 pub mod workbook;
 

@@ -91,8 +91,36 @@ async fn why_figures_changed(app: TestApp) {
         .post("/api/v1/bufdir-api/submit", &reporter, &body)
         .await;
     assert!(status == 200 || status == 202, "{status} {submitted}");
+    let requested = app
+        .state
+        .db
+        .events
+        .head()
+        .await
+        .unwrap()
+        .unwrap()
+        .to_string();
     app.drain_workers().await;
     let submission = submitted["submission_id"].as_str().unwrap().to_string();
+    // Its status as it stood before the workers delivered it, read from the log.
+    let status_of = |query: String| {
+        let path = format!("/api/v1/bufdir-api/submission-status/{submission}{query}");
+        let reporter = reporter.clone();
+        let app = &app;
+        async move { app.get(&path, &reporter).await }
+    };
+    let (_, now) = status_of(String::new()).await;
+    assert!(
+        now["status"] == "received" || now["status"] == "accepted",
+        "{now}"
+    );
+    let (status, then) = status_of(format!("?as_of=position:{requested}")).await;
+    assert_eq!(status, 200, "{then}");
+    assert_eq!(then["status"], "pending");
+    assert!(then["reference_id"].is_null());
+    assert_eq!(then["requested_at"], now["requested_at"]);
+    assert_eq!(status_of("?as_of=position:0".into()).await.0, 404);
+    assert_eq!(status_of("?as_of=soon".into()).await.0, 422);
 
     // Afterwards: 43 new records from the case system; Kari corrects three to zero; a 2024
     // record is corrected (another period); another organisation imports in between.

@@ -21,6 +21,8 @@ pub use crate::http::pagination::{PageParams, Pagination};
 
 use poem_openapi::Tags;
 
+use crate::http::problem::{ApiError, FieldError};
+
 #[derive(Tags)]
 pub(crate) enum ApiTags {
     /// The organisations that report to Bufdir.
@@ -73,4 +75,26 @@ pub fn base_url(state: &crate::http::state::AppState, req: &poem::Request) -> St
     }
     let host = req.header("host").unwrap_or("localhost");
     format!("http://{host}")
+}
+
+/// An `as_of` query value: `position:N` (a log position, as `audit replay --as-of` takes it) or
+/// an RFC 3339 time.
+pub(crate) fn parse_as_of(text: &str) -> Result<commands::as_of::AsOf, ApiError> {
+    let bad = || {
+        ApiError::invalid(vec![FieldError::new(
+            "as_of",
+            "invalid_as_of",
+            "as_of is position:N (a log position) or an RFC 3339 time",
+        )])
+    };
+    match text.strip_prefix("position:") {
+        Some(n) => Ok(commands::as_of::AsOf::Position(
+            n.parse().map_err(|_| bad())?,
+        )),
+        None => Ok(commands::as_of::AsOf::Time(
+            chrono::DateTime::parse_from_rfc3339(text)
+                .map_err(|_| bad())?
+                .with_timezone(&chrono::Utc),
+        )),
+    }
 }

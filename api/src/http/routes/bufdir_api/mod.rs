@@ -8,7 +8,7 @@ use domain::bufdir_payload;
 use poem::Request;
 use poem::web::Data;
 use poem_openapi::OpenApi;
-use poem_openapi::param::{Header, Path};
+use poem_openapi::param::{Header, Path, Query};
 use poem_openapi::payload::Json;
 use projections::submissions::{self, SubmissionRow};
 use workers::bufdir::wire::Credentials;
@@ -220,6 +220,9 @@ impl BufdirApi {
         auth: BearerAuth,
         state: Data<&AppState>,
         reference_id: Path<String>,
+        /// The status as it stood at a log position (`position:N`) or a moment (RFC 3339):
+        /// read from the log.
+        as_of: Query<Option<String>>,
     ) -> Result<Json<SubmissionStatusView>, ProblemResponse> {
         let id = reference_id.0;
         let found = if id.starts_with("sub_") {
@@ -231,7 +234,32 @@ impl BufdirApi {
             .as_ref()
             .map(|r| r.org_id.to_string())
             .unwrap_or_default();
-        let row = auth.0.scope(&org, found, "submission")?;
+        let mut row = auth.0.scope(&org, found, "submission")?;
+        if let Some(text) = as_of.0.as_deref() {
+            let then = commands::submissions::as_of(
+                &state.commands,
+                &row.org_id,
+                &row.report_id,
+                &row.submission_id,
+                crate::http::routes::parse_as_of(text)?,
+            )
+            .await?
+            .ok_or_else(|| {
+                ApiError::NotFound(format!(
+                    "submission {} did not exist at {text}",
+                    row.submission_id
+                ))
+            })?;
+            row.status = then.status;
+            row.reference_id = then.reference_id;
+            row.submitted_at = then.submitted_at;
+            row.confirmation = then.confirmation;
+            row.processed_at = then.processed_at;
+            row.notes = then.notes;
+            row.attempts = then.attempts;
+            row.next_attempt_at = then.next_attempt_at;
+            row.last_error = then.last_error;
+        }
         Ok(Json(SubmissionStatusView {
             reference_id: row.reference_id,
             status: row.status.into(),

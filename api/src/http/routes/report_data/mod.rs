@@ -94,7 +94,7 @@ impl ReportDataApi {
         let row = access::snapshot(&state, &auth.0, &id.0).await?;
         let row = match as_of.0.as_deref() {
             None => row,
-            Some(text) => then(&state, row, parse_as_of(text)?, text).await?,
+            Some(text) => then(&state, row, crate::http::routes::parse_as_of(text)?, text).await?,
         };
         let lang = lang.0.unwrap_or_default();
         let prior_period = row.period_id.prior().to_string();
@@ -332,32 +332,11 @@ impl ReportDataApi {
     }
 }
 
-/// `position:N` or an RFC 3339 time.
-fn parse_as_of(text: &str) -> Result<commands::snapshots::AsOf, ApiError> {
-    let bad = || {
-        ApiError::invalid(vec![FieldError::new(
-            "as_of",
-            "invalid_as_of",
-            "as_of is position:N (a log position) or an RFC 3339 time",
-        )])
-    };
-    match text.strip_prefix("position:") {
-        Some(n) => Ok(commands::snapshots::AsOf::Position(
-            n.parse().map_err(|_| bad())?,
-        )),
-        None => Ok(commands::snapshots::AsOf::Time(
-            chrono::DateTime::parse_from_rfc3339(text)
-                .map_err(|_| bad())?
-                .with_timezone(&chrono::Utc),
-        )),
-    }
-}
-
 /// `row` as it stood `as_of`, from the log; a 404 when it did not exist then.
 async fn then(
     state: &AppState,
     row: SnapshotRow,
-    as_of: commands::snapshots::AsOf,
+    as_of: commands::as_of::AsOf,
     asked: &str,
 ) -> Result<SnapshotRow, ApiError> {
     let at = commands::snapshots::as_of(
