@@ -92,3 +92,15 @@ pub async fn file_removed(
     )
     .await
 }
+
+/// Report `report_id`'s record as it stood `as_of`, folded from its events as the read model
+/// folds them; `None` before it was recorded.
+pub async fn as_of(
+    ctx: &Ctx,
+    report_id: &str,
+    as_of: crate::as_of::AsOf,
+) -> Result<Option<domain::report_history::ReportAt>, Error<std::convert::Infallible>> {
+    let events: Vec<domain::report::ReportEvent> =
+        crate::as_of::events_until(ctx, &Report::stream(report_id), as_of).await?;
+    Ok(domain::report_history::report_at(&events))
+}

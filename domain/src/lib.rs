@@ -20,6 +20,7 @@ pub mod reexport;
 pub mod reminders;
 pub mod report;
 pub mod report_data;
+pub mod report_history;
 pub mod report_payload;
 pub mod schema;
 pub mod signoff;

@@ -17,7 +17,7 @@ pub const NAME: crate::ProjectionName = crate::ProjectionName::Reports;
 pub struct ReportsProjection;
 
 /// The last segment of a file reference: what a download is called.
-pub(crate) fn file_name_of(file_ref: &str) -> &str {
+pub fn file_name_of(file_ref: &str) -> &str {
     file_ref.rsplit('/').next().unwrap_or(file_ref)
 }
 

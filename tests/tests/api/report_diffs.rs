@@ -300,6 +300,32 @@ async fn why_figures_changed(app: TestApp) {
         .bytes()
         .await
         .unwrap();
+    // The export's report-history record, as it stood before and after it was made.
+    let report =
+        crate::report_history::report_of(&app, ORG, export["export_id"].as_str().unwrap()).await;
+    let record = format!(
+        "/api/v1/report-history/{}",
+        report["report_id"].as_str().unwrap()
+    );
+    let head = app
+        .state
+        .db
+        .events
+        .head()
+        .await
+        .unwrap()
+        .unwrap()
+        .to_string();
+    let (status, then) = app
+        .get(&format!("{record}?as_of=position:{head}"), &reporter)
+        .await;
+    assert_eq!(status, 200, "{then}");
+    assert_eq!(then["status"], "completed");
+    assert_eq!(then["file_ref"], report["file_ref"]);
+    let (status, _) = app
+        .get(&format!("{record}?as_of=position:0"), &reporter)
+        .await;
+    assert_eq!(status, 404);
     use calamine::{Data, Reader};
     let mut book = calamine::Xlsx::new(std::io::Cursor::new(bytes.to_vec())).unwrap();
     let sheet = book

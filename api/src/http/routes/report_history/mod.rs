@@ -95,8 +95,33 @@ impl ReportHistoryApi {
         auth: BearerAuth,
         state: Data<&AppState>,
         report_id: Path<String>,
+        /// The record as it stood at a log position (`position:N`) or a moment (RFC 3339):
+        /// read from the log.
+        as_of: Query<Option<String>>,
     ) -> Result<Json<ReportRecord>, ProblemResponse> {
-        let row = access::report(&state, &auth.0, &report_id.0).await?;
+        let mut row = access::report(&state, &auth.0, &report_id.0).await?;
+        if let Some(text) = as_of.0.as_deref() {
+            let then = commands::reports::as_of(
+                &state.commands,
+                &row.report_id,
+                crate::http::routes::parse_as_of(text)?,
+            )
+            .await?
+            .filter(|r| !r.deleted)
+            .ok_or_else(|| {
+                ApiError::NotFound(format!("report {} did not exist at {text}", row.report_id))
+            })?;
+            row.status = then.status;
+            row.file_name = then
+                .file
+                .as_ref()
+                .map(|f| projections::reports::file_name_of(&f.file_ref).to_string());
+            row.file_size_bytes = then.file.as_ref().map(|f| f.file_size_bytes);
+            row.file_ref = then.file.map(|f| f.file_ref);
+            row.generated_at = then.generated_at;
+            row.updated_at = then.updated_at;
+            row.file_removed = then.file_removed;
+        }
         Ok(Json(row.into()))
     }
 
