@@ -68,7 +68,11 @@ pub async fn import(
         )
         .await?;
     if answer == Answer::WhenReadable {
+        // Both read models of records answer reads right after an import: the figures, and
+        // what the import changed in them (diffs).
         ctx.settle(report_data::NAME, &outcome.position).await;
+        ctx.settle(projections::figure_changes::NAME, &outcome.position)
+            .await;
     }
     Ok(Imported {
         import_id,
