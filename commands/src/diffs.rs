@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::convert::Infallible;
 
 use chrono::{DateTime, Utc};
-use domain::aggregation::figures;
+use domain::aggregation::{figures, round};
 use domain::schema::{self, Measure, Unit};
 use domain::{Issue, OrgId, PeriodId, bufdir_payload, report_payload};
 use projections::figure_changes::{self, BatchRow, LineageRow};
@@ -187,11 +187,6 @@ fn contribution(m: &LineageRow, measure: Measure, sign: f64) -> Contribution {
         records_replaced: m.replaced,
         change: round(sign * moved),
     }
-}
-
-/// Figures are reported to 1/1000, as aggregation rounds them.
-fn round(x: f64) -> f64 {
-    (x * 1000.0).round() / 1000.0
 }
 
 fn flat(values: &domain::report_data::SectionValues) -> BTreeMap<String, f64> {

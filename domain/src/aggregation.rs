@@ -56,6 +56,6 @@ pub fn prior_values(schema: &ReportingSchema, sums: &[MetricSum]) -> BTreeMap<St
 }
 
 /// Sums of decimal hours pick up binary noise (0.1 + 0.2); figures are reported to 1/1000.
-fn round(x: f64) -> f64 {
+pub fn round(x: f64) -> f64 {
     (x * 1000.0).round() / 1000.0
 }

@@ -286,12 +286,16 @@ async fn remember_on_sqlite(
     Ok(())
 }
 
-/// `year = $2` for an annual period, `year = $2 AND quarter = $3` for a quarter; `$3` is bound
-/// either way.
-fn period_condition(period: &PeriodId) -> (&'static str, i64, i64) {
+/// `{t}year = $2` for an annual period, `{t}year = $2 AND {t}quarter = $3` for a quarter, the
+/// columns of table alias `t` (`""` or `"d."`); `$3` is bound either way.
+fn period_condition(period: &PeriodId, t: &str) -> (String, i64, i64) {
     match period {
-        PeriodId::Year(y) => ("year = $2 AND $3 = 0", i64::from(*y), 0),
-        PeriodId::Quarter(y, q) => ("year = $2 AND quarter = $3", i64::from(*y), i64::from(*q)),
+        PeriodId::Year(y) => (format!("{t}year = $2 AND $3 = 0"), i64::from(*y), 0),
+        PeriodId::Quarter(y, q) => (
+            format!("{t}year = $2 AND {t}quarter = $3"),
+            i64::from(*y),
+            i64::from(*q),
+        ),
     }
 }
 
@@ -312,7 +316,7 @@ pub async fn sums_as_of(
     period: &PeriodId,
     upto: Option<i64>,
 ) -> Result<Vec<MetricSum>, ProjectionError> {
-    let (condition, year, quarter) = period_condition(period);
+    let (condition, year, quarter) = period_condition(period, "");
     let sql = format!(
         "SELECT metric, data_source, CAST(sum(value) AS DOUBLE PRECISION) AS value, \
              CAST(sum(hours) AS DOUBLE PRECISION) AS hours, CAST(sum(records) AS BIGINT) AS records \
@@ -363,10 +367,7 @@ pub async fn lineage(
     after: Option<i64>,
     upto: Option<i64>,
 ) -> Result<Vec<LineageRow>, ProjectionError> {
-    let (condition, year, quarter) = period_condition(period);
-    let condition = condition
-        .replace("year", "d.year")
-        .replace("quarter", "d.quarter");
+    let (condition, year, quarter) = period_condition(period, "d.");
     let sql = format!(
         "SELECT d.position, d.metric, CAST(sum(d.value) AS DOUBLE PRECISION) AS value, \
              CAST(sum(d.hours) AS DOUBLE PRECISION) AS hours, \

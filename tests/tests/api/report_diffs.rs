@@ -40,6 +40,27 @@ async fn import(
     assert_eq!(status, 200, "{answer}");
 }
 
+/// Exports 2025 in `format` as `token`, lets the workers make it, and answers the export and its
+/// file's bytes.
+async fn export_2025(app: &TestApp, token: &str, format: &str) -> (Value, Vec<u8>) {
+    let body = json!({"org_id": ORG, "format": format, "period_from": "2025-01-01", "period_to": "2025-12-31"});
+    let (status, export) = app.post("/api/v1/bufdir-exports", token, &body).await;
+    assert_eq!(status, 202, "{export}");
+    app.drain_workers().await;
+    let id = export["export_id"].as_str().unwrap();
+    let (_, done) = app
+        .get(&format!("/api/v1/bufdir-exports/{id}"), token)
+        .await;
+    assert_eq!(done["status"], "completed", "{done}");
+    let file = app
+        .client
+        .get(done["file_url"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap();
+    (export, file.bytes().await.unwrap().to_vec())
+}
+
 async fn diff(app: &TestApp, token: &str, query: &str) -> (u16, Value) {
     app.get(
         &format!("/api/v1/organizations/{ORG}/report-diffs/2025?{query}"),
@@ -272,34 +293,7 @@ async fn why_figures_changed(app: TestApp) {
 
     // An Excel export carries the same as a sheet of changes since the submission: a blackline
     // for numbers, read back with calamine.
-    let (status, export) = app
-        .post(
-            "/api/v1/bufdir-exports",
-            &reporter,
-            &json!({"org_id": ORG, "format": "xlsx", "period_from": "2025-01-01", "period_to": "2025-12-31"}),
-        )
-        .await;
-    assert_eq!(status, 202, "{export}");
-    app.drain_workers().await;
-    let (_, done) = app
-        .get(
-            &format!(
-                "/api/v1/bufdir-exports/{}",
-                export["export_id"].as_str().unwrap()
-            ),
-            &reporter,
-        )
-        .await;
-    assert_eq!(done["status"], "completed", "{done}");
-    let bytes = app
-        .client
-        .get(done["file_url"].as_str().unwrap())
-        .send()
-        .await
-        .unwrap()
-        .bytes()
-        .await
-        .unwrap();
+    let (export, bytes) = export_2025(&app, &reporter, "xlsx").await;
     // The export's report-history record, as it stood before and after it was made.
     let report =
         crate::report_history::report_of(&app, ORG, export["export_id"].as_str().unwrap()).await;
@@ -327,7 +321,7 @@ async fn why_figures_changed(app: TestApp) {
         .await;
     assert_eq!(status, 404);
     use calamine::{Data, Reader};
-    let mut book = calamine::Xlsx::new(std::io::Cursor::new(bytes.to_vec())).unwrap();
+    let mut book = calamine::Xlsx::new(std::io::Cursor::new(bytes)).unwrap();
     let sheet = book
         .worksheet_range("Endringer")
         .expect("a sheet of changes");
@@ -358,33 +352,8 @@ async fn why_figures_changed(app: TestApp) {
     );
 
     // A CSV export has the same as rows, one per import behind each changed field.
-    let (status, export) = app
-        .post(
-            "/api/v1/bufdir-exports",
-            &reporter,
-            &json!({"org_id": ORG, "format": "csv", "period_from": "2025-01-01", "period_to": "2025-12-31"}),
-        )
-        .await;
-    assert_eq!(status, 202, "{export}");
-    app.drain_workers().await;
-    let (_, done) = app
-        .get(
-            &format!(
-                "/api/v1/bufdir-exports/{}",
-                export["export_id"].as_str().unwrap()
-            ),
-            &reporter,
-        )
-        .await;
-    let text = app
-        .client
-        .get(done["file_url"].as_str().unwrap())
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let (_, bytes) = export_2025(&app, &reporter, "csv").await;
+    let text = String::from_utf8(bytes).unwrap();
     let block: Vec<&str> = text
         .lines()
         .skip_while(|l| !l.starts_with("felt;nokkel;ved_siste_innsending"))

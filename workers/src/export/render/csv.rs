@@ -112,14 +112,10 @@ pub fn write(
         csv.blank()?;
         csv.line(&t.csv_change_columns)?;
         for field in &changes.fields {
-            let label = match doc.locale {
-                Locale::NbNo => &field.labels.nb,
-                Locale::NnNo => &field.labels.nn,
-                Locale::EnGb => &field.labels.en,
-            };
+            let label = doc.locale.label(&field.labels);
             for source in &field.lineage {
                 csv.line(&[
-                    label.as_str(),
+                    label,
                     &field.key,
                     &csv.optional(field.before),
                     &csv.optional(field.after),

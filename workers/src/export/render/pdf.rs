@@ -8,7 +8,7 @@ use domain::Locale;
 use pdf_writer::{Content, Finish, Name, Pdf, Rect, Ref, Str, TextStr};
 
 use super::format::{self, grouped};
-use super::texts::{Texts, fill, texts};
+use super::texts::{Texts, change_source_line, fill, texts};
 use super::{RenderError, Steps};
 use crate::export::document::{AnnexRow, Changes, ReportDocument};
 
@@ -245,11 +245,7 @@ fn changes_section(pages: &mut Pages, doc: &ReportDocument, changes: &Changes, t
     ];
     pages.row(field_column, &header, BODY, true);
     for field in &changes.fields {
-        let label = match locale {
-            Locale::NbNo => &field.labels.nb,
-            Locale::NnNo => &field.labels.nn,
-            Locale::EnGb => &field.labels.en,
-        };
+        let label = locale.label(&field.labels);
         let (after, before, change) = (
             figure(locale, field.after),
             figure(locale, field.before),
@@ -262,22 +258,7 @@ fn changes_section(pages: &mut Pages, doc: &ReportDocument, changes: &Changes, t
         ];
         pages.row(label, &cells, BODY, false);
         for source in &field.lineage {
-            let mut line = fill(
-                t.change_source,
-                &[
-                    ("when", &format::timestamp(locale, source.imported_at)),
-                    ("who", source.actor.as_deref().unwrap_or(t.unknown_actor)),
-                    ("source", &source.data_source),
-                    (
-                        "records",
-                        &count(locale, source.records_added.max(0) as u64),
-                    ),
-                ],
-            );
-            if source.records_replaced > 0 {
-                let corrected = count(locale, source.records_replaced as u64);
-                line.push_str(&fill(t.change_corrected, &[("corrected", &corrected)]));
-            }
+            let line = change_source_line(locale, t, source);
             let contribution = figure(locale, Some(source.change));
             pages.row(
                 &format!("   {line}"),

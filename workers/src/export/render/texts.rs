@@ -6,8 +6,11 @@
 //! Texts with figures in them are templates with `{name}` placeholders, filled by [`fill`]; the
 //! figures are formatted by the caller, in the locale's way.
 
+use commands::diffs::Contribution;
 use domain::Locale;
 use domain::schema::Unit;
+
+use super::format;
 
 pub struct Texts {
     // Excel sheet names (still put through the sheet-name rules in xlsx.rs).
@@ -372,6 +375,26 @@ impl Texts {
             Unit::Hours => self.hours,
         }
     }
+}
+
+/// "Import 12.03.2026 11:00 av kari (korrigering), 3 poster, 3 korrigert": one import behind a
+/// changed figure, in the locale's words, numbers and Norwegian time.
+pub fn change_source_line(locale: Locale, t: &Texts, source: &Contribution) -> String {
+    let count = |n: i64| format::grouped(locale, n.max(0) as f64);
+    let mut line = fill(
+        t.change_source,
+        &[
+            ("when", &format::timestamp(locale, source.imported_at)),
+            ("who", source.actor.as_deref().unwrap_or(t.unknown_actor)),
+            ("source", &source.data_source),
+            ("records", &count(source.records_added)),
+        ],
+    );
+    if source.records_replaced > 0 {
+        let corrected = count(source.records_replaced);
+        line.push_str(&fill(t.change_corrected, &[("corrected", &corrected)]));
+    }
+    line
 }
 
 pub fn texts(locale: Locale) -> &'static Texts {

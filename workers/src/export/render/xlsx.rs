@@ -16,7 +16,7 @@ use domain::schema::Unit;
 use rust_xlsxwriter::{DocProperties, ExcelDateTime, Format, FormatAlign, Workbook, Worksheet};
 
 use super::format;
-use super::texts::{Texts, fill, texts};
+use super::texts::{Texts, change_source_line, fill, texts};
 use super::{RenderError, Steps};
 use crate::export::document::{AnnexRow, ReportDocument};
 
@@ -327,11 +327,7 @@ fn changes(
     }
     for field in &changes.fields {
         row += 1;
-        let label = match doc.locale {
-            Locale::NbNo => &field.labels.nb,
-            Locale::NnNo => &field.labels.nn,
-            Locale::EnGb => &field.labels.en,
-        };
+        let label = doc.locale.label(&field.labels);
         let figure = f.figure(field.unit);
         sheet.write_string(row, 0, text(label))?;
         sheet.write_string(row, 1, text(&field.key))?;
@@ -344,27 +340,7 @@ fn changes(
         sheet.write_number_with_format(row, 4, field.change, figure)?;
         for source in &field.lineage {
             row += 1;
-            let mut line = fill(
-                t.change_source,
-                &[
-                    ("when", &format::timestamp(doc.locale, source.imported_at)),
-                    ("who", source.actor.as_deref().unwrap_or(t.unknown_actor)),
-                    ("source", &source.data_source),
-                    (
-                        "records",
-                        &format::grouped(doc.locale, source.records_added as f64),
-                    ),
-                ],
-            );
-            if source.records_replaced > 0 {
-                line.push_str(&fill(
-                    t.change_corrected,
-                    &[(
-                        "corrected",
-                        &format::grouped(doc.locale, source.records_replaced as f64),
-                    )],
-                ));
-            }
+            let line = change_source_line(doc.locale, t, source);
             sheet.write_number_with_format(row, 4, source.change, figure)?;
             sheet.write_string(row, 5, text(&line))?;
         }
